@@ -1,0 +1,39 @@
+# Every target CI needs is here; .ci/run calls `make test`, the README's test command.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= jobs.yaml
+
+.PHONY: sandbox install dev test lint typecheck unit clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+## Install, then run the daemon on the built-in sandbox with the embedded SQLite history.
+sandbox: install
+	$(BIN)/kinsta-scheduler --config $(CONFIG) run --sandbox
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/pytest -q tests/unit
+
+## Install the dev dependencies, then lint, type-check and run the whole test suite.
+test: dev
+	$(MAKE) lint typecheck
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

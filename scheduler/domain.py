@@ -1,0 +1,233 @@
+"""Frozen value objects shared by every layer. No I/O, no third-party imports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+DEFAULT_API_URL = "https://api.kinsta.com/v2"
+
+
+class Secret:
+    """A value that must never be printed: repr and str are masked."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+    INTERRUPTED = "interrupted"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class RunTrigger(StrEnum):
+    SCHEDULE = "schedule"
+    CATCH_UP = "catch_up"
+    MANUAL = "manual"
+
+
+class OperationState(StrEnum):
+    PENDING = "pending"  # accepted; Kinsta may still answer 404 for a while
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"  # our deadline passed; Kinsta may still finish it
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    expression: str
+    timezone: str
+    jitter_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class IntervalSchedule:
+    every_s: float
+    jitter_s: float = 0.0
+
+
+Schedule = CronSchedule | IntervalSchedule
+
+
+@dataclass(frozen=True)
+class TargetSelector:
+    sites: tuple[str, ...] = ("*",)
+    labels: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    environment: str = "live"
+
+
+def freeze(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(options))
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    schedule: Schedule | None
+    targets: TargetSelector
+    actions: tuple[ActionSpec, ...]
+    concurrency: int = 4
+    on_failure: str = "stop"
+    misfire_grace_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    per_minute: int = 120
+    creation_per_minute: int = 5
+    logs_per_minute: int = 35
+    per_ip_per_minute: int = 1000
+    window_s: float = 60.0  # Kinsta's window; tests and benchmarks shrink it to scale time
+
+
+@dataclass(frozen=True)
+class Polling:
+    """How operations are polled. Durations are seconds of real time."""
+
+    first_poll_s: float = 3.0
+    max_interval_s: float = 30.0
+    not_found_grace_s: float = 30.0
+    deadline_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class KinstaSettings:
+    api_key: Secret | None
+    company_id: str | None
+    api_url: str = DEFAULT_API_URL
+    rate_limits: RateLimits = RateLimits()
+    polling: Polling = Polling()
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    sites: int = 6
+    seed: int = 1
+    time_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    revision: str
+    timezone: str
+    database_url: str
+    kinsta: KinstaSettings
+    sandbox: SandboxSettings
+    jobs: tuple[Job, ...]
+
+    def job(self, job_id: str) -> Job | None:
+        return next((j for j in self.jobs if j.id == job_id), None)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Kinsta environment a run acts on."""
+
+    site_id: str
+    site_name: str
+    environment_id: str
+    environment_name: str
+    labels: tuple[str, ...] = ()
+    primary_domain: str | None = None
+    cdn_cache_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.site_name}/{self.environment_name}"
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: int
+    job_id: str
+    trigger: RunTrigger
+    scheduled_for: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    status: RunStatus
+    tasks_total: int = 0
+    tasks_failed: int = 0
+    error: str | None = None
+    started_by: str | None = None
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OperationEvent:
+    at: datetime
+    state: OperationState
+    http_status: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    operation_id: str
+    action: str
+    state: OperationState
+    started_at: datetime
+    finished_at: datetime | None
+    polls: int
+    message: str | None
+    events: tuple[OperationEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: int
+    run_id: int
+    site: str
+    environment: str
+    action: str
+    status: TaskStatus
+    operation_id: str | None = None
+    operation_status: str | None = None
+    message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    site_id: str | None = None
+    environment_id: str | None = None
+    operations: tuple[OperationRecord, ...] = ()

@@ -1,0 +1,117 @@
+"""The one exception tree of kinsta-scheduler. Adapters translate foreign exceptions here.
+
+    SchedulerError
+    ├── ConfigError            jobs.yaml or the environment is invalid (carries every Problem)
+    ├── BadInputError          a CLI value cannot be understood (--since, a RUN_ID, a URL)
+    │   └── NotFoundError      an unknown JOB_ID or RUN_ID
+    ├── StoreError             the history database failed or is unreachable
+    │   └── SchemaOutOfDateError   the database schema is older than the code
+    └── KinstaError            anything that went wrong talking to Kinsta (method, path, message)
+        ├── TransportError         the request may not have reached Kinsta (connect, timeout)
+        ├── RateLimitedError       Kinsta answered 429 or "too many requests"
+        ├── KinstaAPIError         Kinsta answered an error status (status, message)
+        │   ├── AuthenticationError    401: missing, wrong or expired key
+        │   └── NotFoundAPIError       404: missing, or no permission (Kinsta folds 403 into 404)
+        ├── ResponseFormatError    a 2xx body that is not JSON or lacks expected fields
+        └── OperationError         an operation ended failed, or its deadline passed
+
+Exit codes are decided in one place (cli.py): ConfigError/BadInputError -> 2, a failed run -> 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SchedulerError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    message: str
+    job_id: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        parts = [where]
+        if self.job_id:
+            parts.append(f"job '{self.job_id}'")
+        if self.field:
+            parts.append(self.field)
+        return ": ".join(parts) + f": {self.message}"
+
+
+class ConfigError(SchedulerError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class BadInputError(SchedulerError):
+    """A value given on the command line (or similar) cannot be used."""
+
+
+class NotFoundError(BadInputError):
+    """An id given by the user names nothing."""
+
+
+class StoreError(SchedulerError):
+    """The history database failed."""
+
+
+class SchemaOutOfDateError(StoreError):
+    pass
+
+
+class KinstaError(SchedulerError):
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        self.method = method
+        self.path = path
+        self.kinsta_message = message
+        prefix = f"{method} {path}: " if method else ""
+        super().__init__(prefix + message)
+
+
+class TransportError(KinstaError):
+    """The request failed below HTTP. `sent` tells whether it may have reached Kinsta."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", sent: bool) -> None:
+        self.sent = sent
+        super().__init__(message, method=method, path=path)
+
+
+class RateLimitedError(KinstaError):
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", retry_after_s: float | None
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, method=method, path=path)
+
+
+class KinstaAPIError(KinstaError):
+    def __init__(self, message: str, *, method: str = "", path: str = "", status: int) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}", method=method, path=path)
+        self.kinsta_message = message
+
+
+class AuthenticationError(KinstaAPIError):
+    pass
+
+
+class NotFoundAPIError(KinstaAPIError):
+    pass
+
+
+class ResponseFormatError(KinstaError):
+    pass
+
+
+class OperationError(KinstaError):
+    pass

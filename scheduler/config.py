@@ -1,0 +1,534 @@
+"""jobs.yaml + environment -> a frozen domain.Config. The only module that imports yaml.
+
+Every problem is collected and reported at once, each with file, line, job id and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scheduler import schedules
+from scheduler.domain import (
+    DEFAULT_API_URL,
+    ActionSpec,
+    Config,
+    CronSchedule,
+    IntervalSchedule,
+    Job,
+    KinstaSettings,
+    Polling,
+    RateLimits,
+    SandboxSettings,
+    Schedule,
+    Secret,
+    TargetSelector,
+    freeze,
+)
+from scheduler.errors import ConfigError, Problem
+
+ENV_API_KEY = "KINSTA_API_KEY"
+ENV_COMPANY_ID = "KINSTA_COMPANY_ID"
+ENV_API_URL = "KINSTA_API_URL"
+ENV_CONFIG = "KINSTA_SCHEDULER_CONFIG"
+ENV_DATABASE_URL = "KINSTA_SCHEDULER_DATABASE_URL"
+DEFAULT_CONFIG = "jobs.yaml"
+DEFAULT_DATABASE_FILE = "kinsta-scheduler.db"
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+def parse_duration(value: str | float) -> float:
+    """'30s', '5m', '6h', '3d', '1w' or a number of seconds -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 30s, 5m, 6h or 3d")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[str | float, Field()]
+
+
+# --- the file's shape (pydantic); nothing outside this module sees these models ---------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _RateLimits(_Model):
+    per_minute: int = Field(120, gt=0)
+    creation_per_minute: int = Field(5, gt=0)
+    logs_per_minute: int = Field(35, gt=0)
+    per_ip_per_minute: int = Field(1000, gt=0)
+    window: Duration = 60.0
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class _Polling(_Model):
+    first_poll: Duration = 3.0
+    max_interval: Duration = 30.0
+    not_found_grace: Duration = 30.0
+    deadline: Duration = 1800.0
+
+    @field_validator("first_poll", "max_interval", "not_found_grace", "deadline")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class _Kinsta(_Model):
+    api_key: str | None = None
+    company_id: str | None = None
+    api_url: str | None = None
+    rate_limits: _RateLimits = _RateLimits()
+    polling: _Polling = _Polling()
+    timeout: Duration = 30.0
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class _Sandbox(_Model):
+    sites: int = Field(6, ge=1, le=5000)
+    seed: int = 1
+    time_scale: float = Field(1.0, gt=0, le=100)
+
+
+class _Schedule(_Model):
+    cron: str | None = None
+    every: Duration | None = None
+    timezone: str | None = None
+    jitter: Duration = 0.0
+
+
+class _Targets(_Model):
+    sites: list[str] = ["*"]
+    labels: list[str] = []
+    exclude: list[str] = []
+    environment: str = "live"
+
+
+class _Job(_Model):
+    id: str
+    schedule: _Schedule | None = None
+    targets: _Targets = _Targets()
+    actions: list[str | dict[str, Any]] = Field(min_length=1)
+    concurrency: int = Field(4, ge=1, le=64)
+    on_failure: Literal["stop", "continue"] = "stop"
+    misfire_grace: Duration = 300.0
+
+
+class _File(_Model):
+    version: Literal[1]
+    timezone: str = "UTC"
+    database: str | None = None
+    kinsta: _Kinsta = _Kinsta()
+    sandbox: _Sandbox = _Sandbox()
+    jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other
+
+
+# --- options each action accepts ---------------------------------------------------------------
+
+
+class _NoOptions(_Model):
+    pass
+
+
+ACTION_OPTIONS: Mapping[str, type[_Model]] = {
+    "clear_cache": _NoOptions,
+    "restart_php": _NoOptions,
+}
+
+
+# --- YAML with line numbers --------------------------------------------------------------------
+
+
+@dataclass
+class _Located:
+    data: Any
+    lines: dict[tuple[str | int, ...], int]
+
+
+def _walk(
+    node: yaml.Node, path: tuple[str | int, ...], lines: dict[Any, int], out: list[str]
+) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                out.append(f"{node.start_mark.line + 1}:{key_node.start_mark.line + 1}:{key}")
+            seen.add(key)
+            _walk(value_node, (*path, key), lines, out)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), lines, out)
+
+
+def _load_yaml(text: str, file: str) -> tuple[_Located, list[Problem]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError([Problem(file, line, f"invalid YAML: {exc.problem}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(file, None, f"invalid YAML: {exc}")]) from exc
+    lines: dict[tuple[str | int, ...], int] = {}
+    duplicates: list[str] = []
+    if node is not None:
+        _walk(node, (), lines, duplicates)
+    problems = [
+        Problem(file, int(d.split(":")[1]), f"duplicate key '{d.split(':', 2)[2]}'")
+        for d in duplicates
+    ]
+    return _Located(data, lines), problems
+
+
+def _line(located: _Located, path: tuple[str | int, ...]) -> int | None:
+    """The line of `path`, or of its nearest ancestor below the root (the root is line 1, which
+    says nothing about a section that is absent)."""
+    if not path:
+        return located.lines.get(())
+    for end in range(len(path), 0, -1):
+        if path[:end] in located.lines:
+            return located.lines[path[:end]]
+    return None
+
+
+# --- ${VAR} interpolation ----------------------------------------------------------------------
+
+
+def _interpolate(
+    value: Any, env: Mapping[str, str], path: tuple[str | int, ...], missing: list[Any]
+) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append((path, name))
+            return ""
+
+        return _VAR.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, (*path, str(k)), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, (*path, i), missing) for i, v in enumerate(value)]
+    return value
+
+
+# --- building domain objects -------------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, file: str, located: _Located, data: Any) -> None:
+        self.file = file
+        self.located = located
+        self.data = data
+        self.items: list[Problem] = []
+
+    def job_id_at(self, path: tuple[str | int, ...]) -> str | None:
+        if len(path) >= 2 and path[0] == "jobs" and isinstance(path[1], int):
+            jobs = self.data.get("jobs") if isinstance(self.data, dict) else None
+            if isinstance(jobs, list) and path[1] < len(jobs) and isinstance(jobs[path[1]], dict):
+                job_id = jobs[path[1]].get("id")
+                return str(job_id) if job_id is not None else f"#{path[1] + 1}"
+        return None
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self.items, key=lambda p: (p.line is None, p.line or 0))
+
+    def add(self, path: tuple[str | int, ...], message: str) -> None:
+        job_id = self.job_id_at(path)
+        field_path = path[2:] if job_id is not None else path
+        field = ".".join(str(p) for p in field_path) or None
+        self.items.append(Problem(self.file, _line(self.located, path), message, job_id, field))
+
+
+def _validation_messages(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    out = []
+    for error in exc.errors():
+        loc = tuple(
+            p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("str", "dict")))
+        )
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "literal_error" and loc == ("version",):
+            message = "unsupported version; expected 1"
+        out.append((loc, message.removeprefix("Value error, ")))
+    return out
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
+def _schedule(raw: _Schedule, default_zone: str) -> Schedule:
+    if (raw.cron is None) == (raw.every is None):
+        raise ValueError("give exactly one of cron or every")
+    jitter = parse_duration(raw.jitter)
+    if raw.every is not None:
+        every = parse_duration(raw.every)
+        if every < 1:
+            raise ValueError("every must be at least 1s")
+        if raw.timezone is not None:
+            raise ValueError("timezone applies to cron schedules only")
+        if jitter >= every:
+            raise ValueError("jitter must be shorter than the interval")
+        return IntervalSchedule(every_s=every, jitter_s=jitter)
+    assert raw.cron is not None
+    zone = _zone(raw.timezone or default_zone)
+    try:
+        schedules.build_cron_triggers(raw.cron)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {raw.cron!r}: {exc}") from exc
+    return CronSchedule(expression=raw.cron, timezone=zone, jitter_s=jitter)
+
+
+def _actions(
+    raw: list[str | dict[str, Any]], at: tuple[str | int, ...], problems: _Problems
+) -> tuple[ActionSpec, ...]:
+    specs = []
+    for index, item in enumerate(raw):
+        path = (*at, index)
+        options: Any
+        if isinstance(item, str):
+            name, options = item, {}
+        elif len(item) == 1:
+            name, options = next(iter(item.items()))
+            options = options or {}
+        else:
+            problems.add(
+                path, "an action with options is a mapping with one key, the action's name"
+            )
+            continue
+        model = ACTION_OPTIONS.get(name)
+        if model is None:
+            known = ", ".join(sorted(ACTION_OPTIONS))
+            problems.add(path, f"unknown action {name!r} (known: {known})")
+            continue
+        if not isinstance(options, dict):
+            problems.add((*path, name), "options must be a mapping")
+            continue
+        try:
+            parsed = model.model_validate(options)
+        except ValidationError as exc:
+            for loc, message in _validation_messages(exc):
+                problems.add((*path, name, *loc), message)
+            continue
+        specs.append(ActionSpec(name=name, options=freeze(parsed.model_dump())))
+    return tuple(specs)
+
+
+def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job | None:
+    at: tuple[str | int, ...] = ("jobs", index)
+    before = len(problems.items)
+    if not _JOB_ID.match(raw.id):
+        problems.add((*at, "id"), "job ids are letters, digits and - _ . : (no spaces)")
+    schedule = None
+    if raw.schedule is not None:
+        try:
+            schedule = _schedule(raw.schedule, default_zone)
+        except ValueError as exc:
+            problems.add((*at, "schedule"), str(exc))
+    actions = _actions(raw.actions, (*at, "actions"), problems)
+    try:
+        grace = parse_duration(raw.misfire_grace)
+    except ValueError as exc:
+        problems.add((*at, "misfire_grace"), str(exc))
+        grace = 0.0
+    if len(problems.items) > before:
+        return None
+    targets = TargetSelector(
+        sites=tuple(raw.targets.sites),
+        labels=tuple(raw.targets.labels),
+        exclude=tuple(raw.targets.exclude),
+        environment=raw.targets.environment,
+    )
+    return Job(
+        id=raw.id,
+        schedule=schedule,
+        targets=targets,
+        actions=actions,
+        concurrency=raw.concurrency,
+        on_failure=raw.on_failure,
+        misfire_grace_s=grace,
+    )
+
+
+def _database_url(raw: str | None, config_path: Path, override: str | None) -> str:
+    if override:
+        return override
+    if raw is None:
+        return f"sqlite:///{(config_path.parent / DEFAULT_DATABASE_FILE).resolve()}"
+    # A relative SQLite path in jobs.yaml is relative to the file, not to the working directory.
+    if raw.startswith("sqlite:///") and not raw.startswith("sqlite:////") and ":memory:" not in raw:
+        return f"sqlite:///{(config_path.parent / raw.removeprefix('sqlite:///')).resolve()}"
+    return raw
+
+
+def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
+    key = env.get(ENV_API_KEY) or raw.api_key or None
+    polling = raw.polling
+    return KinstaSettings(
+        api_key=Secret(key) if key else None,
+        company_id=env.get(ENV_COMPANY_ID) or raw.company_id or None,
+        api_url=(env.get(ENV_API_URL) or raw.api_url or DEFAULT_API_URL).rstrip("/"),
+        rate_limits=RateLimits(
+            per_minute=raw.rate_limits.per_minute,
+            creation_per_minute=raw.rate_limits.creation_per_minute,
+            logs_per_minute=raw.rate_limits.logs_per_minute,
+            per_ip_per_minute=raw.rate_limits.per_ip_per_minute,
+            window_s=float(raw.rate_limits.window),
+        ),
+        polling=Polling(
+            first_poll_s=float(polling.first_poll),
+            max_interval_s=float(polling.max_interval),
+            not_found_grace_s=float(polling.not_found_grace),
+            deadline_s=float(polling.deadline),
+        ),
+        timeout_s=float(raw.timeout),
+    )
+
+
+def parse(
+    text: str,
+    file: str,
+    env: Mapping[str, str],
+    *,
+    database_override: str | None = None,
+    require_api_key: bool = False,
+) -> Config:
+    """Validate the text of a jobs.yaml; raise ConfigError listing every problem."""
+    located, problems_found = _load_yaml(text, file)
+    problems = _Problems(file, located, located.data)
+    problems.items.extend(problems_found)
+    if not isinstance(located.data, dict):
+        problems.add((), "the file must be a mapping with at least 'version: 1'")
+        raise ConfigError(problems.sorted())
+    missing: list[Any] = []
+    data = _interpolate(located.data, env, (), missing)
+    for path, name in missing:
+        problems.add(path, f"environment variable {name} is not set (in ${{{name}}})")
+    try:
+        raw: _File | None = _File.model_validate(data)
+    except ValidationError as exc:
+        raw = None
+        for loc, message in _validation_messages(exc):
+            problems.add(loc, message)
+    zone = _top_zone(data.get("timezone", "UTC"), problems)
+    jobs = _jobs(data.get("jobs"), zone, problems)
+    if raw is None:
+        raise ConfigError(problems.sorted())
+    override = database_override or env.get(ENV_DATABASE_URL)
+    kinsta = _kinsta(raw.kinsta, env)
+    if require_api_key and kinsta.api_key is None:
+        problems.add(("kinsta",), f"no API key: set {ENV_API_KEY} (or use --sandbox)")
+    if problems.items:
+        raise ConfigError(problems.sorted())
+    return Config(
+        path=file,
+        revision=hashlib.sha256(text.encode()).hexdigest()[:12],
+        timezone=zone,
+        database_url=_database_url(raw.database, Path(file), override),
+        kinsta=kinsta,
+        sandbox=SandboxSettings(**raw.sandbox.model_dump()),
+        jobs=tuple(jobs),
+    )
+
+
+def _top_zone(value: Any, problems: _Problems) -> str:
+    if not isinstance(value, str):
+        return "UTC"  # the model reports the wrong type
+    try:
+        return _zone(value)
+    except ValueError as exc:
+        problems.add(("timezone",), str(exc))
+        return "UTC"
+
+
+def _jobs(raw_jobs: Any, zone: str, problems: _Problems) -> list[Job]:
+    if not isinstance(raw_jobs, list):
+        return []
+    jobs: list[Job] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw_jobs):
+        try:
+            raw_job = _Job.model_validate(item)
+        except ValidationError as exc:
+            for loc, message in _validation_messages(exc):
+                problems.add(("jobs", index, *loc), message)
+            continue
+        if raw_job.id in seen:
+            first = seen[raw_job.id] + 1
+            problems.add(("jobs", index, "id"), f"duplicate job id (first at job #{first})")
+            continue
+        seen[raw_job.id] = index
+        job = _job(raw_job, index, zone, problems)
+        if job is not None:
+            jobs.append(job)
+    return jobs
+
+
+def resolve_path(flag: str | None, env: Mapping[str, str]) -> Path:
+    return Path(flag or env.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def load(
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    database_override: str | None = None,
+    require_api_key: bool = False,
+) -> Config:
+    environ = dict(os.environ) if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError([Problem(str(path), None, "file not found")]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), None, f"cannot read: {exc}")]) from exc
+    return parse(
+        text,
+        str(path),
+        environ,
+        database_override=database_override,
+        require_api_key=require_api_key,
+    )

@@ -1,0 +1,161 @@
+"""jobs.yaml validation: every problem at once, each with file, line, job id and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import load, parse, parse_duration
+from scheduler.domain import CronSchedule, IntervalSchedule
+from scheduler.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def problems(
+    text: str, env: dict[str, str] | None = None, *, require_api_key: bool = False
+) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "jobs.yaml", env or {}, require_api_key=require_api_key)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_the_example_file_is_valid() -> None:
+    config = load(ROOT / "jobs.yaml", {})
+    assert {j.id for j in config.jobs} >= {"nightly-cache-clear", "demo-cache-clear"}
+    nightly = config.job("nightly-cache-clear")
+    assert nightly is not None and nightly.schedule == CronSchedule(
+        "30 2 * * *", "Europe/Amsterdam"
+    )
+    assert config.database_url == f"sqlite:///{ROOT / 'kinsta-scheduler.db'}"
+
+
+def test_every_problem_is_reported_at_once_with_lines() -> None:
+    text = """version: 1
+timezone: Mars/Base
+kinsta:
+  bogus: 1
+jobs:
+  - id: a
+    schedule: {cron: "61 * * * *"}
+    actions: [clear_cache, frobnicate]
+  - id: a
+    actions: [clear_cache]
+  - id: b
+    schedule: {every: 6h, timezone: UTC}
+    actions: [clear_cache]
+"""
+    found = problems(text)
+    assert found == [
+        "jobs.yaml:2: timezone: unknown time zone 'Mars/Base'",
+        "jobs.yaml:4: kinsta.bogus: unknown key",
+        "jobs.yaml:7: job 'a': schedule: invalid cron expression '61 * * * *': Error validating "
+        "expression '61': the last value (61) is higher than the maximum value (59)",
+        "jobs.yaml:8: job 'a': actions.1: unknown action 'frobnicate' (known: clear_cache, restart_php)",
+        "jobs.yaml:9: job 'a': id: duplicate job id (first at job #1)",
+        "jobs.yaml:12: job 'b': schedule: timezone applies to cron schedules only",
+    ]
+
+
+def test_malformed_yaml_names_the_line() -> None:
+    assert problems("version: 1\njobs:\n  - id: x\n    actions: [clear_cache\n") == [
+        "jobs.yaml:5: invalid YAML: expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+def test_duplicate_yaml_keys_are_an_error() -> None:
+    found = problems("version: 1\njobs: []\njobs: []\n")
+    assert found == ["jobs.yaml:3: duplicate key 'jobs'"]
+
+
+def test_unset_variable_names_the_variable_and_line() -> None:
+    found = problems("version: 1\nkinsta:\n  api_key: ${KINSTA_API_KEY}\n")
+    assert found == [
+        "jobs.yaml:3: kinsta.api_key: environment variable KINSTA_API_KEY is not set (in ${KINSTA_API_KEY})"
+    ]
+
+
+def test_variables_are_interpolated_and_environment_wins() -> None:
+    text = "version: 1\nkinsta:\n  api_key: ${MY_KEY}\n  company_id: ${CO:-abc}\n"
+    config = parse(text, "jobs.yaml", {"MY_KEY": "k-123"})
+    assert config.kinsta.api_key is not None and config.kinsta.api_key.reveal() == "k-123"
+    assert config.kinsta.company_id == "abc"
+    config = parse(
+        text,
+        "jobs.yaml",
+        {"MY_KEY": "k-123", "KINSTA_API_KEY": "env-key", "KINSTA_COMPANY_ID": "c1"},
+    )
+    assert config.kinsta.api_key is not None and config.kinsta.api_key.reveal() == "env-key"
+    assert config.kinsta.company_id == "c1"
+    assert "env-key" not in repr(config)
+
+
+def test_missing_api_key_is_reported_when_required() -> None:
+    assert problems("version: 1\n", require_api_key=True) == [
+        "jobs.yaml: kinsta: no API key: set KINSTA_API_KEY (or use --sandbox)"
+    ]
+
+
+def test_wrong_types_and_unknown_options() -> None:
+    text = """version: 1
+jobs:
+  - id: x
+    actions: [{clear_cache: {force: true}}]
+    concurrency: many
+"""
+    assert problems(text) == [
+        "jobs.yaml:5: job 'x': concurrency: Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
+def test_unknown_action_option_is_named() -> None:
+    text = "version: 1\njobs:\n  - id: x\n    actions: [{clear_cache: {force: true}}]\n"
+    assert problems(text) == ["jobs.yaml:4: job 'x': actions.0.clear_cache.force: unknown key"]
+
+
+def test_wrong_version_and_not_a_mapping() -> None:
+    assert problems("version: 2\n") == ["jobs.yaml:1: version: unsupported version; expected 1"]
+    assert problems("- 1\n") == [
+        "jobs.yaml:1: the file must be a mapping with at least 'version: 1'"
+    ]
+
+
+def test_interval_and_jitter() -> None:
+    config = parse(
+        "version: 1\njobs:\n  - id: x\n    schedule: {every: 6h, jitter: 5m}\n    actions: [clear_cache]\n",
+        "j.yaml",
+        {},
+    )
+    assert config.jobs[0].schedule == IntervalSchedule(every_s=21600, jitter_s=300)
+    found = problems(
+        "version: 1\njobs:\n  - id: x\n    schedule: {every: 30s, jitter: 1m}\n    actions: [clear_cache]\n"
+    )
+    assert found == ["jobs.yaml:4: job 'x': schedule: jitter must be shorter than the interval"]
+
+
+def test_database_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text("version: 1\ndatabase: sqlite:///data/h.db\n")
+    assert load(path, {}).database_url == f"sqlite:///{tmp_path / 'data' / 'h.db'}"
+    env = {"KINSTA_SCHEDULER_DATABASE_URL": "postgresql://u@h/db"}
+    assert load(path, env).database_url == "postgresql://u@h/db"
+    assert load(path, env, database_override="sqlite:////x.db").database_url == "sqlite:////x.db"
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
+        load(Path("nope.yaml"), {})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("6h", 21600), ("3d", 259200), (90, 90), ("250ms", 0.25)],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration() -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")

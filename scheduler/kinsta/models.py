@@ -1,0 +1,67 @@
+"""Typed shapes of Kinsta responses (only the fields we use; unknown fields are ignored)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Domain(_Response):
+    id: str | None = None
+    name: str
+
+
+class ContainerInfo(_Response):
+    id: str | None = None
+    php_engine_version: str | None = None
+
+
+class Environment(_Response):
+    id: str
+    name: str
+    display_name: str = ""
+    is_premium: bool = False
+    cdn_cache_id: str | None = None
+    id_edge_cache: str | None = None
+    primary_domain: Domain | None = Field(None, alias="primaryDomain")
+    domains: list[Domain] = []
+    wordpress_version: str | None = None
+    container_info: ContainerInfo | None = None
+
+
+class SiteLabel(_Response):
+    id: str | None = None
+    name: str
+
+
+class Site(_Response):
+    id: str
+    name: str
+    display_name: str = ""
+    status: str | None = None
+    labels: list[SiteLabel] = Field([], alias="siteLabels")
+    environments: list[Environment] = []
+
+
+class ApiKeyInfo(_Response):
+    name: str
+    company: str
+    status: str
+    expires_at: str | None = None
+
+
+class OperationAcceptedBody(_Response):
+    operation_id: str | None = None
+    message: str = ""
+    status: int | None = None
+
+
+class StatusBody(_Response):
+    message: str = ""
+    status: int | None = None
+    data: Any = None

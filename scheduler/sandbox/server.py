@@ -1,0 +1,255 @@
+"""The sandbox HTTP server: a fake Kinsta API on loopback, real HTTP, one thread per connection.
+
+Served under /v2 like api.kinsta.com. Besides the API it enforces the rate limit per key (429
+with Retry-After and RateLimit-* headers), checks each request and response against the spec,
+and serves its own admin endpoints under /_sandbox/ (never part of the API):
+  GET  /_sandbox/stats       requests, violations, 429s, overlaps, per-environment effects
+  GET  /_sandbox/fleet       the company, sites and environments
+  POST /_sandbox/fail-next   {"kind": "cache:clear", "count": 1}: upcoming operations fail
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from scheduler.clock import Clock, SystemClock
+from scheduler.ratelimit import SlidingWindow
+from scheduler.sandbox.app import HANDLERS, Request
+from scheduler.sandbox.spec import Spec, load_spec
+from scheduler.sandbox.state import Fleet
+
+BASE_PATH = "/v2"
+ADMIN_PATH = "/_sandbox"
+DEFAULT_API_KEY = "sandbox-api-key"
+TOO_MANY = "Too many requests, please try again later."
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    sites: int = 6
+    seed: int = 1
+    time_scale: float = 1.0
+    api_key: str = DEFAULT_API_KEY
+    per_minute: int = 120
+    window_s: float = 60.0
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    rate_limited: int = 0
+    violations: list[str] = field(default_factory=list)
+    response_violations: list[str] = field(default_factory=list)
+    unimplemented: Counter[str] = field(default_factory=Counter)
+    by_operation: Counter[str] = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)
+
+    def max_in_window(self, window_s: float) -> int:
+        best, start = 0, 0
+        for end, stamp in enumerate(self.arrivals):
+            while stamp - self.arrivals[start] >= window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+class Sandbox:
+    """The fake API's state and request handling, independent of the socket server."""
+
+    def __init__(
+        self, options: SandboxOptions, clock: Clock | None = None, spec: Spec | None = None
+    ) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.spec = spec or load_spec()
+        self.fleet = Fleet(options.sites, options.seed, options.time_scale, self.clock)
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._windows: dict[str, SlidingWindow] = {}
+
+    def _admit(self, key: str) -> tuple[bool, int, float]:
+        """(admitted, remaining, seconds to reset) for one request with `key`."""
+        with self._lock:
+            window = self._windows.setdefault(
+                key, SlidingWindow(self.options.per_minute, self.options.window_s)
+            )
+            now = self.clock.monotonic()
+            self.stats.requests += 1
+            self.stats.arrivals.append(now)
+            wait = window.wait_s(now)
+            if wait > 0:
+                self.stats.rate_limited += 1
+                return False, 0, wait
+            window.start()
+            window.finish(now)
+            return True, self.options.per_minute - window.used(now), self.options.window_s
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        split = urlsplit(target)
+        if split.path.startswith(ADMIN_PATH):
+            return self._admin(method, split.path.removeprefix(ADMIN_PATH), body)
+        if not split.path.startswith(BASE_PATH + "/"):
+            return 404, {"message": "Not found", "status": 404}, {}
+        path = split.path.removeprefix(BASE_PATH)
+        query = parse_qs(split.query, keep_blank_values=True)
+        key = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        admitted, remaining, reset_s = self._admit(key)
+        limit_headers = {
+            "RateLimit-Limit": str(self.options.per_minute),
+            "RateLimit-Remaining": str(max(0, remaining)),
+            "RateLimit-Reset": str(math.ceil(reset_s)),
+        }
+        if not admitted:
+            limit_headers["Retry-After"] = str(math.ceil(reset_s))
+            return 429, {"status": 429, "message": TOO_MANY}, limit_headers
+        status, payload = self._api(method, path, query, key=key, headers=headers, body=body)
+        return status, payload, limit_headers
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        *,
+        key: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> tuple[int, Any]:
+        found, problems = self.spec.check_request(method, path, query, body, headers)
+        with self._lock:
+            self.stats.violations.extend(problems)
+        if found is None:
+            return 404, {"message": "Not found", "status": 404}
+        if key != self.options.api_key:
+            return 401, {"message": "No or invalid API key provided to the request", "status": 401}
+        if problems:
+            return 400, {"message": BAD_REQUEST_MESSAGE, "status": 400}
+        handler = HANDLERS.get(found.route.name)
+        with self._lock:
+            self.stats.by_operation[found.route.name] += 1
+            if handler is None:
+                self.stats.unimplemented[found.route.name] += 1
+        if handler is None:
+            return 501, {
+                "message": f"{found.route.name} is not implemented by the sandbox",
+                "status": 501,
+            }
+        request = Request(method, path, found.path_params, query, body)
+        status, payload = handler(self.fleet, request)
+        response_problems = self.spec.check_response(found, status, payload)
+        with self._lock:
+            self.stats.response_violations.extend(response_problems)
+        return status, payload
+
+    def _admin(self, method: str, path: str, body: bytes | None) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and path == "/stats":
+            return 200, self.snapshot(), {}
+        if method == "GET" and path == "/fleet":
+            return 200, self.fleet_json(), {}
+        if method == "POST" and path == "/fail-next":
+            request = json.loads(body or b"{}")
+            with self.fleet.lock:
+                self.fleet.fail_next[str(request["kind"])] += int(request.get("count", 1))
+            return 200, {"ok": True}, {}
+        return 404, {"message": "unknown sandbox endpoint"}, {}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.stats.requests,
+                "rate_limited": self.stats.rate_limited,
+                "violations": list(self.stats.violations),
+                "response_violations": list(self.stats.response_violations),
+                "unimplemented": dict(self.stats.unimplemented),
+                "by_operation": dict(self.stats.by_operation),
+                "max_in_window": self.stats.max_in_window(self.options.window_s),
+                "overlaps": self.fleet.overlaps,
+                "environments": self.fleet.counters(),
+            }
+
+    def fleet_json(self) -> dict[str, Any]:
+        return {
+            "company_id": self.fleet.company_id,
+            "sites": [site.to_json(include_environments=True) for site in self.fleet.sites],
+        }
+
+
+BAD_REQUEST_MESSAGE = "Bad request format"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, payload, extra = self.server.sandbox.handle(self.command, self.path, headers, body)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Request lines are counted in stats, not printed."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        super().__init__(address, _Handler)
+
+
+class SandboxServer:
+    """Serve a Sandbox on a loopback port in a background thread."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sandbox = sandbox
+        self._server = _Server((host, port), sandbox)
+        self._thread = threading.Thread(target=self.serve_forever, name="sandbox", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = str(self._server.server_address[0])
+        return f"http://{host}:{self.port}{BASE_PATH}"
+
+    def start(self) -> SandboxServer:
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.05)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

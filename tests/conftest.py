@@ -1,0 +1,122 @@
+"""Shared fixtures: a sandbox on loopback, history stores on a real SQLite file and on the real
+PostgreSQL (a fresh database per session), and a fake clock for pure logic."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from scheduler.history import HistoryStore, make_engine
+from scheduler.history.migrate import upgrade
+from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
+
+PG_ADMIN_URL = os.environ.get(
+    "KINSTA_SCHEDULER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class FakeClock:
+    """A clock that only moves when told to (sleep advances it at once)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        self._mono = 1000.0
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._mono += seconds
+        self._now += timedelta(seconds=seconds)
+
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        if cancel is not None and cancel.is_set():
+            return True
+        self.slept.append(seconds)
+        self.advance(max(0.0, seconds))
+        return False
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A sandbox on loopback; a test fails if any request it received broke the spec, or if the
+    sandbox answered anything the spec does not document."""
+    server = SandboxServer(Sandbox(SandboxOptions(sites=6, seed=7, time_scale=0.02))).start()
+    yield server
+    server.stop()
+    stats = server.sandbox.snapshot()
+    assert stats["violations"] == [], "requests that do not match openapi.json"
+    assert stats["response_violations"] == [], "sandbox responses that do not match openapi.json"
+    assert stats["unimplemented"] == {}
+
+
+def _pg_available() -> bool:
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session. In CI an unreachable server fails."""
+    if not _pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} and CI=true")
+        pytest.skip("PostgreSQL is not reachable (set KINSTA_SCHEDULER_TEST_PG_URL)")
+    name = f"ks_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_pg(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind (not yet migrated)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    _reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[HistoryStore]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield HistoryStore(engine)
+    engine.dispose()

@@ -1,0 +1,232 @@
+"""Every client method against the sandbox over real HTTP: the request validates against the
+spec (the sandbox counts violations), the response validates too, and it parses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from scheduler.clock import SystemClock
+from scheduler.domain import OperationState, Polling, RateLimits, Secret
+from scheduler.errors import (
+    AuthenticationError,
+    NotFoundAPIError,
+    ResponseFormatError,
+    TransportError,
+)
+from scheduler.kinsta import InProcessGovernor, KinstaClient
+from scheduler.kinsta.operations import wait_for_operation
+from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+
+FAST = Polling(first_poll_s=0.05, max_interval_s=0.2, not_found_grace_s=5, deadline_s=10)
+
+
+MakeClient = Callable[..., KinstaClient]
+
+
+@pytest.fixture
+def make_client() -> Iterator[MakeClient]:
+    made: list[KinstaClient] = []
+
+    def make(
+        url: str, key: str = DEFAULT_API_KEY, transport: httpx.BaseTransport | None = None
+    ) -> KinstaClient:
+        clock = SystemClock()
+        client = KinstaClient(
+            url, Secret(key), InProcessGovernor(RateLimits(), clock), clock, transport=transport
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer, make_client: MakeClient) -> KinstaClient:
+    """Requests and responses are checked against the spec by the `sandbox` fixture."""
+    return make_client(sandbox.url)
+
+
+def test_validate_discovers_the_company(client: KinstaClient, sandbox: SandboxServer) -> None:
+    info = client.validate()
+    assert info.company == sandbox.sandbox.fleet.company_id and info.status == "active"
+
+
+def test_list_sites_with_and_without_environments(
+    client: KinstaClient, sandbox: SandboxServer
+) -> None:
+    company = sandbox.sandbox.fleet.company_id
+    bare = client.list_sites(company)
+    full = client.list_sites(company, include_environments=True)
+    assert len(bare) == len(full) == 6
+    assert bare[0].environments == [] and full[0].environments[0].name == "live"
+    assert full[0].environments[0].primary_domain is not None
+
+
+def test_site_environments(client: KinstaClient, sandbox: SandboxServer) -> None:
+    site = sandbox.sandbox.fleet.sites[0]
+    envs = client.get_site_environments(site.id)
+    assert [e.id for e in envs] == [e.id for e in site.environments]
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"), [("clear_cache", "cache:clear"), ("restart_php", "php:restart")]
+)
+def test_tool_operations_run_to_success(
+    client: KinstaClient, sandbox: SandboxServer, method: str, kind: str
+) -> None:
+    env = sandbox.sandbox.fleet.sites[1].environments[0]
+    accepted = getattr(client, method)(env.id)
+    assert accepted.operation_id == f"{kind}-{env.id}"
+    result = wait_for_operation(client, accepted.operation_id, FAST, SystemClock())
+    assert result.state is OperationState.SUCCEEDED
+    assert (
+        sandbox.sandbox.fleet.counters()[f"{sandbox.sandbox.fleet.sites[1].name}/live"][
+            f"{kind}:done"
+        ]
+        == 1
+    )
+
+
+def test_a_failed_operation_is_reported_failed(
+    client: KinstaClient, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.fleet.fail_next["cache:clear"] = 1
+    env = sandbox.sandbox.fleet.sites[0].environments[0]
+    result = wait_for_operation(
+        client, client.clear_cache(env.id).operation_id, FAST, SystemClock()
+    )
+    assert result.state is OperationState.FAILED and result.http_status == 500
+
+
+def test_operation_ids_repeat_per_target(client: KinstaClient, sandbox: SandboxServer) -> None:
+    env = sandbox.sandbox.fleet.sites[0].environments[0]
+    assert client.clear_cache(env.id).operation_id == client.clear_cache(env.id).operation_id
+
+
+def test_unknown_site_is_a_typed_not_found(client: KinstaClient) -> None:
+    with pytest.raises(NotFoundAPIError) as caught:
+        client.get_site_environments("00000000-0000-4000-8000-000000000000")
+    assert caught.value.status == 404 and caught.value.path.startswith("/sites/")
+
+
+def test_wrong_key_is_an_authentication_error_without_the_key(
+    sandbox: SandboxServer, make_client: MakeClient
+) -> None:
+    client = make_client(sandbox.url, key="wrong-key-abcdef")
+    with pytest.raises(AuthenticationError) as caught:
+        client.validate()
+    assert "wrong-key-abcdef" not in str(caught.value)
+    assert (
+        str(caught.value)
+        == "GET /validate: HTTP 401: No or invalid API key provided to the request"
+    )
+
+
+def test_a_body_that_is_not_json_is_a_format_error(make_client: MakeClient) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>oops</html>"))
+    client = make_client("https://api.example.test/v2", transport=transport)
+    with pytest.raises(ResponseFormatError, match="GET /v2/validate: HTTP 200 body is not JSON"):
+        client.validate()
+
+
+def test_missing_fields_are_a_format_error(make_client: MakeClient) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"company": {}}))
+    client = make_client("https://api.example.test/v2", transport=transport)
+    with pytest.raises(ResponseFormatError, match=r"company\.sites: Field required"):
+        client.list_sites("c")
+
+
+def test_connection_refused_is_not_sent_and_retried(make_client: MakeClient) -> None:
+    calls = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise httpx.ConnectError("refused", request=request)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(refuse))
+    with pytest.raises(TransportError) as caught:
+        client.clear_cache("env")
+    assert caught.value.sent is False and len(calls) == 5  # never reached Kinsta: safe to retry
+
+
+def test_a_mutating_call_that_may_have_arrived_is_not_repeated(make_client: MakeClient) -> None:
+    calls = []
+
+    def time_out(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise httpx.ReadTimeout("slow", request=request)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(time_out))
+    with pytest.raises(TransportError) as caught:
+        client.clear_cache("env")
+    assert caught.value.sent is True and calls == ["POST"]
+
+
+def test_reads_are_retried_on_server_errors(make_client: MakeClient) -> None:
+    answers = [httpx.Response(502, json={"message": "bad gateway", "status": 502})] * 2 + [
+        httpx.Response(
+            200, json={"name": "k", "company": "c", "status": "active", "expires_at": None}
+        )
+    ]
+    client = make_client(
+        "https://api.example.test/v2", transport=httpx.MockTransport(lambda r: answers.pop(0))
+    )
+    assert client.validate().company == "c"
+
+
+def test_a_429_pauses_and_retries_after_retry_after(make_client: MakeClient) -> None:
+    answers = [
+        httpx.Response(
+            429,
+            json={"status": 429, "message": "Too many requests, please try again later."},
+            headers={"Retry-After": "0.2"},
+        ),
+        httpx.Response(202, json={"operation_id": "cache:clear-e", "message": "ok", "status": 202}),
+    ]
+    client = make_client(
+        "https://api.example.test/v2", transport=httpx.MockTransport(lambda r: answers.pop(0))
+    )
+    assert client.clear_cache("e").operation_id == "cache:clear-e"
+
+
+def test_too_many_requests_in_the_body_counts_as_429(make_client: MakeClient) -> None:
+    answers = [
+        httpx.Response(
+            400,
+            json={"status": 400, "message": "Too many requests"},
+            headers={"Retry-After": "0.1"},
+        ),
+        httpx.Response(
+            200, json={"name": "k", "company": "c", "status": "active", "expires_at": None}
+        ),
+    ]
+    client = make_client(
+        "https://api.example.test/v2", transport=httpx.MockTransport(lambda r: answers.pop(0))
+    )
+    governor = client._governor
+    assert client.validate().company == "c"
+    assert isinstance(governor, InProcessGovernor) and governor.requests == 2
+
+
+def test_the_governor_keeps_a_tight_sandbox_free_of_429s() -> None:
+    """A sandbox allowing 10 per 2 s and a client told the same: many requests, no 429."""
+    from scheduler.sandbox import Sandbox, SandboxOptions
+
+    server = SandboxServer(Sandbox(SandboxOptions(per_minute=10, window_s=2.0))).start()
+    try:
+        clock = SystemClock()
+        governor = InProcessGovernor(RateLimits(per_minute=10, window_s=2.0), clock)
+        with KinstaClient(server.url, Secret(DEFAULT_API_KEY), governor, clock) as client:
+            for _ in range(25):
+                client.validate()
+        stats = server.sandbox.snapshot()
+        assert (
+            stats["rate_limited"] == 0 and stats["requests"] == 25 and stats["max_in_window"] <= 10
+        )
+    finally:
+        server.stop()

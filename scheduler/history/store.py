@@ -1,0 +1,392 @@
+"""The history store: speaks domain objects, hides SQLAlchemy. Works on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from scheduler.domain import (
+    OperationEvent,
+    OperationRecord,
+    OperationState,
+    Run,
+    RunStatus,
+    RunTrigger,
+    Target,
+    Task,
+    TaskStatus,
+)
+from scheduler.errors import StoreError
+from scheduler.history.tables import operations, runs, tasks
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    job_id: str | None = None
+    site: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    run_id: int | None = None
+    job_id: str | None = None
+    site: str | None = None
+    action: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    target: Target
+    action: str
+
+
+class HistoryStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"history database error: {exc.__class__.__name__}: {exc}") from exc
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def claim_run(
+        self,
+        job_id: str,
+        trigger: RunTrigger,
+        scheduled_for: datetime,
+        now: datetime,
+        *,
+        started_by: str,
+        config_revision: str | None = None,
+    ) -> Run | None:
+        """Record a run as started. None when this (job, slot) was already claimed (by another
+        process, or before a restart): the unique index decides, so exactly one claim wins."""
+        values = {
+            "job_id": job_id,
+            "trigger": trigger.value,
+            "scheduled_for": scheduled_for,
+            "started_at": now,
+            "heartbeat_at": now,
+            "status": RunStatus.RUNNING.value,
+            "started_by": started_by,
+            "config_revision": config_revision,
+        }
+        try:
+            with self._tx() as tx:
+                run_id = tx.execute(insert(runs).values(values).returning(runs.c.id)).scalar_one()
+        except IntegrityError:
+            return None
+        return self.get_run(run_id)
+
+    def record_run(
+        self,
+        job_id: str,
+        trigger: RunTrigger,
+        scheduled_for: datetime,
+        now: datetime,
+        *,
+        status: RunStatus,
+        error: str,
+    ) -> Run | None:
+        """A run that did not execute (skipped, missed), recorded with its reason."""
+        try:
+            with self._tx() as tx:
+                run_id = tx.execute(
+                    insert(runs)
+                    .values(
+                        job_id=job_id,
+                        trigger=trigger.value,
+                        scheduled_for=scheduled_for,
+                        started_at=now,
+                        finished_at=now,
+                        status=status.value,
+                        error=error,
+                    )
+                    .returning(runs.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            return None
+        return self.get_run(run_id)
+
+    def plan_tasks(self, run_id: int, planned: Sequence[PlannedTask]) -> list[int]:
+        """Store the resolved targets with the run and create its tasks, all pending."""
+        targets = sorted({p.target.key for p in planned})
+        rows = [
+            {
+                "run_id": run_id,
+                "position": position,
+                "site": p.target.site_name,
+                "site_id": p.target.site_id,
+                "environment": p.target.environment_name,
+                "environment_id": p.target.environment_id,
+                "action": p.action,
+                "status": TaskStatus.PENDING.value,
+            }
+            for position, p in enumerate(planned)
+        ]
+        with self._tx() as tx:
+            tx.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(targets=targets, tasks_total=len(rows))
+            )
+            if not rows:
+                return []
+            ids = tx.execute(
+                insert(tasks).returning(tasks.c.id, sort_by_parameter_order=True), rows
+            )
+            return [int(i) for i in ids.scalars()]
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, now: datetime, error: str | None = None
+    ) -> Run:
+        with self._tx() as tx:
+            failed = tx.execute(
+                select(func.count())
+                .select_from(tasks)
+                .where(tasks.c.run_id == run_id, tasks.c.status == TaskStatus.FAILED.value)
+            ).scalar_one()
+            tx.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status.value, finished_at=now, error=error, tasks_failed=failed)
+            )
+        run = self.get_run(run_id)
+        assert run is not None
+        return run
+
+    def heartbeat(self, run_id: int, now: datetime) -> None:
+        with self._tx() as tx:
+            tx.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
+
+    # --- tasks and operations -------------------------------------------------------------------
+
+    def start_task(self, task_id: int, now: datetime) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id)
+                .values(
+                    status=TaskStatus.RUNNING.value, started_at=now, attempts=tasks.c.attempts + 1
+                )
+            )
+
+    def finish_task(
+        self,
+        task_id: int,
+        status: TaskStatus,
+        now: datetime,
+        message: str | None,
+        *,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status.value, "finished_at": now, "message": message}
+        if result is not None:
+            values["result"] = result
+        with self._tx() as tx:
+            tx.execute(update(tasks).where(tasks.c.id == task_id).values(values))
+
+    def start_operation(self, task_id: int, operation_id: str, action: str, now: datetime) -> int:
+        event = _event_json(OperationEvent(now, OperationState.PENDING, 202, "accepted"))
+        with self._tx() as tx:
+            tx.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id)
+                .values(operation_id=operation_id, operation_status=OperationState.PENDING.value)
+            )
+            return int(
+                tx.execute(
+                    insert(operations)
+                    .values(
+                        task_id=task_id,
+                        operation_id=operation_id,
+                        action=action,
+                        state=OperationState.PENDING.value,
+                        started_at=now,
+                        events=[event],
+                    )
+                    .returning(operations.c.id)
+                ).scalar_one()
+            )
+
+    def operation_event(self, row_id: int, event: OperationEvent, polls: int) -> None:
+        final = event.state in (
+            OperationState.SUCCEEDED,
+            OperationState.FAILED,
+            OperationState.TIMED_OUT,
+        )
+        with self._tx() as tx:
+            row = tx.execute(
+                select(operations.c.events, operations.c.task_id).where(operations.c.id == row_id)
+            ).one()
+            values: dict[str, Any] = {
+                "state": event.state.value,
+                "polls": polls,
+                "events": [*(row.events or []), _event_json(event)],
+                "message": event.message,
+            }
+            if final:
+                values["finished_at"] = event.at
+            tx.execute(update(operations).where(operations.c.id == row_id).values(values))
+            tx.execute(
+                update(tasks)
+                .where(tasks.c.id == row.task_id)
+                .values(operation_status=event.state.value)
+            )
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> Run | None:
+        with self._tx() as tx:
+            row = tx.execute(select(runs).where(runs.c.id == run_id)).one_or_none()
+        return _run(row) if row else None
+
+    def list_runs(self, where: RunFilter) -> list[Run]:
+        query = select(runs)
+        conditions = []
+        if where.job_id:
+            conditions.append(runs.c.job_id == where.job_id)
+        if where.status:
+            conditions.append(runs.c.status == where.status)
+        if where.since:
+            conditions.append(runs.c.scheduled_for >= where.since)
+        if where.until:
+            conditions.append(runs.c.scheduled_for < where.until)
+        if where.site:
+            conditions.append(
+                exists().where(and_(tasks.c.run_id == runs.c.id, tasks.c.site == where.site))
+            )
+        query = query.where(*conditions).order_by(runs.c.scheduled_for.desc(), runs.c.id.desc())
+        with self._tx() as tx:
+            rows = tx.execute(query.limit(where.limit)).all()
+        return [_run(r) for r in rows]
+
+    def list_tasks(self, where: TaskFilter) -> list[Task]:
+        query = select(tasks).join(runs, runs.c.id == tasks.c.run_id)
+        conditions = []
+        for column, value in (
+            (tasks.c.run_id, where.run_id),
+            (runs.c.job_id, where.job_id),
+            (tasks.c.site, where.site),
+            (tasks.c.action, where.action),
+            (tasks.c.status, where.status),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if where.since:
+            conditions.append(runs.c.scheduled_for >= where.since)
+        if where.until:
+            conditions.append(runs.c.scheduled_for < where.until)
+        if where.run_id is not None:
+            query = query.where(*conditions).order_by(tasks.c.position)
+        else:
+            query = query.where(*conditions).order_by(runs.c.scheduled_for.desc(), tasks.c.position)
+        with self._tx() as tx:
+            rows = tx.execute(query.limit(where.limit)).all()
+        return [_task(r) for r in rows]
+
+    def run_tasks(self, run_id: int) -> list[Task]:
+        """Every task of a run, in order, each with its operations."""
+        with self._tx() as tx:
+            task_rows = tx.execute(
+                select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.position)
+            ).all()
+            op_rows = tx.execute(
+                select(operations)
+                .join(tasks, tasks.c.id == operations.c.task_id)
+                .where(tasks.c.run_id == run_id)
+                .order_by(operations.c.id)
+            ).all()
+        by_task: dict[int, list[OperationRecord]] = {}
+        for row in op_rows:
+            by_task.setdefault(row.task_id, []).append(_operation(row))
+        return [_task(r, tuple(by_task.get(r.id, ()))) for r in task_rows]
+
+
+def _event_json(event: OperationEvent) -> dict[str, Any]:
+    return {
+        "at": event.at.isoformat(),
+        "state": event.state.value,
+        "http_status": event.http_status,
+        "message": event.message,
+    }
+
+
+def _run(row: Row[Any]) -> Run:
+    return Run(
+        run_id=row.id,
+        job_id=row.job_id,
+        trigger=RunTrigger(row.trigger),
+        scheduled_for=row.scheduled_for,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=RunStatus(row.status),
+        tasks_total=row.tasks_total,
+        tasks_failed=row.tasks_failed,
+        error=row.error,
+        started_by=row.started_by,
+        targets=tuple(row.targets or ()),
+    )
+
+
+def _task(row: Row[Any], ops: tuple[OperationRecord, ...] = ()) -> Task:
+    return Task(
+        task_id=row.id,
+        run_id=row.run_id,
+        site=row.site,
+        environment=row.environment,
+        action=row.action,
+        status=TaskStatus(row.status),
+        operation_id=row.operation_id,
+        operation_status=row.operation_status,
+        message=row.message,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        attempts=row.attempts,
+        site_id=row.site_id,
+        environment_id=row.environment_id,
+        operations=ops,
+    )
+
+
+def _operation(row: Row[Any]) -> OperationRecord:
+    events = tuple(
+        OperationEvent(
+            at=datetime.fromisoformat(e["at"]),
+            state=OperationState(e["state"]),
+            http_status=e.get("http_status"),
+            message=e.get("message"),
+        )
+        for e in (row.events or [])
+    )
+    return OperationRecord(
+        operation_id=row.operation_id,
+        action=row.action,
+        state=OperationState(row.state),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        polls=row.polls,
+        message=row.message,
+        events=events,
+    )

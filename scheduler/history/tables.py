@@ -1,0 +1,151 @@
+"""The history schema: the single source for Alembic. SQLAlchemy Core tables, named constraints.
+
+runs        one firing of a job; unique (job_id, scheduled_for) for non-manual runs, so a slot is
+            claimed once across processes and restarts
+tasks       one action on one target in a run
+operations  each Kinsta operation a task started, with its status timeline and poll count
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite drops tzinfo)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(DateTime(timezone=dialect.name == "postgresql"))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the history store")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+RUN_STATUSES = ("running", "succeeded", "failed", "skipped", "missed", "interrupted")
+TASK_STATUSES = ("pending", "running", "succeeded", "failed", "skipped")
+TRIGGERS = ("schedule", "catch_up", "manual")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(200), nullable=False),
+    Column("trigger", String(20), nullable=False),
+    Column("scheduled_for", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("heartbeat_at", UTCDateTime()),
+    Column("status", String(20), nullable=False),
+    Column("tasks_total", Integer, nullable=False, server_default="0"),
+    Column("tasks_failed", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("started_by", String(200)),
+    Column("config_revision", String(64)),
+    Column("targets", JSONDoc),
+    CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    CheckConstraint(_one_of("trigger", TRIGGERS), name="trigger"),
+    Index(
+        "uq_runs_job_id_scheduled_for",
+        "job_id",
+        "scheduled_for",
+        unique=True,
+        sqlite_where=text("trigger != 'manual'"),
+        postgresql_where=text("trigger != 'manual'"),
+    ),
+    Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_status_started_at", "status", "started_at"),
+    Index("ix_runs_job_id_started_at", "job_id", "started_at"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("site", String(200), nullable=False),
+    Column("site_id", String(64)),
+    Column("environment", String(200), nullable=False),
+    Column("environment_id", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("operation_id", String(255)),  # not unique: Kinsta repeats ids per target
+    Column("operation_status", String(20)),
+    Column("message", Text),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("versions_before", JSONDoc),
+    Column("versions_after", JSONDoc),
+    Column("result", JSONDoc),
+    CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
+    Index("ix_tasks_run_id_position", "run_id", "position"),
+    Index("ix_tasks_site_started_at", "site", "started_at"),
+    Index("ix_tasks_operation_id", "operation_id"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("operation_id", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("polls", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+    Column("events", JSONDoc),
+    Index("ix_operations_task_id", "task_id"),
+    Index("ix_operations_operation_id", "operation_id"),
+)

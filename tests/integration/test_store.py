@@ -1,0 +1,141 @@
+"""The history store's contract, on a real SQLite file and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from scheduler.domain import (
+    OperationEvent,
+    OperationState,
+    RunStatus,
+    RunTrigger,
+    Target,
+    TaskStatus,
+)
+from scheduler.history import HistoryStore, PlannedTask, RunFilter, TaskFilter
+
+T0 = datetime(2026, 11, 1, 2, 30, tzinfo=UTC)
+TARGETS = [
+    Target("s1", "alpha", "e1", "live"),
+    Target("s1", "alpha", "e2", "staging"),
+    Target("s2", "beta", "e3", "live"),
+]
+
+
+def claim(
+    store: HistoryStore,
+    job: str = "nightly",
+    slot: datetime = T0,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
+) -> int:
+    run = store.claim_run(job, trigger, slot, slot + timedelta(seconds=1), started_by="test:1")
+    assert run is not None
+    return run.run_id
+
+
+def test_a_slot_is_claimed_once(store: HistoryStore) -> None:
+    first = store.claim_run("nightly", RunTrigger.SCHEDULE, T0, T0, started_by="a")
+    again = store.claim_run("nightly", RunTrigger.CATCH_UP, T0, T0, started_by="b")
+    other_job = store.claim_run("weekly", RunTrigger.SCHEDULE, T0, T0, started_by="b")
+    assert first is not None and first.status is RunStatus.RUNNING
+    assert again is None and other_job is not None
+
+
+def test_manual_runs_never_collide(store: HistoryStore) -> None:
+    a = store.claim_run("nightly", RunTrigger.MANUAL, T0, T0, started_by="a")
+    b = store.claim_run("nightly", RunTrigger.MANUAL, T0, T0, started_by="a")
+    assert a is not None and b is not None and a.run_id != b.run_id
+
+
+def test_times_come_back_aware_utc(store: HistoryStore) -> None:
+    amsterdam = T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
+    run = store.claim_run("j", RunTrigger.MANUAL, amsterdam, amsterdam, started_by="x")
+    assert run is not None and run.scheduled_for == T0 and run.scheduled_for.tzinfo is UTC
+
+
+def test_tasks_operations_and_counts(store: HistoryStore) -> None:
+    run_id = claim(store)
+    ids = store.plan_tasks(run_id, [PlannedTask(t, "clear_cache") for t in TARGETS])
+    assert len(ids) == 3
+    store.start_task(ids[0], T0)
+    row = store.start_operation(ids[0], "cache:clear-e1", "clear_cache", T0)
+    store.operation_event(
+        row,
+        OperationEvent(
+            T0 + timedelta(seconds=3), OperationState.IN_PROGRESS, 202, "Operation in progress"
+        ),
+        1,
+    )
+    store.operation_event(
+        row, OperationEvent(T0 + timedelta(seconds=6), OperationState.SUCCEEDED, 200, "done"), 2
+    )
+    store.finish_task(ids[0], TaskStatus.SUCCEEDED, T0 + timedelta(seconds=6), "done")
+    store.start_task(ids[1], T0)
+    store.finish_task(ids[1], TaskStatus.FAILED, T0 + timedelta(seconds=2), "boom")
+    store.finish_task(ids[2], TaskStatus.SKIPPED, T0 + timedelta(seconds=2), "not run")
+    run = store.finish_run(run_id, RunStatus.FAILED, T0 + timedelta(seconds=7), "1 task(s) failed")
+    assert (run.tasks_total, run.tasks_failed, run.status) == (3, 1, RunStatus.FAILED)
+    assert run.targets == ("alpha/live", "alpha/staging", "beta/live")
+    tasks = store.run_tasks(run_id)
+    assert [t.status for t in tasks] == [
+        TaskStatus.SUCCEEDED,
+        TaskStatus.FAILED,
+        TaskStatus.SKIPPED,
+    ]
+    first = tasks[0]
+    assert (
+        first.operation_id == "cache:clear-e1"
+        and first.operation_status == "succeeded"
+        and first.attempts == 1
+    )
+    (op,) = first.operations
+    assert op.polls == 2 and op.finished_at == T0 + timedelta(seconds=6)
+    assert [e.state for e in op.events] == [
+        OperationState.PENDING,
+        OperationState.IN_PROGRESS,
+        OperationState.SUCCEEDED,
+    ]
+
+
+def test_list_runs_filters_and_order(store: HistoryStore) -> None:
+    for day in range(5):
+        run_id = claim(store, slot=T0 + timedelta(days=day))
+        store.plan_tasks(run_id, [PlannedTask(TARGETS[day % 3], "clear_cache")])
+        store.finish_run(
+            run_id,
+            RunStatus.FAILED if day == 3 else RunStatus.SUCCEEDED,
+            T0 + timedelta(days=day, minutes=1),
+        )
+    claim(store, job="weekly")
+    runs = store.list_runs(RunFilter(job_id="nightly"))
+    assert [r.scheduled_for.day for r in runs] == [5, 4, 3, 2, 1]
+    assert [r.scheduled_for.day for r in store.list_runs(RunFilter(status="failed"))] == [4]
+    assert len(store.list_runs(RunFilter(site="beta"))) == 1
+    since = store.list_runs(RunFilter(job_id="nightly", since=T0 + timedelta(days=3), limit=10))
+    assert [r.scheduled_for.day for r in since] == [5, 4]
+    assert len(store.list_runs(RunFilter(until=T0 + timedelta(days=1)))) == 2
+    assert len(store.list_runs(RunFilter(limit=2))) == 2
+
+
+def test_list_tasks_filters(store: HistoryStore) -> None:
+    run_id = claim(store)
+    store.plan_tasks(
+        run_id, [PlannedTask(t, a) for t in TARGETS for a in ("clear_cache", "restart_php")]
+    )
+    assert len(store.list_tasks(TaskFilter(site="alpha"))) == 4
+    assert len(store.list_tasks(TaskFilter(site="alpha", action="restart_php"))) == 2
+    assert len(store.list_tasks(TaskFilter(job_id="nightly", status="pending"))) == 6
+    assert store.list_tasks(TaskFilter(job_id="other")) == []
+
+
+def test_record_run_keeps_a_reason(store: HistoryStore) -> None:
+    run = store.record_run(
+        "nightly", RunTrigger.SCHEDULE, T0, T0, status=RunStatus.MISSED, error="daemon was down"
+    )
+    assert run is not None and run.status is RunStatus.MISSED and run.error == "daemon was down"
+    assert (
+        store.record_run(
+            "nightly", RunTrigger.SCHEDULE, T0, T0, status=RunStatus.MISSED, error="again"
+        )
+        is None
+    )

@@ -1,0 +1,45 @@
+"""Actions: plain functions over the Kinsta client. They never touch the database or the
+scheduler; waiting on an operation goes through ActionContext.wait, which the runner implements
+(and records)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from scheduler.domain import OperationState, Target, TaskStatus
+from scheduler.kinsta.client import KinstaClient, OperationAccepted
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    status: TaskStatus
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ActionContext(Protocol):
+    @property
+    def client(self) -> KinstaClient: ...
+
+    def wait(self, accepted: OperationAccepted) -> tuple[OperationState, str]:
+        """Poll the operation to its end (recording it); return its final state and message."""
+
+
+Action = Callable[[ActionContext, Target, Mapping[str, Any]], ActionResult]
+
+
+def outcome(state: OperationState, message: str) -> ActionResult:
+    """The task result of an action that is one Kinsta operation."""
+    if state is OperationState.SUCCEEDED:
+        return ActionResult(TaskStatus.SUCCEEDED, message)
+    if state is OperationState.TIMED_OUT:
+        return ActionResult(TaskStatus.FAILED, f"operation timed out: {message}")
+    return ActionResult(TaskStatus.FAILED, f"operation failed: {message}")
+
+
+def registry() -> dict[str, Action]:
+    from scheduler.actions import cache, php
+
+    return {"clear_cache": cache.clear_cache, "restart_php": php.restart_php}

@@ -1,0 +1,226 @@
+"""Executes one run: resolve targets, run each target's actions in order (targets concurrently,
+up to the job's concurrency), record every task and operation, end with one summary log line."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from scheduler.actions import ActionResult, registry
+from scheduler.clock import Clock
+from scheduler.domain import (
+    Job,
+    OperationEvent,
+    OperationState,
+    Polling,
+    Run,
+    RunStatus,
+    RunTrigger,
+    Target,
+    TaskStatus,
+)
+from scheduler.errors import KinstaError, StoreError, TransportError
+from scheduler.history import HistoryStore, PlannedTask
+from scheduler.kinsta.client import KinstaClient, OperationAccepted
+from scheduler.kinsta.operations import PollingCancelled, wait_for_operation
+from scheduler.targets import select_targets
+
+log = structlog.get_logger("scheduler.runner")
+
+SKIPPED_AFTER_FAILURE = "not run: an earlier action on this target failed"
+INTERRUPTED = "interrupted by shutdown; its operation may still be running at Kinsta"
+
+
+class _Interrupted(Exception):
+    """The process is stopping: leave the task as it is (running, with its operation id)."""
+
+
+@dataclass(frozen=True)
+class _TaskRef:
+    task_id: int
+    target: Target
+    action: str
+    index: int  # position of the action in the job
+
+
+class _Context:
+    """ActionContext for one task: polls operations and records their timeline."""
+
+    def __init__(self, runner: Runner, task: _TaskRef) -> None:
+        self._runner = runner
+        self._task = task
+
+    @property
+    def client(self) -> KinstaClient:
+        return self._runner.client
+
+    def wait(self, accepted: OperationAccepted) -> tuple[OperationState, str]:
+        runner, clock = self._runner, self._runner.clock
+        row_id = runner.store.start_operation(
+            self._task.task_id, accepted.operation_id, self._task.action, clock.now()
+        )
+
+        def record(state: OperationState, http: int | None, message: str, polls: int) -> None:
+            event = OperationEvent(clock.now(), state, http, message)
+            runner.store.operation_event(row_id, event, polls)
+
+        result = wait_for_operation(
+            runner.client,
+            accepted.operation_id,
+            runner.polling,
+            clock,
+            on_status=lambda s, polls: record(s.state, s.http_status, s.message, polls),
+            cancel=runner.cancel,
+        )
+        if result.state is OperationState.TIMED_OUT:
+            record(result.state, result.http_status, result.message, result.polls)
+        return result.state, result.message
+
+
+class Runner:
+    def __init__(
+        self,
+        client: KinstaClient,
+        store: HistoryStore,
+        clock: Clock,
+        polling: Polling,
+        company_id: str,
+        *,
+        started_by: str,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.clock = clock
+        self.polling = polling
+        self.company_id = company_id
+        self.started_by = started_by
+        self.cancel = cancel or threading.Event()
+        self._actions = registry()
+
+    def run(
+        self,
+        job: Job,
+        trigger: RunTrigger,
+        scheduled_for: datetime,
+        config_revision: str | None = None,
+    ) -> Run | None:
+        """Claim (job, slot) and execute it. None when the slot was already claimed."""
+        run = self.store.claim_run(
+            job.id,
+            trigger,
+            scheduled_for,
+            self.clock.now(),
+            started_by=self.started_by,
+            config_revision=config_revision,
+        )
+        if run is None:
+            log.info("run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat())
+            return None
+        return self.execute(job, run)
+
+    def execute(self, job: Job, run: Run) -> Run:
+        try:
+            targets = select_targets(
+                self.client.list_sites(self.company_id, include_environments=True), job.targets
+            )
+        except KinstaError as exc:
+            return self._finish(run, RunStatus.FAILED, f"could not resolve targets: {exc}")
+        if not targets:
+            return self._finish(run, RunStatus.SKIPPED, "no environment matched the job's targets")
+        planned = [PlannedTask(t, a.name) for t in targets for a in job.actions]
+        ids = self.store.plan_tasks(run.run_id, planned)
+        refs = [
+            _TaskRef(task_id, p.target, p.action, i % len(job.actions))
+            for i, (task_id, p) in enumerate(zip(ids, planned, strict=True))
+        ]
+        per_target = [refs[i : i + len(job.actions)] for i in range(0, len(refs), len(job.actions))]
+        with ThreadPoolExecutor(
+            max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
+        ) as pool:
+            outcomes = list(pool.map(lambda chain: self._pipeline(job, chain), per_target))
+        failed = sum(outcomes)
+        if self.cancel.is_set():
+            return self._finish(run, RunStatus.INTERRUPTED, INTERRUPTED)
+        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+        return self._finish(run, status, f"{failed} task(s) failed" if failed else None)
+
+    def _pipeline(self, job: Job, chain: Sequence[_TaskRef]) -> int:
+        """Run one target's actions in order; return how many failed."""
+        failed = 0
+        for ref in chain:
+            if self.cancel.is_set():
+                break  # tasks not started stay pending
+            if failed and job.on_failure == "stop":
+                now = self.clock.now()
+                self.store.finish_task(ref.task_id, TaskStatus.SKIPPED, now, SKIPPED_AFTER_FAILURE)
+                continue
+            try:
+                result = self._task(job, ref)
+            except _Interrupted:
+                break
+            failed += result.status is TaskStatus.FAILED
+        return failed
+
+    def _task(self, job: Job, ref: _TaskRef) -> ActionResult:
+        started = self.clock.monotonic()
+        self.store.start_task(ref.task_id, self.clock.now())
+        action = self._actions[ref.action]
+        try:
+            result = action(_Context(self, ref), ref.target, job.actions[ref.index].options)
+        except PollingCancelled as exc:
+            log.warning("task.interrupted", job_id=job.id, action=ref.action, target=ref.target.key)
+            raise _Interrupted from exc
+        except TransportError as exc:
+            note = "uncertain: the request may have reached Kinsta; " if exc.sent else ""
+            result = ActionResult(TaskStatus.FAILED, f"{note}{exc}")
+        except KinstaError as exc:
+            result = ActionResult(TaskStatus.FAILED, str(exc))
+        except StoreError:
+            raise
+        except Exception as exc:  # an action's bug must fail its task, not the whole run
+            log.exception("task.crashed", job_id=job.id, action=ref.action, target=ref.target.key)
+            result = ActionResult(TaskStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        self.store.finish_task(
+            ref.task_id,
+            result.status,
+            self.clock.now(),
+            result.message,
+            result=dict(result.details) or None,
+        )
+        log.info(
+            "task.finished",
+            job_id=job.id,
+            site=ref.target.site_name,
+            environment=ref.target.environment_name,
+            action=ref.action,
+            status=result.status.value,
+            message=result.message,
+            duration_s=round(self.clock.monotonic() - started, 3),
+        )
+        return result
+
+    def _finish(self, run: Run, status: RunStatus, error: str | None) -> Run:
+        final = self.store.finish_run(run.run_id, status, self.clock.now(), error)
+        duration = (
+            (final.finished_at - final.started_at).total_seconds()
+            if final.started_at and final.finished_at
+            else None
+        )
+        log.info(
+            "run.finished",
+            run_id=final.run_id,
+            job_id=final.job_id,
+            trigger=final.trigger.value,
+            status=final.status.value,
+            tasks_total=final.tasks_total,
+            tasks_failed=final.tasks_failed,
+            error=error,
+            duration_s=duration,
+        )
+        return final

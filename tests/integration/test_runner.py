@@ -1,0 +1,136 @@
+"""A run from target resolution to recorded history, over real HTTP and a real database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from scheduler.clock import SystemClock
+from scheduler.domain import (
+    ActionSpec,
+    Job,
+    Polling,
+    RateLimits,
+    RunStatus,
+    RunTrigger,
+    Secret,
+    TargetSelector,
+    TaskStatus,
+)
+from scheduler.history import HistoryStore
+from scheduler.kinsta import InProcessGovernor, KinstaClient
+from scheduler.runner import SKIPPED_AFTER_FAILURE, Runner
+from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+
+FAST = Polling(first_poll_s=0.03, max_interval_s=0.1, not_found_grace_s=5, deadline_s=10)
+
+
+def job(
+    *actions: str, sites: tuple[str, ...] = ("*",), environment: str = "live", **kwargs: object
+) -> Job:
+    return Job(
+        id="test-job",
+        schedule=None,
+        targets=TargetSelector(sites=sites, environment=environment),
+        actions=tuple(ActionSpec(a) for a in actions),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def make_runner(sandbox: SandboxServer, store: HistoryStore) -> Iterator[Callable[..., Runner]]:
+    clients: list[KinstaClient] = []
+
+    def make(cancel: threading.Event | None = None) -> Runner:
+        clock = SystemClock()
+        client = KinstaClient(
+            sandbox.url, Secret(DEFAULT_API_KEY), InProcessGovernor(RateLimits(), clock), clock
+        )
+        clients.append(client)
+        company = sandbox.sandbox.fleet.company_id
+        return Runner(client, store, clock, FAST, company, started_by="test", cancel=cancel)
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def test_clear_cache_over_every_live_environment(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    run = make_runner().run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    tasks = store.run_tasks(run.run_id)
+    assert len(tasks) == run.tasks_total == 6
+    assert {t.status for t in tasks} == {TaskStatus.SUCCEEDED}
+    assert all(
+        t.operation_id
+        and t.operation_id.startswith("cache:clear-")
+        and t.operation_status == "succeeded"
+        for t in tasks
+    )
+    assert all(t.operations[0].polls >= 1 for t in tasks)
+    effects = sandbox.sandbox.fleet.counters()
+    assert sum(c.get("cache:clear:done", 0) for c in effects.values()) == 6
+
+
+def test_a_failed_action_stops_its_target_only(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.fleet.fail_next["php:restart"] = 1
+    run = make_runner().run(
+        job("restart_php", "clear_cache", concurrency=1), RunTrigger.MANUAL, datetime.now(UTC)
+    )
+    assert run is not None and run.status is RunStatus.FAILED and run.tasks_failed == 1
+    tasks = store.run_tasks(run.run_id)
+    assert [t.status for t in tasks[:2]] == [TaskStatus.FAILED, TaskStatus.SKIPPED]
+    assert tasks[0].message == "operation failed: Error occurred while processing your request"
+    assert tasks[1].message == SKIPPED_AFTER_FAILURE
+    assert {t.status for t in tasks[2:]} == {TaskStatus.SUCCEEDED}
+
+
+def test_on_failure_continue_runs_the_rest(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.fleet.fail_next["php:restart"] = 1
+    run = make_runner().run(
+        job("restart_php", "clear_cache", concurrency=1, on_failure="continue"),
+        RunTrigger.MANUAL,
+        datetime.now(UTC),
+    )
+    assert run is not None
+    assert [t.status for t in store.run_tasks(run.run_id)[:2]] == [
+        TaskStatus.FAILED,
+        TaskStatus.SUCCEEDED,
+    ]
+
+
+def test_no_matching_target_is_a_skipped_run(make_runner: Callable[..., Runner]) -> None:
+    run = make_runner().run(
+        job("clear_cache", sites=("no-such-*",)), RunTrigger.MANUAL, datetime.now(UTC)
+    )
+    assert (
+        run is not None
+        and run.status is RunStatus.SKIPPED
+        and run.error == "no environment matched the job's targets"
+    )
+
+
+def test_a_slot_runs_once(make_runner: Callable[..., Runner]) -> None:
+    slot = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
+    runner = make_runner()
+    assert runner.run(job("clear_cache", sites=("nope",)), RunTrigger.SCHEDULE, slot) is not None
+    assert runner.run(job("clear_cache", sites=("nope",)), RunTrigger.SCHEDULE, slot) is None
+
+
+def test_cancel_leaves_an_interrupted_run(
+    make_runner: Callable[..., Runner], store: HistoryStore
+) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    run = make_runner(cancel).run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.INTERRUPTED
+    assert {t.status for t in store.run_tasks(run.run_id)} == {TaskStatus.PENDING}

@@ -1,0 +1,438 @@
+"""The command line. Each command parses, composes, calls one function and renders.
+Exit codes are decided here only: 0 ok; 1 a run failed; 2 bad configuration or input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from scheduler import config as config_module
+from scheduler import logs, render
+from scheduler.domain import Config, RunStatus, RunTrigger, TaskStatus
+from scheduler.errors import (
+    AuthenticationError,
+    BadInputError,
+    ConfigError,
+    KinstaError,
+    NotFoundError,
+    SchedulerError,
+    StoreError,
+)
+
+FORMATS = ("table", "json", "csv")
+_RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+
+
+class State:
+    def __init__(self, config: str | None, database: str | None) -> None:
+        self.env = dict(os.environ)
+        self.path = config_module.resolve_path(config, self.env)
+        self.database = database
+
+    def load(self, *, require_api_key: bool = False) -> Config:
+        return config_module.load(
+            self.path, self.env, database_override=self.database, require_api_key=require_api_key
+        )
+
+    def database_url(self) -> str:
+        """For history queries: the database, even when jobs.yaml is absent or invalid."""
+        override = self.database or self.env.get(config_module.ENV_DATABASE_URL)
+        if override:
+            return override
+        if not self.path.exists():
+            return f"sqlite:///{(self.path.parent / config_module.DEFAULT_DATABASE_FILE).resolve()}"
+        return self.load().database_url
+
+
+def parse_when(value: str | None, now: datetime) -> datetime | None:
+    """'7d', '12h', '30m', '2w' ago, or an ISO date/time (local zone unless it names one)."""
+    if value is None:
+        return None
+    match = _RELATIVE.match(value.strip())
+    if match:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return now - timedelta(**{unit: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadInputError(f"cannot read time {value!r}: use 7d, 12h, 30m or an ISO date") from exc
+    return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+
+
+def _console() -> Console:
+    """Rich console; when piped, wide enough that tables are not squeezed to 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {logs.mask(message)}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="jobs.yaml (default $KINSTA_SCHEDULER_CONFIG or ./jobs.yaml)",
+)
+@click.option("--database", metavar="URL", help="history database URL (overrides jobs.yaml)")
+@click.option(
+    "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto")
+@click.version_option(package_name="kinsta-scheduler")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    database: str | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Scheduled maintenance for WordPress sites on Kinsta, with a queryable history."""
+    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
+    ctx.obj = State(config_path, database)
+
+
+sandbox_flag = click.option(
+    "--sandbox", is_flag=True, help="use the built-in fake Kinsta API on loopback"
+)
+
+
+@cli.command()
+@sandbox_flag
+@click.pass_obj
+def validate(state: State, sandbox: bool) -> None:
+    """Check jobs.yaml and the environment; print every problem; exit 0 or 2."""
+    config = state.load(require_api_key=not sandbox)
+    scheduled = sum(1 for j in config.jobs if j.schedule)
+    jobs = len(config.jobs)
+    revision = config.revision
+    click.echo(f"{config.path}: ok ({jobs} job(s), {scheduled} scheduled, revision {revision})")
+
+
+@cli.command()
+@sandbox_flag
+@click.pass_obj
+def run(state: State, sandbox: bool) -> None:
+    """Run the daemon: fire jobs on their schedules until SIGTERM or SIGINT."""
+    from scheduler.daemon import Daemon, load_for_daemon
+    from scheduler.services import open_services
+
+    load = load_for_daemon(state.path, state.env, state.database, sandbox)
+    config = load()
+    services = open_services(config, sandbox=sandbox)
+    try:
+        if services.sandbox is not None:
+            click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
+        daemon = Daemon(config, services.runner, services.runner.clock, load, state.path)
+        daemon.install_signal_handlers()
+        daemon.run_forever()
+    finally:
+        services.close()
+
+
+@cli.command()
+@click.argument("job_id")
+@sandbox_flag
+@click.pass_obj
+def trigger(state: State, job_id: str, sandbox: bool) -> None:
+    """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed."""
+    from scheduler.services import open_services
+
+    config = state.load(require_api_key=not sandbox)
+    job = config.job(job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r} in {config.path}")
+    services = open_services(config, sandbox=sandbox)
+    try:
+        clock = services.runner.clock
+        result = services.runner.run(job, RunTrigger.MANUAL, clock.now(), config.revision)
+    finally:
+        services.close()
+    assert result is not None  # manual runs never collide on a slot
+    click.echo(
+        f"run {result.run_id}: {result.status.value}, {result.tasks_total} task(s), "
+        f"{result.tasks_failed} failed" + (f" ({result.error})" if result.error else "")
+    )
+    if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        sys.exit(1)
+
+
+def _store(state: State) -> Any:
+    from scheduler.services import open_store
+
+    return open_store(state.database_url())
+
+
+@cli.command()
+@click.option("--tasks", "as_tasks", is_flag=True, help="one row per task instead of per run")
+@click.option("--job", "job_id")
+@click.option("--site")
+@click.option("--action", help="with --tasks: only this action")
+@click.option("--status")
+@click.option("--since", help="7d, 12h, 30m or an ISO date/time")
+@click.option("--until")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def history(
+    state: State,
+    as_tasks: bool,
+    job_id: str | None,
+    site: str | None,
+    action: str | None,
+    status: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    fmt: str,
+) -> None:
+    """List runs (or tasks), newest first."""
+    from scheduler.history import RunFilter, TaskFilter
+
+    statuses = {s.value for s in (TaskStatus if as_tasks else RunStatus)}
+    if status is not None and status not in statuses:
+        raise BadInputError(f"unknown status {status!r} (one of: {', '.join(sorted(statuses))})")
+    if action is not None and not as_tasks:
+        raise BadInputError("--action needs --tasks")
+    now = datetime.now(UTC)
+    since_at, until_at = parse_when(since, now), parse_when(until, now)
+    store = _store(state)
+    console = _console()
+    if as_tasks:
+        tasks = store.list_tasks(
+            TaskFilter(
+                job_id=job_id,
+                site=site,
+                action=action,
+                status=status,
+                since=since_at,
+                until=until_at,
+                limit=limit,
+            )
+        )
+        rows = [render.task_json(t) for t in tasks]
+        _emit(
+            fmt,
+            rows,
+            render.TASK_FIELDS,
+            lambda: render.tasks_table(tasks, console, f"{len(tasks)} task(s)"),
+        )
+    else:
+        runs = store.list_runs(
+            RunFilter(
+                job_id=job_id, site=site, status=status, since=since_at, until=until_at, limit=limit
+            )
+        )
+        rows = [render.run_json(r) for r in runs]
+        _emit(fmt, rows, render.RUN_FIELDS, lambda: render.runs_table(runs, console))
+
+
+def _emit(
+    fmt: str, rows: list[dict[str, Any]], fields: tuple[str, ...], table: Callable[[], None]
+) -> None:
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+    elif fmt == "csv":
+        click.echo(render.to_csv(rows, fields), nl=False)
+    else:
+        table()
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True
+)
+@click.pass_obj
+def show(state: State, run_id: str, fmt: str) -> None:
+    """One run with its tasks and each operation's timeline."""
+    if not run_id.isdigit():
+        raise BadInputError(f"run id {run_id!r} is not a number")
+    store = _store(state)
+    run = store.get_run(int(run_id))
+    if run is None:
+        raise NotFoundError(f"no run {run_id}")
+    tasks = store.run_tasks(run.run_id)
+    if fmt == "json":
+        body = render.run_json(run)
+        body["tasks"] = [render.task_json(t, with_operations=True) for t in tasks]
+        click.echo(render.to_json(body))
+    else:
+        render.run_detail(run, tasks, _console())
+
+
+@cli.group()
+def db() -> None:
+    """The history database's schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_obj
+def db_upgrade(state: State, revision: str) -> None:
+    """Migrate the schema up to REVISION (default: the newest)."""
+    from scheduler.history import make_engine
+    from scheduler.history.migrate import current_revision, upgrade
+
+    engine = make_engine(state.database_url())
+    before = current_revision(engine)
+    upgrade(engine, revision)
+    click.echo(f"schema: {before or 'empty'} -> {current_revision(engine)}")
+
+
+@db.command("current")
+@click.pass_obj
+def db_current(state: State) -> None:
+    """Print the schema revision of the database and of the code."""
+    from scheduler.history import make_engine
+    from scheduler.history.migrate import current_revision, head_revision
+
+    engine = make_engine(state.database_url())
+    click.echo(f"database: {current_revision(engine) or 'empty'}  code: {head_revision(engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_obj
+def db_downgrade(state: State, revision: str) -> None:
+    """Migrate the schema down to REVISION ('base' removes every table)."""
+    from scheduler.history import make_engine
+    from scheduler.history.migrate import current_revision, downgrade
+
+    engine = make_engine(state.database_url())
+    downgrade(engine, revision)
+    click.echo(f"schema: {current_revision(engine) or 'empty'}")
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--sites", type=click.IntRange(1, 5000), default=6, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0.001, 100),
+    default=1.0,
+    show_default=True,
+    help="multiply every operation's duration",
+)
+@click.option(
+    "--per-minute",
+    type=click.IntRange(1),
+    default=120,
+    show_default=True,
+    help="rate limit per key",
+)
+@click.option("--api-key", envvar="KINSTA_SANDBOX_API_KEY", default=None, help="the key it accepts")
+def sandbox_command(
+    host: str,
+    port: int,
+    sites: int,
+    seed: int,
+    time_scale: float,
+    per_minute: int,
+    api_key: str | None,
+) -> None:
+    """Serve the fake Kinsta API until interrupted."""
+    from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
+
+    options = SandboxOptions(
+        sites=sites,
+        seed=seed,
+        time_scale=time_scale,
+        api_key=api_key or DEFAULT_API_KEY,
+        per_minute=per_minute,
+    )
+    server = SandboxServer(Sandbox(options), host=host, port=port)
+    click.echo(
+        f"sandbox Kinsta API at {server.url} (company {server.sandbox.fleet.company_id}, "
+        f"{sites} sites); admin at http://{host}:{server.port}/_sandbox/stats",
+        err=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+@cli.command()
+@click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True
+)
+@click.pass_obj
+def plan(state: State, count: int, fmt: str) -> None:
+    """The next fire times of each scheduled job, in its zone."""
+    from zoneinfo import ZoneInfo
+
+    from scheduler import schedules
+    from scheduler.domain import CronSchedule
+
+    config = state.load()
+    now = datetime.now(UTC)
+    rows = []
+    for job in config.jobs:
+        times = schedules.upcoming(job.schedule, now, count) if job.schedule else []
+        zone = ZoneInfo(job.schedule.timezone) if isinstance(job.schedule, CronSchedule) else UTC
+        rows.append(
+            {
+                "job_id": job.id,
+                "schedule": _describe_schedule(job.schedule),
+                "timezone": str(zone),
+                "next": [render.utc_iso(t) for t in times],
+                "next_local": [t.astimezone(zone).isoformat() for t in times],
+            }
+        )
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
+        for moment in row["next_local"] or ["runs only when triggered"]:
+            click.echo(f"  {moment}")
+
+
+def _describe_schedule(schedule: Any) -> str:
+    from scheduler.domain import CronSchedule
+
+    if schedule is None:
+        return "no schedule"
+    if isinstance(schedule, CronSchedule):
+        return f"cron {schedule.expression}"
+    return f"every {schedule.every_s:g}s"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps errors to exit codes and one-line messages; never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="kinsta-scheduler", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(logs.mask(str(problem)), err=True)
+        sys.exit(2)
+    except (BadInputError, StoreError, AuthenticationError) as exc:
+        _fail(str(exc))
+    except KinstaError as exc:
+        _fail(f"Kinsta API: {exc}", 1)
+    except SchedulerError as exc:
+        _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug: still no traceback for the user, but say so plainly
+        _fail(f"internal error ({type(exc).__name__}): {exc}; rerun with --log-level debug", 70)

@@ -1,0 +1,188 @@
+"""History as tables, JSON and CSV. Tables show the user's local zone; JSON and CSV show UTC."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from scheduler.domain import OperationRecord, Run, Task
+
+RUN_FIELDS = (
+    "run_id", "job_id", "trigger", "scheduled_for", "started_at", "finished_at", "status",
+    "tasks_total", "tasks_failed", "error", "started_by",
+)  # fmt: skip
+TASK_FIELDS = (
+    "run_id", "site", "environment", "action", "status", "operation_id", "operation_status",
+    "message", "started_at", "finished_at", "attempts",
+)  # fmt: skip
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def local(value: datetime | None, zone: tzinfo | None = None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "job_id": run.job_id,
+        "trigger": run.trigger.value,
+        "scheduled_for": utc_iso(run.scheduled_for),
+        "started_at": utc_iso(run.started_at),
+        "finished_at": utc_iso(run.finished_at),
+        "status": run.status.value,
+        "tasks_total": run.tasks_total,
+        "tasks_failed": run.tasks_failed,
+        "error": run.error,
+        "started_by": run.started_by,
+        "targets": list(run.targets),
+    }
+
+
+def operation_json(op: OperationRecord) -> dict[str, Any]:
+    return {
+        "operation_id": op.operation_id,
+        "action": op.action,
+        "state": op.state.value,
+        "started_at": utc_iso(op.started_at),
+        "finished_at": utc_iso(op.finished_at),
+        "polls": op.polls,
+        "message": op.message,
+        "timeline": [
+            {
+                "at": utc_iso(e.at),
+                "state": e.state.value,
+                "http_status": e.http_status,
+                "message": e.message,
+            }
+            for e in op.events
+        ],
+    }
+
+
+def task_json(task: Task, *, with_operations: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task_id": task.task_id,
+        "run_id": task.run_id,
+        "site": task.site,
+        "environment": task.environment,
+        "action": task.action,
+        "status": task.status.value,
+        "operation_id": task.operation_id,
+        "operation_status": task.operation_status,
+        "message": task.message,
+        "started_at": utc_iso(task.started_at),
+        "finished_at": utc_iso(task.finished_at),
+        "attempts": task.attempts,
+    }
+    if with_operations:
+        body["operations"] = [operation_json(op) for op in task.operations]
+    return body
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2)
+
+
+def to_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return ""
+    return f"{(end - start).total_seconds():.1f}s"
+
+
+def runs_table(runs: Sequence[Run], console: Console) -> None:
+    table = Table(title=f"{len(runs)} run(s)", title_justify="left")
+    for column in (
+        "run",
+        "job",
+        "trigger",
+        "scheduled for",
+        "status",
+        "tasks",
+        "failed",
+        "took",
+        "error",
+    ):
+        table.add_column(column, no_wrap=column not in ("error",))
+    for run in runs:
+        table.add_row(
+            str(run.run_id),
+            run.job_id,
+            run.trigger.value,
+            local(run.scheduled_for),
+            run.status.value,
+            str(run.tasks_total),
+            str(run.tasks_failed),
+            _duration(run.started_at, run.finished_at),
+            run.error or "",
+        )
+    console.print(table)
+
+
+def tasks_table(tasks: Sequence[Task], console: Console, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "run",
+        "site",
+        "env",
+        "action",
+        "status",
+        "operation",
+        "op status",
+        "took",
+        "message",
+    ):
+        table.add_column(column, no_wrap=column not in ("message", "operation"))
+    for task in tasks:
+        table.add_row(
+            str(task.run_id),
+            task.site,
+            task.environment,
+            task.action,
+            task.status.value,
+            task.operation_id or "",
+            task.operation_status or "",
+            _duration(task.started_at, task.finished_at),
+            task.message or "",
+        )
+    console.print(table)
+
+
+def run_detail(run: Run, tasks: Sequence[Task], console: Console) -> None:
+    console.print(
+        f"run {run.run_id}  job {run.job_id}  "
+        f"trigger {run.trigger.value}  status {run.status.value}\n"
+        f"scheduled for {local(run.scheduled_for)}  started {local(run.started_at)}  "
+        f"finished {local(run.finished_at)}  by {run.started_by or '-'}"
+    )
+    if run.error:
+        console.print(f"error: {run.error}")
+    tasks_table(tasks, console, f"{len(tasks)} task(s), {run.tasks_failed} failed")
+    for task in tasks:
+        for op in task.operations:
+            steps = "  ->  ".join(f"{local(e.at)} {e.state.value}" for e in op.events)
+            console.print(
+                f"  {task.site}/{task.environment} {op.operation_id} ({op.polls} polls): {steps}"
+            )

@@ -1,0 +1,102 @@
+"""Acceptance fixtures: the real `kinsta-scheduler` executable, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXE = str(Path(sys.executable).with_name("kinsta-scheduler"))
+SANDBOX_KEY = "acceptance-key-7f3a9c"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    cwd: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, timeout: float = 120) -> Result:
+        done = subprocess.run(
+            [EXE, *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [EXE, *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@dataclass
+class SandboxProcess:
+    url: str
+    admin: str
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.admin}/stats", timeout=5) as response:  # noqa: S310 - loopback
+            body: dict[str, Any] = json.load(response)
+        return body
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINSTA_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return Cli(tmp_path, env)
+
+
+@pytest.fixture
+def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
+    """`kinsta-scheduler sandbox` on a free loopback port, its operations 20x faster."""
+    process = cli.start(
+        "sandbox",
+        "--port",
+        "0",
+        "--sites",
+        "5",
+        "--seed",
+        "3",
+        "--time-scale",
+        "0.05",
+        "--api-key",
+        SANDBOX_KEY,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    match = re.search(r"at (http://127\.0\.0\.1:(\d+)/v2)", line)
+    assert match, line
+    yield SandboxProcess(match.group(1), f"http://127.0.0.1:{match.group(2)}/_sandbox")
+    process.terminate()
+    process.wait(timeout=10)
+    process.stdout.close()  # type: ignore[union-attr]
+    process.stderr.close()

@@ -1,0 +1,29 @@
+# kinsta-scheduler: the daemon in a slim image. Mount /data for jobs.yaml and the SQLite history.
+#   docker build -t kinsta-scheduler .
+#   docker run -v "$PWD/data:/data" -e KINSTA_API_KEY kinsta-scheduler
+#   docker run -v "$PWD/data:/data" kinsta-scheduler run --sandbox
+FROM python:3.11-slim AS build
+WORKDIR /src
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md ./
+COPY scheduler ./scheduler
+COPY migrations ./migrations
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+
+FROM python:3.11-slim
+RUN groupadd --system --gid 10001 scheduler \
+    && useradd --system --uid 10001 --gid scheduler --home-dir /data --no-create-home scheduler \
+    && mkdir -p /data && chown scheduler:scheduler /data
+COPY --from=build /opt/venv /opt/venv
+COPY --chown=scheduler:scheduler jobs.yaml /data/jobs.yaml
+ENV PATH="/opt/venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    KINSTA_SCHEDULER_CONFIG=/data/jobs.yaml
+USER scheduler
+WORKDIR /data
+VOLUME ["/data"]
+# The history database defaults to /data/kinsta-scheduler.db, beside jobs.yaml.
+# Stop with SIGTERM (docker stop): the daemon finishes or records in-flight work, then exits 0.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["kinsta-scheduler"]
+CMD ["run"]

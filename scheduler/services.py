@@ -12,8 +12,10 @@ from scheduler.clock import Clock, SystemClock
 from scheduler.domain import Config, Secret
 from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
+from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current
-from scheduler.kinsta import InProcessGovernor, KinstaClient
+from scheduler.kinsta import KinstaClient, RateGovernor
+from scheduler.kinsta.governor import key_fingerprint
 from scheduler.runner import Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 
@@ -40,7 +42,7 @@ class Services:
     config: Config
     store: HistoryStore
     client: KinstaClient
-    governor: InProcessGovernor
+    governor: RateGovernor
     runner: Runner
     sandbox: SandboxServer | None
 
@@ -68,7 +70,14 @@ def open_services(config: Config, *, sandbox: bool, clock: Clock | None = None) 
     else:
         api_url, key = config.kinsta.api_url, config.kinsta.api_key
     logs.register_secret(key.reveal())
-    governor = InProcessGovernor(config.kinsta.rate_limits, clock)
+    governor = RateGovernor(
+        config.kinsta.rate_limits,
+        clock,
+        ledger=SqlLedger(store.engine),
+        scope=key_fingerprint(key.reveal()),
+        host=socket.gethostname(),
+        hold_s=config.kinsta.timeout_s,
+    )
     client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
     try:
         company_id = (None if sandbox else config.kinsta.company_id) or client.validate().company

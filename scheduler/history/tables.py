@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -148,4 +149,23 @@ operations = Table(
     Column("events", JSONDoc),
     Index("ix_operations_task_id", "task_id"),
     Index("ix_operations_operation_id", "operation_id"),
+)
+
+# The shared rate-limit ledger (see history/ledger.py). Times are epoch seconds from the
+# database's clock on PostgreSQL (so host clock skew does not matter) and the host's on SQLite.
+rate_permits = Table(
+    "rate_permits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bucket", String(120), nullable=False),
+    Column("taken_at", Double, nullable=False),
+    Column("released_at", Double),
+    Index("ix_rate_permits_bucket_taken_at", "bucket", "taken_at"),
+)
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("bucket", String(120), primary_key=True),
+    Column("blocked_until", Double),
 )

@@ -27,7 +27,7 @@ from scheduler.errors import (
     TransportError,
 )
 from scheduler.kinsta import models
-from scheduler.kinsta.governor import DEFAULT_BLOCK_S, Governor
+from scheduler.kinsta.governor import Governor
 from scheduler.ratelimit import parse_retry_after
 
 M = TypeVar("M", bound=BaseModel)
@@ -101,7 +101,9 @@ class KinstaClient:
         shown = "/" + path
         with self._governor.permit(method, shown):
             try:
-                return self._http.request(method, path, **kwargs)
+                response = self._http.request(method, path, **kwargs)
+                self._governor.observe(response.headers)
+                return response
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise TransportError(_describe(exc), method=method, path=shown, sent=False) from exc
             except httpx.TransportError as exc:
@@ -118,7 +120,7 @@ class KinstaClient:
                 self._check(response, method, "/" + path, accept)
                 return response
             except RateLimitedError as exc:
-                self._governor.blocked(exc.retry_after_s or DEFAULT_BLOCK_S)
+                self._governor.blocked(exc.retry_after_s)
                 if attempt == MAX_ATTEMPTS:
                     raise
             except TransportError as exc:

@@ -1,32 +1,47 @@
-"""The rate governor: every request waits here for a permit from each bucket it counts against.
+"""The rate governor: every request waits here for one permit from each bucket it counts against.
 
 Buckets (limits from jobs.yaml `kinsta.rate_limits`):
-- company  - every request made with the company's key (120/min);
-- ip       - every request from this process (1000/min; matters with several companies);
-- creation - requests that create resources (5/min), see CREATION_ENDPOINTS;
-- logs     - the logs endpoint (35/min).
-A request takes its permits from all its buckets at once, so it never holds company budget while
-it waits for a creation slot. This governor is in-process; processes sharing a key coordinate
-through the history database in a later version (see the README's limits section).
+- company:<key fingerprint>  every request made with the key (120/min);
+- ip:<host>                  every request from this host (1000/min; several companies);
+- creation:<fingerprint>     requests that create resources (5/min), see CREATION_ENDPOINTS;
+- logs:<fingerprint>         the logs endpoint (35/min).
+Permits live in a Ledger: in memory for one process, or in the history database so that every
+process using the same key shares one budget. A request takes its permits from all its buckets
+at once, so it never holds company budget while it waits for a creation slot.
+
+Fairness: within a process, waiting requests are served first come, first served, so operation
+polls and new actions share the budget in arrival order and neither starves. At most
+`max_in_flight` requests are outstanding per process, so slow responses cannot pile up.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
+
 from scheduler.clock import Clock
 from scheduler.domain import RateLimits
-from scheduler.ratelimit import SlidingWindow
+from scheduler.errors import StoreError
+from scheduler.ratelimit import BucketLimit, Grant, Ledger, MemoryLedger, parse_retry_after
 
-SAFETY_MARGIN_S = 0.5
-DEFAULT_BLOCK_S = 60.0
+log = structlog.get_logger("scheduler.governor")
 
-# (method, path pattern) of requests that create resources: the 5/min creation bucket.
+SAFETY_MARGIN_S = 0.5  # for the server's clock granularity; scaled down with the window
+DEFAULT_BLOCK_S = 60.0  # after a 429 without Retry-After (as Octokit does)
+LEDGER_RETRY_S = 1.0  # the ledger's database is unreachable: no request goes out meanwhile
+MAX_IN_FLIGHT = 8
+
+# (method, path pattern) of requests that create resources: the creation bucket. Kinsta does not
+# list them; these are the ones that create sites or environments. Extend here if Kinsta says so.
 CREATION_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("POST", r"/sites"),
     ("POST", r"/sites/clone"),
@@ -36,15 +51,21 @@ CREATION_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("POST", r"/sites/[^/]+/environments/clone"),
 )
 LOGS_ENDPOINT = ("GET", r"/sites/environments/[^/]+/logs")
+_DRAFT_FIELD = re.compile(r"\b(r|t)=(\d+)")
 
 
-def buckets_for(method: str, path: str) -> tuple[str, ...]:
-    names = ["company", "ip"]
+def key_fingerprint(key: str) -> str:
+    """Names the key's buckets without storing the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def bucket_kinds(method: str, path: str) -> tuple[str, ...]:
+    kinds = ["company", "ip"]
     if any(method == m and re.fullmatch(p, path) for m, p in CREATION_ENDPOINTS):
-        names.append("creation")
+        kinds.append("creation")
     if method == LOGS_ENDPOINT[0] and re.fullmatch(LOGS_ENDPOINT[1], path):
-        names.append("logs")
-    return tuple(names)
+        kinds.append("logs")
+    return tuple(kinds)
 
 
 @dataclass(frozen=True)
@@ -57,52 +78,119 @@ class Governor(Protocol):
     def permit(self, method: str, path: str) -> AbstractContextManager[Permit]:
         """Block until the request may be sent; the context ends when its response arrived."""
 
-    def blocked(self, seconds: float) -> None:
-        """Kinsta said slow down: no request starts for `seconds`."""
+    def blocked(self, seconds: float | None) -> None:
+        """Kinsta said slow down: no request with this key starts for `seconds`."""
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Read RateLimit-* / X-RateLimit-* headers of a response."""
 
 
-class InProcessGovernor:
-    def __init__(self, limits: RateLimits, clock: Clock, margin_s: float = SAFETY_MARGIN_S) -> None:
+class RateGovernor:
+    def __init__(
+        self,
+        limits: RateLimits,
+        clock: Clock,
+        *,
+        ledger: Ledger | None = None,
+        scope: str = "default",
+        host: str = "localhost",
+        hold_s: float = 60.0,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
         self._clock = clock
-        self._cond = threading.Condition()
-        window = limits.window_s
-        margin_s = min(margin_s, window / 100)  # scaled-down windows get a scaled-down margin
-        self._windows = {
-            "company": SlidingWindow(limits.per_minute, window, margin_s),
-            "ip": SlidingWindow(limits.per_ip_per_minute, window, margin_s),
-            "creation": SlidingWindow(limits.creation_per_minute, window, margin_s),
-            "logs": SlidingWindow(limits.logs_per_minute, window, margin_s),
+        self._ledger = ledger or MemoryLedger(clock.monotonic)
+        self._window_s = limits.window_s + min(SAFETY_MARGIN_S, limits.window_s / 100)
+        self._poll_s = max(0.02, limits.window_s / 60)  # re-check the shared ledger this often
+        self._hold_s = hold_s
+        self._limits = {
+            "company": BucketLimit(f"company:{scope}", limits.per_minute),
+            "ip": BucketLimit(f"ip:{host}", limits.per_ip_per_minute),
+            "creation": BucketLimit(f"creation:{scope}", limits.creation_per_minute),
+            "logs": BucketLimit(f"logs:{scope}", limits.logs_per_minute),
         }
-        self._blocked_until = 0.0
-        self.total_wait_s = 0.0
+        self._cond = threading.Condition()
+        self._queue: deque[int] = deque()
+        self._tickets = itertools.count()
+        self._slots = threading.BoundedSemaphore(max_in_flight)
         self.requests = 0
+        self.total_wait_s = 0.0
+        self.rate_limited = 0
 
-    def _wait_s(self, buckets: tuple[str, ...], now: float) -> float:
-        waits = [self._windows[b].wait_s(now) for b in buckets]
-        return max([self._blocked_until - now, *waits])
+    def _acquire(self, buckets: list[BucketLimit]) -> Grant:
+        ticket = next(self._tickets)
+        with self._cond:
+            self._queue.append(ticket)
+            while self._queue[0] != ticket:
+                self._cond.wait()
+        try:
+            while True:
+                try:
+                    result = self._ledger.acquire(buckets, self._window_s, self._hold_s)
+                except StoreError as exc:
+                    log.warning(
+                        "governor.ledger_unavailable", error=str(exc), retry_s=LEDGER_RETRY_S
+                    )
+                    result = LEDGER_RETRY_S
+                if isinstance(result, Grant):
+                    return result
+                with self._cond:  # a local release wakes us early; other processes' we poll
+                    self._cond.wait(timeout=min(result, self._poll_s))
+        finally:
+            with self._cond:
+                self._queue.popleft()
+                self._cond.notify_all()
 
     @contextmanager
     def permit(self, method: str, path: str) -> Iterator[Permit]:
-        buckets = buckets_for(method, path)
+        buckets = [self._limits[kind] for kind in bucket_kinds(method, path)]
         started = self._clock.monotonic()
-        with self._cond:
-            while (wait := self._wait_s(buckets, self._clock.monotonic())) > 0:
-                self._cond.wait(timeout=wait)
-            for name in buckets:
-                self._windows[name].start()
-            self.requests += 1
-        waited = self._clock.monotonic() - started
-        self.total_wait_s += waited
-        try:
-            yield Permit(buckets, waited)
-        finally:
+        with self._slots:
+            grant = self._acquire(buckets)
+            waited = self._clock.monotonic() - started
             with self._cond:
-                now = self._clock.monotonic()
-                for name in buckets:
-                    self._windows[name].finish(now)
-                self._cond.notify_all()
+                self.requests += 1
+                self.total_wait_s += waited
+            try:
+                yield Permit(tuple(b.name for b in buckets), waited)
+            finally:
+                try:
+                    self._ledger.release(grant)
+                except StoreError as exc:  # the permit then counts until it expires: safe
+                    log.warning("governor.release_failed", error=str(exc))
+                with self._cond:
+                    self._cond.notify_all()
 
-    def blocked(self, seconds: float) -> None:
+    def blocked(self, seconds: float | None) -> None:
+        pause = DEFAULT_BLOCK_S if seconds is None else seconds
         with self._cond:
-            self._blocked_until = max(self._blocked_until, self._clock.monotonic() + seconds)
-            self._cond.notify_all()
+            self.rate_limited += 1
+        log.warning("governor.rate_limited", pause_s=pause)
+        try:
+            self._ledger.block(self._limits["company"].name, pause)
+        except StoreError as exc:
+            log.warning("governor.block_failed", error=str(exc))
+            self._clock.sleep(pause)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """When Kinsta says nothing remains (someone else may share the key), pause until reset."""
+        remaining, reset = _remaining_and_reset(headers)
+        if remaining == 0 and reset:
+            log.info("governor.server_says_empty", reset_s=reset)
+            try:
+                self._ledger.block(self._limits["company"].name, reset)
+            except StoreError as exc:
+                log.warning("governor.block_failed", error=str(exc))
+
+
+def _remaining_and_reset(headers: Mapping[str, str]) -> tuple[int | None, float | None]:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for prefix in ("ratelimit-", "x-ratelimit-"):
+        remaining = lowered.get(prefix + "remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            return int(remaining), parse_retry_after(lowered.get(prefix + "reset"))
+    draft = lowered.get("ratelimit")  # draft -07+: RateLimit: "default";r=0;t=12
+    if draft:
+        fields = dict(_DRAFT_FIELD.findall(draft))
+        if "r" in fields:
+            return int(fields["r"]), float(fields["t"]) if "t" in fields else None
+    return None, None

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +34,22 @@ DEFAULT_API_KEY = "sandbox-api-key"
 TOO_MANY = "Too many requests, please try again later."
 
 
+@dataclass
+class Faults:
+    """Injected faults, each a probability per API request (seeded), plus forced 429s.
+
+    error: answer 500/502/503 without acting; drop: close the connection before acting;
+    hang: act, then answer only after `hang_s` (past the client's timeout, so it never knows).
+    """
+
+    error: float = 0.0
+    drop: float = 0.0
+    hang: float = 0.0
+    hang_s: float = 5.0
+    rate_limit_next: int = 0  # answer the next N requests with 429
+    retry_after_s: int = 1
+
+
 @dataclass(frozen=True)
 class SandboxOptions:
     sites: int = 6
@@ -39,6 +58,7 @@ class SandboxOptions:
     api_key: str = DEFAULT_API_KEY
     per_minute: int = 120
     window_s: float = 60.0
+    faults: Faults = field(default_factory=Faults)
 
 
 @dataclass
@@ -49,6 +69,7 @@ class Stats:
     response_violations: list[str] = field(default_factory=list)
     unimplemented: Counter[str] = field(default_factory=Counter)
     by_operation: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
     arrivals: list[float] = field(default_factory=list)
 
     def max_in_window(self, window_s: float) -> int:
@@ -73,6 +94,8 @@ class Sandbox:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._windows: dict[str, SlidingWindow] = {}
+        self.faults = options.faults
+        self._rng = random.Random(options.seed)
 
     def _admit(self, key: str) -> tuple[bool, int, float]:
         """(admitted, remaining, seconds to reset) for one request with `key`."""
@@ -108,8 +131,10 @@ class Sandbox:
             "RateLimit-Remaining": str(max(0, remaining)),
             "RateLimit-Reset": str(math.ceil(reset_s)),
         }
-        if not admitted:
-            limit_headers["Retry-After"] = str(math.ceil(reset_s))
+        if not admitted or self._forced_429():
+            limit_headers["Retry-After"] = str(
+                math.ceil(reset_s) if not admitted else self.faults.retry_after_s
+            )
             return 429, {"status": 429, "message": TOO_MANY}, limit_headers
         status, payload = self._api(method, path, query, key=key, headers=headers, body=body)
         return status, payload, limit_headers
@@ -150,6 +175,32 @@ class Sandbox:
             self.stats.response_violations.extend(response_problems)
         return status, payload
 
+    def _forced_429(self) -> bool:
+        with self._lock:
+            if self.faults.rate_limit_next <= 0:
+                return False
+            self.faults.rate_limit_next -= 1
+            self.stats.rate_limited += 1
+            self.stats.faults["429"] += 1
+            return True
+
+    def draw_fault(self, target: str) -> str | None:
+        """Which fault, if any, this API request suffers (None for admin requests)."""
+        if not target.startswith(BASE_PATH + "/"):
+            return None
+        with self._lock:
+            roll = self._rng.random()
+            for kind, probability in (
+                ("error", self.faults.error),
+                ("drop", self.faults.drop),
+                ("hang", self.faults.hang),
+            ):
+                if roll < probability:
+                    self.stats.faults[kind] += 1
+                    return kind
+                roll -= probability
+        return None
+
     def _admin(self, method: str, path: str, body: bytes | None) -> tuple[int, Any, dict[str, str]]:
         if method == "GET" and path == "/stats":
             return 200, self.snapshot(), {}
@@ -159,6 +210,12 @@ class Sandbox:
             request = json.loads(body or b"{}")
             with self.fleet.lock:
                 self.fleet.fail_next[str(request["kind"])] += int(request.get("count", 1))
+            return 200, {"ok": True}, {}
+        if method == "POST" and path == "/faults":
+            values = json.loads(body or b"{}")
+            with self._lock:
+                for name, value in values.items():
+                    setattr(self.faults, name, type(getattr(self.faults, name))(value))
             return 200, {"ok": True}, {}
         return 404, {"message": "unknown sandbox endpoint"}, {}
 
@@ -173,6 +230,7 @@ class Sandbox:
                 "by_operation": dict(self.stats.by_operation),
                 "max_in_window": self.stats.max_in_window(self.options.window_s),
                 "overlaps": self.fleet.overlaps,
+                "faults": dict(self.stats.faults),
                 "environments": self.fleet.counters(),
             }
 
@@ -194,7 +252,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, payload, extra = self.server.sandbox.handle(self.command, self.path, headers, body)
+        sandbox = self.server.sandbox
+        fault = sandbox.draw_fault(self.path)
+        if fault == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        extra: dict[str, str] = {}
+        if fault == "error":
+            status, payload = 503, {"message": "Service Unavailable", "status": 503}
+        else:
+            status, payload, extra = sandbox.handle(self.command, self.path, headers, body)
+        if fault == "hang":
+            time.sleep(sandbox.faults.hang_s)
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -16,7 +16,7 @@ from scheduler.errors import (
     ResponseFormatError,
     TransportError,
 )
-from scheduler.kinsta import InProcessGovernor, KinstaClient
+from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.operations import wait_for_operation
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 
@@ -35,7 +35,7 @@ def make_client() -> Iterator[MakeClient]:
     ) -> KinstaClient:
         clock = SystemClock()
         client = KinstaClient(
-            url, Secret(key), InProcessGovernor(RateLimits(), clock), clock, transport=transport
+            url, Secret(key), RateGovernor(RateLimits(), clock), clock, transport=transport
         )
         made.append(client)
         return client
@@ -210,7 +210,7 @@ def test_too_many_requests_in_the_body_counts_as_429(make_client: MakeClient) ->
     )
     governor = client._governor
     assert client.validate().company == "c"
-    assert isinstance(governor, InProcessGovernor) and governor.requests == 2
+    assert isinstance(governor, RateGovernor) and governor.requests == 2
 
 
 def test_the_governor_keeps_a_tight_sandbox_free_of_429s() -> None:
@@ -220,7 +220,7 @@ def test_the_governor_keeps_a_tight_sandbox_free_of_429s() -> None:
     server = SandboxServer(Sandbox(SandboxOptions(per_minute=10, window_s=2.0))).start()
     try:
         clock = SystemClock()
-        governor = InProcessGovernor(RateLimits(per_minute=10, window_s=2.0), clock)
+        governor = RateGovernor(RateLimits(per_minute=10, window_s=2.0), clock)
         with KinstaClient(server.url, Secret(DEFAULT_API_KEY), governor, clock) as client:
             for _ in range(25):
                 client.validate()

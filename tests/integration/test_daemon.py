@@ -15,7 +15,7 @@ from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon
 from scheduler.domain import Config, Polling, RateLimits, RunStatus, RunTrigger, Secret
 from scheduler.history import HistoryStore, RunFilter
-from scheduler.kinsta import InProcessGovernor, KinstaClient
+from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 
@@ -35,7 +35,7 @@ def make_daemon(
 ) -> Iterator[Callable[[str], Daemon]]:
     clock = SystemClock()
     client = KinstaClient(
-        sandbox.url, Secret(DEFAULT_API_KEY), InProcessGovernor(RateLimits(), clock), clock
+        sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
     )
     path = tmp_path / "jobs.yaml"
 

@@ -21,7 +21,7 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.history import HistoryStore
-from scheduler.kinsta import InProcessGovernor, KinstaClient
+from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import SKIPPED_AFTER_FAILURE, Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 
@@ -47,7 +47,7 @@ def make_runner(sandbox: SandboxServer, store: HistoryStore) -> Iterator[Callabl
     def make(cancel: threading.Event | None = None) -> Runner:
         clock = SystemClock()
         client = KinstaClient(
-            sandbox.url, Secret(DEFAULT_API_KEY), InProcessGovernor(RateLimits(), clock), clock
+            sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
         )
         clients.append(client)
         company = sandbox.sandbox.fleet.company_id

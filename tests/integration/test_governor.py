@@ -1,0 +1,135 @@
+"""The governor under concurrency: many targets at once, two processes sharing one key through
+the history database, and a sandbox that answers 429 once. Windows are scaled to seconds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scheduler.clock import SystemClock
+from scheduler.domain import (
+    ActionSpec,
+    Job,
+    Polling,
+    RateLimits,
+    RunStatus,
+    RunTrigger,
+    Secret,
+    TargetSelector,
+)
+from scheduler.history import HistoryStore, make_engine
+from scheduler.history.ledger import SqlLedger
+from scheduler.history.migrate import upgrade
+from scheduler.kinsta import KinstaClient, RateGovernor
+from scheduler.kinsta.governor import key_fingerprint
+from scheduler.runner import Runner
+from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tight_sandbox() -> Iterator[SandboxServer]:
+    """20 requests per 1.5 s per key: Kinsta's 120/min, scaled."""
+    server = SandboxServer(
+        Sandbox(SandboxOptions(sites=24, seed=5, time_scale=0.01, per_minute=20, window_s=1.5))
+    ).start()
+    yield server
+    server.stop()
+    assert server.sandbox.snapshot()["violations"] == []
+
+
+def test_many_targets_at_once_stay_under_the_limit(
+    tight_sandbox: SandboxServer, store: HistoryStore
+) -> None:
+    clock = SystemClock()
+    governor = RateGovernor(
+        RateLimits(per_minute=20, window_s=1.5), clock, ledger=SqlLedger(store.engine), scope="k"
+    )
+    job = Job("all", None, TargetSelector(), (ActionSpec("clear_cache"),), concurrency=16)
+    polling = Polling(first_poll_s=0.05, max_interval_s=0.2, deadline_s=60)
+    with KinstaClient(tight_sandbox.url, Secret(DEFAULT_API_KEY), governor, clock) as client:
+        runner = Runner(
+            client, store, clock, polling, tight_sandbox.sandbox.fleet.company_id, started_by="t"
+        )
+        run = runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED and run.tasks_total == 24
+    stats = tight_sandbox.sandbox.snapshot()
+    assert stats["rate_limited"] == 0
+    assert stats["max_in_window"] <= 20
+    assert stats["requests"] >= 49  # 1 list + 24 clears + at least 24 polls
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def test_two_processes_sharing_a_key_stay_under_the_limit(
+    tight_sandbox: SandboxServer, kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from tests.conftest import empty_database
+
+    url = empty_database(kind, request, tmp_path)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    args = [tight_sandbox.url, url, "30", "20", "1.5"]
+    started = time.monotonic()
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "tests.integration.burst", *args], cwd=ROOT)
+        for _ in range(2)
+    ]
+    assert [p.wait(timeout=60) for p in processes] == [0, 0]
+    elapsed = time.monotonic() - started
+    stats = tight_sandbox.sandbox.snapshot()
+    assert stats["requests"] == 60 and stats["rate_limited"] == 0
+    assert stats["max_in_window"] <= 20
+    assert elapsed >= 2 * 1.5  # 60 requests at 20 per 1.5 s need at least two full windows
+
+
+def test_a_429_pauses_every_user_of_the_key_then_succeeds(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    upgrade(engine)
+    ledger = SqlLedger(engine)
+    clock = SystemClock()
+    scope = key_fingerprint(DEFAULT_API_KEY)
+    first = RateGovernor(RateLimits(), clock, ledger=ledger, scope=scope)
+    second = RateGovernor(RateLimits(), clock, ledger=ledger, scope=scope)
+    sandbox.sandbox.faults.rate_limit_next = 1
+    sandbox.sandbox.faults.retry_after_s = 1
+    with KinstaClient(sandbox.url, Secret(DEFAULT_API_KEY), first, clock) as client:
+        started = time.monotonic()
+        assert client.validate().status == "active"
+        assert time.monotonic() - started >= 1.0
+    assert first.rate_limited == 1
+    sandbox.sandbox.faults.rate_limit_next = 1
+    with KinstaClient(sandbox.url, Secret(DEFAULT_API_KEY), first, clock) as client:
+        blocked = threading.Thread(target=client.validate)  # this 429 blocks the shared bucket...
+        blocked.start()
+        time.sleep(0.3)
+        with KinstaClient(sandbox.url, Secret(DEFAULT_API_KEY), second, clock) as other:
+            started = time.monotonic()
+            other.validate()  # ...so the other user of the key waits too, without a 429 of its own
+            assert time.monotonic() - started >= 0.4
+        blocked.join()
+    assert second.rate_limited == 0
+    assert sandbox.sandbox.snapshot()["rate_limited"] == 2
+    engine.dispose()
+
+
+def test_server_saying_none_remain_pauses_until_reset() -> None:
+    from scheduler.kinsta.governor import _remaining_and_reset
+
+    assert _remaining_and_reset({"RateLimit-Remaining": "0", "RateLimit-Reset": "12"}) == (0, 12.0)
+    assert _remaining_and_reset({"x-ratelimit-remaining": "5", "x-ratelimit-reset": "3"}) == (
+        5,
+        3.0,
+    )
+    assert _remaining_and_reset({"RateLimit": '"default";r=0;t=7'}) == (0, 7.0)
+    assert _remaining_and_reset({}) == (None, None)

@@ -1,217 +1,123 @@
-"""KinstaClient: typed methods over Kinsta's REST API v2, behind the rate governor.
+"""KinstaClient: a typed method per endpoint of Kinsta's REST API v2 for WordPress hosting.
 
-Retries: reads (GET, operation polls) are retried on transport errors, 5xx and 429 with capped,
-jittered backoff. A mutating call is retried only when it provably never reached Kinsta (the
-connection was not established, or Kinsta answered 429); otherwise the error is raised with
-`sent=True` for the caller to record as uncertain and reconcile.
+Actions that Kinsta runs asynchronously return OperationAccepted (an `operation_id` in any 2xx
+body means asynchronous, whatever the status code); poll them with get_operation or
+operations.wait_for_operation. Paths and bodies follow openapi.json v1.87.0 exactly.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import Field
 
-from scheduler import __version__
-from scheduler.clock import Clock
-from scheduler.domain import OperationState, Secret
-from scheduler.errors import (
-    AuthenticationError,
-    KinstaAPIError,
-    NotFoundAPIError,
-    RateLimitedError,
-    ResponseFormatError,
-    TransportError,
-)
+from scheduler.domain import OperationState
 from scheduler.kinsta import models
-from scheduler.kinsta.governor import Governor
-from scheduler.ratelimit import parse_retry_after
+from scheduler.kinsta.session import ApiSession, OperationAccepted, OperationStatus
 
-M = TypeVar("M", bound=BaseModel)
-
-MAX_ATTEMPTS = 5
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 8.0
-TOO_MANY = "too many requests"
+__all__ = ["KinstaClient", "OperationAccepted", "OperationStatus"]
 
 
-@dataclass(frozen=True)
-class OperationAccepted:
-    """A 2xx answer carrying an operation_id: the action continues at Kinsta."""
-
-    operation_id: str
-    message: str
+class _Users(models._Response):
+    user: models.CompanyUser
 
 
-@dataclass(frozen=True)
-class OperationStatus:
-    state: OperationState
-    http_status: int
-    message: str
-    data: Any = None
+class _UsersCompany(models._Response):
+    users: list[_Users]
 
 
-def backoff_s(attempt: int, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: attempt 1 -> up to 0.5 s, capped at BACKOFF_CAP_S."""
-    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+class _UsersBody(models._Response):
+    company: _UsersCompany
 
 
-class KinstaClient:
-    def __init__(
-        self,
-        api_url: str,
-        api_key: Secret,
-        governor: Governor,
-        clock: Clock,
-        *,
-        timeout_s: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._governor = governor
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._http = httpx.Client(
-            base_url=api_url,
-            headers={
-                "Authorization": f"Bearer {api_key.reveal()}",
-                "Accept": "application/json",
-                "User-Agent": f"kinsta-scheduler/{__version__}",
-            },
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            transport=transport,
-        )
+class _SitesCompany(models._Response):
+    sites: list[models.Site]
 
-    def close(self) -> None:
-        self._http.close()
 
-    def __enter__(self) -> KinstaClient:
-        return self
+class _SitesBody(models._Response):
+    company: _SitesCompany
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
-    # --- the request loop -------------------------------------------------------------------
+class _SiteBody(models._Response):
+    site: models.SiteDetail
 
-    def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        shown = "/" + path
-        with self._governor.permit(method, shown):
-            try:
-                response = self._http.request(method, path, **kwargs)
-                self._governor.observe(response.headers)
-                return response
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise TransportError(_describe(exc), method=method, path=shown, sent=False) from exc
-            except httpx.TransportError as exc:
-                raise TransportError(_describe(exc), method=method, path=shown, sent=True) from exc
 
-    def request(
-        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
-    ) -> httpx.Response:
-        """Send with retries; return a 2xx response (or one whose status is in `accept`)."""
-        idempotent = method == "GET"
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                response = self._send_once(method, path, **kwargs)
-                self._check(response, method, "/" + path, accept)
-                return response
-            except RateLimitedError as exc:
-                self._governor.blocked(exc.retry_after_s)
-                if attempt == MAX_ATTEMPTS:
-                    raise
-            except TransportError as exc:
-                if attempt == MAX_ATTEMPTS or (exc.sent and not idempotent):
-                    raise
-                self._clock.sleep(backoff_s(attempt, self._rng))
-            except KinstaAPIError as exc:
-                if not (idempotent and exc.status >= 500) or attempt == MAX_ATTEMPTS:
-                    raise
-                self._clock.sleep(backoff_s(attempt, self._rng))
-        raise AssertionError("unreachable")  # pragma: no cover
+class _EnvironmentsSite(models._Response):
+    environments: list[models.Environment]
 
-    def _check(
-        self, response: httpx.Response, method: str, path: str, accept: tuple[int, ...]
-    ) -> None:
-        status = response.status_code
-        if 200 <= status < 300 or status in accept:
-            if status == 429 or TOO_MANY in response.text[:500].lower():
-                self._raise_rate_limited(response, method, path)
-            return
-        message = _error_message(response)
-        if status == 429 or TOO_MANY in message.lower():
-            self._raise_rate_limited(response, method, path)
-        kind = {401: AuthenticationError, 404: NotFoundAPIError}.get(status, KinstaAPIError)
-        raise kind(message, method=method, path=path, status=status)
 
-    @staticmethod
-    def _raise_rate_limited(response: httpx.Response, method: str, path: str) -> None:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if retry_after is None:
-            retry_after = parse_retry_after(
-                response.headers.get("RateLimit-Reset") or response.headers.get("X-RateLimit-Reset")
-            )
-        raise RateLimitedError(
-            _error_message(response), method=method, path=path, retry_after_s=retry_after
-        )
+class _EnvironmentsBody(models._Response):
+    site: _EnvironmentsSite
 
-    def _json(self, response: httpx.Response, model: type[M]) -> M:
-        method, path = response.request.method, response.request.url.path
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ResponseFormatError(
-                f"HTTP {response.status_code} body is not JSON", method=method, path=path
-            ) from exc
-        try:
-            return model.model_validate(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ResponseFormatError(
-                f"unexpected response shape at {where or 'body'}: {first['msg']}",
-                method=method,
-                path=path,
-            ) from exc
 
-    def _accepted(self, response: httpx.Response) -> OperationAccepted:
-        body = self._json(response, models.OperationAcceptedBody)
-        if not body.operation_id:
-            raise ResponseFormatError(
-                "the response carries no operation_id",
-                method=response.request.method,
-                path=response.request.url.path,
-            )
-        return OperationAccepted(body.operation_id, body.message)
+class _ItemList(models._Response):
+    data: list[models.WpItem]
 
-    # --- endpoints ----------------------------------------------------------------------------
+
+class _ItemsContainer(models._Response):
+    wp_plugins: _ItemList | None = None
+    wp_themes: _ItemList | None = None
+
+
+class _ItemsEnvironment(models._Response):
+    container_info: _ItemsContainer
+
+
+class _ItemsBody(models._Response):
+    environment: _ItemsEnvironment
+
+
+class _BackupsEnvironment(models._Response):
+    backups: list[models.Backup] = Field(default_factory=list)
+    downloadable_backups: list[models.DownloadableBackup] = Field(default_factory=list)
+
+
+class _BackupsBody(models._Response):
+    environment: _BackupsEnvironment
+
+
+class _DomainsEnvironment(models._Response):
+    site_domains: list[models.SiteDomain]
+
+
+class _DomainsBody(models._Response):
+    environment: _DomainsEnvironment
+
+
+class _DeniedEnvironment(models._Response):
+    ip_list: list[str]
+
+
+class _DeniedBody(models._Response):
+    environment: _DeniedEnvironment
+
+
+class _LogsContainer(models._Response):
+    logs: str
+
+
+class _LogsEnvironment(models._Response):
+    container_info: _LogsContainer
+
+
+class _LogsBody(models._Response):
+    environment: _LogsEnvironment
+
+
+def _flags(**values: Any) -> dict[str, Any]:
+    """Optional body fields: only those given."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class KinstaClient(ApiSession):
+    # --- authentication, company, operations ------------------------------------------------
 
     def validate(self) -> models.ApiKeyInfo:
         return self._json(self.request("GET", "validate"), models.ApiKeyInfo)
 
-    def list_sites(
-        self, company_id: str, *, include_environments: bool = False
-    ) -> list[models.Site]:
-        params = {"company": company_id}
-        if include_environments:
-            params["include_environments"] = "true"
-        response = self.request("GET", "sites", params=params)
-        return self._json(response, _SitesBody).company.sites
-
-    def get_site_environments(self, site_id: str) -> list[models.Environment]:
-        response = self.request("GET", f"sites/{site_id}/environments")
-        return self._json(response, _EnvironmentsBody).site.environments
-
-    def clear_cache(self, environment_id: str) -> OperationAccepted:
-        body = {"environment_id": environment_id}
-        return self._accepted(self.request("POST", "sites/tools/clear-cache", json=body))
-
-    def restart_php(self, environment_id: str) -> OperationAccepted:
-        body = {"environment_id": environment_id}
-        return self._accepted(self.request("POST", "sites/tools/restart-php", json=body))
+    def list_company_users(self, company_id: str) -> list[models.CompanyUser]:
+        body = self._json(self.request("GET", f"company/{company_id}/users"), _UsersBody)
+        return [entry.user for entry in body.company.users]
 
     def get_operation(self, operation_id: str) -> OperationStatus:
         """One poll. 200 done, 202 running, 404 not (yet) known, 500 failed; the body's own
@@ -226,33 +132,277 @@ class KinstaClient:
         }.get(code, OperationState.FAILED if code >= 400 else OperationState.IN_PROGRESS)
         return OperationStatus(state, response.status_code, body.message, body.data)
 
+    # --- sites -----------------------------------------------------------------------------
 
-class _SitesCompany(models._Response):
-    sites: list[models.Site]
+    def list_sites(
+        self, company_id: str, *, include_environments: bool = False
+    ) -> list[models.Site]:
+        params = {"company": company_id}
+        if include_environments:
+            params["include_environments"] = "true"
+        return self._json(self.request("GET", "sites", params=params), _SitesBody).company.sites
 
+    def get_site(self, site_id: str) -> models.SiteDetail:
+        return self._json(self.request("GET", f"sites/{site_id}"), _SiteBody).site
 
-class _SitesBody(models._Response):
-    company: _SitesCompany
+    def create_site(
+        self,
+        company_id: str,
+        display_name: str,
+        region: str,
+        *,
+        admin_email: str,
+        admin_password: str,
+        admin_user: str,
+        site_title: str,
+        wp_language: str = "en_US",
+        woocommerce: bool | None = None,
+        wordpressseo: bool | None = None,
+        is_multisite: bool | None = None,
+    ) -> OperationAccepted:
+        body = {
+            "company": company_id,
+            "display_name": display_name,
+            "region": region,
+            "install_mode": "new",  # deprecated in the spec, yet still required
+            "admin_email": admin_email,
+            "admin_password": admin_password,
+            "admin_user": admin_user,
+            "site_title": site_title,
+            "wp_language": wp_language,
+            **_flags(woocommerce=woocommerce, wordpressseo=wordpressseo, is_multisite=is_multisite),
+        }
+        return self._accepted(self.request("POST", "sites", json=body))
 
+    def clone_site(
+        self, company_id: str, display_name: str, source_env_id: str
+    ) -> OperationAccepted:
+        body = {"company": company_id, "display_name": display_name, "source_env_id": source_env_id}
+        return self._accepted(self.request("POST", "sites/clone", json=body))
 
-class _EnvironmentsSite(models._Response):
-    environments: list[models.Environment]
+    def create_plain_site(
+        self, company_id: str, display_name: str, region: str
+    ) -> OperationAccepted:
+        body = {"company": company_id, "display_name": display_name, "region": region}
+        return self._accepted(self.request("POST", "sites/plain", json=body))
 
+    def delete_site(self, site_id: str) -> OperationAccepted:
+        return self._accepted(self.request("DELETE", f"sites/{site_id}"))
 
-class _EnvironmentsBody(models._Response):
-    site: _EnvironmentsSite
+    # --- environments ------------------------------------------------------------------------
 
+    def get_site_environments(self, site_id: str) -> list[models.Environment]:
+        response = self.request("GET", f"sites/{site_id}/environments")
+        return self._json(response, _EnvironmentsBody).site.environments
 
-def _describe(exc: httpx.TransportError) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    def create_environment(
+        self,
+        site_id: str,
+        display_name: str,
+        *,
+        site_title: str,
+        admin_email: str,
+        admin_password: str,
+        admin_user: str,
+        is_premium: bool = False,
+        wp_language: str = "en_US",
+    ) -> OperationAccepted:
+        """A new WordPress environment (standard or premium staging)."""
+        body = {
+            "display_name": display_name,
+            "site_title": site_title,
+            "is_premium": is_premium,
+            "admin_email": admin_email,
+            "admin_password": admin_password,
+            "admin_user": admin_user,
+            "wp_language": wp_language,
+        }
+        return self._accepted(self.request("POST", f"sites/{site_id}/environments", json=body))
 
+    def create_plain_environment(
+        self, site_id: str, display_name: str, *, is_premium: bool = False
+    ) -> OperationAccepted:
+        body = {"display_name": display_name, "is_premium": is_premium}
+        return self._accepted(
+            self.request("POST", f"sites/{site_id}/environments/plain", json=body)
+        )
 
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip().replace("\n", " ")[:200]
-        return text or response.reason_phrase or "no message"
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return str(body)[:200]
+    def clone_environment(
+        self, site_id: str, display_name: str, source_env_id: str, *, is_premium: bool = False
+    ) -> OperationAccepted:
+        body = {
+            "display_name": display_name,
+            "is_premium": is_premium,
+            "source_env_id": source_env_id,
+        }
+        return self._accepted(
+            self.request("POST", f"sites/{site_id}/environments/clone", json=body)
+        )
+
+    def push_environment(
+        self,
+        site_id: str,
+        source_env_id: str,
+        target_env_id: str,
+        *,
+        push_db: bool = True,
+        push_files: bool = True,
+        run_search_and_replace: bool = True,
+        file_list: list[str] | None = None,
+    ) -> OperationAccepted:
+        """Push one environment onto another (staging to live)."""
+        body: dict[str, Any] = {
+            "source_env_id": source_env_id,
+            "target_env_id": target_env_id,
+            "push_db": push_db,
+            "push_files": push_files,
+            "run_search_and_replace": run_search_and_replace,
+        }
+        if file_list:
+            body.update(push_files_option="SPECIFIC_FILES", file_list=file_list)
+        return self._accepted(self.request("PUT", f"sites/{site_id}/environments", json=body))
+
+    def delete_environment(self, environment_id: str) -> OperationAccepted:
+        return self._accepted(self.request("DELETE", f"sites/environments/{environment_id}"))
+
+    # --- tools, edge and CDN caches ---------------------------------------------------------------
+
+    def clear_cache(self, environment_id: str) -> OperationAccepted:
+        body = {"environment_id": environment_id}
+        return self._accepted(self.request("POST", "sites/tools/clear-cache", json=body))
+
+    def restart_php(self, environment_id: str) -> OperationAccepted:
+        body = {"environment_id": environment_id}
+        return self._accepted(self.request("POST", "sites/tools/restart-php", json=body))
+
+    def set_php_version(
+        self,
+        environment_id: str,
+        php_version: str,
+        *,
+        opt_out_of_automatic_updates: bool | None = None,
+    ) -> OperationAccepted:
+        body = {
+            "environment_id": environment_id,
+            "php_version": php_version,
+            **_flags(is_opt_out_from_automatic_php_update=opt_out_of_automatic_updates),
+        }
+        return self._accepted(self.request("PUT", "sites/tools/modify-php-version", json=body))
+
+    def get_denied_ips(self, environment_id: str) -> list[str]:
+        response = self.request(
+            "GET", "sites/tools/denied-ips", params={"environment_id": environment_id}
+        )
+        return self._json(response, _DeniedBody).environment.ip_list
+
+    def set_denied_ips(self, environment_id: str, ip_list: list[str]) -> None:
+        """Replace the whole list (synchronous)."""
+        body = {"environment_id": environment_id, "ip_list": ip_list}
+        self.request("PUT", "sites/tools/denied-ips", json=body)
+
+    def clear_edge_cache(
+        self,
+        environment_id: str,
+        *,
+        url: str | None = None,
+        clear_subdirectories: bool | None = None,
+    ) -> OperationAccepted:
+        body = {
+            "environment_id": environment_id,
+            **_flags(url=url, clear_subdirectories=clear_subdirectories),
+        }
+        return self._accepted(self.request("POST", "sites/edge-caching/clear", json=body))
+
+    def clear_cdn_cache(self, environment_id: str, cdn_cache_id: str) -> OperationAccepted:
+        body = {"environment_id": environment_id, "cdn_cache_id": cdn_cache_id}
+        return self._accepted(self.request("POST", "sites/cdn/clear-cache", json=body))
+
+    # --- plugins and themes ----------------------------------------------------------------------
+
+    def _items(self, environment_id: str, kind: str) -> list[models.WpItem]:
+        body = self._json(
+            self.request("GET", f"sites/environments/{environment_id}/{kind}"), _ItemsBody
+        )
+        container = body.environment.container_info
+        found = container.wp_plugins if kind == "plugins" else container.wp_themes
+        return found.data if found is not None else []
+
+    def list_plugins(self, environment_id: str) -> list[models.WpItem]:
+        return self._items(environment_id, "plugins")
+
+    def list_themes(self, environment_id: str) -> list[models.WpItem]:
+        return self._items(environment_id, "themes")
+
+    def update_plugin(self, environment_id: str, name: str, version: str) -> OperationAccepted:
+        body = {"name": name, "update_version": version}
+        return self._accepted(
+            self.request("PUT", f"sites/environments/{environment_id}/plugins", json=body)
+        )
+
+    def update_theme(self, environment_id: str, name: str, version: str) -> OperationAccepted:
+        body = {"name": name, "update_version": version}
+        return self._accepted(
+            self.request("PUT", f"sites/environments/{environment_id}/themes", json=body)
+        )
+
+    def bulk_update_plugins(self, environment_id: str, names: list[str]) -> OperationAccepted:
+        body = {"plugins": [{"name": n} for n in names]}
+        path = f"sites/environments/{environment_id}/plugins/bulk-update"
+        return self._accepted(self.request("PUT", path, json=body))
+
+    def bulk_update_themes(self, environment_id: str, names: list[str]) -> OperationAccepted:
+        body = {"themes": [{"name": n} for n in names]}
+        path = f"sites/environments/{environment_id}/themes/bulk-update"
+        return self._accepted(self.request("PUT", path, json=body))
+
+    # --- domains --------------------------------------------------------------------------------
+
+    def list_domains(self, environment_id: str) -> list[models.SiteDomain]:
+        response = self.request("GET", f"sites/environments/{environment_id}/domains")
+        return self._json(response, _DomainsBody).environment.site_domains
+
+    def add_domain(
+        self, environment_id: str, domain_name: str, *, is_wildcardless: bool | None = None
+    ) -> OperationAccepted:
+        body = {"domain_name": domain_name, **_flags(is_wildcardless=is_wildcardless)}
+        return self._accepted(
+            self.request("POST", f"sites/environments/{environment_id}/domains", json=body)
+        )
+
+    def remove_domains(self, environment_id: str, domain_ids: list[str]) -> OperationAccepted:
+        body = {"domain_ids": domain_ids}
+        return self._accepted(
+            self.request("DELETE", f"sites/environments/{environment_id}/domains", json=body)
+        )
+
+    # --- backups ---------------------------------------------------------------------------------
+
+    def list_backups(self, environment_id: str) -> list[models.Backup]:
+        response = self.request("GET", f"sites/environments/{environment_id}/backups")
+        return self._json(response, _BackupsBody).environment.backups
+
+    def list_downloadable_backups(self, environment_id: str) -> list[models.DownloadableBackup]:
+        response = self.request("GET", f"sites/environments/{environment_id}/downloadable-backups")
+        return self._json(response, _BackupsBody).environment.downloadable_backups
+
+    def create_backup(self, environment_id: str, tag: str = "") -> OperationAccepted:
+        path = f"sites/environments/{environment_id}/manual-backups"
+        return self._accepted(self.request("POST", path, json={"tag": tag}))
+
+    def restore_backup(
+        self, target_environment_id: str, backup_id: int, notified_user_id: str
+    ) -> OperationAccepted:
+        body = {"backup_id": backup_id, "notified_user_id": notified_user_id}
+        path = f"sites/environments/{target_environment_id}/backups/restore"
+        return self._accepted(self.request("POST", path, json=body))
+
+    def delete_backup(self, backup_id: int) -> OperationAccepted:
+        return self._accepted(self.request("DELETE", f"sites/environments/backups/{backup_id}"))
+
+    # --- logs ------------------------------------------------------------------------------------
+
+    def get_logs(self, environment_id: str, file_name: str = "error", lines: int = 1000) -> str:
+        """The last `lines` (max 20000) of error, access or kinsta-cache-perf."""
+        params = {"file_name": file_name, "lines": str(min(max(lines, 1), 20000))}
+        response = self.request("GET", f"sites/environments/{environment_id}/logs", params=params)
+        return self._json(response, _LogsBody).environment.container_info.logs

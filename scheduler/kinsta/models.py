@@ -65,3 +65,55 @@ class StatusBody(_Response):
     message: str = ""
     status: int | None = None
     data: Any = None
+
+
+class CompanyUser(_Response):
+    id: str
+    email: str
+    full_name: str = ""
+
+
+class SiteDetail(_Response):
+    id: str
+    name: str
+    display_name: str = ""
+    company_id: str | None = None
+    status: str | None = None
+    environments: list[Environment] = []
+
+
+class WpItem(_Response):
+    """A plugin or theme on an environment. `update` is "available" when one is pending."""
+
+    name: str
+    title: str = ""
+    status: str | None = None
+    version: str | None = None
+    update: str | None = None
+    update_version: str | None = None
+
+    @property
+    def has_update(self) -> bool:
+        return self.update == "available" and bool(self.update_version)
+
+
+class Backup(_Response):
+    id: int
+    name: str = ""
+    note: str | None = None
+    type: str = ""
+    created_at: int  # epoch milliseconds
+
+
+class DownloadableBackup(_Response):
+    id: str
+    created_at: int
+    download_link: str | None = None
+    expires_at: int | None = None
+    is_generation_in_progress: bool = False
+
+
+class SiteDomain(_Response):
+    id: str
+    name: str
+    uses_cloudflare_dns: bool | None = None

@@ -67,7 +67,7 @@ class Stats:
     rate_limited: int = 0
     violations: list[str] = field(default_factory=list)
     response_violations: list[str] = field(default_factory=list)
-    unimplemented: Counter[str] = field(default_factory=Counter)
+    canned: Counter[str] = field(default_factory=Counter)  # answered from the spec's examples
     by_operation: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     arrivals: list[float] = field(default_factory=list)
@@ -162,14 +162,13 @@ class Sandbox:
         with self._lock:
             self.stats.by_operation[found.route.name] += 1
             if handler is None:
-                self.stats.unimplemented[found.route.name] += 1
+                self.stats.canned[found.route.name] += 1
         if handler is None:
-            return 501, {
-                "message": f"{found.route.name} is not implemented by the sandbox",
-                "status": 501,
-            }
-        request = Request(method, path, found.path_params, query, body)
-        status, payload = handler(self.fleet, request)
+            status, payload = self.spec.example_response(found.route)
+        else:
+            documented = self.spec.documented_statuses(found.route)
+            request = Request(method, path, found.path_params, query, body, documented)
+            status, payload = handler(self.fleet, request)
         response_problems = self.spec.check_response(found, status, payload)
         with self._lock:
             self.stats.response_violations.extend(response_problems)
@@ -226,7 +225,7 @@ class Sandbox:
                 "rate_limited": self.stats.rate_limited,
                 "violations": list(self.stats.violations),
                 "response_violations": list(self.stats.response_violations),
-                "unimplemented": dict(self.stats.unimplemented),
+                "canned": dict(self.stats.canned),
                 "by_operation": dict(self.stats.by_operation),
                 "max_in_window": self.stats.max_in_window(self.options.window_s),
                 "overlaps": self.fleet.overlaps,

@@ -156,6 +156,52 @@ class Spec:
         pointer = f"{base}/requestBody/content/{_pointer('application/json')}/schema"
         return self._schema_errors(pointer, instance, "body")
 
+    def documented_statuses(self, route: Route) -> frozenset[int]:
+        return frozenset(
+            int(code) for code in route.operation.get("responses", {}) if code.isdigit()
+        )
+
+    def example_response(self, route: Route) -> tuple[int, Any]:
+        """The first documented 2xx answer, filled from the schema's examples: how the sandbox
+        answers operations it does not model (the deprecated hosting endpoints)."""
+        responses = route.operation.get("responses", {})
+        status = min(int(c) for c in responses if c.isdigit() and c.startswith("2"))
+        content = responses[str(status)].get("content", {})
+        if not content:
+            return status, None
+        schema = next(iter(content.values())).get("schema", {})
+        return status, self._example(schema, 0)
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            node: Any = self.document
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+            schema = node
+        return schema
+
+    def _example(self, schema: dict[str, Any], depth: int) -> Any:  # noqa: PLR0911 - one per kind
+        schema = self._resolve(schema)
+        if "example" in schema and schema.get("type") != "object":
+            return schema["example"]
+        if "enum" in schema:
+            return schema["enum"][0]
+        for combinator in ("allOf", "oneOf", "anyOf"):
+            if combinator in schema:
+                parts = [self._example(s, depth + 1) for s in schema[combinator]]
+                if combinator == "allOf" and all(isinstance(p, dict) for p in parts):
+                    return {k: v for p in parts for k, v in p.items()}
+                return parts[0]
+        kind = schema.get("type", "object" if "properties" in schema else "string")
+        kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
+        if kind == "object":
+            if depth > 8:
+                return {}
+            return {k: self._example(v, depth + 1) for k, v in schema.get("properties", {}).items()}
+        if kind == "array":
+            return [self._example(schema.get("items", {}), depth + 1)] if depth <= 8 else []
+        return {"string": "example", "number": 0, "integer": 0, "boolean": False}.get(kind)
+
     def check_response(self, found: Match, status: int, body: Any) -> list[str]:
         route = found.route
         responses = route.operation.get("responses", {})

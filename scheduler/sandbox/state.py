@@ -1,17 +1,21 @@
-"""The sandbox's fleet: a company with WordPress sites and environments, and their operations.
+"""The sandbox's fleet: a company with users and WordPress sites, their environments (plugins,
+themes, backups, domains, denied IPs, logs) and the operations that change them.
 
 Everything is generated from a seed, so two sandboxes with the same seed have the same ids.
 Operations take time: a 404 for a moment after acceptance (as Kinsta does), then 202, then 200
-(or 500 when a failure was injected). Durations are per action and scaled by `time_scale`.
+(or 500 when a failure was injected); their effect (a version moved, a backup added) is applied
+when they end. Durations are per action and scaled by `time_scale`.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scheduler.clock import Clock
@@ -19,7 +23,28 @@ from scheduler.clock import Clock
 # Seconds at time_scale 1.0, roughly what Kinsta takes.
 ACTION_DURATION_S: dict[str, float] = {
     "cache:clear": 4.0,
+    "edgeCache:clear": 3.0,
+    "cdn-cache:clear": 3.0,
     "php:restart": 10.0,
+    "php:modify-version": 30.0,
+    "wp-plugin:update": 20.0,
+    "wp-plugins:bulk-update": 40.0,
+    "wp-theme:update": 20.0,
+    "wp-themes:bulk-update": 40.0,
+    "backups:add-manual": 60.0,
+    "backups:restore": 90.0,
+    "backups:remove": 5.0,
+    "sites:add-domain": 15.0,
+    "sites:delete-domain": 10.0,
+    "sites:add": 150.0,
+    "sites:add-plain": 120.0,
+    "site:clone": 180.0,
+    "sites:delete": 30.0,
+    "environment:add": 120.0,
+    "environment:clone": 150.0,
+    "environment:add-plain": 90.0,
+    "environments:delete": 30.0,
+    "environments:push": 90.0,
 }
 NOT_FOUND_FOR_S = 1.0  # the 404 window right after acceptance
 
@@ -28,10 +53,77 @@ _WORDS = (
     "lumen", "orbit", "meadow", "granite", "cobalt", "juniper", "falcon", "tidal", "ember", "maple",
 )  # fmt: skip
 _LABELS = ("Gold", "Silver", "WooCommerce", "Agency", "Do not remove")
+_PLUGINS = (
+    ("akismet", "Akismet Anti-Spam: Spam Protection"),
+    ("woocommerce", "WooCommerce"),
+    ("wordpress-seo", "Yoast SEO"),
+    ("contact-form-7", "Contact Form 7"),
+    ("elementor", "Elementor"),
+    ("wordfence", "Wordfence Security"),
+    ("redirection", "Redirection"),
+    ("classic-editor", "Classic Editor"),
+)
+_THEMES = (
+    ("twentytwentyfour", "Twenty Twenty-Four"),
+    ("astra", "Astra"),
+    ("generatepress", "GeneratePress"),
+)
 
 
 def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Item:
+    """A plugin or theme installed on an environment."""
+
+    name: str
+    title: str
+    version: str
+    latest: str
+    status: str = "active"
+
+    def to_json(self) -> dict[str, Any]:
+        pending = self.latest != self.version
+        return {
+            "name": self.name,
+            "title": self.title,
+            "status": self.status,
+            "version": self.version,
+            "update": "available" if pending else "none",
+            "update_version": self.latest if pending else None,
+            "update_status": None,
+        }
+
+
+@dataclass
+class Backup:
+    id: int
+    name: str
+    note: str | None
+    type: str
+    created_at: int
+    snapshot: dict[str, dict[str, str]]  # plugins/themes -> name -> version
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "note": self.note,
+            "type": self.type,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass
+class SiteDomain:
+    id: str
+    name: str
 
 
 @dataclass
@@ -46,16 +138,36 @@ class SandboxEnvironment:
     edge_cache_id: str
     container_id: str
     php_version: str = "8.2"
+    is_premium: bool = False
+    plugins: dict[str, Item] = field(default_factory=dict)
+    themes: dict[str, Item] = field(default_factory=dict)
+    backups: list[Backup] = field(default_factory=list)
+    extra_domains: list[SiteDomain] = field(default_factory=list)
+    denied_ips: list[str] = field(default_factory=list)
+    log_lines: dict[str, list[str]] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
 
-    def to_json(self) -> dict[str, Any]:
-        domain = {
+    def primary_domain_json(self) -> dict[str, Any]:
+        return {
             "id": self.domain_id,
             "name": self.domain,
             "site_id": self.site_id,
             "is_active": True,
             "type": "live" if self.name == "live" else "staging",
         }
+
+    def to_json(self) -> dict[str, Any]:
+        domain = self.primary_domain_json()
+        extra = [
+            {
+                "id": d.id,
+                "name": d.name,
+                "site_id": self.site_id,
+                "is_active": True,
+                "type": domain["type"],
+            }
+            for d in self.extra_domains
+        ]
         return {
             "id": self.id,
             "name": self.name,
@@ -67,9 +179,9 @@ class SandboxEnvironment:
             "web_root": "/release_v1",
             "image_optimization_type": "off",
             "is_additional_sftp_accounts_enabled": False,
-            "is_premium": False,
+            "is_premium": self.is_premium,
             "wordpress_version": "6.6.2",
-            "domains": [domain],
+            "domains": [domain, *extra],
             "primaryDomain": domain,
             "ssh_connection": {"ssh_port": "22", "ssh_ip": {"external_ip": "127.0.0.1"}},
             "container_info": {
@@ -77,6 +189,23 @@ class SandboxEnvironment:
                 "php_engine_version": f"php{self.php_version}",
             },
         }
+
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        return {
+            "plugins": {n: p.version for n, p in self.plugins.items()},
+            "themes": {n: t.version for n, t in self.themes.items()},
+        }
+
+    def copy_from(self, source: SandboxEnvironment) -> None:
+        """Files pushed or cloned: the same plugins and themes at the same versions."""
+        self.plugins = {n: replace(item) for n, item in source.plugins.items()}
+        self.themes = {n: replace(item) for n, item in source.themes.items()}
+
+    def restore(self, snapshot: dict[str, dict[str, str]]) -> None:
+        for kind, items in (("plugins", self.plugins), ("themes", self.themes)):
+            for name, version in snapshot.get(kind, {}).items():
+                if name in items:
+                    items[name].version = version
 
 
 @dataclass
@@ -104,10 +233,12 @@ class SandboxSite:
 class SandboxOperation:
     operation_id: str
     kind: str
-    environment_id: str
+    environment_id: str | None  # the environment it mutates, for overlap counting
     accepted_at: float
     duration_s: float
     fails: bool
+    effect: Callable[[], Any] | None = None
+    data: Any = None
     polls: int = 0
     settled: bool = False
 
@@ -120,38 +251,99 @@ class Fleet:
         self.clock = clock
         self.time_scale = time_scale
         self.lock = threading.RLock()
-        rng = random.Random(seed)
-        self.company_id = _uuid(rng)
-        self.sites = [self._make_site(rng, index) for index in range(sites)]
+        self._rng = random.Random(seed)
+        self.company_id = _uuid(self._rng)
+        self.users = [
+            {
+                "id": _uuid(self._rng),
+                "email": f"{who}@agency.example",
+                "image": "",
+                "full_name": who.title(),
+            }
+            for who in ("owner", "developer")
+        ]
+        self._next_backup_id = 100_000_000 + seed * 1_000_000
+        self.sites = [self._make_site(index) for index in range(sites)]
         self.operations: dict[str, SandboxOperation] = {}  # the latest per id, for polls
         self._running: list[SandboxOperation] = []
         self.fail_next: Counter[str] = Counter()  # kind -> how many upcoming operations fail
         self.active: Counter[str] = Counter()  # environment id -> mutating operations running
         self.overlaps = 0
 
-    @staticmethod
-    def _make_site(rng: random.Random, index: int) -> SandboxSite:
-        name = f"{rng.choice(_WORDS)}-{rng.choice(_WORDS)}-{index + 1}"
+    # --- generation -------------------------------------------------------------------------
+
+    def _items(self, catalogue: tuple[tuple[str, str], ...], count: int) -> dict[str, Item]:
+        items = {}
+        for name, title in self._rng.sample(catalogue, count):
+            major, minor, patch = (
+                self._rng.randint(1, 9),
+                self._rng.randint(0, 9),
+                self._rng.randint(0, 9),
+            )
+            version = f"{major}.{minor}.{patch}"
+            roll = self._rng.random()
+            latest = (
+                f"{major}.{minor}.{patch + 1}" if roll < 0.3
+                else f"{major}.{minor + 1}.0" if roll < 0.45
+                else f"{major + 1}.0.0" if roll < 0.5
+                else version
+            )  # fmt: skip
+            items[name] = Item(name, title, version, latest)
+        return items
+
+    def make_environment(
+        self, site_id: str, name: str, display: str, domain: str
+    ) -> SandboxEnvironment:
+        rng = self._rng
+        env = SandboxEnvironment(
+            id=_uuid(rng),
+            site_id=site_id,
+            name=name,
+            display_name=display,
+            domain=domain,
+            domain_id=_uuid(rng),
+            cdn_cache_id=_uuid(rng),
+            edge_cache_id=_uuid(rng),
+            container_id=_uuid(rng),
+            php_version=rng.choice(("8.1", "8.2", "8.3")),
+            plugins=self._items(_PLUGINS, rng.randint(3, 6)),
+            themes=self._items(_THEMES, 2),
+        )
+        day_ms = 86_400_000
+        for age in (3, 2, 1):
+            env.backups.append(
+                self._backup(env, "automatic", "Daily Auto Backup", _now_ms() - age * day_ms)
+            )
+        env.log_lines = {
+            "error": [
+                f"[27-Nov-2026 0{i}:00:00 UTC] PHP Warning:  Undefined index in {domain}"
+                for i in range(3)
+            ],
+            "access": [
+                f'{domain} 127.0.0.1 - - [27/Nov/2026:0{i}:00:00 +0000] "GET / HTTP/1.1" 200'
+                for i in range(5)
+            ],
+            "kinsta-cache-perf": [f"{domain} HIT / 0.00{i}" for i in range(3)],
+        }
+        return env
+
+    def _backup(
+        self, env: SandboxEnvironment, kind: str, note: str | None, created_ms: int
+    ) -> Backup:
+        self._next_backup_id += 1
+        name = f"{env.domain.split('.')[0]}-{created_ms // 1000}-{kind}"
+        return Backup(self._next_backup_id, name, note, kind, created_ms, env.snapshot())
+
+    def _make_site(self, index: int, name: str | None = None) -> SandboxSite:
+        rng = self._rng
+        name = name or f"{rng.choice(_WORDS)}-{rng.choice(_WORDS)}-{index + 1}"
         site_id = _uuid(rng)
         labels = [(_uuid(rng), label) for label in rng.sample(_LABELS, rng.randint(0, 2))]
-        envs = [("live", "Live", f"{name}.example.com")]
+        environments = [self.make_environment(site_id, "live", "Live", f"{name}.example.com")]
         if index % 2 == 0:
-            envs.append(("staging", "Staging", f"stg-{name}.kinsta.cloud"))
-        environments = [
-            SandboxEnvironment(
-                id=_uuid(rng),
-                site_id=site_id,
-                name=env_name,
-                display_name=display,
-                domain=domain,
-                domain_id=_uuid(rng),
-                cdn_cache_id=_uuid(rng),
-                edge_cache_id=_uuid(rng),
-                container_id=_uuid(rng),
-                php_version=rng.choice(("8.1", "8.2", "8.3")),
+            environments.append(
+                self.make_environment(site_id, "staging", "Staging", f"stg-{name}.kinsta.cloud")
             )
-            for env_name, display, domain in envs
-        ]
         return SandboxSite(site_id, name, name.replace("-", " ").title(), labels, environments)
 
     # --- look-ups --------------------------------------------------------------------------
@@ -166,10 +358,50 @@ class Fleet:
                     return env
         return None
 
+    def backup(self, backup_id: int) -> tuple[SandboxEnvironment, Backup] | None:
+        for site in self.sites:
+            for env in site.environments:
+                for backup in env.backups:
+                    if backup.id == backup_id:
+                        return env, backup
+        return None
+
+    # --- changes (applied when their operation ends) -------------------------------------------
+
+    def add_manual_backup(self, env: SandboxEnvironment, tag: str) -> None:
+        env.backups.append(self._backup(env, "manual", tag or None, _now_ms()))
+
+    def add_site(self, display_name: str) -> str:
+        site = self._make_site(len(self.sites), display_name.lower().replace(" ", "-"))
+        site.environments = site.environments[:1]
+        self.sites.append(site)
+        return site.id
+
+    def add_environment(
+        self, site: SandboxSite, display_name: str, premium: bool, source: SandboxEnvironment | None
+    ) -> str:
+        slug = display_name.lower().replace(" ", "-")
+        env = self.make_environment(site.id, slug, display_name, f"{slug}-{site.name}.kinsta.cloud")
+        env.is_premium = premium
+        if source is not None:
+            env.copy_from(source)
+        site.environments.append(env)
+        return env.id
+
+    def delete_environment(self, env_id: str) -> None:
+        for site in self.sites:
+            site.environments = [e for e in site.environments if e.id != env_id]
+
     # --- operations -------------------------------------------------------------------------
 
-    def start_operation(self, kind: str, env: SandboxEnvironment) -> SandboxOperation:
-        """Accept an asynchronous action. Ids are `<kind>-<environment id>`: like Kinsta's, they
+    def start_operation(
+        self,
+        kind: str,
+        target_id: str,
+        environment: SandboxEnvironment | None,
+        effect: Callable[[], Any] | None = None,
+    ) -> SandboxOperation:
+        """Accept an asynchronous action. Ids are `<kind>-<target id>`: like Kinsta's, they
         repeat for the same target, so clients must not treat them as unique per call."""
         with self.lock:
             now = self.clock.monotonic()
@@ -177,14 +409,18 @@ class Fleet:
             if fails:
                 self.fail_next[kind] -= 1
             duration = ACTION_DURATION_S.get(kind, 5.0) * self.time_scale
-            operation = SandboxOperation(f"{kind}-{env.id}", kind, env.id, now, duration, fails)
+            env_id = environment.id if environment is not None else None
+            operation = SandboxOperation(
+                f"{kind}-{target_id}", kind, env_id, now, duration, fails, effect
+            )
             self._settle(now)
-            if self.active[env.id]:
-                self.overlaps += 1
-            self.active[env.id] += 1
+            if env_id is not None:
+                if self.active[env_id]:
+                    self.overlaps += 1
+                self.active[env_id] += 1
+                environment.counters[f"{kind}:accepted"] += 1  # type: ignore[union-attr]
             self.operations[operation.operation_id] = operation
             self._running.append(operation)
-            env.counters[f"{kind}:accepted"] += 1
             return operation
 
     def _settle(self, now: float) -> None:
@@ -195,15 +431,24 @@ class Fleet:
                 still_running.append(operation)
                 continue
             operation.settled = True
-            env = self.environment(operation.environment_id)
+            if not operation.fails and operation.effect is not None:
+                operation.data = operation.effect()
+            env_id = operation.environment_id
+            if env_id is None:
+                continue
+            env = self.environment(env_id)
             if env is not None:
                 env.counters[f"{operation.kind}:{'failed' if operation.fails else 'done'}"] += 1
-            self.active[operation.environment_id] -= 1
-            if self.active[operation.environment_id] <= 0:
-                del self.active[operation.environment_id]
+            self.active[env_id] -= 1
+            if self.active[env_id] <= 0:
+                del self.active[env_id]
         self._running = still_running
 
-    def operation_status(self, operation_id: str) -> tuple[int, str]:
+    def settle(self) -> None:
+        with self.lock:
+            self._settle(self.clock.monotonic())
+
+    def operation_status(self, operation_id: str) -> tuple[int, str, Any]:
         with self.lock:
             now = self.clock.monotonic()
             self._settle(now)
@@ -212,13 +457,14 @@ class Fleet:
                 return (
                     404,
                     "Could not find data or the user does not have permissions to retrieve it",
+                    None,
                 )
             operation.polls += 1
             if now < operation.ends_at():
-                return 202, "Operation in progress"
+                return 202, "Operation in progress", None
             if operation.fails:
-                return 500, "Error occurred while processing your request"
-            return 200, "Successfully finished request"
+                return 500, "Error occurred while processing your request", None
+            return 200, "Successfully finished request", operation.data
 
     def counters(self) -> dict[str, dict[str, int]]:
         with self.lock:

@@ -1,0 +1,203 @@
+"""ApiSession: one httpx client behind the rate governor, with retries and error mapping.
+
+Retries: reads (GET, operation polls) are retried on transport errors, 5xx and 429 with capped,
+jittered backoff. A mutating call is retried only when it provably never reached Kinsta (the
+connection was not established, or Kinsta answered 429); otherwise the error is raised with
+`sent=True` for the caller to record as uncertain and reconcile.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from scheduler import __version__
+from scheduler.clock import Clock
+from scheduler.domain import OperationState, Secret
+from scheduler.errors import (
+    AuthenticationError,
+    KinstaAPIError,
+    NotFoundAPIError,
+    RateLimitedError,
+    ResponseFormatError,
+    TransportError,
+)
+from scheduler.kinsta import models
+from scheduler.kinsta.governor import Governor
+from scheduler.ratelimit import parse_retry_after
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+TOO_MANY = "too many requests"
+
+
+@dataclass(frozen=True)
+class OperationAccepted:
+    """A 2xx answer carrying an operation_id: the action continues at Kinsta."""
+
+    operation_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    state: OperationState
+    http_status: int
+    message: str
+    data: Any = None
+
+
+def backoff_s(attempt: int, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: attempt 1 -> up to 0.5 s, capped at BACKOFF_CAP_S."""
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+
+
+class ApiSession:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: Secret,
+        governor: Governor,
+        clock: Clock,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._governor = governor
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._http = httpx.Client(
+            base_url=api_url,
+            headers={
+                "Authorization": f"Bearer {api_key.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": f"kinsta-scheduler/{__version__}",
+            },
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the request loop -------------------------------------------------------------------
+
+    def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        shown = "/" + path
+        with self._governor.permit(method, shown):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                self._governor.observe(response.headers)
+                return response
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise TransportError(_describe(exc), method=method, path=shown, sent=False) from exc
+            except httpx.TransportError as exc:
+                raise TransportError(_describe(exc), method=method, path=shown, sent=True) from exc
+
+    def request(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response (or one whose status is in `accept`)."""
+        idempotent = method == "GET"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = self._send_once(method, path, **kwargs)
+                self._check(response, method, "/" + path, accept)
+                return response
+            except RateLimitedError as exc:
+                self._governor.blocked(exc.retry_after_s)
+                if attempt == MAX_ATTEMPTS:
+                    raise
+            except TransportError as exc:
+                if attempt == MAX_ATTEMPTS or (exc.sent and not idempotent):
+                    raise
+                self._clock.sleep(backoff_s(attempt, self._rng))
+            except KinstaAPIError as exc:
+                if not (idempotent and exc.status >= 500) or attempt == MAX_ATTEMPTS:
+                    raise
+                self._clock.sleep(backoff_s(attempt, self._rng))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check(
+        self, response: httpx.Response, method: str, path: str, accept: tuple[int, ...]
+    ) -> None:
+        status = response.status_code
+        if 200 <= status < 300 or status in accept:
+            if status == 429 or TOO_MANY in response.text[:500].lower():
+                self._raise_rate_limited(response, method, path)
+            return
+        message = _error_message(response)
+        if status == 429 or TOO_MANY in message.lower():
+            self._raise_rate_limited(response, method, path)
+        kind = {401: AuthenticationError, 404: NotFoundAPIError}.get(status, KinstaAPIError)
+        raise kind(message, method=method, path=path, status=status)
+
+    @staticmethod
+    def _raise_rate_limited(response: httpx.Response, method: str, path: str) -> None:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None:
+            retry_after = parse_retry_after(
+                response.headers.get("RateLimit-Reset") or response.headers.get("X-RateLimit-Reset")
+            )
+        raise RateLimitedError(
+            _error_message(response), method=method, path=path, retry_after_s=retry_after
+        )
+
+    def _json(self, response: httpx.Response, model: type[M]) -> M:
+        method, path = response.request.method, response.request.url.path
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ResponseFormatError(
+                f"HTTP {response.status_code} body is not JSON", method=method, path=path
+            ) from exc
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ResponseFormatError(
+                f"unexpected response shape at {where or 'body'}: {first['msg']}",
+                method=method,
+                path=path,
+            ) from exc
+
+    def _accepted(self, response: httpx.Response) -> OperationAccepted:
+        body = self._json(response, models.OperationAcceptedBody)
+        if not body.operation_id:
+            raise ResponseFormatError(
+                "the response carries no operation_id",
+                method=response.request.method,
+                path=response.request.url.path,
+            )
+        return OperationAccepted(body.operation_id, body.message)
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")[:200]
+        return text or response.reason_phrase or "no message"
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return str(body)[:200]

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= jobs.yaml
 
-.PHONY: sandbox install dev test lint typecheck unit clean
+.PHONY: sandbox install dev test lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ unit:
 test: dev
 	$(MAKE) lint typecheck
 	$(BIN)/pytest -q
+
+## The rate-governor benchmark (about two minutes); figures go in the README.
+bench: install
+	$(BIN)/python benchmarks/governor.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

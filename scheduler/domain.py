@@ -200,6 +200,7 @@ class OperationEvent:
     state: OperationState
     http_status: int | None = None
     message: str | None = None
+    waited_s: float | None = None  # how long the poll that saw this waited for rate budget
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ class Ledger(Protocol):
     def block(self, bucket: str, seconds: float) -> None:
         """No permit of `bucket` is granted for `seconds` (after a 429), in every process."""
 
+    def count(self, bucket: str, window_s: float, hold_s: float) -> int:
+        """How many permits of `bucket` count against it now."""
+
 
 def wait_for(stamps: Sequence[float], limit: int, window_s: float, now: float) -> float:
     """Seconds until fewer than `limit` of the sorted expiry `stamps` (already minus window) are
@@ -165,3 +168,8 @@ class MemoryLedger:
         with self._lock:
             until = self._now() + seconds
             self._blocked[bucket] = max(self._blocked.get(bucket, 0.0), until)
+
+    def count(self, bucket: str, window_s: float, hold_s: float) -> int:
+        with self._lock:
+            now = self._now()
+            return sum(1 for s in self._stamps(bucket, hold_s) if s + window_s > now)

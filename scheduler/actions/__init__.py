@@ -23,8 +23,11 @@ class ActionContext(Protocol):
     @property
     def client(self) -> KinstaClient: ...
 
-    def wait(self, accepted: OperationAccepted) -> tuple[OperationState, str]:
-        """Poll the operation to its end (recording it); return its final state and message."""
+    def wait(
+        self, accepted: OperationAccepted, kind: str | None = None
+    ) -> tuple[OperationState, str]:
+        """Poll the operation to its end (recording it as `kind`, by default the task's action);
+        return its final state and message."""
 
 
 Action = Callable[[ActionContext, Target, Mapping[str, Any]], ActionResult]

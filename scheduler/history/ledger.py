@@ -119,6 +119,14 @@ class SqlLedger:
             # The permit then counts until taken + hold: conservative, never over the limit.
             raise StoreError(f"rate ledger unavailable: {exc.__class__.__name__}") from exc
 
+    def count(self, bucket: str, window_s: float, hold_s: float) -> int:
+        try:
+            with self.engine.begin() as tx:
+                now = self._now(tx)
+                return len(self._stamps(tx, bucket, now, window_s, hold_s))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"rate ledger unavailable: {exc.__class__.__name__}") from exc
+
     def block(self, bucket: str, seconds: float) -> None:
         try:
             with self.engine.begin() as tx:

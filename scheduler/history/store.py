@@ -25,6 +25,8 @@ from scheduler.domain import (
 from scheduler.errors import StoreError
 from scheduler.history.tables import operations, runs, tasks
 
+MIN_DURATION_SAMPLES = 5
+
 
 @dataclass(frozen=True)
 class RunFilter:
@@ -255,6 +257,30 @@ class HistoryStore:
                 .values(operation_status=event.state.value)
             )
 
+    def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        """Per action, how long its recent successful operations took: the 90th percentile of
+        the last `samples` estimates (at least 5 needed), see operation_duration_s."""
+        found: dict[str, float] = {}
+        with self._tx() as tx:
+            for action in set(actions):
+                rows = tx.execute(
+                    select(operations.c.started_at, operations.c.finished_at, operations.c.events)
+                    .where(
+                        operations.c.action == action,
+                        operations.c.state == OperationState.SUCCEEDED.value,
+                        operations.c.finished_at.is_not(None),
+                    )
+                    .order_by(operations.c.id.desc())
+                    .limit(samples)
+                ).all()
+                estimates = (
+                    operation_duration_s(r.started_at, r.finished_at, r.events) for r in rows
+                )
+                durations = sorted(d for d in estimates if d is not None)
+                if len(durations) >= MIN_DURATION_SAMPLES:
+                    found[action] = durations[int(0.9 * (len(durations) - 1))]
+        return found
+
     # --- queries ----------------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> Run | None:
@@ -324,13 +350,38 @@ class HistoryStore:
         return [_task(r, tuple(by_task.get(r.id, ()))) for r in task_rows]
 
 
+def operation_duration_s(
+    started: datetime, finished: datetime, events: list[dict[str, Any]] | None
+) -> float | None:
+    """An estimate of how long an operation really took, or None when history cannot tell.
+
+    It ended after the last poll that saw it running (`low`) and by the first that saw it done
+    (`high`). That poll may have waited for rate budget before it left; counting the wait would
+    make each run poll later than the last, so the estimate is the moment the poll was ready to
+    go (`high - waited`), never before `low`."""
+    high = (finished - started).total_seconds()
+    events = events or []
+    done = next((e for e in events if e.get("state") == OperationState.SUCCEEDED.value), {})
+    running = [
+        (datetime.fromisoformat(e["at"]) - started).total_seconds()
+        for e in events
+        if e.get("state") == OperationState.IN_PROGRESS.value
+    ]
+    ready = high - float(done.get("waited_s") or 0.0)
+    estimate = max([ready, *running])
+    return estimate if estimate > 0 else None
+
+
 def _event_json(event: OperationEvent) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "at": event.at.isoformat(),
         "state": event.state.value,
         "http_status": event.http_status,
         "message": event.message,
     }
+    if event.waited_s is not None:
+        body["waited_s"] = round(event.waited_s, 3)
+    return body
 
 
 def _run(row: Row[Any]) -> Run:
@@ -377,6 +428,7 @@ def _operation(row: Row[Any]) -> OperationRecord:
             state=OperationState(e["state"]),
             http_status=e.get("http_status"),
             message=e.get("message"),
+            waited_s=e.get("waited_s"),
         )
         for e in (row.events or [])
     )

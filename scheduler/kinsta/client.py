@@ -13,7 +13,13 @@ from pydantic import Field
 
 from scheduler.domain import OperationState
 from scheduler.kinsta import models
-from scheduler.kinsta.session import ApiSession, OperationAccepted, OperationStatus
+from scheduler.kinsta.session import (
+    SENT_AT,
+    WAITED_S,
+    ApiSession,
+    OperationAccepted,
+    OperationStatus,
+)
 
 __all__ = ["KinstaClient", "OperationAccepted", "OperationStatus"]
 
@@ -130,7 +136,11 @@ class KinstaClient(ApiSession):
             202: OperationState.IN_PROGRESS,
             404: OperationState.PENDING,
         }.get(code, OperationState.FAILED if code >= 400 else OperationState.IN_PROGRESS)
-        return OperationStatus(state, response.status_code, body.message, body.data)
+        sent_at = response.extensions.get(SENT_AT)
+        waited = float(response.extensions.get(WAITED_S, 0.0))
+        return OperationStatus(
+            state, response.status_code, body.message, body.data, sent_at, waited
+        )
 
     # --- sites -----------------------------------------------------------------------------
 

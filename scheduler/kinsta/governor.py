@@ -39,6 +39,7 @@ SAFETY_MARGIN_S = 0.5  # for the server's clock granularity; scaled down with th
 DEFAULT_BLOCK_S = 60.0  # after a 429 without Retry-After (as Octokit does)
 LEDGER_RETRY_S = 1.0  # the ledger's database is unreachable: no request goes out meanwhile
 MAX_IN_FLIGHT = 8
+OTHERS_SLACK = 1  # Kinsta's remaining count may trail ours by this much without a pause
 
 # (method, path pattern) of requests that create resources: the creation bucket. Kinsta does not
 # list them; these are the ones that create sites or environments. Extend here if Kinsta says so.
@@ -172,14 +173,26 @@ class RateGovernor:
             self._clock.sleep(pause)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """When Kinsta says nothing remains (someone else may share the key), pause until reset."""
+        """Kinsta's own count, when it sends one. If it says fewer requests remain than the
+        ledger believes, something else uses the key (a script, another tool): pause until its
+        reset. When the ledger agrees, its own waits are exact and a pause would only waste the
+        budget (Reset comes in whole seconds)."""
         remaining, reset = _remaining_and_reset(headers)
-        if remaining == 0 and reset:
-            log.info("governor.server_says_empty", reset_s=reset)
-            try:
-                self._ledger.block(self._limits["company"].name, reset)
-            except StoreError as exc:
-                log.warning("governor.block_failed", error=str(exc))
+        if remaining is None or remaining > OTHERS_SLACK or not reset:
+            return
+        company = self._limits["company"]
+        try:
+            ours = company.limit - self._ledger.count(company.name, self._window_s, self._hold_s)
+            if remaining < ours - OTHERS_SLACK:
+                log.warning(
+                    "governor.key_shared_elsewhere",
+                    server_remaining=remaining,
+                    ledger_remaining=ours,
+                    pause_s=reset,
+                )
+                self._ledger.block(company.name, reset)
+        except StoreError as exc:
+            log.warning("governor.block_failed", error=str(exc))
 
 
 def _remaining_and_reset(headers: Mapping[str, str]) -> tuple[int | None, float | None]:

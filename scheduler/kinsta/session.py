@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -31,6 +32,8 @@ from scheduler.kinsta.governor import Governor
 from scheduler.ratelimit import parse_retry_after
 
 M = TypeVar("M", bound=BaseModel)
+SENT_AT = "kinsta_scheduler_sent_at"  # response extension: when the request left
+WAITED_S = "kinsta_scheduler_waited_s"  # response extension: its wait for the governor
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.5
@@ -52,6 +55,8 @@ class OperationStatus:
     http_status: int
     message: str
     data: Any = None
+    sent_at: datetime | None = None  # when the poll left, after any wait for the governor
+    waited_s: float = 0.0  # how long it waited for the governor first
 
 
 def backoff_s(attempt: int, rng: random.Random) -> float:
@@ -99,10 +104,13 @@ class ApiSession:
 
     def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         shown = "/" + path
-        with self._governor.permit(method, shown):
+        with self._governor.permit(method, shown) as permit:
+            sent_at = self._clock.now()
             try:
                 response = self._http.request(method, path, **kwargs)
                 self._governor.observe(response.headers)
+                response.extensions[SENT_AT] = sent_at
+                response.extensions[WAITED_S] = permit.waited_s
                 return response
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise TransportError(_describe(exc), method=method, path=shown, sent=False) from exc

@@ -112,7 +112,8 @@ class Sandbox:
                 return False, 0, wait
             window.start()
             window.finish(now)
-            return True, self.options.per_minute - window.used(now), self.options.window_s
+            # Reset: seconds until a request may be sent again (0 while some remain).
+            return True, self.options.per_minute - window.used(now), window.wait_s(now)
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None

@@ -29,8 +29,10 @@ from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
+from scheduler.ratelimit import BucketLimit
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,3 +135,29 @@ def test_server_saying_none_remain_pauses_until_reset() -> None:
     )
     assert _remaining_and_reset({"RateLimit": '"default";r=0;t=7'}) == (0, 7.0)
     assert _remaining_and_reset({}) == (None, None)
+
+
+def test_a_server_count_below_ours_means_someone_else_uses_the_key(fake_clock: FakeClock) -> None:
+    from scheduler.ratelimit import MemoryLedger
+
+    ledger = MemoryLedger(fake_clock.monotonic)
+    governor = RateGovernor(RateLimits(per_minute=10), fake_clock, ledger=ledger, scope="k")
+    with governor.permit("GET", "/validate"):
+        pass
+    # We used 1 of 10; Kinsta says 0 remain: another user of the key. Pause until its reset.
+    governor.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "30"})
+    wait = ledger.acquire([BucketLimit("company:k", 10)], 60.5, 60)
+    assert isinstance(wait, float) and 29 < wait <= 30
+
+
+def test_a_server_count_that_matches_ours_causes_no_pause(fake_clock: FakeClock) -> None:
+    from scheduler.ratelimit import MemoryLedger
+
+    ledger = MemoryLedger(fake_clock.monotonic)
+    governor = RateGovernor(RateLimits(per_minute=2), fake_clock, ledger=ledger, scope="k")
+    for _ in range(2):
+        with governor.permit("GET", "/validate"):
+            pass
+    governor.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "60"})
+    fake_clock.advance(60.6)
+    assert not isinstance(ledger.acquire([BucketLimit("company:k", 2)], 60.5, 60), float)

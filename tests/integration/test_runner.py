@@ -134,3 +134,19 @@ def test_cancel_leaves_an_interrupted_run(
     run = make_runner(cancel).run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.INTERRUPTED
     assert {t.status for t in store.run_tasks(run.run_id)} == {TaskStatus.PENDING}
+
+
+def test_polls_learn_each_actions_typical_duration(
+    make_runner: Callable[..., Runner], store: HistoryStore
+) -> None:
+    runner = make_runner()
+    first = runner.run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert first is not None
+    learned = store.typical_durations(["clear_cache"])
+    assert (
+        0.05 < learned["clear_cache"] < 1.0
+    )  # 4 s at time_scale 0.02 = 0.08 s, plus the 404 window
+    second = runner.run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert second is not None
+    polls = [op.polls for t in store.run_tasks(second.run_id) for op in t.operations]
+    assert sum(polls) / len(polls) <= 1.5  # mostly one poll, near the expected end

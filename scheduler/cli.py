@@ -134,7 +134,10 @@ def run(state: State, sandbox: bool) -> None:
     try:
         if services.sandbox is not None:
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
-        daemon = Daemon(config, services.runner, services.runner.clock, load, state.path)
+        clock = next(iter(services.runners.values())).clock
+        daemon = Daemon(
+            config, services.runner_for, clock, load, state.path, cancel=services.cancel
+        )
         daemon.install_signal_handlers()
         daemon.run_forever()
     finally:
@@ -155,8 +158,8 @@ def trigger(state: State, job_id: str, sandbox: bool) -> None:
         raise NotFoundError(f"no job {job_id!r} in {config.path}")
     services = open_services(config, sandbox=sandbox)
     try:
-        clock = services.runner.clock
-        result = services.runner.run(job, RunTrigger.MANUAL, clock.now(), config.revision)
+        runner = services.runner_for(job)
+        result = runner.run(job, RunTrigger.MANUAL, runner.clock.now(), config.revision)
     finally:
         services.close()
     assert result is not None  # manual runs never collide on a slot
@@ -335,6 +338,19 @@ def db_downgrade(state: State, revision: str) -> None:
     help="rate limit per key",
 )
 @click.option("--api-key", envvar="KINSTA_SANDBOX_API_KEY", default=None, help="the key it accepts")
+@click.option(
+    "--companies",
+    type=click.IntRange(1, 50),
+    default=1,
+    show_default=True,
+    help="companies, each with its own sites and key (KEY, KEY-2, KEY-3...)",
+)
+@click.option(
+    "--faults",
+    default="",
+    metavar="error=P,drop=P,hang=P",
+    help="inject faults: the share of API requests answered 503, dropped, or left hanging",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -343,6 +359,8 @@ def sandbox_command(
     time_scale: float,
     per_minute: int,
     api_key: str | None,
+    companies: int,
+    faults: str,
 ) -> None:
     """Serve the fake Kinsta API until interrupted."""
     from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
@@ -353,6 +371,8 @@ def sandbox_command(
         time_scale=time_scale,
         api_key=api_key or DEFAULT_API_KEY,
         per_minute=per_minute,
+        companies=companies,
+        faults=_parse_faults(faults),
     )
     server = SandboxServer(Sandbox(options), host=host, port=port)
     click.echo(
@@ -360,6 +380,8 @@ def sandbox_command(
         f"{sites} sites); admin at http://{host}:{server.port}/_sandbox/stats",
         err=True,
     )
+    if companies > 1:
+        click.echo(f"{companies} companies; their keys: {', '.join(options.keys())}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
@@ -399,6 +421,28 @@ def plan(state: State, count: int, fmt: str) -> None:
         click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
         for moment in row["next_local"] or ["runs only when triggered"]:
             click.echo(f"  {moment}")
+
+
+def _parse_faults(text: str) -> Any:
+    from scheduler.sandbox import Faults
+
+    values: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if name not in ("error", "drop", "hang", "hang_s"):
+            raise BadInputError(f"--faults: unknown fault {name!r} (error, drop, hang, hang_s)")
+        try:
+            values[name] = float(value)
+        except ValueError as exc:
+            raise BadInputError(f"--faults: {part!r} is not NAME=NUMBER") from exc
+    if sum(v for k, v in values.items() if k != "hang_s") > 1:
+        raise BadInputError("--faults: the shares add up to more than 1")
+    return Faults(
+        error=values.get("error", 0.0),
+        drop=values.get("drop", 0.0),
+        hang=values.get("hang", 0.0),
+        hang_s=values.get("hang_s", Faults.hang_s),
+    )
 
 
 def _describe_schedule(schedule: Any) -> str:

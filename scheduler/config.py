@@ -9,7 +9,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scheduler import schedules
 from scheduler.domain import (
     DEFAULT_API_URL,
+    DEFAULT_COMPANY,
+    DEFAULT_HOSTING_API_URL,
     ActionSpec,
+    Company,
     Config,
     CronSchedule,
     IntervalSchedule,
@@ -99,10 +102,18 @@ class _Polling(_Model):
         return parse_duration(value)
 
 
+class _Company(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    api_key: str | None = None
+    company_id: str | None = None
+
+
 class _Kinsta(_Model):
     api_key: str | None = None
     company_id: str | None = None
     api_url: str | None = None
+    hosting_api_url: str | None = None
+    companies: list[_Company] = []
     rate_limits: _RateLimits = _RateLimits()
     polling: _Polling = _Polling()
     timeout: Duration = 30.0
@@ -141,6 +152,7 @@ class _Job(_Model):
     concurrency: int = Field(4, ge=1, le=64)
     on_failure: Literal["stop", "continue"] = "stop"
     misfire_grace: Duration = 300.0
+    company: str | None = None
 
 
 class _File(_Model):
@@ -390,6 +402,7 @@ def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job |
         concurrency=raw.concurrency,
         on_failure=raw.on_failure,
         misfire_grace_s=grace,
+        company=raw.company or DEFAULT_COMPANY,
     )
 
 
@@ -405,11 +418,19 @@ def _database_url(raw: str | None, config_path: Path, override: str | None) -> s
 
 
 def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
-    key = env.get(ENV_API_KEY) or raw.api_key or None
+    # With a companies list each company's key comes from its own entry (${VAR} in jobs.yaml);
+    # KINSTA_API_KEY and KINSTA_COMPANY_ID describe the single company otherwise.
+    key = None if raw.companies else env.get(ENV_API_KEY) or raw.api_key or None
     polling = raw.polling
+    companies = tuple(
+        Company(c.name, Secret(c.api_key) if c.api_key else None, c.company_id or None)
+        for c in raw.companies
+    )
     return KinstaSettings(
         api_key=Secret(key) if key else None,
-        company_id=env.get(ENV_COMPANY_ID) or raw.company_id or None,
+        company_id=None if raw.companies else env.get(ENV_COMPANY_ID) or raw.company_id or None,
+        companies=companies,
+        hosting_api_url=(raw.hosting_api_url or DEFAULT_HOSTING_API_URL).rstrip("/"),
         api_url=(env.get(ENV_API_URL) or raw.api_url or DEFAULT_API_URL).rstrip("/"),
         rate_limits=RateLimits(
             per_minute=raw.rate_limits.per_minute,
@@ -459,8 +480,7 @@ def parse(
         raise ConfigError(problems.sorted())
     override = database_override or env.get(ENV_DATABASE_URL)
     kinsta = _kinsta(raw.kinsta, env)
-    if require_api_key and kinsta.api_key is None:
-        problems.add(("kinsta",), f"no API key: set {ENV_API_KEY} (or use --sandbox)")
+    _check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
     if problems.items:
         raise ConfigError(problems.sorted())
     return Config(
@@ -472,6 +492,57 @@ def parse(
         sandbox=SandboxSettings(**raw.sandbox.model_dump()),
         jobs=tuple(jobs),
     )
+
+
+def _check_companies(
+    raw: _File,
+    kinsta: KinstaSettings,
+    jobs: list[Job],
+    problems: _Problems,
+    *,
+    require_api_key: bool,
+) -> None:
+    listed = bool(raw.kinsta.companies)
+    if listed and raw.kinsta.api_key:
+        problems.add(("kinsta", "api_key"), "with a companies list, give each company its api_key")
+    names = [c.name for c in kinsta.all_companies()]
+    for index, company in enumerate(kinsta.all_companies()):
+        if company.name in names[:index]:
+            problems.add(
+                ("kinsta", "companies", index, "name"), f"duplicate company name {company.name!r}"
+            )
+        if require_api_key and company.api_key is None:
+            if listed:
+                problems.add(
+                    ("kinsta", "companies", index), f"company {company.name!r} has no api_key"
+                )
+            else:
+                problems.add(("kinsta",), f"no API key: set {ENV_API_KEY} (or use --sandbox)")
+    _assign_companies(raw.jobs, jobs, names, problems)
+
+
+def _assign_companies(
+    raw_jobs: list[Any], jobs: list[Job], names: list[str], problems: _Problems
+) -> None:
+    """Each job names its company; with exactly one company it may leave it out."""
+    by_id = {job.id: position for position, job in enumerate(jobs)}
+    for index, raw_job in enumerate(raw_jobs):
+        position = by_id.get(str(raw_job.get("id"))) if isinstance(raw_job, dict) else None
+        if position is None:
+            continue  # the job itself is invalid and already reported
+        named = "company" in raw_job
+        if not named and len(names) > 1:
+            problems.add(
+                ("jobs", index),
+                f"several companies are listed: name one with company: ({', '.join(names)})",
+            )
+        elif named and jobs[position].company not in names:
+            problems.add(
+                ("jobs", index, "company"),
+                f"unknown company {jobs[position].company!r} (known: {', '.join(names)})",
+            )
+        elif not named:
+            jobs[position] = replace(jobs[position], company=names[0])
 
 
 def _top_zone(value: Any, problems: _Problems) -> str:

@@ -74,13 +74,16 @@ class Daemon:
     def __init__(
         self,
         config: Config,
-        runner: Runner,
+        runner_for: Callable[[Job], Runner],
         clock: Clock,
         load_config: Callable[[], Config],
         config_path: Path,
+        *,
+        cancel: threading.Event,
     ) -> None:
         self.config = config
-        self.runner = runner
+        self._runner_for = runner_for
+        self._cancel = cancel
         self.clock = clock
         self._load_config = load_config
         self._path = config_path
@@ -140,7 +143,14 @@ class Daemon:
         with self._in_flight_cond:
             self._in_flight += 1
         try:
-            self.runner.run(job, RunTrigger.SCHEDULE, slot, self.config.revision)
+            self._runner_for(job).run(job, RunTrigger.SCHEDULE, slot, self.config.revision)
+        except KeyError:
+            log.error(
+                "run.unknown_company",
+                job_id=job_id,
+                company=job.company,
+                action="restart to add a company",
+            )
         except SchedulerError as exc:
             log.error("run.error", job_id=job_id, scheduled_for=slot.isoformat(), error=str(exc))
         except Exception:
@@ -220,7 +230,7 @@ class Daemon:
         if not self._scheduler.running:
             return
         self._scheduler.pause()
-        self.runner.cancel.set()  # runs stop polling and record where they are
+        self._cancel.set()  # runs stop polling and record where they are
         deadline = self.clock.monotonic() + timeout_s
         with self._in_flight_cond:
             while self._in_flight and (left := deadline - self.clock.monotonic()) > 0:

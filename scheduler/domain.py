@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
+DEFAULT_HOSTING_API_URL = "https://api.sevalla.com/v2"  # applications, static sites, databases
 
 
 class Secret:
@@ -109,6 +110,7 @@ class Job:
     concurrency: int = 4
     on_failure: str = "stop"
     misfire_grace_s: float = 300.0
+    company: str = "default"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,18 @@ class Polling:
     deadline_s: float = 1800.0
 
 
+DEFAULT_COMPANY = "default"
+
+
+@dataclass(frozen=True)
+class Company:
+    """One Kinsta company: its own key, so its own rate buckets."""
+
+    name: str
+    api_key: Secret | None
+    company_id: str | None = None
+
+
 @dataclass(frozen=True)
 class KinstaSettings:
     api_key: Secret | None
@@ -138,6 +152,12 @@ class KinstaSettings:
     rate_limits: RateLimits = RateLimits()
     polling: Polling = Polling()
     timeout_s: float = 30.0
+    hosting_api_url: str = DEFAULT_HOSTING_API_URL
+    companies: tuple[Company, ...] = ()
+
+    def all_companies(self) -> tuple[Company, ...]:
+        """The companies jobs may name; one called "default" when jobs.yaml lists none."""
+        return self.companies or (Company(DEFAULT_COMPANY, self.api_key, self.company_id),)
 
 
 @dataclass(frozen=True)

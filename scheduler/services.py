@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass
 
 from scheduler import logs
 from scheduler.clock import Clock, SystemClock
-from scheduler.domain import Config, Secret
+from scheduler.domain import Company, Config, Job, Secret
 from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
@@ -33,6 +34,7 @@ def start_sandbox(config: Config) -> SandboxServer:
         time_scale=config.sandbox.time_scale,
         per_minute=config.kinsta.rate_limits.per_minute,
         window_s=config.kinsta.rate_limits.window_s,
+        companies=len(config.kinsta.all_companies()),
     )
     return SandboxServer(Sandbox(options)).start()
 
@@ -41,13 +43,17 @@ def start_sandbox(config: Config) -> SandboxServer:
 class Services:
     config: Config
     store: HistoryStore
-    client: KinstaClient
-    governor: RateGovernor
-    runner: Runner
+    clients: dict[str, KinstaClient]  # by company name
+    runners: dict[str, Runner]
     sandbox: SandboxServer | None
+    cancel: threading.Event
+
+    def runner_for(self, job: Job) -> Runner:
+        return self.runners[job.company]
 
     def close(self) -> None:
-        self.client.close()
+        for client in self.clients.values():
+            client.close()
         self.store.engine.dispose()
         if self.sandbox is not None:
             self.sandbox.stop()
@@ -57,34 +63,50 @@ def identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _keys(config: Config, server: SandboxServer | None) -> list[tuple[Company, str, Secret]]:
+    """(company, API URL, key) for each company; the sandbox's keys with --sandbox."""
+    companies = config.kinsta.all_companies()
+    if server is not None:
+        keys = server.sandbox.options.keys()
+        return [(c, server.url, Secret(k)) for c, k in zip(companies, keys, strict=True)]
+    missing = [c.name for c in companies if c.api_key is None]
+    if missing:
+        message = f"no API key for {', '.join(missing)}: set KINSTA_API_KEY (or use --sandbox)"
+        raise ConfigError([Problem(config.path, None, message)])
+    return [(c, config.kinsta.api_url, c.api_key) for c in companies if c.api_key is not None]
+
+
 def open_services(config: Config, *, sandbox: bool, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     store = open_store(config.database_url)
     server = start_sandbox(config) if sandbox else None
-    if server is not None:
-        api_url, key = server.url, Secret(server.sandbox.options.api_key)
-    elif config.kinsta.api_key is None:
-        raise ConfigError(
-            [Problem(config.path, None, "no API key: set KINSTA_API_KEY (or use --sandbox)")]
-        )
-    else:
-        api_url, key = config.kinsta.api_url, config.kinsta.api_key
-    logs.register_secret(key.reveal())
-    governor = RateGovernor(
-        config.kinsta.rate_limits,
-        clock,
-        ledger=SqlLedger(store.engine),
-        scope=key_fingerprint(key.reveal()),
-        host=socket.gethostname(),
-        hold_s=config.kinsta.timeout_s,
-    )
-    client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
+    cancel = threading.Event()
+    services = Services(config, store, {}, {}, server, cancel)
+    ledger = SqlLedger(store.engine)
     try:
-        company_id = (None if sandbox else config.kinsta.company_id) or client.validate().company
+        for company, api_url, key in _keys(config, server):
+            logs.register_secret(key.reveal())
+            governor = RateGovernor(
+                config.kinsta.rate_limits,
+                clock,
+                ledger=ledger,
+                scope=key_fingerprint(key.reveal()),
+                host=socket.gethostname(),
+                hold_s=config.kinsta.timeout_s,
+            )
+            client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
+            services.clients[company.name] = client
+            company_id = (None if sandbox else company.company_id) or client.validate().company
+            services.runners[company.name] = Runner(
+                client,
+                store,
+                clock,
+                config.kinsta.polling,
+                company_id,
+                started_by=identity(),
+                cancel=cancel,
+            )
     except BaseException:
-        client.close()
-        if server is not None:
-            server.stop()
+        services.close()
         raise
-    runner = Runner(client, store, clock, config.kinsta.polling, company_id, started_by=identity())
-    return Services(config, store, client, governor, runner, server)
+    return services

@@ -59,6 +59,11 @@ class SandboxOptions:
     per_minute: int = 120
     window_s: float = 60.0
     faults: Faults = field(default_factory=Faults)
+    companies: int = 1  # each with its own fleet and key; see keys()
+
+    def keys(self) -> list[str]:
+        """The key of each company: api_key, then api_key-2, api_key-3..."""
+        return [self.api_key] + [f"{self.api_key}-{n}" for n in range(2, self.companies + 1)]
 
 
 @dataclass
@@ -90,7 +95,11 @@ class Sandbox:
         self.options = options
         self.clock = clock or SystemClock()
         self.spec = spec or load_spec()
-        self.fleet = Fleet(options.sites, options.seed, options.time_scale, self.clock)
+        self.fleets = {
+            key: Fleet(options.sites, options.seed + index, options.time_scale, self.clock)
+            for index, key in enumerate(options.keys())
+        }
+        self.fleet = self.fleets[options.api_key]  # the first company's
         self.stats = Stats()
         self._lock = threading.Lock()
         self._windows: dict[str, SlidingWindow] = {}
@@ -155,7 +164,8 @@ class Sandbox:
             self.stats.violations.extend(problems)
         if found is None:
             return 404, {"message": "Not found", "status": 404}
-        if key != self.options.api_key:
+        fleet = self.fleets.get(key)
+        if fleet is None:
             return 401, {"message": "No or invalid API key provided to the request", "status": 401}
         if problems:
             return 400, {"message": BAD_REQUEST_MESSAGE, "status": 400}
@@ -169,7 +179,7 @@ class Sandbox:
         else:
             documented = self.spec.documented_statuses(found.route)
             request = Request(method, path, found.path_params, query, body, documented)
-            status, payload = handler(self.fleet, request)
+            status, payload = handler(fleet, request)
         response_problems = self.spec.check_response(found, status, payload)
         with self._lock:
             self.stats.response_violations.extend(response_problems)
@@ -229,9 +239,11 @@ class Sandbox:
                 "canned": dict(self.stats.canned),
                 "by_operation": dict(self.stats.by_operation),
                 "max_in_window": self.stats.max_in_window(self.options.window_s),
-                "overlaps": self.fleet.overlaps,
+                "overlaps": sum(f.overlaps for f in self.fleets.values()),
                 "faults": dict(self.stats.faults),
-                "environments": self.fleet.counters(),
+                "environments": {
+                    k: v for f in self.fleets.values() for k, v in f.counters().items()
+                },
             }
 
     def fleet_json(self) -> dict[str, Any]:

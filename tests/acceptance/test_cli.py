@@ -184,3 +184,32 @@ def test_python_dash_m_works(cli: Cli) -> None:
         cwd=Path(cli.cwd),
     )
     assert done.returncode == 0 and "trigger" in done.stdout
+
+
+def test_several_companies_each_run_with_their_own_key(cli: Cli) -> None:
+    (cli.cwd / "jobs.yaml").write_text(
+        "version: 1\nsandbox: {sites: 2, time_scale: 0.05}\n"
+        "kinsta:\n  polling: {first_poll: 0.1s, max_interval: 0.3s}\n"
+        "  companies:\n    - {name: agency}\n    - {name: client-b}\n"
+        "jobs:\n"
+        "  - {id: a, company: agency, actions: [clear_cache]}\n"
+        "  - {id: b, company: client-b, actions: [clear_cache]}\n"
+    )
+    assert cli("validate", "--sandbox").code == 0
+    missing = cli("validate")
+    assert missing.code == 2 and "company 'agency' has no api_key" in missing.err
+    for job_id in ("a", "b"):
+        result = cli("trigger", job_id, "--sandbox")
+        assert result.code == 0, result.err
+    tasks = {
+        job: cli("history", "--tasks", "--job", job, "--format", "json").json()
+        for job in ("a", "b")
+    }
+    sites = {job: {t["site"] for t in rows} for job, rows in tasks.items()}
+    assert len(sites["a"]) == len(sites["b"]) == 2
+    assert sites["a"].isdisjoint(sites["b"])  # each company's own fleet
+
+
+def test_standalone_sandbox_rejects_bad_fault_settings(cli: Cli) -> None:
+    result = cli("sandbox", "--faults", "error=lots")
+    assert result.code == 2 and "--faults: 'error=lots' is not NAME=NUMBER" in result.err

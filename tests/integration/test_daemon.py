@@ -48,7 +48,7 @@ def make_daemon(
         runner = Runner(
             client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by="test"
         )
-        daemon = Daemon(load(), runner, clock, load, path)
+        daemon = Daemon(load(), lambda job: runner, clock, load, path, cancel=runner.cancel)
         made.append(daemon)
         return daemon
 

@@ -159,3 +159,62 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_duration() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+SEVERAL = """version: 1
+kinsta:
+  companies:
+    - {name: agency, api_key: "${AGENCY_KEY}"}
+    - {name: client-b, api_key: "${B_KEY}", company_id: c-b}
+jobs:
+  - id: a
+    company: agency
+    actions: [clear_cache]
+  - id: b
+    company: client-b
+    actions: [clear_cache]
+"""
+
+
+def test_several_companies_each_with_its_own_key() -> None:
+    config = parse(
+        SEVERAL, "jobs.yaml", {"AGENCY_KEY": "ka", "B_KEY": "kb", "KINSTA_API_KEY": "ignored"}
+    )
+    companies = config.kinsta.all_companies()
+    assert [
+        (c.name, c.api_key.reveal() if c.api_key else None, c.company_id) for c in companies
+    ] == [
+        ("agency", "ka", None),
+        ("client-b", "kb", "c-b"),
+    ]
+    assert [j.company for j in config.jobs] == ["agency", "client-b"]
+
+
+def test_jobs_must_name_one_of_several_companies() -> None:
+    text = SEVERAL.replace("    company: agency\n", "").replace(
+        "company: client-b", "company: nobody"
+    )
+    found = problems(text, {"AGENCY_KEY": "ka", "B_KEY": "kb"})
+    assert found == [
+        "jobs.yaml:7: job 'a': several companies are listed: name one with company: (agency, client-b)",
+        "jobs.yaml:10: job 'b': company: unknown company 'nobody' (known: agency, client-b)",
+    ]
+
+
+def test_a_company_without_a_key() -> None:
+    text = "version: 1\nkinsta:\n  companies:\n    - {name: only}\njobs:\n  - id: a\n    actions: [clear_cache]\n"
+    assert problems(text, require_api_key=True) == [
+        "jobs.yaml:4: kinsta.companies.0: company 'only' has no api_key"
+    ]
+    config = parse(text, "jobs.yaml", {})
+    assert config.jobs[0].company == "only"  # the one company is the default
+
+
+def test_one_company_from_the_environment_is_called_default() -> None:
+    config = parse(
+        "version: 1\njobs:\n  - id: a\n    actions: [clear_cache]\n",
+        "jobs.yaml",
+        {"KINSTA_API_KEY": "k"},
+    )
+    assert [c.name for c in config.kinsta.all_companies()] == ["default"]
+    assert config.jobs[0].company == "default"

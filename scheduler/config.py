@@ -50,6 +50,7 @@ DEFAULT_DATABASE_FILE = "kinsta-scheduler.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_{}/.-]*$")
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
@@ -83,6 +84,16 @@ class _RateLimits(_Model):
     logs_per_minute: int = Field(35, gt=0)
     per_ip_per_minute: int = Field(1000, gt=0)
     window: Duration = 60.0
+    creation_endpoints: list[str] = list(RateLimits.creation_endpoints)
+
+    @field_validator("creation_endpoints")
+    @classmethod
+    def _endpoints(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not ENDPOINT.match(value):
+                example = "POST /sites/{site_id}/environments"
+                raise ValueError(f"{value!r} is not 'METHOD /path' (for example {example!r})")
+        return values
 
     @field_validator("window")
     @classmethod
@@ -438,6 +449,7 @@ def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
             logs_per_minute=raw.rate_limits.logs_per_minute,
             per_ip_per_minute=raw.rate_limits.per_ip_per_minute,
             window_s=float(raw.rate_limits.window),
+            creation_endpoints=tuple(raw.rate_limits.creation_endpoints),
         ),
         polling=Polling(
             first_poll_s=float(polling.first_poll),

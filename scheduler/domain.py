@@ -120,6 +120,16 @@ class RateLimits:
     logs_per_minute: int = 35
     per_ip_per_minute: int = 1000
     window_s: float = 60.0  # Kinsta's window; tests and benchmarks shrink it to scale time
+    # Requests that count against the creation limit, as "METHOD /path/{param}" (the API docs'
+    # notation). Kinsta does not list them; these create sites and environments.
+    creation_endpoints: tuple[str, ...] = (
+        "POST /sites",
+        "POST /sites/clone",
+        "POST /sites/plain",
+        "POST /sites/{site_id}/environments",
+        "POST /sites/{site_id}/environments/plain",
+        "POST /sites/{site_id}/environments/clone",
+    )
 
 
 @dataclass(frozen=True)

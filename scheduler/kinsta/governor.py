@@ -3,7 +3,8 @@
 Buckets (limits from jobs.yaml `kinsta.rate_limits`):
 - company:<key fingerprint>  every request made with the key (120/min);
 - ip:<host>                  every request from this host (1000/min; several companies);
-- creation:<fingerprint>     requests that create resources (5/min), see CREATION_ENDPOINTS;
+- creation:<fingerprint>     requests that create resources (5/min): the table
+                             `rate_limits.creation_endpoints` (RateLimits has the default);
 - logs:<fingerprint>         the logs endpoint (35/min).
 Permits live in a Ledger: in memory for one process, or in the history database so that every
 process using the same key shares one budget. A request takes its permits from all its buckets
@@ -41,17 +42,7 @@ LEDGER_RETRY_S = 1.0  # the ledger's database is unreachable: no request goes ou
 MAX_IN_FLIGHT = 8
 OTHERS_SLACK = 1  # Kinsta's remaining count may trail ours by this much without a pause
 
-# (method, path pattern) of requests that create resources: the creation bucket. Kinsta does not
-# list them; these are the ones that create sites or environments. Extend here if Kinsta says so.
-CREATION_ENDPOINTS: tuple[tuple[str, str], ...] = (
-    ("POST", r"/sites"),
-    ("POST", r"/sites/clone"),
-    ("POST", r"/sites/plain"),
-    ("POST", r"/sites/[^/]+/environments"),
-    ("POST", r"/sites/[^/]+/environments/plain"),
-    ("POST", r"/sites/[^/]+/environments/clone"),
-)
-LOGS_ENDPOINT = ("GET", r"/sites/environments/[^/]+/logs")
+LOGS_ENDPOINT = "GET /sites/environments/{env_id}/logs"
 _DRAFT_FIELD = re.compile(r"\b(r|t)=(\d+)")
 
 
@@ -60,13 +51,28 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def bucket_kinds(method: str, path: str) -> tuple[str, ...]:
-    kinds = ["company", "ip"]
-    if any(method == m and re.fullmatch(p, path) for m, p in CREATION_ENDPOINTS):
-        kinds.append("creation")
-    if method == LOGS_ENDPOINT[0] and re.fullmatch(LOGS_ENDPOINT[1], path):
-        kinds.append("logs")
-    return tuple(kinds)
+def endpoint_pattern(endpoint: str) -> re.Pattern[str]:
+    """'POST /sites/{site_id}/environments' -> a pattern for 'POST /sites/abc/environments'."""
+    method, _, template = endpoint.partition(" ")
+    path = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+    return re.compile(f"{method} {path}")
+
+
+class _Classifier:
+    """Which buckets a request counts against, from the configured endpoint table."""
+
+    def __init__(self, creation_endpoints: tuple[str, ...]) -> None:
+        self._creation = [endpoint_pattern(e) for e in creation_endpoints]
+        self._logs = endpoint_pattern(LOGS_ENDPOINT)
+
+    def kinds(self, method: str, path: str) -> tuple[str, ...]:
+        request = f"{method} {path}"
+        kinds = ["company", "ip"]
+        if any(p.fullmatch(request) for p in self._creation):
+            kinds.append("creation")
+        if self._logs.fullmatch(request):
+            kinds.append("logs")
+        return tuple(kinds)
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,7 @@ class RateGovernor:
             "creation": BucketLimit(f"creation:{scope}", limits.creation_per_minute),
             "logs": BucketLimit(f"logs:{scope}", limits.logs_per_minute),
         }
+        self._classifier = _Classifier(limits.creation_endpoints)
         self._cond = threading.Condition()
         self._queue: deque[int] = deque()
         self._tickets = itertools.count()
@@ -143,7 +150,7 @@ class RateGovernor:
 
     @contextmanager
     def permit(self, method: str, path: str) -> Iterator[Permit]:
-        buckets = [self._limits[kind] for kind in bucket_kinds(method, path)]
+        buckets = [self._limits[kind] for kind in self._classifier.kinds(method, path)]
         started = self._clock.monotonic()
         with self._slots:
             grant = self._acquire(buckets)

@@ -161,3 +161,19 @@ def test_a_server_count_that_matches_ours_causes_no_pause(fake_clock: FakeClock)
     governor.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "60"})
     fake_clock.advance(60.6)
     assert not isinstance(ledger.acquire([BucketLimit("company:k", 2)], 60.5, 60), float)
+
+
+def test_creation_requests_also_count_against_the_creation_bucket(fake_clock: FakeClock) -> None:
+    from scheduler.ratelimit import MemoryLedger
+
+    ledger = MemoryLedger(fake_clock.monotonic)
+    limits = RateLimits(
+        creation_endpoints=("POST /sites", "POST /sites/{site_id}/environments/clone")
+    )
+    governor = RateGovernor(limits, fake_clock, ledger=ledger, scope="k")
+    for method, path in [("POST", "/sites"), ("POST", "/sites/s1/environments/clone"), ("POST", "/sites/clone"),
+                         ("POST", "/sites/tools/clear-cache"), ("GET", "/sites/environments/e1/logs")]:  # fmt: skip
+        with governor.permit(method, path):
+            pass
+    count = {b: ledger.count(f"{b}:k", 60.5, 60) for b in ("company", "creation", "logs")}
+    assert count == {"company": 5, "creation": 2, "logs": 1}

@@ -218,3 +218,18 @@ def test_one_company_from_the_environment_is_called_default() -> None:
     )
     assert [c.name for c in config.kinsta.all_companies()] == ["default"]
     assert config.jobs[0].company == "default"
+
+
+def test_creation_endpoints_are_configurable() -> None:
+    text = "version: 1\nkinsta:\n  rate_limits:\n    creation_endpoints: ['POST /sites', 'POST /sites/{site_id}/environments']\n"
+    assert parse(text, "jobs.yaml", {}).kinsta.rate_limits.creation_endpoints == (
+        "POST /sites",
+        "POST /sites/{site_id}/environments",
+    )
+    bad = problems(
+        "version: 1\nkinsta:\n  rate_limits:\n    creation_endpoints: ['create sites']\n"
+    )
+    assert bad == [
+        "jobs.yaml:4: kinsta.rate_limits.creation_endpoints: 'create sites' is not 'METHOD /path' "
+        "(for example 'POST /sites/{site_id}/environments')"
+    ]

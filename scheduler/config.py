@@ -182,9 +182,14 @@ class _NoOptions(_Model):
     pass
 
 
+class _PhpVersion(_Model):
+    version: str = Field(pattern=r"^\d+\.\d+$", description="for example 8.3")
+
+
 ACTION_OPTIONS: Mapping[str, type[_Model]] = {
     "clear_cache": _NoOptions,
     "restart_php": _NoOptions,
+    "set_php_version": _PhpVersion,
 }
 
 

@@ -3,15 +3,16 @@ up to the job's concurrency), record every task and operation, end with one summ
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from scheduler.actions import ActionResult, registry
+from scheduler.actions import Action, ActionResult, registry
 from scheduler.clock import Clock
 from scheduler.domain import (
     Job,
@@ -27,7 +28,7 @@ from scheduler.domain import (
 from scheduler.errors import KinstaError, StoreError, TransportError
 from scheduler.history import HistoryStore, PlannedTask
 from scheduler.kinsta.client import KinstaClient, OperationAccepted, OperationStatus
-from scheduler.kinsta.operations import PollingCancelled, wait_for_operation
+from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
 from scheduler.targets import select_targets
 
 log = structlog.get_logger("scheduler.runner")
@@ -94,6 +95,19 @@ class _Context:
         if result.state is OperationState.TIMED_OUT:
             record(result.state, result.http_status, result.message, result.polls)
         return result.state, result.message
+
+    def wait_until(self, check: Callable[[], bool]) -> bool:
+        runner, polling = self._runner, self._runner.polling
+        started = runner.clock.monotonic()
+        for attempt in itertools.count():
+            if check():
+                return True
+            delay = next_delay_s(attempt, 0.0, polling)
+            if runner.clock.monotonic() - started + delay > polling.deadline_s:
+                return False
+            if runner.clock.sleep(delay, runner.cancel):
+                raise PollingCancelled(attempt)
+        return False  # pragma: no cover - count() never ends
 
 
 class Runner:
@@ -189,25 +203,51 @@ class Runner:
             failed += result.status is TaskStatus.FAILED
         return failed
 
-    def _task(self, job: Job, ref: _TaskRef) -> ActionResult:
-        started = self.clock.monotonic()
-        self.store.start_task(ref.task_id, self.clock.now())
-        action = self._actions[ref.action]
+    def _attempt(self, job: Job, ref: _TaskRef, action: Action) -> ActionResult:
+        """Run an action (or its reconcile step); every error becomes the task's result."""
         try:
-            result = action(_Context(self, ref), ref.target, job.actions[ref.index].options)
+            return action(_Context(self, ref), ref.target, job.actions[ref.index].options)
         except PollingCancelled as exc:
             log.warning("task.interrupted", job_id=job.id, action=ref.action, target=ref.target.key)
             raise _Interrupted from exc
         except TransportError as exc:
-            note = "uncertain: the request may have reached Kinsta; " if exc.sent else ""
-            result = ActionResult(TaskStatus.FAILED, f"{note}{exc}")
+            if exc.sent:
+                raise  # the caller decides: reconcile, or report the outcome as uncertain
+            return ActionResult(TaskStatus.FAILED, str(exc))
         except KinstaError as exc:
-            result = ActionResult(TaskStatus.FAILED, str(exc))
+            return ActionResult(TaskStatus.FAILED, str(exc))
         except StoreError:
             raise
         except Exception as exc:  # an action's bug must fail its task, not the whole run
             log.exception("task.crashed", job_id=job.id, action=ref.action, target=ref.target.key)
-            result = ActionResult(TaskStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            return ActionResult(TaskStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _run_action(self, job: Job, ref: _TaskRef) -> ActionResult:
+        definition = self._actions[ref.action]
+        try:
+            return self._attempt(job, ref, definition.run)
+        except TransportError as exc:
+            uncertain = f"uncertain: the request may have reached Kinsta ({exc}); not repeated"
+            if definition.reconcile is None:
+                return ActionResult(TaskStatus.FAILED, uncertain)
+            log.warning(
+                "task.reconciling",
+                job_id=job.id,
+                action=ref.action,
+                target=ref.target.key,
+                error=str(exc),
+            )
+        try:
+            return self._attempt(job, ref, definition.reconcile)
+        except TransportError as exc:
+            return ActionResult(
+                TaskStatus.FAILED, f"{uncertain}; reading the state back failed too: {exc}"
+            )
+
+    def _task(self, job: Job, ref: _TaskRef) -> ActionResult:
+        started = self.clock.monotonic()
+        self.store.start_task(ref.task_id, self.clock.now())
+        result = self._run_action(job, ref)
         self.store.finish_task(
             ref.task_id,
             result.status,

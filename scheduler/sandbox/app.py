@@ -82,7 +82,6 @@ def get_sites(fleet: Fleet, request: Request) -> Response:
         return _missing(request)
     include = request.arg("include_environments") == "true"
     with fleet.lock:
-        fleet.settle()
         sites = [site.to_json(include_environments=include) for site in fleet.sites]
     return 200, {"company": {"sites": sites}}
 
@@ -255,7 +254,6 @@ def _list_items(kind: str) -> Handler:
         if env is None:
             return _missing(request)
         with fleet.lock:
-            fleet.settle()
             items = getattr(env, kind)
             data = [item.to_json() for item in items.values()]
         key = "wp_plugins" if kind == "plugins" else "wp_themes"
@@ -323,7 +321,6 @@ def get_site_domains(fleet: Fleet, request: Request) -> Response:
     if env is None:
         return _missing(request)
     with fleet.lock:
-        fleet.settle()
         domains = [{"id": env.domain_id, "name": env.domain, "uses_cloudflare_dns": True}]
         domains += [
             {"id": d.id, "name": d.name, "uses_cloudflare_dns": True} for d in env.extra_domains
@@ -367,7 +364,6 @@ def get_backups(fleet: Fleet, request: Request) -> Response:
     if env is None:
         return _missing(request)
     with fleet.lock:
-        fleet.settle()
         backups = [b.to_json() for b in env.backups]
     return 200, {"environment": {"display_name": env.display_name, "backups": backups}}
 

@@ -48,6 +48,7 @@ class Faults:
     hang_s: float = 5.0
     rate_limit_next: int = 0  # answer the next N requests with 429
     retry_after_s: int = 1
+    only: str = ""  # an HTTP method: faults strike only requests with it (empty: any)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ class Sandbox:
         else:
             documented = self.spec.documented_statuses(found.route)
             request = Request(method, path, found.path_params, query, body, documented)
+            fleet.settle()  # operations that ended meanwhile have their effect before any read
             status, payload = handler(fleet, request)
         response_problems = self.spec.check_response(found, status, payload)
         with self._lock:
@@ -194,9 +196,9 @@ class Sandbox:
             self.stats.faults["429"] += 1
             return True
 
-    def draw_fault(self, target: str) -> str | None:
+    def draw_fault(self, method: str, target: str) -> str | None:
         """Which fault, if any, this API request suffers (None for admin requests)."""
-        if not target.startswith(BASE_PATH + "/"):
+        if not target.startswith(BASE_PATH + "/") or self.faults.only not in ("", method):
             return None
         with self._lock:
             roll = self._rng.random()
@@ -265,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         headers = {k.lower(): v for k, v in self.headers.items()}
         sandbox = self.server.sandbox
-        fault = sandbox.draw_fault(self.path)
+        fault = sandbox.draw_fault(self.command, self.path)
         if fault == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

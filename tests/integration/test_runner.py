@@ -150,3 +150,88 @@ def test_polls_learn_each_actions_typical_duration(
     assert second is not None
     polls = [op.polls for t in store.run_tasks(second.run_id) for op in t.operations]
     assert sum(polls) / len(polls) <= 1.5  # mostly one poll, near the expected end
+
+
+def php_job(version: str) -> Job:
+    return Job(
+        "php",
+        None,
+        TargetSelector(sites=("*",)),
+        (ActionSpec("set_php_version", {"version": version}),),
+    )
+
+
+def test_set_php_version_then_skip_when_already_there(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    run = make_runner().run(php_job("8.4"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert {
+        e.php_version
+        for s in sandbox.sandbox.fleet.sites
+        for e in s.environments
+        if e.name == "live"
+    } == {"8.4"}
+    again = make_runner().run(php_job("8.4"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert again is not None and again.status is RunStatus.SUCCEEDED
+    assert {t.status for t in store.run_tasks(again.run_id)} == {TaskStatus.SKIPPED}
+
+
+@pytest.fixture
+def slow_client_runner(sandbox: SandboxServer, store: HistoryStore) -> Iterator[Runner]:
+    """A client that gives up after 0.3 s, so a hanging answer is lost after the request arrived."""
+    clock = SystemClock()
+    client = KinstaClient(
+        sandbox.url,
+        Secret(DEFAULT_API_KEY),
+        RateGovernor(RateLimits(), clock),
+        clock,
+        timeout_s=0.3,
+    )
+    yield Runner(client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by="test")
+    client.close()
+
+
+def test_a_lost_answer_is_reconciled_by_reading_state_back(
+    slow_client_runner: Runner, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.faults.only, sandbox.sandbox.faults.hang, sandbox.sandbox.faults.hang_s = (
+        "PUT",
+        1.0,
+        1.0,
+    )
+    job = Job(
+        "php",
+        None,
+        TargetSelector(sites=(sandbox.sandbox.fleet.sites[0].name,)),
+        (ActionSpec("set_php_version", {"version": "8.4"}),),
+    )
+    run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message is not None and "reading back shows PHP 8.4 in place" in task.message
+    env = sandbox.sandbox.fleet.sites[0].environments[0]
+    assert env.counters["php:modify-version:accepted"] == 1  # sent once, never repeated
+
+
+def test_an_uncertain_request_without_readable_state_is_not_repeated(
+    slow_client_runner: Runner, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.faults.only, sandbox.sandbox.faults.hang, sandbox.sandbox.faults.hang_s = (
+        "POST",
+        1.0,
+        1.0,
+    )
+    job = Job(
+        "cc",
+        None,
+        TargetSelector(sites=(sandbox.sandbox.fleet.sites[0].name,)),
+        (ActionSpec("clear_cache"),),
+    )
+    run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message is not None and task.message.startswith(
+        "uncertain: the request may have reached Kinsta"
+    )
+    assert sandbox.sandbox.fleet.sites[0].environments[0].counters["cache:clear:accepted"] == 1

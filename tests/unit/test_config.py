@@ -52,7 +52,7 @@ jobs:
         "jobs.yaml:4: kinsta.bogus: unknown key",
         "jobs.yaml:7: job 'a': schedule: invalid cron expression '61 * * * *': Error validating "
         "expression '61': the last value (61) is higher than the maximum value (59)",
-        "jobs.yaml:8: job 'a': actions.1: unknown action 'frobnicate' (known: clear_cache, restart_php)",
+        "jobs.yaml:8: job 'a': actions.1: unknown action 'frobnicate' (known: clear_cache, restart_php, set_php_version)",
         "jobs.yaml:9: job 'a': id: duplicate job id (first at job #1)",
         "jobs.yaml:12: job 'b': schedule: timezone applies to cron schedules only",
     ]
@@ -232,4 +232,18 @@ def test_creation_endpoints_are_configurable() -> None:
     assert bad == [
         "jobs.yaml:4: kinsta.rate_limits.creation_endpoints: 'create sites' is not 'METHOD /path' "
         "(for example 'POST /sites/{site_id}/environments')"
+    ]
+
+
+def test_every_action_jobs_yaml_accepts_can_run() -> None:
+    from scheduler.actions import registry
+    from scheduler.config import ACTION_OPTIONS
+
+    assert set(ACTION_OPTIONS) == set(registry())
+
+
+def test_set_php_version_needs_a_version() -> None:
+    text = "version: 1\njobs:\n  - id: x\n    actions: [{set_php_version: {version: eight}}]\n"
+    assert problems(text) == [
+        "jobs.yaml:4: job 'x': actions.0.set_php_version.version: String should match pattern '^\\d+\\.\\d+$'"
     ]

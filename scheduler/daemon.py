@@ -140,17 +140,20 @@ class Daemon:
         if slot is None:
             log.warning("run.no_slot", job_id=job_id, at=now.isoformat())
             return
-        with self._in_flight_cond:
-            self._in_flight += 1
         try:
-            self._runner_for(job).run(job, RunTrigger.SCHEDULE, slot, self.config.revision)
-        except KeyError:
+            runner = self._runner_for(job)
+        except KeyError:  # a company added to jobs.yaml after start has no client yet
             log.error(
                 "run.unknown_company",
                 job_id=job_id,
                 company=job.company,
-                action="restart to add a company",
+                action="restart to add it",
             )
+            return
+        with self._in_flight_cond:
+            self._in_flight += 1
+        try:
+            runner.run(job, RunTrigger.SCHEDULE, slot, self.config.revision)
         except SchedulerError as exc:
             log.error("run.error", job_id=job_id, scheduled_for=slot.isoformat(), error=str(exc))
         except Exception:

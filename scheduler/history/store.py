@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scheduler.domain import (
@@ -295,10 +306,7 @@ class HistoryStore:
             conditions.append(runs.c.job_id == where.job_id)
         if where.status:
             conditions.append(runs.c.status == where.status)
-        if where.since:
-            conditions.append(runs.c.scheduled_for >= where.since)
-        if where.until:
-            conditions.append(runs.c.scheduled_for < where.until)
+        conditions += _period(where.since, where.until)
         if where.site:
             conditions.append(
                 exists().where(and_(tasks.c.run_id == runs.c.id, tasks.c.site == where.site))
@@ -320,10 +328,7 @@ class HistoryStore:
         ):
             if value is not None:
                 conditions.append(column == value)
-        if where.since:
-            conditions.append(runs.c.scheduled_for >= where.since)
-        if where.until:
-            conditions.append(runs.c.scheduled_for < where.until)
+        conditions += _period(where.since, where.until)
         if where.run_id is not None:
             query = query.where(*conditions).order_by(tasks.c.position)
         else:
@@ -370,6 +375,16 @@ def operation_duration_s(
     ready = high - float(done.get("waited_s") or 0.0)
     estimate = max([ready, *running])
     return estimate if estimate > 0 else None
+
+
+def _period(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """Runs scheduled in [since, until)."""
+    found: list[ColumnElement[bool]] = []
+    if since:
+        found.append(runs.c.scheduled_for >= since)
+    if until:
+        found.append(runs.c.scheduled_for < until)
+    return found
 
 
 def _event_json(event: OperationEvent) -> dict[str, Any]:

@@ -124,3 +124,20 @@ def test_fire_claims_the_unjittered_slot(
     runs = store.list_runs(RunFilter())
     assert len(runs) in (1, 2)  # two only if the second boundary fell between the calls
     assert all(r.scheduled_for <= datetime.now(UTC) for r in runs)
+
+
+def test_a_job_of_a_company_added_after_start_is_logged_not_run(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(JOBS % "*")
+    config = config_module.load(path, {})
+
+    def no_runner(job: object) -> Runner:
+        raise KeyError("client-b")
+
+    daemon = Daemon(
+        config, no_runner, SystemClock(), lambda: config, path, cancel=threading.Event()
+    )
+    daemon._fire("every-second")
+    assert store.list_runs(RunFilter()) == []

@@ -136,7 +136,13 @@ def run(state: State, sandbox: bool) -> None:
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
         clock = next(iter(services.runners.values())).clock
         daemon = Daemon(
-            config, services.runner_for, clock, load, state.path, cancel=services.cancel
+            config,
+            services.runner_for,
+            clock,
+            load,
+            state.path,
+            cancel=services.cancel,
+            store=services.store,
         )
         daemon.install_signal_handlers()
         daemon.run_forever()
@@ -177,7 +183,7 @@ def _store(state: State) -> Any:
     return open_store(state.database_url())
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--tasks", "as_tasks", is_flag=True, help="one row per task instead of per run")
 @click.option("--job", "job_id")
 @click.option("--site")
@@ -187,9 +193,9 @@ def _store(state: State) -> Any:
 @click.option("--until")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.pass_obj
+@click.pass_context
 def history(
-    state: State,
+    ctx: click.Context,
     as_tasks: bool,
     job_id: str | None,
     site: str | None,
@@ -200,9 +206,12 @@ def history(
     limit: int,
     fmt: str,
 ) -> None:
-    """List runs (or tasks), newest first."""
+    """List runs (or tasks), newest first. `history prune` removes old ones."""
     from scheduler.history import RunFilter, TaskFilter
 
+    if ctx.invoked_subcommand is not None:
+        return
+    state: State = ctx.obj
     statuses = {s.value for s in (TaskStatus if as_tasks else RunStatus)}
     if status is not None and status not in statuses:
         raise BadInputError(f"unknown status {status!r} (one of: {', '.join(sorted(statuses))})")
@@ -239,6 +248,31 @@ def history(
         )
         rows = [render.run_json(r) for r in runs]
         _emit(fmt, rows, render.RUN_FIELDS, lambda: render.runs_table(runs, console))
+
+
+@history.command("prune")
+@click.option(
+    "--older-than", required=True, help="runs scheduled before this long ago (90d, 12w...)"
+)
+@click.option(
+    "--keep-last",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="always keep each job's newest N runs",
+)
+@click.option("--dry-run", is_flag=True, help="count what would be removed, remove nothing")
+@click.pass_obj
+def history_prune(state: State, older_than: str, keep_last: int, dry_run: bool) -> None:
+    """Remove old runs with their tasks and operations; a running run is never removed."""
+    cutoff = parse_when(older_than, datetime.now(UTC))
+    assert cutoff is not None
+    result = _store(state).prune(cutoff, keep_last, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {result.runs} run(s), {result.tasks} task(s), {result.operations} operation(s) "
+        f"scheduled before {render.utc_iso(cutoff)}, keeping each job's newest {keep_last}"
+    )
 
 
 def _emit(

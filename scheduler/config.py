@@ -31,6 +31,7 @@ from scheduler.domain import (
     KinstaSettings,
     Polling,
     RateLimits,
+    Retention,
     SandboxSettings,
     Schedule,
     Secret,
@@ -166,12 +167,23 @@ class _Job(_Model):
     company: str | None = None
 
 
+class _Retention(_Model):
+    older_than: Duration
+    keep_last: int = Field(20, ge=0)
+
+    @field_validator("older_than")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
 class _File(_Model):
     version: Literal[1]
     timezone: str = "UTC"
     database: str | None = None
     kinsta: _Kinsta = _Kinsta()
     sandbox: _Sandbox = _Sandbox()
+    retention: _Retention | None = None
     jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other
 
 
@@ -508,6 +520,9 @@ def parse(
         kinsta=kinsta,
         sandbox=SandboxSettings(**raw.sandbox.model_dump()),
         jobs=tuple(jobs),
+        retention=Retention(float(raw.retention.older_than), raw.retention.keep_last)
+        if raw.retention
+        else None,
     )
 
 

@@ -30,13 +30,17 @@ from apscheduler.triggers.base import BaseTrigger
 from scheduler import config as config_module
 from scheduler import schedules
 from scheduler.clock import Clock
-from scheduler.domain import Config, Job, RunTrigger, Schedule
+from scheduler.domain import Config, IntervalSchedule, Job, Retention, RunTrigger, Schedule
 from scheduler.errors import ConfigError, SchedulerError
+from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler.daemon")
 
 RELOAD_CHECK_S = 2.0
+RETENTION_JOB = "__retention__"  # not a valid jobs.yaml id, so it never collides
+RETENTION_EVERY_S = 86_400.0
+RETENTION_FIRST_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
 MAX_PARALLEL_RUNS = 20
 
@@ -80,8 +84,10 @@ class Daemon:
         config_path: Path,
         *,
         cancel: threading.Event,
+        store: HistoryStore | None = None,
     ) -> None:
         self.config = config
+        self._store = store
         self._runner_for = runner_for
         self._cancel = cancel
         self.clock = clock
@@ -127,8 +133,34 @@ class Daemon:
             elif before[job_id] != job:
                 self._add(job)
                 changes["changed"].append(job_id)
+        if new.retention != (old.retention if old else None):
+            self._schedule_retention(new.retention)
         self.config = new
         return changes
+
+    def _schedule_retention(self, retention: Retention | None) -> None:
+        """Prune history once a day (first a minute after start), when jobs.yaml asks."""
+        if self._scheduler.get_job(RETENTION_JOB):
+            self._scheduler.remove_job(RETENTION_JOB)
+        if retention is None or self._store is None:
+            return
+        first = self.clock.now() + timedelta(seconds=RETENTION_FIRST_S)
+        trigger = SlotTrigger(IntervalSchedule(every_s=RETENTION_EVERY_S))
+        self._scheduler.add_job(self.retain, trigger=trigger, id=RETENTION_JOB, next_run_time=first)
+
+    def retain(self) -> None:
+        retention, store = self.config.retention, self._store
+        if retention is None or store is None:
+            return
+        cutoff = self.clock.now() - timedelta(seconds=retention.older_than_s)
+        try:
+            result = store.prune(cutoff, retention.keep_last)
+        except SchedulerError as exc:
+            log.error("history.prune_failed", error=str(exc))
+            return
+        log.info(
+            "history.pruned", runs=result.runs, tasks=result.tasks, operations=result.operations
+        )
 
     def _fire(self, job_id: str) -> None:
         job = self.config.job(job_id)

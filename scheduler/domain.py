@@ -178,6 +178,15 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """History kept by the daemon: runs older than `older_than_s` go, each job's newest
+    `keep_last` stay."""
+
+    older_than_s: float
+    keep_last: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     revision: str
@@ -186,6 +195,7 @@ class Config:
     kinsta: KinstaSettings
     sandbox: SandboxSettings
     jobs: tuple[Job, ...]
+    retention: Retention | None = None
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    delete,
     exists,
     func,
     insert,
@@ -292,6 +293,35 @@ class HistoryStore:
                     found[action] = durations[int(0.9 * (len(durations) - 1))]
         return found
 
+    def prune(self, older_than: datetime, keep_last: int, *, dry_run: bool = False) -> PruneResult:
+        """Delete finished runs scheduled before `older_than`, except each job's newest
+        `keep_last`; a run still running is never removed. Tasks and operations go with their
+        run. Deletes in batches, so the daemon and other readers are never blocked for long."""
+        newest = func.row_number().over(
+            partition_by=runs.c.job_id, order_by=runs.c.scheduled_for.desc()
+        )
+        ranked = select(
+            runs.c.id, runs.c.scheduled_for, runs.c.status, newest.label("rank")
+        ).subquery()
+        doomed = select(ranked.c.id).where(
+            ranked.c.rank > keep_last,
+            ranked.c.scheduled_for < older_than,
+            ranked.c.status != RunStatus.RUNNING.value,
+        )
+        with self._tx() as tx:
+            ids = [int(i) for i in tx.execute(doomed).scalars()]
+            counts = _counts(tx, ids)
+        if dry_run or not ids:
+            return counts
+        for start in range(0, len(ids), PRUNE_BATCH):
+            batch = ids[start : start + PRUNE_BATCH]
+            with self._tx() as tx:
+                task_ids = select(tasks.c.id).where(tasks.c.run_id.in_(batch))
+                tx.execute(delete(operations).where(operations.c.task_id.in_(task_ids)))
+                tx.execute(delete(tasks).where(tasks.c.run_id.in_(batch)))
+                tx.execute(delete(runs).where(runs.c.id.in_(batch)))
+        return counts
+
     # --- queries ----------------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> Run | None:
@@ -377,6 +407,19 @@ def operation_duration_s(
     return estimate if estimate > 0 else None
 
 
+def _counts(tx: Connection, run_ids: list[int]) -> PruneResult:
+    task_count = operation_count = 0
+    for start in range(0, len(run_ids), PRUNE_BATCH):
+        batch = run_ids[start : start + PRUNE_BATCH]
+        task_count += tx.execute(select(func.count()).where(tasks.c.run_id.in_(batch))).scalar_one()
+        operation_count += tx.execute(
+            select(func.count())
+            .select_from(operations.join(tasks, tasks.c.id == operations.c.task_id))
+            .where(tasks.c.run_id.in_(batch))
+        ).scalar_one()
+    return PruneResult(len(run_ids), task_count, operation_count)
+
+
 def _period(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
     """Runs scheduled in [since, until)."""
     found: list[ColumnElement[bool]] = []
@@ -457,3 +500,13 @@ def _operation(row: Row[Any]) -> OperationRecord:
         message=row.message,
         events=events,
     )
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    runs: int
+    tasks: int
+    operations: int
+
+
+PRUNE_BATCH = 500

@@ -213,3 +213,16 @@ def test_several_companies_each_run_with_their_own_key(cli: Cli) -> None:
 def test_standalone_sandbox_rejects_bad_fault_settings(cli: Cli) -> None:
     result = cli("sandbox", "--faults", "error=lots")
     assert result.code == 2 and "--faults: 'error=lots' is not NAME=NUMBER" in result.err
+
+
+def test_history_prune_from_the_command_line(cli: Cli, sandbox_process: SandboxProcess) -> None:
+    point_at(cli, sandbox_process)
+    for _ in range(3):
+        assert cli("trigger", "clear-all").code == 0
+    preview = cli("history", "prune", "--older-than", "0m", "--keep-last", "1", "--dry-run")
+    assert preview.code == 0 and preview.out.startswith("would remove 2 run(s)")
+    assert len(cli("history", "--format", "json").json()) == 3
+    done = cli("history", "prune", "--older-than", "0m", "--keep-last", "1")
+    assert done.code == 0 and done.out.startswith("removed 2 run(s)")
+    assert [r["run_id"] for r in cli("history", "--format", "json").json()] == [3]
+    assert cli("history", "prune", "--older-than", "soon").code == 2

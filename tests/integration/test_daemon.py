@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,3 +141,33 @@ def test_a_job_of_a_company_added_after_start_is_logged_not_run(
     )
     daemon._fire("every-second")
     assert store.list_runs(RunFilter()) == []
+
+
+def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text("version: 1\nretention: {older_than: 1d, keep_last: 1}\njobs: []\n")
+    config = config_module.load(path, {})
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    for day in range(3):
+        slot = old + timedelta(days=day)
+        run = store.claim_run("j", RunTrigger.SCHEDULE, slot, slot, started_by="t")
+        assert run is not None
+        store.finish_run(run.run_id, RunStatus.SUCCEEDED, slot)
+
+    def no_runner(job: object) -> Runner:
+        raise AssertionError("no job should run")
+
+    daemon = Daemon(
+        config,
+        no_runner,
+        SystemClock(),
+        lambda: config,
+        path,
+        cancel=threading.Event(),
+        store=store,
+    )
+    daemon.start(paused=True)
+    assert "__retention__" in daemon.scheduled_jobs()
+    daemon.retain()
+    assert [r.scheduled_for.day for r in store.list_runs(RunFilter())] == [3]
+    daemon.shutdown(timeout_s=1)

@@ -139,3 +139,32 @@ def test_record_run_keeps_a_reason(store: HistoryStore) -> None:
         )
         is None
     )
+
+
+def _finished_runs(store: HistoryStore, job: str, days: int) -> list[int]:
+    ids = []
+    for day in range(days):
+        run_id = claim(store, job=job, slot=T0 + timedelta(days=day))
+        store.plan_tasks(run_id, [PlannedTask(TARGETS[0], "clear_cache")])
+        task = store.run_tasks(run_id)[0]
+        store.start_operation(task.task_id, "cache:clear-e1", "clear_cache", T0)
+        store.finish_run(run_id, RunStatus.SUCCEEDED, T0 + timedelta(days=day, minutes=1))
+        ids.append(run_id)
+    return ids
+
+
+def test_prune_keeps_each_jobs_newest_and_never_a_running_run(store: HistoryStore) -> None:
+    _finished_runs(store, "nightly", 10)
+    _finished_runs(store, "weekly", 2)
+    running = claim(store, job="slow", slot=T0 - timedelta(days=30))
+    cutoff = T0 + timedelta(days=8)
+    preview = store.prune(cutoff, keep_last=3, dry_run=True)
+    assert (preview.runs, preview.tasks, preview.operations) == (7, 7, 7)  # nightly days 0-6
+    assert len(store.list_runs(RunFilter(limit=100))) == 13  # a dry run removes nothing
+    done = store.prune(cutoff, keep_last=3)
+    assert done == preview
+    left = store.list_runs(RunFilter(limit=100))
+    assert sorted(r.scheduled_for.day for r in left if r.job_id == "nightly") == [8, 9, 10]
+    assert len([r for r in left if r.job_id == "weekly"]) == 2  # newest 3 of the job are kept
+    assert any(r.run_id == running for r in left)
+    assert len(store.list_tasks(TaskFilter(job_id="nightly", limit=100))) == 3

@@ -309,6 +309,25 @@ def show(state: State, run_id: str, fmt: str) -> None:
         render.run_detail(run, tasks, _console())
 
 
+@cli.command()
+@click.option("--site", help="only this site")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def sites(state: State, site: str | None, fmt: str) -> None:
+    """One row per site: each action's latest outcome, the last success and the last failure."""
+    entries = _store(state).site_actions(site)
+    if site is not None and not entries:
+        raise NotFoundError(f"no history for site {site!r}")
+    rows = render.sites_json(entries)
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+    elif fmt == "csv":
+        flat = [render.site_action_json(e) for e in entries]
+        click.echo(render.to_csv(flat, render.SITE_ACTION_FIELDS), nl=False)
+    else:
+        render.sites_table(rows, _console())
+
+
 @cli.group()
 def db() -> None:
     """The history database's schema (Alembic migrations)."""

@@ -256,6 +256,22 @@ class OperationRecord:
 
 
 @dataclass(frozen=True)
+class SiteAction:
+    """The latest outcome of one action on one environment, whatever run it came from."""
+
+    site: str
+    environment: str
+    action: str
+    last_run_id: int
+    last_status: TaskStatus
+    last_finished_at: datetime
+    last_message: str | None = None
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_failure_message: str | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     task_id: int
     run_id: int

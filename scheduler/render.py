@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.domain import OperationRecord, Run, Task
+from scheduler.domain import OperationRecord, Run, SiteAction, Task
 
 RUN_FIELDS = (
     "run_id", "job_id", "trigger", "scheduled_for", "started_at", "finished_at", "status",
@@ -186,3 +186,79 @@ def run_detail(run: Run, tasks: Sequence[Task], console: Console) -> None:
             console.print(
                 f"  {task.site}/{task.environment} {op.operation_id} ({op.polls} polls): {steps}"
             )
+
+
+SITE_ACTION_FIELDS = (
+    "site", "environment", "action", "last_status", "last_finished_at", "last_run_id",
+    "last_message", "last_success_at", "last_failure_at", "last_failure_message",
+)  # fmt: skip
+
+
+def site_action_json(entry: SiteAction) -> dict[str, Any]:
+    return {
+        "site": entry.site,
+        "environment": entry.environment,
+        "action": entry.action,
+        "last_status": entry.last_status.value,
+        "last_finished_at": utc_iso(entry.last_finished_at),
+        "last_run_id": entry.last_run_id,
+        "last_message": entry.last_message,
+        "last_success_at": utc_iso(entry.last_success_at),
+        "last_failure_at": utc_iso(entry.last_failure_at),
+        "last_failure_message": entry.last_failure_message,
+    }
+
+
+def sites_json(entries: Sequence[SiteAction]) -> list[dict[str, Any]]:
+    """One object per site: its latest success and failure, and each action's latest outcome."""
+    by_site: dict[str, list[SiteAction]] = {}
+    for entry in entries:
+        by_site.setdefault(entry.site, []).append(entry)
+    out = []
+    for site, actions in by_site.items():
+        successes = [a.last_success_at for a in actions if a.last_success_at]
+        failures = [a for a in actions if a.last_failure_at]
+        worst = max(failures, key=lambda a: a.last_failure_at or a.last_finished_at, default=None)
+        failure = (
+            f"{worst.action} on {worst.environment}: {worst.last_failure_message}"
+            if worst
+            else None
+        )
+        out.append({
+            "site": site,
+            "environments": sorted({a.environment for a in actions}),
+            "last_success_at": utc_iso(max(successes)) if successes else None,
+            "last_failure_at": utc_iso(worst.last_failure_at) if worst else None,
+            "last_failure": failure,
+            "actions": [site_action_json(a) for a in actions],
+        })  # fmt: skip
+    return out
+
+
+def sites_table(rows: Sequence[dict[str, Any]], console: Console) -> None:
+    table = Table(title=f"{len(rows)} site(s)", title_justify="left")
+    for column in ("site", "environments", "last run per action", "last success", "last failure"):
+        table.add_column(column, no_wrap=column in ("site", "last success"))
+    for row in rows:
+        latest = "\n".join(
+            f"{a['action']} ({a['environment']}): {a['last_status']} "
+            f"{_local_iso(a['last_finished_at'])}"
+            for a in row["actions"]
+        )
+        failure = (
+            f"{_local_iso(row['last_failure_at'])} {row['last_failure']}"
+            if row["last_failure_at"]
+            else ""
+        )
+        table.add_row(
+            row["site"],
+            ", ".join(row["environments"]),
+            latest,
+            _local_iso(row["last_success_at"]),
+            failure,
+        )
+    console.print(table)
+
+
+def _local_iso(value: str | None) -> str:
+    return local(datetime.fromisoformat(value)) if value else ""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scheduler.domain import (
@@ -30,12 +31,13 @@ from scheduler.domain import (
     Run,
     RunStatus,
     RunTrigger,
+    SiteAction,
     Target,
     Task,
     TaskStatus,
 )
 from scheduler.errors import StoreError
-from scheduler.history.tables import operations, runs, tasks
+from scheduler.history.tables import operations, runs, site_actions, tasks
 
 MIN_DURATION_SAMPLES = 5
 
@@ -220,6 +222,63 @@ class HistoryStore:
             values["result"] = result
         with self._tx() as tx:
             tx.execute(update(tasks).where(tasks.c.id == task_id).values(values))
+            self._summarise(tx, task_id, status, now, message)
+
+    def _summarise(
+        self, tx: Connection, task_id: int, status: TaskStatus, now: datetime, message: str | None
+    ) -> None:
+        """Keep site_actions at each (site, environment, action)'s latest outcome."""
+        task = tx.execute(
+            select(tasks.c.site, tasks.c.environment, tasks.c.action, tasks.c.run_id).where(
+                tasks.c.id == task_id
+            )
+        ).one()
+        latest: dict[str, Any] = {
+            "last_run_id": task.run_id,
+            "last_status": status.value,
+            "last_finished_at": now,
+            "last_message": message,
+        }
+        if status is TaskStatus.SUCCEEDED:
+            latest["last_success_at"] = now
+        if status is TaskStatus.FAILED:
+            latest.update(last_failure_at=now, last_failure_message=message)
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(site_actions).values(
+            site=task.site, environment=task.environment, action=task.action, **latest
+        )
+        tx.execute(
+            statement.on_conflict_do_update(
+                index_elements=["site", "environment", "action"],
+                set_={key: statement.excluded[key] for key in latest},
+                where=site_actions.c.last_finished_at <= statement.excluded.last_finished_at,
+            )
+        )
+
+    def site_actions(self, site: str | None = None) -> list[SiteAction]:
+        """The latest outcome of every action on every environment (of `site`), by site."""
+        query = select(site_actions).order_by(
+            site_actions.c.site, site_actions.c.environment, site_actions.c.action
+        )
+        if site is not None:
+            query = query.where(site_actions.c.site == site)
+        with self._tx() as tx:
+            rows = tx.execute(query).all()
+        return [
+            SiteAction(
+                site=r.site,
+                environment=r.environment,
+                action=r.action,
+                last_run_id=r.last_run_id,
+                last_status=TaskStatus(r.last_status),
+                last_finished_at=r.last_finished_at,
+                last_message=r.last_message,
+                last_success_at=r.last_success_at,
+                last_failure_at=r.last_failure_at,
+                last_failure_message=r.last_failure_message,
+            )
+            for r in rows
+        ]
 
     def start_operation(self, task_id: int, operation_id: str, action: str, now: datetime) -> int:
         event = _event_json(OperationEvent(now, OperationState.PENDING, 202, "accepted"))

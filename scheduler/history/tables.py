@@ -102,9 +102,8 @@ runs = Table(
         sqlite_where=text("trigger != 'manual'"),
         postgresql_where=text("trigger != 'manual'"),
     ),
-    Index("ix_runs_started_at", "started_at"),
-    Index("ix_runs_status_started_at", "status", "started_at"),
-    Index("ix_runs_job_id_started_at", "job_id", "started_at"),
+    Index("ix_runs_scheduled_for", "scheduled_for"),
+    Index("ix_runs_status_scheduled_for", "status", "scheduled_for"),
 )
 
 tasks = Table(
@@ -130,8 +129,26 @@ tasks = Table(
     Column("result", JSONDoc),
     CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
     Index("ix_tasks_run_id_position", "run_id", "position"),
-    Index("ix_tasks_site_started_at", "site", "started_at"),
+    Index("ix_tasks_site_run_id", "site", "run_id"),
     Index("ix_tasks_operation_id", "operation_id"),
+)
+
+# The latest outcome of each action on each environment, kept up to date as tasks finish, so
+# that `sites` answers from a few thousand rows however long the history is. Pruning old runs
+# leaves it alone: it is the current state, not history.
+site_actions = Table(
+    "site_actions",
+    metadata,
+    Column("site", String(200), primary_key=True),
+    Column("environment", String(200), primary_key=True),
+    Column("action", String(64), primary_key=True),
+    Column("last_run_id", Integer, nullable=False),
+    Column("last_status", String(20), nullable=False),
+    Column("last_finished_at", UTCDateTime(), nullable=False),
+    Column("last_message", Text),
+    Column("last_success_at", UTCDateTime()),
+    Column("last_failure_at", UTCDateTime()),
+    Column("last_failure_message", Text),
 )
 
 operations = Table(

@@ -226,3 +226,15 @@ def test_history_prune_from_the_command_line(cli: Cli, sandbox_process: SandboxP
     assert done.code == 0 and done.out.startswith("removed 2 run(s)")
     assert [r["run_id"] for r in cli("history", "--format", "json").json()] == [3]
     assert cli("history", "prune", "--older-than", "soon").code == 2
+
+
+def test_sites_report(cli: Cli, sandbox_process: SandboxProcess) -> None:
+    point_at(cli, sandbox_process)
+    assert cli("trigger", "clear-all").code == 0
+    rows = cli("sites", "--format", "json").json()
+    assert len(rows) == 5
+    assert all(r["last_success_at"] and r["last_failure_at"] is None for r in rows)
+    assert {a["action"] for r in rows for a in r["actions"]} == {"clear_cache"}
+    table = cli("sites")
+    assert table.code == 0 and rows[0]["site"] in table.out
+    assert cli("sites", "--site", "no-such-site").code == 2

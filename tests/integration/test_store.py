@@ -168,3 +168,32 @@ def test_prune_keeps_each_jobs_newest_and_never_a_running_run(store: HistoryStor
     assert len([r for r in left if r.job_id == "weekly"]) == 2  # newest 3 of the job are kept
     assert any(r.run_id == running for r in left)
     assert len(store.list_tasks(TaskFilter(job_id="nightly", limit=100))) == 3
+
+
+def test_site_actions_keep_each_actions_latest_outcome(store: HistoryStore) -> None:
+    first = claim(store, slot=T0)
+    ids = store.plan_tasks(
+        first, [PlannedTask(TARGETS[0], "clear_cache"), PlannedTask(TARGETS[0], "restart_php")]
+    )
+    store.finish_task(ids[0], TaskStatus.SUCCEEDED, T0 + timedelta(minutes=1), "ok")
+    store.finish_task(ids[1], TaskStatus.FAILED, T0 + timedelta(minutes=2), "boom")
+    second = claim(store, slot=T0 + timedelta(days=1))
+    (again,) = store.plan_tasks(second, [PlannedTask(TARGETS[0], "clear_cache")])
+    store.finish_task(again, TaskStatus.FAILED, T0 + timedelta(days=1, minutes=1), "kinsta said no")
+    late = claim(store, slot=T0 - timedelta(days=5))
+    (stale,) = store.plan_tasks(late, [PlannedTask(TARGETS[0], "clear_cache")])
+    store.finish_task(
+        stale, TaskStatus.SUCCEEDED, T0 - timedelta(days=5), "older news"
+    )  # never wins
+    summary = {(s.action, s.environment): s for s in store.site_actions("alpha")}
+    cache = summary[("clear_cache", "live")]
+    assert (cache.last_status, cache.last_run_id, cache.last_message) == (
+        TaskStatus.FAILED,
+        second,
+        "kinsta said no",
+    )
+    assert cache.last_success_at == T0 + timedelta(minutes=1)
+    assert cache.last_failure_message == "kinsta said no"
+    php = summary[("restart_php", "live")]
+    assert php.last_status is TaskStatus.FAILED and php.last_success_at is None
+    assert store.site_actions("nobody") == []

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= jobs.yaml
 
-.PHONY: sandbox install dev test lint typecheck unit bench clean
+.PHONY: sandbox install dev test lint typecheck unit bench bench-history clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: dev
 ## The rate-governor benchmark (about two minutes); figures go in the README.
 bench: install
 	$(BIN)/python benchmarks/governor.py
+
+## The history benchmark: 1,000,000 tasks on SQLite and on the local PostgreSQL (a few minutes).
+bench-history: install
+	$(BIN)/python benchmarks/history.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

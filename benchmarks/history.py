@@ -1,0 +1,189 @@
+"""History benchmark: a year of a busy agency's runs, and how fast the common questions are.
+
+Fills a fresh database with --runs runs of --tasks-per-run tasks each (default 100,000 x 10 =
+1,000,000 tasks, each with one operation) over --sites sites, through the project's own tables
+(created by its migrations), then times the store calls behind the CLI:
+  history --site X --since 30d      list_runs(site, since)
+  history --status failed --since 7d  list_runs(status, since)
+  history --tasks --site X --action A list_tasks(site, action)
+  show RUN_ID                        get_run + run_tasks (tasks with operation timelines)
+  sites                              site_actions (all sites)
+Each query runs 5 times on a warm database; the median is reported. Process start-up is not
+included.
+
+    python benchmarks/history.py                       # SQLite in a temporary file
+    python benchmarks/history.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, insert, text
+
+from scheduler.history import HistoryStore, RunFilter, TaskFilter, make_engine
+from scheduler.history.migrate import upgrade
+from scheduler.history.tables import operations, runs, site_actions, tasks
+
+ACTIONS = ("clear_cache", "restart_php", "update_plugins", "backup", "inventory")
+BATCH = 20_000
+YEAR_S = 365 * 86400
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def fill(engine: Engine, run_count: int, per_run: int, site_count: int, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    sites = [f"site-{n:04d}" for n in range(site_count)]
+    jobs = [f"job-{n:02d}" for n in range(20)]
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    run_rows: list[dict[str, Any]] = []
+    task_rows: list[dict[str, Any]] = []
+    op_rows: list[dict[str, Any]] = []
+    task_id = 0
+    for run_id in range(1, run_count + 1):
+        # Distinct slots scattered over a year (313 shares no factor with a year's seconds), so
+        # no two runs claim the same (job, slot) and the unique index never rejects a row.
+        slot = NOW - timedelta(seconds=(run_id * 313) % YEAR_S)
+        failed = rng.random() < 0.03
+        run_rows.append({
+            "id": run_id, "job_id": rng.choice(jobs), "trigger": "schedule", "scheduled_for": slot,
+            "started_at": slot, "finished_at": slot + timedelta(minutes=3), "heartbeat_at": slot,
+            "status": "failed" if failed else "succeeded", "tasks_total": per_run, "tasks_failed": int(failed),
+            "started_by": "bench:1", "targets": [],
+        })  # fmt: skip
+        for position in range(per_run):
+            task_id += 1
+            site, env, action = (
+                rng.choice(sites),
+                rng.choice(("live", "staging")),
+                rng.choice(ACTIONS),
+            )
+            status = "failed" if failed and position == 0 else "succeeded"
+            done = slot + timedelta(seconds=10 + position)
+            task_rows.append({
+                "id": task_id, "run_id": run_id, "position": position, "site": site, "environment": env,
+                "action": action, "status": status, "attempts": 1, "operation_id": f"op-{uuid.UUID(int=task_id)}",
+                "operation_status": status, "message": "ok", "started_at": slot, "finished_at": done,
+            })  # fmt: skip
+            events = [
+                {
+                    "at": slot.isoformat(),
+                    "state": "pending",
+                    "http_status": 202,
+                    "message": "accepted",
+                },
+                {"at": done.isoformat(), "state": status, "http_status": 200, "message": "done"},
+            ]
+            op_rows.append({
+                "task_id": task_id, "operation_id": f"op-{uuid.UUID(int=task_id)}", "action": action,
+                "state": status, "started_at": slot, "finished_at": done, "polls": 1, "message": "done", "events": events,
+            })  # fmt: skip
+            key = (site, env, action)
+            if key not in latest or latest[key]["last_finished_at"] < done:
+                latest[key] = {"site": site, "environment": env, "action": action, "last_run_id": run_id,
+                               "last_status": status, "last_finished_at": done, "last_message": "ok",
+                               "last_success_at": done if status == "succeeded" else None,
+                               "last_failure_at": done if status == "failed" else None}  # fmt: skip
+        if len(task_rows) >= BATCH:
+            _flush(engine, run_rows, task_rows, op_rows)
+    _flush(engine, run_rows, task_rows, op_rows)
+    with engine.begin() as connection:
+        connection.execute(insert(site_actions), list(latest.values()))
+        connection.execute(text("ANALYZE"))
+
+
+def _flush(engine: Engine, *batches: list[dict[str, Any]]) -> None:
+    with engine.begin() as connection:
+        for table, rows in zip((runs, tasks, operations), batches, strict=True):
+            if rows:
+                connection.execute(insert(table), rows)
+    for rows in batches:
+        rows.clear()
+
+
+def timed(call: Callable[[], object], repeat: int = 5) -> tuple[float, object]:
+    durations, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        durations.append(time.perf_counter() - started)
+    return statistics.median(durations) * 1000, result
+
+
+def measure(store: HistoryStore) -> dict[str, float]:
+    site, run_id = "site-0042", 50_000
+    queries: dict[str, Callable[[], object]] = {
+        "history --site X --since 30d": lambda: store.list_runs(RunFilter(site=site, since=NOW - timedelta(days=30))),
+        "history --status failed --since 7d": lambda: store.list_runs(RunFilter(status="failed", since=NOW - timedelta(days=7))),
+        "history --tasks --site X --action A": lambda: store.list_tasks(TaskFilter(site=site, action="backup")),
+        "show RUN_ID": lambda: (store.get_run(run_id), store.run_tasks(run_id)),
+        "sites": store.site_actions,
+    }  # fmt: skip
+    return {name: round(timed(call)[0], 1) for name, call in queries.items()}
+
+
+def run_on(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    engine = make_engine(url)
+    upgrade(engine)
+    started = time.perf_counter()
+    fill(engine, args.runs, args.tasks_per_run, args.sites)
+    filled_s = time.perf_counter() - started
+    figures = measure(HistoryStore(engine))
+    engine.dispose()
+    return {"fill_s": round(filled_s, 1), "queries_ms": figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--tasks-per-run", type=int, default=10)
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="also run on PostgreSQL (a scratch database is created)",
+    )
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "runs": args.runs,
+        "tasks": args.runs * args.tasks_per_run,
+        "sites": args.sites,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = run_on(f"sqlite:///{Path(tmp) / 'history.db'}", args)
+    if args.postgres:
+        name = f"ks_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            results["postgresql"] = run_on(f"{args.postgres.rsplit('/', 1)[0]}/{name}", args)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    print(
+        f"{results['tasks']:,} tasks in {results['runs']:,} runs over {results['sites']:,} sites; median of 5, ms"
+    )
+    backends = [b for b in ("sqlite", "postgresql") if b in results]
+    print(f"{'query':40}" + "".join(f"{b:>12}" for b in backends))
+    for query in results["sqlite"]["queries_ms"]:
+        print(
+            f"{query:40}" + "".join(f"{results[b]['queries_ms'][query]:>12.1f}" for b in backends)
+        )
+    print(f"{'(fill, seconds)':40}" + "".join(f"{results[b]['fill_s']:>12.1f}" for b in backends))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -168,7 +168,9 @@ class Runner:
             return self._finish(run, RunStatus.FAILED, f"could not resolve targets: {exc}")
         if not targets:
             return self._finish(run, RunStatus.SKIPPED, "no environment matched the job's targets")
-        self._expected = self.store.typical_durations([a.name for a in job.actions])
+        # The runner serves every job of its company, possibly at once: merge, never replace.
+        learned = self.store.typical_durations([a.name for a in job.actions])
+        self._expected = {**self._expected, **learned}
         planned = [PlannedTask(t, a.name) for t in targets for a in job.actions]
         ids = self.store.plan_tasks(run.run_id, planned)
         refs = [

@@ -145,13 +145,11 @@ class ApiSession:
         self, response: httpx.Response, method: str, path: str, accept: tuple[int, ...]
     ) -> None:
         status = response.status_code
+        if status == 429 or _says_too_many(response):
+            self._raise_rate_limited(response, method, path)
         if 200 <= status < 300 or status in accept:
-            if status == 429 or TOO_MANY in response.text[:500].lower():
-                self._raise_rate_limited(response, method, path)
             return
         message = _error_message(response)
-        if status == 429 or TOO_MANY in message.lower():
-            self._raise_rate_limited(response, method, path)
         kind = {401: AuthenticationError, 404: NotFoundAPIError}.get(status, KinstaAPIError)
         raise kind(message, method=method, path=path, status=status)
 
@@ -198,6 +196,17 @@ class ApiSession:
 
 def _describe(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _says_too_many(response: httpx.Response) -> bool:
+    """Kinsta may report rate limiting in the body's `message` only. Nothing else in a body
+    counts: a log file may well contain the words."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    message = body.get("message") if isinstance(body, dict) else None
+    return isinstance(message, str) and TOO_MANY in message.lower()
 
 
 def _error_message(response: httpx.Response) -> str:

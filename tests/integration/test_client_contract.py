@@ -230,3 +230,13 @@ def test_the_governor_keeps_a_tight_sandbox_free_of_429s() -> None:
         )
     finally:
         server.stop()
+
+
+def test_the_words_too_many_requests_in_a_log_are_not_a_rate_limit(make_client: MakeClient) -> None:
+    logs = "203.0.113.9 GET /wp-login.php 429 Too many requests, please try again later."
+    body = {"environment": {"container_info": {"logs": logs}}}
+    client = make_client(
+        "https://api.example.test/v2",
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)),
+    )
+    assert client.get_logs("env", "access") == logs

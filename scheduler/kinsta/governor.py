@@ -11,7 +11,8 @@ process using the same key shares one budget. A request takes its permits from a
 at once, so it never holds company budget while it waits for a creation slot.
 
 Fairness: within a process, waiting requests are served first come, first served, so operation
-polls and new actions share the budget in arrival order and neither starves. At most
+polls and new actions share the budget in arrival order and neither starves; requests that also
+need a scarcer bucket (creation, logs) queue apart, so they never hold up the others. At most
 `max_in_flight` requests are outstanding per process, so slow responses cannot pile up.
 """
 
@@ -117,7 +118,9 @@ class RateGovernor:
         }
         self._classifier = _Classifier(limits.creation_endpoints)
         self._cond = threading.Condition()
-        self._queue: deque[int] = deque()
+        # One first-come-first-served queue per set of buckets: a creation waiting for its
+        # 5-per-minute slot must not hold up the polls and actions queued behind it.
+        self._queues: dict[tuple[str, ...], deque[int]] = {}
         self._tickets = itertools.count()
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self.requests = 0
@@ -127,8 +130,9 @@ class RateGovernor:
     def _acquire(self, buckets: list[BucketLimit]) -> Grant:
         ticket = next(self._tickets)
         with self._cond:
-            self._queue.append(ticket)
-            while self._queue[0] != ticket:
+            queue = self._queues.setdefault(tuple(b.name for b in buckets), deque())
+            queue.append(ticket)
+            while queue[0] != ticket:
                 self._cond.wait()
         try:
             while True:
@@ -145,7 +149,7 @@ class RateGovernor:
                     self._cond.wait(timeout=min(result, self._poll_s))
         finally:
             with self._cond:
-                self._queue.popleft()
+                queue.popleft()
                 self._cond.notify_all()
 
     @contextmanager

@@ -177,3 +177,23 @@ def test_creation_requests_also_count_against_the_creation_bucket(fake_clock: Fa
             pass
     count = {b: ledger.count(f"{b}:k", 60.5, 60) for b in ("company", "creation", "logs")}
     assert count == {"company": 5, "creation": 2, "logs": 1}
+
+
+def test_a_creation_waiting_for_its_slot_does_not_hold_up_other_requests() -> None:
+    clock = SystemClock()
+    governor = RateGovernor(RateLimits(creation_per_minute=1, window_s=3.0), clock, scope="k")
+    with governor.permit("POST", "/sites"):
+        pass
+
+    def create() -> None:
+        with governor.permit("POST", "/sites"):
+            pass
+
+    second_creation = threading.Thread(target=create)
+    second_creation.start()  # waits about 3 s for the creation bucket
+    time.sleep(0.2)
+    started = time.monotonic()
+    with governor.permit("GET", "/sites"):
+        pass
+    assert time.monotonic() - started < 0.5
+    second_creation.join(timeout=10)

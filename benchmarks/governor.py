@@ -77,10 +77,12 @@ def trigger(
         "KINSTA_SCHEDULER_DATABASE_URL": f"sqlite:///{database}",
     }
     config = workdir / f"jobs-{index}.yaml"
+    log = (workdir / f"trigger-{index}.log").open("w")
     return subprocess.Popen(
         [EXE, "--config", str(config), "--log-level", "warning", "trigger", "bench"],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -98,7 +100,8 @@ def measure(
     codes = [p.wait() for p in processes]
     makespan = time.monotonic() - started
     if any(codes):
-        raise SystemExit(f"{name}: trigger exited {codes}")
+        logs = "".join((workdir / f"trigger-{i}.log").read_text()[-3000:] for i in range(configs))
+        raise SystemExit(f"{name}: trigger exited {codes}\n{logs}")
     arrivals = stats.arrivals[first_arrival:]
     counts = {k: v - before.get(k, 0) for k, v in stats.by_operation.items()}
     operations = counts.get("clearSiteCache", 0)

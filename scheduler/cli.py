@@ -250,6 +250,18 @@ def history(
         _emit(fmt, rows, render.RUN_FIELDS, lambda: render.runs_table(runs, console))
 
 
+@history.command("governor")
+@click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def history_governor(state: State, since: str, limit: int, fmt: str) -> None:
+    """What the rate governor did: 429s, pauses for other users of a key, long waits."""
+    events = _store(state).governor_events(parse_when(since, datetime.now(UTC)), limit)
+    rows = [render.governor_event_json(e) for e in events]
+    _emit(fmt, rows, render.GOVERNOR_FIELDS, lambda: render.governor_table(events, _console()))
+
+
 @history.command("prune")
 @click.option(
     "--older-than", required=True, help="runs scheduled before this long ago (90d, 12w...)"

@@ -256,6 +256,17 @@ class OperationRecord:
 
 
 @dataclass(frozen=True)
+class GovernorEvent:
+    """Something the rate governor did: rate_limited, key_shared, ledger_unavailable, long_wait."""
+
+    at: datetime
+    scope: str  # the API key's fingerprint
+    kind: str
+    seconds: float | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
 class SiteAction:
     """The latest outcome of one action on one environment, whatever run it came from."""
 

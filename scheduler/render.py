@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.domain import OperationRecord, Run, SiteAction, Task
+from scheduler.domain import GovernorEvent, OperationRecord, Run, SiteAction, Task
 
 RUN_FIELDS = (
     "run_id", "job_id", "trigger", "scheduled_for", "started_at", "finished_at", "status",
@@ -186,6 +186,30 @@ def run_detail(run: Run, tasks: Sequence[Task], console: Console) -> None:
             console.print(
                 f"  {task.site}/{task.environment} {op.operation_id} ({op.polls} polls): {steps}"
             )
+
+
+GOVERNOR_FIELDS = ("at", "scope", "kind", "seconds", "detail")
+
+
+def governor_event_json(event: GovernorEvent) -> dict[str, Any]:
+    seconds = round(event.seconds, 3) if event.seconds is not None else None
+    return {
+        "at": utc_iso(event.at),
+        "scope": event.scope,
+        "kind": event.kind,
+        "seconds": seconds,
+        "detail": event.detail,
+    }
+
+
+def governor_table(events: Sequence[GovernorEvent], console: Console) -> None:
+    table = Table(title=f"{len(events)} governor event(s)", title_justify="left")
+    for column in ("at", "key", "kind", "seconds", "detail"):
+        table.add_column(column, no_wrap=column != "detail")
+    for e in events:
+        seconds = f"{e.seconds:.1f}" if e.seconds is not None else ""
+        table.add_row(local(e.at), e.scope, e.kind, seconds, e.detail or "")
+    console.print(table)
 
 
 SITE_ACTION_FIELDS = (

@@ -93,6 +93,9 @@ def open_services(config: Config, *, sandbox: bool, clock: Clock | None = None) 
                 scope=key_fingerprint(key.reveal()),
                 host=socket.gethostname(),
                 hold_s=config.kinsta.timeout_s,
+                on_event=lambda scope, kind, seconds, detail: store.record_governor_event(
+                    scope, kind, seconds, detail, clock.now()
+                ),
             )
             client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
             services.clients[company.name] = client

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scheduler.domain import (
+    GovernorEvent,
     OperationEvent,
     OperationRecord,
     OperationState,
@@ -37,7 +38,7 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.errors import StoreError
-from scheduler.history.tables import operations, runs, site_actions, tasks
+from scheduler.history.tables import governor_events, operations, runs, site_actions, tasks
 
 MIN_DURATION_SAMPLES = 5
 
@@ -279,6 +280,28 @@ class HistoryStore:
             )
             for r in rows
         ]
+
+    def record_governor_event(
+        self, scope: str, kind: str, seconds: float | None, detail: str, now: datetime
+    ) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                insert(governor_events).values(
+                    at=now, scope=scope, kind=kind, seconds=seconds, detail=detail
+                )
+            )
+
+    def governor_events(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[GovernorEvent]:
+        query = select(governor_events).order_by(
+            governor_events.c.at.desc(), governor_events.c.id.desc()
+        )
+        if since is not None:
+            query = query.where(governor_events.c.at >= since)
+        with self._tx() as tx:
+            rows = tx.execute(query.limit(limit)).all()
+        return [GovernorEvent(r.at, r.scope, r.kind, r.seconds, r.detail) for r in rows]
 
     def start_operation(self, task_id: int, operation_id: str, action: str, now: datetime) -> int:
         event = _event_json(OperationEvent(now, OperationState.PENDING, 202, "accepted"))

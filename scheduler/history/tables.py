@@ -186,3 +186,17 @@ rate_buckets = Table(
     Column("bucket", String(120), primary_key=True),
     Column("blocked_until", Double),
 )
+
+# What the rate governor did that an operator may ask about: 429s, pauses because someone else
+# used the key, ledger outages, unusually long waits. Ordinary short waits are not recorded.
+governor_events = Table(
+    "governor_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("scope", String(120), nullable=False),  # the key's fingerprint, never the key
+    Column("kind", String(32), nullable=False),
+    Column("seconds", Double),
+    Column("detail", Text),
+    Index("ix_governor_events_at", "at"),
+)

@@ -23,7 +23,7 @@ import itertools
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -93,6 +93,9 @@ class Governor(Protocol):
         """Read RateLimit-* / X-RateLimit-* headers of a response."""
 
 
+EventSink = Callable[[str, str, float | None, str], None]  # (scope, kind, seconds, detail)
+
+
 class RateGovernor:
     def __init__(
         self,
@@ -104,8 +107,12 @@ class RateGovernor:
         host: str = "localhost",
         hold_s: float = 60.0,
         max_in_flight: int = MAX_IN_FLIGHT,
+        on_event: EventSink | None = None,
     ) -> None:
         self._clock = clock
+        self._scope = scope
+        self._on_event = on_event
+        self._long_wait_s = limits.window_s / 2
         self._ledger = ledger or MemoryLedger(clock.monotonic)
         self._window_s = limits.window_s + min(SAFETY_MARGIN_S, limits.window_s / 100)
         self._poll_s = max(0.02, limits.window_s / 60)  # re-check the shared ledger this often
@@ -127,6 +134,15 @@ class RateGovernor:
         self.total_wait_s = 0.0
         self.rate_limited = 0
 
+    def _emit(self, kind: str, seconds: float | None, detail: str) -> None:
+        """Tell history (if wired) about something an operator may ask about later."""
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(self._scope, kind, seconds, detail)
+        except Exception as exc:  # recording must never stop a request
+            log.warning("governor.event_not_recorded", kind=kind, error=str(exc))
+
     def _acquire(self, buckets: list[BucketLimit]) -> Grant:
         ticket = next(self._tickets)
         with self._cond:
@@ -142,6 +158,7 @@ class RateGovernor:
                     log.warning(
                         "governor.ledger_unavailable", error=str(exc), retry_s=LEDGER_RETRY_S
                     )
+                    self._emit("ledger_unavailable", LEDGER_RETRY_S, str(exc))
                     result = LEDGER_RETRY_S
                 if isinstance(result, Grant):
                     return result
@@ -162,6 +179,12 @@ class RateGovernor:
             with self._cond:
                 self.requests += 1
                 self.total_wait_s += waited
+            if waited >= self._long_wait_s:
+                self._emit(
+                    "long_wait",
+                    waited,
+                    f"{method} {path} waited for {', '.join(b.name for b in buckets)}",
+                )
             try:
                 yield Permit(tuple(b.name for b in buckets), waited)
             finally:
@@ -177,6 +200,11 @@ class RateGovernor:
         with self._cond:
             self.rate_limited += 1
         log.warning("governor.rate_limited", pause_s=pause)
+        self._emit(
+            "rate_limited",
+            pause,
+            "Kinsta answered 429 (or too many requests); every user of the key pauses",
+        )
         try:
             self._ledger.block(self._limits["company"].name, pause)
         except StoreError as exc:
@@ -202,6 +230,9 @@ class RateGovernor:
                     pause_s=reset,
                 )
                 self._ledger.block(company.name, reset)
+                self._emit(
+                    "key_shared", reset, f"Kinsta says {remaining} remain, the ledger {ours}"
+                )
         except StoreError as exc:
             log.warning("governor.block_failed", error=str(exc))
 

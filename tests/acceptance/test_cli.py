@@ -238,3 +238,11 @@ def test_sites_report(cli: Cli, sandbox_process: SandboxProcess) -> None:
     table = cli("sites")
     assert table.code == 0 and rows[0]["site"] in table.out
     assert cli("sites", "--site", "no-such-site").code == 2
+
+
+def test_history_governor_lists_events(cli: Cli, sandbox_process: SandboxProcess) -> None:
+    point_at(cli, sandbox_process)
+    assert cli("db", "upgrade").code == 0
+    result = cli("history", "governor", "--format", "json")
+    assert result.code == 0 and result.json() == []
+    assert cli("history", "governor", "--since", "whenever").code == 2

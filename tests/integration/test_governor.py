@@ -197,3 +197,30 @@ def test_a_creation_waiting_for_its_slot_does_not_hold_up_other_requests() -> No
         pass
     assert time.monotonic() - started < 0.5
     second_creation.join(timeout=10)
+
+
+def test_a_429_is_recorded_in_history(sandbox: SandboxServer, store: HistoryStore) -> None:
+    clock = SystemClock()
+
+    def record(scope: str, kind: str, seconds: float | None, detail: str) -> None:
+        store.record_governor_event(scope, kind, seconds, detail, clock.now())
+
+    governor = RateGovernor(
+        RateLimits(), clock, ledger=SqlLedger(store.engine), scope="fingerprint", on_event=record
+    )
+    sandbox.sandbox.faults.rate_limit_next, sandbox.sandbox.faults.retry_after_s = 1, 1
+    with KinstaClient(sandbox.url, Secret(DEFAULT_API_KEY), governor, clock) as client:
+        client.validate()
+    (event,) = store.governor_events()
+    assert (event.scope, event.kind, event.seconds) == ("fingerprint", "rate_limited", 1.0)
+
+
+def test_a_failing_event_sink_never_stops_a_request(fake_clock: FakeClock) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("database gone")
+
+    governor = RateGovernor(RateLimits(window_s=0.001), fake_clock, scope="k", on_event=broken)
+    governor.blocked(0.0)  # emits, fails to record, carries on
+    with governor.permit("GET", "/validate"):
+        pass
+    assert governor.rate_limited == 1

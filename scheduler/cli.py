@@ -106,6 +106,11 @@ def cli(
 sandbox_flag = click.option(
     "--sandbox", is_flag=True, help="use the built-in fake Kinsta API on loopback"
 )
+upgrade_flag = click.option(
+    "--upgrade-db",
+    is_flag=True,
+    help="migrate an older SQLite history first (PostgreSQL: db upgrade)",
+)
 
 
 @cli.command()
@@ -122,15 +127,16 @@ def validate(state: State, sandbox: bool) -> None:
 
 @cli.command()
 @sandbox_flag
+@upgrade_flag
 @click.pass_obj
-def run(state: State, sandbox: bool) -> None:
+def run(state: State, sandbox: bool, upgrade_db: bool) -> None:
     """Run the daemon: fire jobs on their schedules until SIGTERM or SIGINT."""
     from scheduler.daemon import Daemon, load_for_daemon
     from scheduler.services import open_services
 
     load = load_for_daemon(state.path, state.env, state.database, sandbox)
     config = load()
-    services = open_services(config, sandbox=sandbox)
+    services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         if services.sandbox is not None:
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
@@ -153,8 +159,9 @@ def run(state: State, sandbox: bool) -> None:
 @cli.command()
 @click.argument("job_id")
 @sandbox_flag
+@upgrade_flag
 @click.pass_obj
-def trigger(state: State, job_id: str, sandbox: bool) -> None:
+def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
     """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed."""
     from scheduler.services import open_services
 
@@ -162,7 +169,7 @@ def trigger(state: State, job_id: str, sandbox: bool) -> None:
     job = config.job(job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id!r} in {config.path}")
-    services = open_services(config, sandbox=sandbox)
+    services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         runner = services.runner_for(job)
         result = runner.run(job, RunTrigger.MANUAL, runner.clock.now(), config.revision)

@@ -21,9 +21,9 @@ from scheduler.runner import Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 
 
-def open_store(database_url: str) -> HistoryStore:
+def open_store(database_url: str, *, upgrade_sqlite: bool = False) -> HistoryStore:
     engine = make_engine(database_url)
-    ensure_current(engine)
+    ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
     return HistoryStore(engine)
 
 
@@ -76,9 +76,11 @@ def _keys(config: Config, server: SandboxServer | None) -> list[tuple[Company, s
     return [(c, config.kinsta.api_url, c.api_key) for c in companies if c.api_key is not None]
 
 
-def open_services(config: Config, *, sandbox: bool, clock: Clock | None = None) -> Services:
+def open_services(
+    config: Config, *, sandbox: bool, clock: Clock | None = None, upgrade_sqlite: bool = False
+) -> Services:
     clock = clock or SystemClock()
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, upgrade_sqlite=upgrade_sqlite)
     server = start_sandbox(config) if sandbox else None
     cancel = threading.Event()
     services = Services(config, store, {}, {}, server, cancel)

@@ -44,21 +44,21 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
-def ensure_current(engine: Engine) -> None:
+def ensure_current(engine: Engine, *, upgrade_sqlite: bool = False) -> None:
     """Refuse to work on a schema older than the code. A brand-new SQLite file (no tables at
-    all) is created on the spot: it holds nothing, so there is nothing to migrate carefully."""
+    all) is created on the spot: it holds nothing, so there is nothing to migrate carefully.
+    An older SQLite schema is migrated when the operator asked (`upgrade_sqlite`); PostgreSQL,
+    shared by replicas, always needs the explicit `db upgrade` step."""
     current = current_revision(engine)
     head = head_revision(engine)
     if current == head:
         return
-    if (
-        current is None
-        and engine.dialect.name == "sqlite"
-        and not inspect(engine).get_table_names()
-    ):
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite and (upgrade_sqlite or (current is None and not inspect(engine).get_table_names())):
         upgrade(engine)
         return
     raise SchemaOutOfDateError(
         f"the history database {redact(str(engine.url))} is at schema {current or 'none'}, "
         f"the code needs {head}: run `kinsta-scheduler db upgrade`"
+        + (" (or pass --upgrade-db)" if sqlite else "")
     )

@@ -246,3 +246,17 @@ def test_history_governor_lists_events(cli: Cli, sandbox_process: SandboxProcess
     result = cli("history", "governor", "--format", "json")
     assert result.code == 0 and result.json() == []
     assert cli("history", "governor", "--since", "whenever").code == 2
+
+
+def test_an_older_sqlite_history_upgrades_only_when_asked(
+    cli: Cli, sandbox_process: SandboxProcess
+) -> None:
+    point_at(cli, sandbox_process)
+    assert cli("db", "upgrade", "0001").code == 0
+    refused = cli("trigger", "clear-all")
+    assert (
+        refused.code == 2
+        and "run `kinsta-scheduler db upgrade` (or pass --upgrade-db)" in refused.err
+    )
+    assert cli("trigger", "clear-all", "--upgrade-db").code == 0
+    assert cli("db", "current").out.split()[1] == cli("db", "current").out.split()[3]

@@ -3,9 +3,9 @@
 A sliding-window log admits a request when fewer than `limit` requests were counted in the last
 `window_s` seconds. Unlike a token bucket configured as "N per W" (which lets almost 2N through in
 the first window), it never exceeds N in any window, which is what a server enforcing N/W checks.
-A request is stamped when its response arrives (not when it was sent): the server counted it at
-some instant in between, so holding its slot until `response + W` is safe whatever the server's
-window algorithm, at the cost of one latency per window.
+The governor stamps a request when its response arrives (not when it was sent): the server
+counted it at some instant in between, so holding its slot until `response + W` is safe whatever
+the server's window algorithm, at the cost of one latency per window.
 """
 
 from __future__ import annotations
@@ -16,45 +16,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+MIN_WAIT_S = 1e-6
+
 
 @dataclass
 class SlidingWindow:
+    """Arrivals counted in a sliding window, as a server enforcing N per W counts them (the
+    sandbox uses it; the governor's own permits live in a Ledger, below)."""
+
     limit: int
     window_s: float
-    margin_s: float = 0.0
     _stamps: deque[float] = field(default_factory=deque)
-    _in_flight: int = 0
 
     def _expire(self, now: float) -> None:
-        horizon = now - self.window_s - self.margin_s
-        while self._stamps and self._stamps[0] <= horizon:
+        while self._stamps and self._stamps[0] <= now - self.window_s:
             self._stamps.popleft()
 
     def wait_s(self, now: float) -> float:
-        """Seconds until one more request may start (0 when it may start now)."""
+        """Seconds until one more request may be counted (0 when it may be now)."""
         self._expire(now)
-        used = len(self._stamps) + self._in_flight
-        if used < self.limit:
-            return 0.0
-        if not self._stamps:
-            return self.window_s  # every slot is held by requests still in flight
-        index = used - self.limit  # the stamp whose expiry frees a slot
-        if index >= len(self._stamps):
-            return self.window_s
-        return max(0.0, self._stamps[index] + self.window_s + self.margin_s - now)
+        return wait_for(self._stamps, self.limit, self.window_s, now)
 
-    def start(self) -> None:
-        """A request was admitted; it holds a slot until finish()."""
-        self._in_flight += 1
-
-    def finish(self, now: float) -> None:
-        """The admitted request's response arrived at `now`."""
-        self._in_flight = max(0, self._in_flight - 1)
+    def record(self, now: float) -> None:
         self._stamps.append(now)
 
     def used(self, now: float) -> int:
         self._expire(now)
-        return len(self._stamps) + self._in_flight
+        return len(self._stamps)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -106,12 +94,14 @@ class Ledger(Protocol):
 
 
 def wait_for(stamps: Sequence[float], limit: int, window_s: float, now: float) -> float:
-    """Seconds until fewer than `limit` of the sorted expiry `stamps` (already minus window) are
-    still alive; 0 when a permit can be taken now."""
-    alive = [s for s in stamps if s + window_s > now]
+    """Seconds until fewer than `limit` of the sorted `stamps` (when each permit stopped being
+    in use) fall within the last `window_s`; 0 when one more may be taken now."""
+    horizon = now - window_s  # the same comparison as the SQL ledger's, so both agree exactly
+    alive = [s for s in stamps if s > horizon]
     if len(alive) < limit:
         return 0.0
-    return alive[len(alive) - limit] + window_s - now
+    # At least a microsecond: a wait too small to move a float clock would make callers spin.
+    return max(alive[len(alive) - limit] - horizon, MIN_WAIT_S)
 
 
 class MemoryLedger:

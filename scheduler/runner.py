@@ -70,17 +70,13 @@ class _Context:
             self._task.task_id, accepted.operation_id, kind, clock.now()
         )
 
-        def record(
-            state: OperationState,
-            http: int | None,
-            message: str,
-            polls: int,
-            status: OperationStatus | None = None,
-        ) -> None:
+        def seen(status: OperationStatus, polls: int) -> None:
             # A poll's answer describes the moment it was sent, after any wait for the governor;
             # the wait is kept so that learned durations can discount late sightings.
-            at = status.sent_at if status and status.sent_at else clock.now()
-            event = OperationEvent(at, state, http, message, status.waited_s if status else None)
+            at = status.sent_at or clock.now()
+            event = OperationEvent(
+                at, status.state, status.http_status, status.message, status.waited_s
+            )
             runner.store.operation_event(row_id, event, polls)
 
         result = wait_for_operation(
@@ -89,11 +85,12 @@ class _Context:
             runner.polling,
             clock,
             expected_s=runner.expected_s(kind),
-            on_status=lambda s, polls: record(s.state, s.http_status, s.message, polls, s),
+            on_status=seen,
             cancel=runner.cancel,
         )
         if result.state is OperationState.TIMED_OUT:
-            record(result.state, result.http_status, result.message, result.polls)
+            event = OperationEvent(clock.now(), result.state, result.http_status, result.message)
+            runner.store.operation_event(row_id, event, result.polls)
         return result.state, result.message
 
     def wait_until(self, check: Callable[[], bool]) -> bool:

@@ -121,8 +121,7 @@ class Sandbox:
             if wait > 0:
                 self.stats.rate_limited += 1
                 return False, 0, wait
-            window.start()
-            window.finish(now)
+            window.record(now)
             # Reset: seconds until a request may be sent again (0 while some remain).
             return True, self.options.per_minute - window.used(now), window.wait_s(now)
 

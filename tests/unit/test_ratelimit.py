@@ -1,35 +1,42 @@
-"""The sliding-window log never admits more than `limit` in any window, and waits exactly."""
+"""Sliding windows never admit more than `limit` in any window, and wait exactly."""
 
 from __future__ import annotations
 
 import random
 
-from scheduler.ratelimit import SlidingWindow, parse_retry_after
+from scheduler.ratelimit import BucketLimit, MemoryLedger, SlidingWindow, parse_retry_after
+from tests.conftest import FakeClock
 
 
 def test_admits_up_to_the_limit_then_waits_for_the_oldest() -> None:
     window = SlidingWindow(limit=3, window_s=60)
     for t in (0.0, 1.0, 2.0):
         assert window.wait_s(t) == 0
-        window.start()
-        window.finish(t)
+        window.record(t)
     assert window.wait_s(10.0) == 50.0  # the stamp at 0 expires at 60
     assert window.wait_s(60.0) == 0
 
 
-def test_in_flight_requests_hold_a_slot() -> None:
-    window = SlidingWindow(limit=1, window_s=60)
-    window.start()
-    assert window.wait_s(0.0) == 60.0
-    window.finish(5.0)
-    assert window.wait_s(6.0) == 59.0
+def test_in_flight_permits_hold_a_slot(fake_clock: FakeClock) -> None:
+    ledger = MemoryLedger(fake_clock.monotonic)
+    bucket = [BucketLimit("b", 1)]
+    grant = ledger.acquire(bucket, 60, hold_s=300)
+    assert not isinstance(grant, float)
+    assert ledger.acquire(bucket, 60, hold_s=300) == 360.0  # unreleased: counts until hold + window
+    fake_clock.advance(5)
+    ledger.release(grant)
+    fake_clock.advance(1)
+    assert ledger.acquire(bucket, 60, hold_s=300) == 59.0
 
 
-def test_margin_extends_each_slot() -> None:
-    window = SlidingWindow(limit=1, window_s=60, margin_s=0.5)
-    window.start()
-    window.finish(0.0)
-    assert window.wait_s(1.0) == 59.5
+def test_margin_extends_each_slot(fake_clock: FakeClock) -> None:
+    ledger = MemoryLedger(fake_clock.monotonic)
+    bucket = [BucketLimit("b", 1)]
+    grant = ledger.acquire(bucket, 60.5, hold_s=300)  # the governor passes window + margin
+    assert not isinstance(grant, float)
+    ledger.release(grant)
+    fake_clock.advance(1)
+    assert ledger.acquire(bucket, 60.5, hold_s=300) == 59.5
 
 
 def test_never_more_than_limit_in_any_window_under_random_load() -> None:
@@ -37,11 +44,12 @@ def test_never_more_than_limit_in_any_window_under_random_load() -> None:
     window = SlidingWindow(limit=10, window_s=6.0)
     now, sent = 0.0, []
     for _ in range(500):
-        now += window.wait_s(now)
-        window.start()
-        latency = rng.uniform(0.01, 0.5)
-        sent.append(now)  # the server may count it as early as the send
-        window.finish(now + latency)
+        while (
+            wait := window.wait_s(now)
+        ) > 0:  # callers re-check after waiting, as the governor does
+            now += wait
+        window.record(now)
+        sent.append(now)
         now += rng.uniform(0, 0.2)
     for i, start in enumerate(sent):
         in_window = [t for t in sent[i:] if t - start < 6.0]

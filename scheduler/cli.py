@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
@@ -15,7 +16,7 @@ import click
 from rich.console import Console
 
 from scheduler import config as config_module
-from scheduler import logs, render
+from scheduler import logs, progress, render
 from scheduler.domain import Config, RunStatus, RunTrigger, TaskStatus
 from scheduler.errors import (
     AuthenticationError,
@@ -172,14 +173,27 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         runner = services.runner_for(job)
-        result = runner.run(job, RunTrigger.MANUAL, runner.clock.now(), config.revision)
+        governor = services.governors[job.company]
+        requests_before = governor.requests
+        with progress.shown(runner, governor, sys.stderr.isatty()) as watch:
+            result = runner.run(job, RunTrigger.MANUAL, runner.clock.now(), config.revision)
+        assert result is not None  # manual runs never collide on a slot
+        tasks = services.store.run_tasks(result.run_id)
     finally:
         services.close()
-    assert result is not None  # manual runs never collide on a slot
+    counts = Counter(t.status.value for t in tasks)
     click.echo(
-        f"run {result.run_id}: {result.status.value}, {result.tasks_total} task(s), "
-        f"{result.tasks_failed} failed" + (f" ({result.error})" if result.error else "")
+        f"run {result.run_id}: {result.status.value}, {result.tasks_total} task(s) ("
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + f"), {result.tasks_failed} failed, {governor.requests - requests_before} API "
+        f"request(s), {watch.elapsed_s():.1f}s" + (f" ({result.error})" if result.error else "")
     )
+    for task in tasks:
+        if task.status.is_failure:
+            click.echo(
+                f"  {task.status.value}: {task.site}/{task.environment} {task.action}: "
+                f"{logs.mask(task.message or '')}"
+            )
     if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         sys.exit(1)
 
@@ -334,10 +348,12 @@ def show(state: State, run_id: str, fmt: str) -> None:
 @click.pass_obj
 def sites(state: State, site: str | None, fmt: str) -> None:
     """One row per site: each action's latest outcome, the last success and the last failure."""
-    entries = _store(state).site_actions(site)
-    if site is not None and not entries:
+    store = _store(state)
+    entries = store.site_actions(site)
+    inventory = store.latest_inventory(site)
+    if site is not None and not entries and not inventory:
         raise NotFoundError(f"no history for site {site!r}")
-    rows = render.sites_json(entries)
+    rows = render.sites_json(entries, inventory)
     if fmt == "json":
         click.echo(render.to_json(rows))
     elif fmt == "csv":
@@ -423,6 +439,13 @@ def db_downgrade(state: State, revision: str) -> None:
     metavar="error=P,drop=P,hang=P",
     help="inject faults: the share of API requests answered 503, dropped, or left hanging",
 )
+@click.option(
+    "--break-on-update",
+    "break_on_update",
+    multiple=True,
+    metavar="NAME[:fatal|blank]",
+    help="updating this plugin or theme breaks the site's homepage (repeatable)",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -433,6 +456,7 @@ def sandbox_command(
     api_key: str | None,
     companies: int,
     faults: str,
+    break_on_update: tuple[str, ...],
 ) -> None:
     """Serve the fake Kinsta API until interrupted."""
     from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
@@ -445,6 +469,7 @@ def sandbox_command(
         per_minute=per_minute,
         companies=companies,
         faults=_parse_faults(faults),
+        break_on_update=tuple(_parse_break(value) for value in break_on_update),
     )
     server = SandboxServer(Sandbox(options), host=host, port=port)
     click.echo(
@@ -515,6 +540,19 @@ def _parse_faults(text: str) -> Any:
         hang=values.get("hang", 0.0),
         hang_s=values.get("hang_s", Faults.hang_s),
     )
+
+
+def _parse_break(value: str) -> tuple[str, str]:
+    from scheduler.sandbox.server import BREAK_MODES
+
+    name, _, mode = value.partition(":")
+    mode = mode or "fatal"
+    if not name or mode not in BREAK_MODES:
+        raise BadInputError(
+            f"--break-on-update {value!r}: use NAME or NAME:MODE, MODE one of "
+            + ", ".join(BREAK_MODES)
+        )
+    return name, mode
 
 
 def _describe_schedule(schedule: Any) -> str:

@@ -5,6 +5,7 @@ Every problem is collected and reported at once, each with file, line, job id an
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -165,6 +166,7 @@ class _Job(_Model):
     on_failure: Literal["stop", "continue"] = "stop"
     misfire_grace: Duration = 300.0
     company: str | None = None
+    allow_scheduled: bool = False
 
 
 class _Retention(_Model):
@@ -198,11 +200,123 @@ class _PhpVersion(_Model):
     version: str = Field(pattern=r"^\d+\.\d+$", description="for example 8.3")
 
 
+class _Backup(_Model):
+    tag: str = Field("kinsta-scheduler", max_length=200)
+
+
+class _PruneBackups(_Model):
+    keep: int = Field(ge=0, le=100)
+
+
+class _Verify(_Model):
+    paths: list[str] = Field(["/"], min_length=1)
+    status: int = Field(200, ge=100, le=599)
+    contains: str | None = None
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value.startswith("/"):
+                raise ValueError(f"{value!r}: a path starts with / (for example /shop/)")
+        return values
+
+
+class _Update(_Model):
+    include: list[str] = ["*"]
+    exclude: list[str] = []
+    only: Literal["patch", "minor", "all"] = "all"
+    min_age: Duration = 0.0
+    safe: bool = False
+    verify: _Verify = _Verify()
+    check_php_errors: bool = True
+
+    @field_validator("min_age")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class _FetchLogs(_Model):
+    file: Literal["error", "access", "kinsta-cache-perf"] = "error"
+    lines: int = Field(1000, ge=1, le=20000)
+
+
+class _PushToLive(_Model):
+    push_db: bool = True
+    push_files: bool = True
+    run_search_and_replace: bool = True
+    file_list: list[str] = []
+
+
+class _CreateStaging(_Model):
+    display_name: str = Field("Staging", min_length=1, max_length=100)
+    premium: bool = False
+
+
+class _RestoreBackup(_Model):
+    backup: Literal["latest_manual", "latest"] | int = "latest_manual"
+    tag: str | None = None
+
+
+class _CreateSite(_Model):
+    display_name: str = Field(min_length=1, max_length=100)
+    region: str = Field(min_length=1, description="a Kinsta region, for example us-central1")
+    admin_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    admin_user: str = Field(min_length=1)
+    admin_password: str = Field(min_length=8, description="use ${VAR}, never the plain value")
+    site_title: str | None = None
+    wp_language: str = "en_US"
+    woocommerce: bool | None = None
+    wordpressseo: bool | None = None
+    is_multisite: bool | None = None
+
+
+class _CloneSite(_Model):
+    display_name: str = Field(min_length=1, max_length=100)
+
+
+class _Domain(_Model):
+    domain: str = Field(pattern=r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+    wildcardless: bool | None = None
+
+
 ACTION_OPTIONS: Mapping[str, type[_Model]] = {
     "clear_cache": _NoOptions,
+    "clear_edge_cache": _NoOptions,
+    "clear_cdn_cache": _NoOptions,
     "restart_php": _NoOptions,
     "set_php_version": _PhpVersion,
+    "backup": _Backup,
+    "prune_backups": _PruneBackups,
+    "update_plugins": _Update,
+    "update_themes": _Update,
+    "fetch_logs": _FetchLogs,
+    "inventory": _NoOptions,
+    "push_to_live": _PushToLive,
+    "create_staging": _CreateStaging,
+    "restore_backup": _RestoreBackup,
+    "create_site": _CreateSite,
+    "clone_site": _CloneSite,
+    "add_domain": _Domain,
+    "remove_domain": _Domain,
 }
+# Actions that change or create something on request, not routine maintenance: only in jobs
+# without a schedule (run with `trigger`), or with `allow_scheduled: true`.
+ON_DEMAND_ACTIONS = frozenset(
+    {
+        "push_to_live",
+        "create_staging",
+        "restore_backup",
+        "create_site",
+        "clone_site",
+        "add_domain",
+        "remove_domain",
+    }
+)
+# Actions that act on the company, not on an environment: they run once per run, and a job
+# holding one holds nothing else (its targets are ignored).
+COMPANY_ACTIONS = frozenset({"create_site"})
 
 
 # --- YAML with line numbers --------------------------------------------------------------------
@@ -381,8 +495,10 @@ def _actions(
             continue
         model = ACTION_OPTIONS.get(name)
         if model is None:
+            close = difflib.get_close_matches(str(name), list(ACTION_OPTIONS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             known = ", ".join(sorted(ACTION_OPTIONS))
-            problems.add(path, f"unknown action {name!r} (known: {known})")
+            problems.add(path, f"unknown action {name!r} ({hint}known: {known})")
             continue
         if not isinstance(options, dict):
             problems.add((*path, name), "options must be a mapping")
@@ -409,6 +525,7 @@ def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job |
         except ValueError as exc:
             problems.add((*at, "schedule"), str(exc))
     actions = _actions(raw.actions, (*at, "actions"), problems)
+    _check_action_mix(raw, actions, at, problems)
     try:
         grace = parse_duration(raw.misfire_grace)
     except ValueError as exc:
@@ -431,7 +548,35 @@ def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job |
         on_failure=raw.on_failure,
         misfire_grace_s=grace,
         company=raw.company or DEFAULT_COMPANY,
+        allow_scheduled=raw.allow_scheduled,
     )
+
+
+def _check_action_mix(
+    raw: _Job, actions: tuple[ActionSpec, ...], at: tuple[str | int, ...], problems: _Problems
+) -> None:
+    names = [a.name for a in actions]
+    for index, name in enumerate(names):
+        path = (*at, "actions", index)
+        if name in ON_DEMAND_ACTIONS and raw.schedule is not None and not raw.allow_scheduled:
+            problems.add(
+                path,
+                f"{name} is an on-demand action: use it in a job without a schedule (run it with "
+                "`trigger`), or set allow_scheduled: true",
+            )
+        if name == "push_to_live" and raw.targets.environment == "live":
+            problems.add(
+                (*at, "targets", "environment"),
+                "push_to_live pushes a staging environment to live: set environment: staging "
+                "(or the staging environment's name)",
+            )
+    company_level = [n for n in names if n in COMPANY_ACTIONS]
+    if company_level and len(names) > len(company_level):
+        problems.add(
+            (*at, "actions"),
+            f"{', '.join(company_level)} acts on the company, not on environments: put it in a "
+            "job of its own",
+        )
 
 
 def _database_url(raw: str | None, config_path: Path, override: str | None) -> str:

@@ -51,6 +51,12 @@ class TaskStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    ROLLED_BACK = "rolled_back"  # a safe update failed its checks and the backup was restored
+    INTERRUPTED = "interrupted"  # its process stopped before the task could finish
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (TaskStatus.FAILED, TaskStatus.ROLLED_BACK)
 
 
 class RunTrigger(StrEnum):
@@ -111,6 +117,7 @@ class Job:
     on_failure: str = "stop"
     misfire_grace_s: float = 300.0
     company: str = "default"
+    allow_scheduled: bool = False  # lets on-demand actions run on a schedule
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,8 @@ class Target:
     labels: tuple[str, ...] = ()
     primary_domain: str | None = None
     cdn_cache_id: str | None = None
+    php_version: str | None = None  # "8.3", as Kinsta reported it when targets were resolved
+    wordpress_version: str | None = None
 
     @property
     def key(self) -> str:
@@ -299,3 +308,25 @@ class Task:
     site_id: str | None = None
     environment_id: str | None = None
     operations: tuple[OperationRecord, ...] = ()
+    versions_before: Mapping[str, Any] | None = None  # {"plugins": {name: version}, ...}
+    versions_after: Mapping[str, Any] | None = None
+    result: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InventorySnapshot:
+    """What one environment looked like when an `inventory` task read it."""
+
+    site: str
+    environment: str
+    taken_at: datetime
+    php_version: str | None
+    wordpress_version: str | None
+    plugins: tuple[Mapping[str, Any], ...]  # name, version, update_version (None: current)
+    themes: tuple[Mapping[str, Any], ...]
+    backups: tuple[Mapping[str, Any], ...]  # id, type, note, created_at (ISO, UTC)
+    run_id: int | None = None
+
+    @property
+    def pending_updates(self) -> int:
+        return sum(1 for item in (*self.plugins, *self.themes) if item.get("update_version"))

@@ -12,7 +12,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.domain import GovernorEvent, OperationRecord, Run, SiteAction, Task
+from scheduler.domain import (
+    GovernorEvent,
+    InventorySnapshot,
+    OperationRecord,
+    Run,
+    SiteAction,
+    Task,
+)
 
 RUN_FIELDS = (
     "run_id", "job_id", "trigger", "scheduled_for", "started_at", "finished_at", "status",
@@ -20,7 +27,7 @@ RUN_FIELDS = (
 )  # fmt: skip
 TASK_FIELDS = (
     "run_id", "site", "environment", "action", "status", "operation_id", "operation_status",
-    "message", "started_at", "finished_at", "attempts",
+    "message", "started_at", "finished_at", "attempts", "changes",
 )  # fmt: skip
 
 
@@ -86,10 +93,25 @@ def task_json(task: Task, *, with_operations: bool = False) -> dict[str, Any]:
         "started_at": utc_iso(task.started_at),
         "finished_at": utc_iso(task.finished_at),
         "attempts": task.attempts,
+        "changes": changes(task),
+        "versions_before": task.versions_before,
+        "versions_after": task.versions_after,
+        "result": task.result,
     }
     if with_operations:
         body["operations"] = [operation_json(op) for op in task.operations]
     return body
+
+
+def changes(task: Task) -> str:
+    """What a task changed, compactly: "akismet 5.3 -> 5.3.1, astra 4.6 -> 4.7"."""
+    before, after = task.versions_before or {}, task.versions_after or {}
+    moves = []
+    for kind, items in before.items():
+        for name, old in items.items():
+            new = (after.get(kind) or {}).get(name)
+            moves.append(f"{name} {old} -> {new}" if new != old else f"{name} {old} (unchanged)")
+    return ", ".join(moves)
 
 
 def to_json(value: Any) -> str:
@@ -155,6 +177,9 @@ def tasks_table(tasks: Sequence[Task], console: Console, title: str) -> None:
         "message",
     ):
         table.add_column(column, no_wrap=column not in ("message", "operation"))
+    show_changes = any(t.versions_before for t in tasks)
+    if show_changes:
+        table.add_column("versions")
     for task in tasks:
         table.add_row(
             str(task.run_id),
@@ -166,6 +191,7 @@ def tasks_table(tasks: Sequence[Task], console: Console, title: str) -> None:
             task.operation_status or "",
             _duration(task.started_at, task.finished_at),
             task.message or "",
+            *([changes(task).replace(", ", "\n")] if show_changes else []),
         )
     console.print(table)
 
@@ -233,13 +259,34 @@ def site_action_json(entry: SiteAction) -> dict[str, Any]:
     }
 
 
-def sites_json(entries: Sequence[SiteAction]) -> list[dict[str, Any]]:
-    """One object per site: its latest success and failure, and each action's latest outcome."""
+def inventory_json(snapshot: InventorySnapshot) -> dict[str, Any]:
+    return {
+        "environment": snapshot.environment,
+        "taken_at": utc_iso(snapshot.taken_at),
+        "run_id": snapshot.run_id,
+        "php_version": snapshot.php_version,
+        "wordpress_version": snapshot.wordpress_version,
+        "pending_updates": snapshot.pending_updates,
+        "plugins": [dict(p) for p in snapshot.plugins],
+        "themes": [dict(t) for t in snapshot.themes],
+        "backups": [dict(b) for b in snapshot.backups],
+    }
+
+
+def sites_json(
+    entries: Sequence[SiteAction], inventory: Sequence[InventorySnapshot] = ()
+) -> list[dict[str, Any]]:
+    """One object per site: its latest success and failure, each action's latest outcome, and
+    each environment's latest inventory (PHP, WordPress, plugin and theme versions)."""
     by_site: dict[str, list[SiteAction]] = {}
+    snapshots: dict[str, list[InventorySnapshot]] = {}
+    for snapshot in inventory:
+        snapshots.setdefault(snapshot.site, []).append(snapshot)
+        by_site.setdefault(snapshot.site, [])
     for entry in entries:
         by_site.setdefault(entry.site, []).append(entry)
     out = []
-    for site, actions in by_site.items():
+    for site, actions in sorted(by_site.items()):
         successes = [a.last_success_at for a in actions if a.last_success_at]
         failures = [a for a in actions if a.last_failure_at]
         worst = max(failures, key=lambda a: a.last_failure_at or a.last_finished_at, default=None)
@@ -250,18 +297,29 @@ def sites_json(entries: Sequence[SiteAction]) -> list[dict[str, Any]]:
         )
         out.append({
             "site": site,
-            "environments": sorted({a.environment for a in actions}),
+            "environments": sorted(
+                {a.environment for a in actions}
+                | {s.environment for s in snapshots.get(site, [])}
+            ),
             "last_success_at": utc_iso(max(successes)) if successes else None,
             "last_failure_at": utc_iso(worst.last_failure_at) if worst else None,
             "last_failure": failure,
             "actions": [site_action_json(a) for a in actions],
+            "inventory": [inventory_json(s) for s in snapshots.get(site, [])],
         })  # fmt: skip
     return out
 
 
 def sites_table(rows: Sequence[dict[str, Any]], console: Console) -> None:
     table = Table(title=f"{len(rows)} site(s)", title_justify="left")
-    for column in ("site", "environments", "last run per action", "last success", "last failure"):
+    for column in (
+        "site",
+        "environments",
+        "installed (latest inventory)",
+        "last run per action",
+        "last success",
+        "last failure",
+    ):
         table.add_column(column, no_wrap=column in ("site", "last success"))
     for row in rows:
         latest = "\n".join(
@@ -274,14 +332,30 @@ def sites_table(rows: Sequence[dict[str, Any]], console: Console) -> None:
             if row["last_failure_at"]
             else ""
         )
+        installed = "\n".join(_installed(entry) for entry in row["inventory"])
         table.add_row(
             row["site"],
             ", ".join(row["environments"]),
+            installed,
             latest,
             _local_iso(row["last_success_at"]),
             failure,
         )
     console.print(table)
+
+
+def _installed(entry: dict[str, Any]) -> str:
+    """One environment's latest inventory, in a few lines."""
+    items = [
+        f"{item['name']} {item['version']}"
+        + (f" (-> {item['update_version']})" if item.get("update_version") else "")
+        for item in (*entry["plugins"], *entry["themes"])
+    ]
+    return (
+        f"{entry['environment']}: PHP {entry['php_version'] or '?'}, "
+        f"WordPress {entry['wordpress_version'] or '?'}, {entry['pending_updates']} update(s) "
+        f"pending, as of {_local_iso(entry['taken_at'])}\n  " + "\n  ".join(items)
+    )
 
 
 def _local_iso(value: str | None) -> str:

@@ -1,12 +1,18 @@
 """Executes one run: resolve targets, run each target's actions in order (targets concurrently,
-up to the job's concurrency), record every task and operation, end with one summary log line."""
+up to the job's concurrency), record every task and operation, end with one summary log line.
+
+Mutating work holds the environment's lock (a lease in the history database) from the first
+mutating task of a target's pipeline to its end, so two jobs, or two processes, never change the
+same environment at once: the second waits. Kinsta serialises such operations anyway, and a
+pipeline such as backup -> update -> clear cache is meant to run as a unit."""
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +20,9 @@ import structlog
 
 from scheduler.actions import Action, ActionResult, registry
 from scheduler.clock import Clock
+from scheduler.config import COMPANY_ACTIONS
 from scheduler.domain import (
+    InventorySnapshot,
     Job,
     OperationEvent,
     OperationState,
@@ -29,6 +37,7 @@ from scheduler.errors import KinstaError, StoreError, TransportError
 from scheduler.history import HistoryStore, PlannedTask
 from scheduler.kinsta.client import KinstaClient, OperationAccepted, OperationStatus
 from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
+from scheduler.kinsta.probe import SiteProbe
 from scheduler.targets import select_targets
 
 log = structlog.get_logger("scheduler.runner")
@@ -36,6 +45,18 @@ log = structlog.get_logger("scheduler.runner")
 SKIPPED_AFTER_FAILURE = "not run: an earlier action on this target failed"
 EXPECTED_SHRINK = 0.98
 INTERRUPTED = "interrupted by shutdown; its operation may still be running at Kinsta"
+LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
+LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What trigger's progress display is told: a target's pipeline ended."""
+
+    targets_total: int
+    targets_done: int
+    target: str
+    failed: bool
 
 
 class _Interrupted(Exception):
@@ -45,9 +66,81 @@ class _Interrupted(Exception):
 @dataclass(frozen=True)
 class _TaskRef:
     task_id: int
+    run_id: int
     target: Target
     action: str
     index: int  # position of the action in the job
+    holder: str  # who holds the environment's lock for this pipeline
+    label: str  # job, run and target, for "busy" messages
+
+
+class EnvironmentBusy(Exception):
+    """The environment stayed locked by someone else until the deadline."""
+
+
+class _Locks:
+    """Environment locks held by this runner: taken with patience, renewed by a keeper thread
+    while held, released at the end of the pipeline."""
+
+    def __init__(self, runner: Runner, lease_s: float) -> None:
+        self._runner = runner
+        self.lease_s = lease_s
+        self._held: dict[str, str] = {}  # holder -> environment id
+        self._mutex = threading.Lock()
+        self._keeper: threading.Thread | None = None
+
+    def acquire(self, environment_id: str, holder: str, label: str) -> float:
+        """Block until held; return the seconds waited. Raises EnvironmentBusy after the polling
+        deadline, PollingCancelled when the process is stopping."""
+        runner = self._runner
+        started = runner.clock.monotonic()
+        pause, longest = LOCK_POLL_S
+        busy_with: str | None = None
+        while True:
+            busy_with = runner.store.try_lock_environment(
+                environment_id, holder, label, runner.clock.now(), self.lease_s
+            )
+            if busy_with is None:
+                break
+            waited = runner.clock.monotonic() - started
+            if waited + pause > runner.polling.deadline_s:
+                raise EnvironmentBusy(
+                    f"the environment stayed busy for {waited:.0f}s (held by {busy_with})"
+                )
+            if runner.clock.sleep(pause, runner.cancel):
+                raise PollingCancelled(0)
+            pause = min(pause * 1.5, longest)
+        with self._mutex:
+            self._held[holder] = environment_id
+            if self._keeper is None:
+                self._keeper = threading.Thread(
+                    target=self._keep, name="environment-locks", daemon=True
+                )
+                self._keeper.start()
+        waited = runner.clock.monotonic() - started
+        if busy_with is not None or waited > 1.0:
+            log.info("environment.lock_waited", holder=holder, waited_s=round(waited, 3))
+        return waited
+
+    def release(self, environment_id: str, holder: str) -> None:
+        with self._mutex:
+            self._held.pop(holder, None)
+        self._runner.store.unlock_environment(environment_id, holder)
+
+    def _keep(self) -> None:
+        """Renew every held lease a few times per lease; end when nothing is held."""
+        runner, pause = self._runner, threading.Event()
+        while True:
+            pause.wait(self.lease_s / 4)
+            with self._mutex:
+                holders = list(self._held)
+                if not holders:
+                    self._keeper = None
+                    return
+            try:
+                runner.store.renew_locks(holders, runner.clock.now(), self.lease_s)
+            except StoreError as exc:  # retried next time; the lease outlasts a few misses
+                log.warning("environment.lock_renew_failed", error=str(exc))
 
 
 class _Context:
@@ -60,6 +153,40 @@ class _Context:
     @property
     def client(self) -> KinstaClient:
         return self._runner.client
+
+    @property
+    def probe(self) -> SiteProbe:
+        return self._runner.probe
+
+    @property
+    def company_id(self) -> str:
+        return self._runner.company_id
+
+    def now(self) -> datetime:
+        return self._runner.clock.now()
+
+    def note_available(
+        self, kind: str, offered: Iterable[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], datetime]:
+        return self._runner.store.note_available(kind, offered, self.now())
+
+    def record_inventory(self, snapshot: InventorySnapshot) -> None:
+        self._runner.store.record_inventory(
+            self._task.task_id, self._task.run_id, self._task.target, snapshot
+        )
+
+    @contextmanager
+    def exclusive(self, environment_id: str, label: str) -> Iterator[None]:
+        locks = self._runner.locks
+        holder = f"{self._task.holder}+{environment_id}"
+        locks.acquire(environment_id, holder, f"{self._task.label} -> {label}")
+        try:
+            yield
+        finally:
+            locks.release(environment_id, holder)
+
+    def notify_user_id(self) -> str:
+        return self._runner.notify_user_id()
 
     def wait(
         self, accepted: OperationAccepted, kind: str | None = None
@@ -118,6 +245,8 @@ class Runner:
         *,
         started_by: str,
         cancel: threading.Event | None = None,
+        probe: SiteProbe | None = None,
+        lock_lease_s: float = LOCK_LEASE_S,
     ) -> None:
         self.client = client
         self.store = store
@@ -126,8 +255,23 @@ class Runner:
         self.company_id = company_id
         self.started_by = started_by
         self.cancel = cancel or threading.Event()
+        self.probe = probe or SiteProbe()
+        self.locks = _Locks(self, lock_lease_s)
+        self.on_progress: Callable[[Progress], None] | None = None
         self._actions = registry()
         self._expected: dict[str, float] = {}
+        self._notify_user: str | None = None
+        self._mutex = threading.Lock()
+
+    def notify_user_id(self) -> str:
+        """The first user of the company (endpoints such as restore must name one to notify)."""
+        with self._mutex:
+            if self._notify_user is None:
+                users = self.client.list_company_users(self.company_id)
+                if not users:
+                    raise KinstaError("the company has no users to notify")
+                self._notify_user = users[0].id
+            return self._notify_user
 
     def expected_s(self, kind: str) -> float:
         """When an operation of `kind` is expected to be done, learned from history: a little
@@ -156,29 +300,54 @@ class Runner:
             return None
         return self.execute(job, run)
 
+    def _targets(self, job: Job) -> list[Target]:
+        if all(a.name in COMPANY_ACTIONS for a in job.actions):
+            # Acts on the company: one pseudo-target named after what it creates.
+            name = str(job.actions[0].options.get("display_name") or job.id)
+            return [Target(site_id="", site_name=name, environment_id="", environment_name="-")]
+        sites = self.client.list_sites(self.company_id, include_environments=True)
+        return select_targets(sites, job.targets)
+
     def execute(self, job: Job, run: Run) -> Run:
         try:
-            targets = select_targets(
-                self.client.list_sites(self.company_id, include_environments=True), job.targets
-            )
+            targets = self._targets(job)
         except KinstaError as exc:
             return self._finish(run, RunStatus.FAILED, f"could not resolve targets: {exc}")
         if not targets:
             return self._finish(run, RunStatus.SKIPPED, "no environment matched the job's targets")
         # The runner serves every job of its company, possibly at once: merge, never replace.
         learned = self.store.typical_durations([a.name for a in job.actions])
-        self._expected = {**self._expected, **learned}
+        with self._mutex:
+            self._expected = {**self._expected, **learned}
         planned = [PlannedTask(t, a.name) for t in targets for a in job.actions]
         ids = self.store.plan_tasks(run.run_id, planned)
         refs = [
-            _TaskRef(task_id, p.target, p.action, i % len(job.actions))
+            _TaskRef(
+                task_id,
+                run.run_id,
+                p.target,
+                p.action,
+                i % len(job.actions),
+                holder=f"{self.started_by}/run-{run.run_id}/{p.target.environment_id}",
+                label=f"job {job.id}, run {run.run_id}, {p.target.key}",
+            )
             for i, (task_id, p) in enumerate(zip(ids, planned, strict=True))
         ]
         per_target = [refs[i : i + len(job.actions)] for i in range(0, len(refs), len(job.actions))]
+        done = itertools.count(1)
+
+        def pipeline(chain: Sequence[_TaskRef]) -> int:
+            failed = self._pipeline(job, chain)
+            if self.on_progress is not None:
+                self.on_progress(
+                    Progress(len(per_target), next(done), chain[0].target.key, failed > 0)
+                )
+            return failed
+
         with ThreadPoolExecutor(
             max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
         ) as pool:
-            outcomes = list(pool.map(lambda chain: self._pipeline(job, chain), per_target))
+            outcomes = list(pool.map(pipeline, per_target))
         failed = sum(outcomes)
         if self.cancel.is_set():
             return self._finish(run, RunStatus.INTERRUPTED, INTERRUPTED)
@@ -186,20 +355,42 @@ class Runner:
         return self._finish(run, status, f"{failed} task(s) failed" if failed else None)
 
     def _pipeline(self, job: Job, chain: Sequence[_TaskRef]) -> int:
-        """Run one target's actions in order; return how many failed."""
+        """Run one target's actions in order; return how many failed. The environment is locked
+        from the first mutating action to the end of the pipeline."""
         failed = 0
-        for ref in chain:
-            if self.cancel.is_set():
-                break  # tasks not started stay pending
-            if failed and job.on_failure == "stop":
-                now = self.clock.now()
-                self.store.finish_task(ref.task_id, TaskStatus.SKIPPED, now, SKIPPED_AFTER_FAILURE)
-                continue
-            try:
-                result = self._task(job, ref)
-            except _Interrupted:
-                break
-            failed += result.status is TaskStatus.FAILED
+        locked: _TaskRef | None = None
+        try:
+            for ref in chain:
+                if self.cancel.is_set():
+                    break  # tasks not started stay pending
+                if failed and job.on_failure == "stop":
+                    now = self.clock.now()
+                    self.store.finish_task(
+                        ref.task_id, TaskStatus.SKIPPED, now, SKIPPED_AFTER_FAILURE
+                    )
+                    continue
+                definition = self._actions[ref.action]
+                if locked is None and definition.mutating and ref.target.environment_id:
+                    try:
+                        self.locks.acquire(ref.target.environment_id, ref.holder, ref.label)
+                    except PollingCancelled:
+                        break
+                    except EnvironmentBusy as exc:
+                        self.store.start_task(ref.task_id, self.clock.now())
+                        self.store.finish_task(
+                            ref.task_id, TaskStatus.FAILED, self.clock.now(), str(exc)
+                        )
+                        failed += 1
+                        continue
+                    locked = ref
+                try:
+                    result = self._task(job, ref)
+                except _Interrupted:
+                    break
+                failed += result.status.is_failure
+        finally:
+            if locked is not None:
+                self.locks.release(locked.target.environment_id, locked.holder)
         return failed
 
     def _attempt(self, job: Job, ref: _TaskRef, action: Action) -> ActionResult:
@@ -213,7 +404,7 @@ class Runner:
             if exc.sent:
                 raise  # the caller decides: reconcile, or report the outcome as uncertain
             return ActionResult(TaskStatus.FAILED, str(exc))
-        except KinstaError as exc:
+        except (KinstaError, EnvironmentBusy) as exc:
             return ActionResult(TaskStatus.FAILED, str(exc))
         except StoreError:
             raise
@@ -253,6 +444,8 @@ class Runner:
             self.clock.now(),
             result.message,
             result=dict(result.details) or None,
+            versions_before=result.versions_before,
+            versions_after=result.versions_after,
         )
         log.info(
             "task.finished",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scheduler import logs
 from scheduler.clock import Clock, SystemClock
@@ -17,8 +17,10 @@ from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
+from scheduler.kinsta.probe import SiteProbe
 from scheduler.runner import Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
+from scheduler.sandbox.server import BASE_PATH
 
 
 def open_store(database_url: str, *, upgrade_sqlite: bool = False) -> HistoryStore:
@@ -47,6 +49,8 @@ class Services:
     runners: dict[str, Runner]
     sandbox: SandboxServer | None
     cancel: threading.Event
+    governors: dict[str, RateGovernor] = field(default_factory=dict)
+    probe: SiteProbe | None = None
 
     def runner_for(self, job: Job) -> Runner:
         return self.runners[job.company]
@@ -54,6 +58,8 @@ class Services:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+        if self.probe is not None:
+            self.probe.close()
         self.store.engine.dispose()
         if self.sandbox is not None:
             self.sandbox.stop()
@@ -85,6 +91,10 @@ def open_services(
     cancel = threading.Event()
     services = Services(config, store, {}, {}, server, cancel)
     ledger = SqlLedger(store.engine)
+    # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
+    services.probe = SiteProbe(
+        config.kinsta.timeout_s, via=server.url.removesuffix(BASE_PATH) if server else None
+    )
     try:
         for company, api_url, key in _keys(config, server):
             logs.register_secret(key.reveal())
@@ -101,6 +111,7 @@ def open_services(
             )
             client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
             services.clients[company.name] = client
+            services.governors[company.name] = governor
             company_id = (None if sandbox else company.company_id) or client.validate().company
             services.runners[company.name] = Runner(
                 client,
@@ -110,6 +121,7 @@ def open_services(
                 company_id,
                 started_by=identity(),
                 cancel=cancel,
+                probe=services.probe,
             )
     except BaseException:
         services.close()

@@ -41,6 +41,12 @@ def select_targets(sites: Iterable[Site], selector: TargetSelector) -> list[Targ
             labels=tuple(label.name for label in site.labels),
             primary_domain=env.primary_domain.name if env.primary_domain else None,
             cdn_cache_id=env.cdn_cache_id,
+            php_version=(
+                (env.container_info.php_engine_version or "").removeprefix("php") or None
+                if env.container_info
+                else None
+            ),
+            wordpress_version=env.wordpress_version,
         )
         for site in sites
         if _site_selected(site, selector)

@@ -1,6 +1,7 @@
 """Actions: plain functions over the Kinsta client. They never touch the database or the
-scheduler; waiting on an operation goes through ActionContext.wait, which the runner implements
-(and records).
+scheduler; whatever they need from the run (waiting on an operation, the history of versions,
+recording an inventory, an exclusive hold on another environment) goes through ActionContext,
+which the runner implements and records.
 
 An action whose mutating request may have reached Kinsta without an answer (a timeout after
 sending) is never sent again blindly: if it has a `reconcile` function, the runner calls it to
@@ -8,12 +9,15 @@ read the state back and decide; otherwise the task fails saying the outcome is u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from scheduler.domain import OperationState, Target, TaskStatus
+from scheduler.domain import InventorySnapshot, OperationState, Target, TaskStatus
 from scheduler.kinsta.client import KinstaClient, OperationAccepted
+from scheduler.kinsta.probe import SiteProbe
 
 
 @dataclass(frozen=True)
@@ -21,11 +25,21 @@ class ActionResult:
     status: TaskStatus
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    versions_before: Mapping[str, Any] | None = None
+    versions_after: Mapping[str, Any] | None = None
 
 
 class ActionContext(Protocol):
     @property
     def client(self) -> KinstaClient: ...
+
+    @property
+    def probe(self) -> SiteProbe: ...
+
+    @property
+    def company_id(self) -> str: ...
+
+    def now(self) -> datetime: ...
 
     def wait(
         self, accepted: OperationAccepted, kind: str | None = None
@@ -37,6 +51,19 @@ class ActionContext(Protocol):
         """Call `check` on the polling schedule until it is true (True) or the polling deadline
         passes (False). For reading state back."""
 
+    def note_available(
+        self, kind: str, offered: Iterable[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], datetime]:
+        """Record updates on offer ((name, version) of plugins|themes); when each was first seen."""
+
+    def record_inventory(self, snapshot: InventorySnapshot) -> None: ...
+
+    def exclusive(self, environment_id: str, label: str) -> AbstractContextManager[None]:
+        """Hold another environment's lock (as the task's own is held) for a block."""
+
+    def notify_user_id(self) -> str:
+        """A user of the company, for endpoints that must name one to notify."""
+
 
 Action = Callable[[ActionContext, Target, Mapping[str, Any]], ActionResult]
 
@@ -45,6 +72,8 @@ Action = Callable[[ActionContext, Target, Mapping[str, Any]], ActionResult]
 class ActionDef:
     run: Action
     reconcile: Action | None = None  # reads the state back after an uncertain request
+    mutating: bool = True  # changes the environment: holds its lock while it runs
+    requests: float = 2.0  # typical API requests per target, for `plan` (polls included)
 
 
 def outcome(state: OperationState, message: str) -> ActionResult:
@@ -57,10 +86,28 @@ def outcome(state: OperationState, message: str) -> ActionResult:
 
 
 def registry() -> dict[str, ActionDef]:
-    from scheduler.actions import cache, php
+    from scheduler.actions import backups, cache, domains, environments, logs, php, sites, updates
+    from scheduler.actions import inventory as inv
 
     return {
         "clear_cache": ActionDef(cache.clear_cache),
+        "clear_edge_cache": ActionDef(cache.clear_edge_cache),
+        "clear_cdn_cache": ActionDef(cache.clear_cdn_cache),
         "restart_php": ActionDef(php.restart_php),
-        "set_php_version": ActionDef(php.set_php_version, reconcile=php.reconcile_php_version),
+        "set_php_version": ActionDef(
+            php.set_php_version, reconcile=php.reconcile_php_version, requests=3.0
+        ),
+        "backup": ActionDef(backups.backup, requests=3.0),
+        "prune_backups": ActionDef(backups.prune_backups, requests=3.0),
+        "update_plugins": ActionDef(updates.update_plugins, requests=4.0),
+        "update_themes": ActionDef(updates.update_themes, requests=4.0),
+        "fetch_logs": ActionDef(logs.fetch_logs, mutating=False, requests=1.0),
+        "inventory": ActionDef(inv.inventory, mutating=False, requests=4.0),
+        "push_to_live": ActionDef(environments.push_to_live, requests=3.0),
+        "create_staging": ActionDef(environments.create_staging, requests=3.0),
+        "restore_backup": ActionDef(backups.restore_backup, requests=4.0),
+        "create_site": ActionDef(sites.create_site, requests=3.0),
+        "clone_site": ActionDef(sites.clone_site, requests=3.0),
+        "add_domain": ActionDef(domains.add_domain, requests=3.0),
+        "remove_domain": ActionDef(domains.remove_domain, requests=3.0),
     }

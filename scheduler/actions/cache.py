@@ -1,4 +1,4 @@
-"""Cache actions."""
+"""Cache actions: page cache, edge cache, CDN cache."""
 
 from __future__ import annotations
 
@@ -6,10 +6,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from scheduler.actions import ActionContext, ActionResult, outcome
-from scheduler.domain import Target
+from scheduler.domain import Target, TaskStatus
 
 
 def clear_cache(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
     """Clear the environment's page cache (POST /sites/tools/clear-cache)."""
     accepted = ctx.client.clear_cache(target.environment_id)
+    return outcome(*ctx.wait(accepted))
+
+
+def clear_edge_cache(
+    ctx: ActionContext, target: Target, options: Mapping[str, Any]
+) -> ActionResult:
+    """Clear the environment's edge cache (POST /sites/edge-caching/clear)."""
+    accepted = ctx.client.clear_edge_cache(target.environment_id)
+    return outcome(*ctx.wait(accepted))
+
+
+def clear_cdn_cache(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    """Clear the environment's CDN cache (POST /sites/cdn/clear-cache); skipped when the
+    environment has no CDN cache id."""
+    if not target.cdn_cache_id:
+        return ActionResult(TaskStatus.SKIPPED, "the environment has no CDN cache (cdn_cache_id)")
+    accepted = ctx.client.clear_cdn_cache(target.environment_id, target.cdn_cache_id)
     return outcome(*ctx.wait(accepted))

@@ -7,6 +7,7 @@ from typing import Any
 
 from scheduler.actions import ActionContext, ActionResult, outcome
 from scheduler.domain import Target, TaskStatus
+from scheduler.kinsta.models import Environment
 
 
 def restart_php(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
@@ -15,12 +16,21 @@ def restart_php(ctx: ActionContext, target: Target, options: Mapping[str, Any]) 
     return outcome(*ctx.wait(accepted))
 
 
+def current_environment(ctx: ActionContext, target: Target) -> Environment | None:
+    """The target's environment as Kinsta reports it now."""
+    found = ctx.client.get_site_environments(target.site_id)
+    return next((env for env in found if env.id == target.environment_id), None)
+
+
+def engine_version(env: Environment | None) -> str | None:
+    """An environment's PHP version ("php8.3" -> "8.3")."""
+    if env is None or env.container_info is None:
+        return None
+    return (env.container_info.php_engine_version or "").removeprefix("php") or None
+
+
 def php_version(ctx: ActionContext, target: Target) -> str | None:
-    """The environment's PHP version as Kinsta reports it ("php8.3" -> "8.3")."""
-    for env in ctx.client.get_site_environments(target.site_id):
-        if env.id == target.environment_id and env.container_info is not None:
-            return (env.container_info.php_engine_version or "").removeprefix("php") or None
-    return None
+    return engine_version(current_environment(ctx, target))
 
 
 def set_php_version(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -13,11 +13,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Table,
     and_,
     delete,
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -26,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scheduler.domain import (
     GovernorEvent,
+    InventorySnapshot,
     OperationEvent,
     OperationRecord,
     OperationState,
@@ -38,9 +41,19 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.errors import StoreError
-from scheduler.history.tables import governor_events, operations, runs, site_actions, tasks
+from scheduler.history.tables import (
+    environment_locks,
+    governor_events,
+    inventory,
+    item_versions,
+    operations,
+    runs,
+    site_actions,
+    tasks,
+)
 
 MIN_DURATION_SAMPLES = 5
+FAILURE_STATUSES = tuple(s.value for s in TaskStatus if s.is_failure)
 
 
 @dataclass(frozen=True)
@@ -182,7 +195,7 @@ class HistoryStore:
             failed = tx.execute(
                 select(func.count())
                 .select_from(tasks)
-                .where(tasks.c.run_id == run_id, tasks.c.status == TaskStatus.FAILED.value)
+                .where(tasks.c.run_id == run_id, tasks.c.status.in_(FAILURE_STATUSES))
             ).scalar_one()
             tx.execute(
                 update(runs)
@@ -216,11 +229,18 @@ class HistoryStore:
         now: datetime,
         message: str | None,
         *,
-        result: dict[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
+        versions_before: Mapping[str, Any] | None = None,
+        versions_after: Mapping[str, Any] | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status.value, "finished_at": now, "message": message}
-        if result is not None:
-            values["result"] = result
+        for column, value in (
+            ("result", result),
+            ("versions_before", versions_before),
+            ("versions_after", versions_after),
+        ):
+            if value is not None:
+                values[column] = dict(value)
         with self._tx() as tx:
             tx.execute(update(tasks).where(tasks.c.id == task_id).values(values))
             self._summarise(tx, task_id, status, now, message)
@@ -242,10 +262,9 @@ class HistoryStore:
         }
         if status is TaskStatus.SUCCEEDED:
             latest["last_success_at"] = now
-        if status is TaskStatus.FAILED:
+        if status.is_failure:
             latest.update(last_failure_at=now, last_failure_message=message)
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(site_actions).values(
+        statement = self._upsert(site_actions).values(
             site=task.site, environment=task.environment, action=task.action, **latest
         )
         tx.execute(
@@ -404,6 +423,143 @@ class HistoryStore:
                 tx.execute(delete(runs).where(runs.c.id.in_(batch)))
         return counts
 
+    def _upsert(self, table: Table) -> Any:
+        """INSERT ... ON CONFLICT for this backend (both dialects spell it alike)."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    # --- plugin and theme versions, inventory ----------------------------------------------------
+
+    def note_available(
+        self, kind: str, offered: Iterable[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], datetime]:
+        """Record that these (name, version) updates of `kind` (plugins|themes) are offered, if
+        not seen before; return when each was first seen (the clock of `min_age`)."""
+        pairs = sorted(set(offered))
+        if not pairs:
+            return {}
+        with self._tx() as tx:
+            statement = self._upsert(item_versions)
+            tx.execute(
+                statement.on_conflict_do_nothing(),
+                [{"kind": kind, "name": n, "version": v, "first_seen_at": now} for n, v in pairs],
+            )
+            rows = tx.execute(
+                select(item_versions.c.name, item_versions.c.version, item_versions.c.first_seen_at)
+                .where(item_versions.c.kind == kind)
+                .where(item_versions.c.name.in_({n for n, _ in pairs}))
+            ).all()
+        wanted = set(pairs)
+        return {(r.name, r.version): r.first_seen_at for r in rows if (r.name, r.version) in wanted}
+
+    def record_inventory(
+        self, task_id: int | None, run_id: int | None, target: Target, snapshot: InventorySnapshot
+    ) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                insert(inventory).values(
+                    run_id=run_id,
+                    task_id=task_id,
+                    taken_at=snapshot.taken_at,
+                    site=target.site_name,
+                    site_id=target.site_id,
+                    environment=target.environment_name,
+                    environment_id=target.environment_id,
+                    php_version=snapshot.php_version,
+                    wordpress_version=snapshot.wordpress_version,
+                    plugins=[dict(p) for p in snapshot.plugins],
+                    themes=[dict(t) for t in snapshot.themes],
+                    backups=[dict(b) for b in snapshot.backups],
+                )
+            )
+
+    def latest_inventory(self, site: str | None = None) -> list[InventorySnapshot]:
+        """The newest snapshot of each environment (of `site`)."""
+        newest = func.row_number().over(
+            partition_by=(inventory.c.site, inventory.c.environment),
+            order_by=(inventory.c.taken_at.desc(), inventory.c.id.desc()),
+        )
+        ranked = select(inventory, newest.label("rank"))
+        if site is not None:
+            ranked = ranked.where(inventory.c.site == site)
+        sub = ranked.subquery()
+        query = select(sub).where(sub.c.rank == 1).order_by(sub.c.site, sub.c.environment)
+        with self._tx() as tx:
+            rows = tx.execute(query).all()
+        return [
+            InventorySnapshot(
+                site=r.site,
+                environment=r.environment,
+                taken_at=_utc(r.taken_at),
+                php_version=r.php_version,
+                wordpress_version=r.wordpress_version,
+                plugins=tuple(r.plugins or ()),
+                themes=tuple(r.themes or ()),
+                backups=tuple(r.backups or ()),
+                run_id=r.run_id,
+            )
+            for r in rows
+        ]
+
+    # --- environment locks ------------------------------------------------------------------------
+
+    def try_lock_environment(
+        self, environment_id: str, holder: str, label: str, now: datetime, lease_s: float
+    ) -> str | None:
+        """Take (or re-take) the environment's lock for `holder` until now + lease_s. None when
+        taken; else the label of whoever holds it. A lapsed lease is taken over."""
+        expires = now + timedelta(seconds=lease_s)
+        statement = self._upsert(environment_locks).values(
+            environment_id=environment_id,
+            holder=holder,
+            label=label,
+            acquired_at=now,
+            expires_at=expires,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["environment_id"],
+            set_={
+                "holder": statement.excluded.holder,
+                "label": statement.excluded.label,
+                "acquired_at": statement.excluded.acquired_at,
+                "expires_at": statement.excluded.expires_at,
+            },
+            where=or_(
+                environment_locks.c.holder == holder,
+                environment_locks.c.expires_at < now,
+            ),
+        ).returning(environment_locks.c.holder)
+        with self._tx() as tx:
+            taken = tx.execute(statement).scalar_one_or_none()
+            if taken == holder:
+                return None
+            label_now = tx.execute(
+                select(environment_locks.c.label).where(
+                    environment_locks.c.environment_id == environment_id
+                )
+            ).scalar_one_or_none()
+        return str(label_now or "another holder")
+
+    def renew_locks(self, holders: Iterable[str], now: datetime, lease_s: float) -> None:
+        names = list(holders)
+        if not names:
+            return
+        with self._tx() as tx:
+            tx.execute(
+                update(environment_locks)
+                .where(environment_locks.c.holder.in_(names))
+                .values(expires_at=now + timedelta(seconds=lease_s))
+            )
+
+    def unlock_environment(self, environment_id: str, holder: str) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                delete(environment_locks).where(
+                    environment_locks.c.environment_id == environment_id,
+                    environment_locks.c.holder == holder,
+                )
+            )
+
     # --- queries ----------------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> Run | None:
@@ -524,6 +680,10 @@ def _event_json(event: OperationEvent) -> dict[str, Any]:
     return body
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _run(row: Row[Any]) -> Run:
     return Run(
         run_id=row.id,
@@ -558,6 +718,9 @@ def _task(row: Row[Any], ops: tuple[OperationRecord, ...] = ()) -> Task:
         site_id=row.site_id,
         environment_id=row.environment_id,
         operations=ops,
+        versions_before=row.versions_before,
+        versions_after=row.versions_after,
+        result=row.result,
     )
 
 

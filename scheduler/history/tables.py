@@ -67,7 +67,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 RUN_STATUSES = ("running", "succeeded", "failed", "skipped", "missed", "interrupted")
-TASK_STATUSES = ("pending", "running", "succeeded", "failed", "skipped")
+TASK_STATUSES = (
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "rolled_back",
+    "interrupted",
+)
 TRIGGERS = ("schedule", "catch_up", "manual")
 
 
@@ -199,4 +207,48 @@ governor_events = Table(
     Column("seconds", Double),
     Column("detail", Text),
     Index("ix_governor_events_at", "at"),
+)
+
+# Snapshots taken by the `inventory` action: one row per environment per run, kept for reporting
+# (`sites` shows the latest of each environment). Pruning keeps each environment's newest.
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),  # no foreign key: a snapshot outlives the run that took it
+    Column("task_id", Integer),
+    Column("taken_at", UTCDateTime(), nullable=False),
+    Column("site", String(200), nullable=False),
+    Column("site_id", String(64)),
+    Column("environment", String(200), nullable=False),
+    Column("environment_id", String(64)),
+    Column("php_version", String(20)),
+    Column("wordpress_version", String(20)),
+    Column("plugins", JSONDoc),
+    Column("themes", JSONDoc),
+    Column("backups", JSONDoc),
+    Index("ix_inventory_site_environment_taken_at", "site", "environment", "taken_at"),
+)
+
+# When a plugin or theme version was first seen offered as an update, on any environment: the
+# clock for `min_age` soak delays. Written by update actions and by inventory.
+item_versions = Table(
+    "item_versions",
+    metadata,
+    Column("kind", String(10), primary_key=True),  # plugins | themes
+    Column("name", String(200), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+)
+
+# One holder at a time per environment for mutating work, across jobs and processes. A lease:
+# the holder renews it while working; a crashed holder's lock lapses at expires_at.
+environment_locks = Table(
+    "environment_locks",
+    metadata,
+    Column("environment_id", String(64), primary_key=True),
+    Column("holder", String(300), nullable=False),
+    Column("label", String(400)),  # site/environment, job and run, for messages
+    Column("acquired_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )

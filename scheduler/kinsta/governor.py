@@ -132,6 +132,7 @@ class RateGovernor:
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self.requests = 0
         self.total_wait_s = 0.0
+        self._waiting: dict[int, float] = {}  # id of a waiting request -> when it began
         self.rate_limited = 0
 
     def _emit(self, kind: str, seconds: float | None, detail: str) -> None:
@@ -173,8 +174,15 @@ class RateGovernor:
     def permit(self, method: str, path: str) -> Iterator[Permit]:
         buckets = [self._limits[kind] for kind in self._classifier.kinds(method, path)]
         started = self._clock.monotonic()
+        marker = object()
+        with self._cond:
+            self._waiting[id(marker)] = started
         with self._slots:
-            grant = self._acquire(buckets)
+            try:
+                grant = self._acquire(buckets)
+            finally:
+                with self._cond:
+                    del self._waiting[id(marker)]
             waited = self._clock.monotonic() - started
             with self._cond:
                 self.requests += 1
@@ -194,6 +202,12 @@ class RateGovernor:
                     log.warning("governor.release_failed", error=str(exc))
                 with self._cond:
                     self._cond.notify_all()
+
+    def current_wait_s(self) -> float:
+        """How long the longest-waiting request has been waiting for budget (0 when none)."""
+        with self._cond:
+            oldest = min(self._waiting.values(), default=None)
+        return 0.0 if oldest is None else max(0.0, self._clock.monotonic() - oldest)
 
     def blocked(self, seconds: float | None) -> None:
         pause = DEFAULT_BLOCK_S if seconds is None else seconds

@@ -280,7 +280,9 @@ def _update_item(kind: str) -> Handler:
         version = str(body["update_version"])
 
         def effect() -> None:
-            item.version = version
+            if item.version != version:
+                item.version = version
+                fleet.item_updated(env, item.name)
 
         operation = fleet.start_operation(f"wp-{singular}:update", env.id, env, effect)
         return _accepted(operation.operation_id, f"Updating WordPress {singular} in progress")
@@ -300,7 +302,9 @@ def _bulk_update(kind: str) -> Handler:
 
         def effect() -> None:
             for name in names:
-                items[name].version = items[name].latest
+                if items[name].version != items[name].latest:
+                    items[name].version = items[name].latest
+                    fleet.item_updated(env, name)
 
         operation = fleet.start_operation(f"wp-{kind}:bulk-update", env.id, env, effect)
         # Documented as HTTP 200 with a body status of 202 (REFERENCE.md 3.6).
@@ -395,7 +399,7 @@ def restore_backup(fleet: Fleet, request: Request) -> Response:
         return _missing(request)
     _, backup = found
     operation = fleet.start_operation(
-        "backups:restore", target.id, target, lambda: target.restore(backup.snapshot)
+        "backups:restore", target.id, target, lambda: target.restore(backup)
     )
     return _accepted(operation.operation_id, "Restoring a backup to environment in progress")
 

@@ -5,7 +5,14 @@ with Retry-After and RateLimit-* headers), checks each request and response agai
 and serves its own admin endpoints under /_sandbox/ (never part of the API):
   GET  /_sandbox/stats       requests, violations, 429s, overlaps, per-environment effects
   GET  /_sandbox/fleet       the company, sites and environments
+  GET  /_sandbox/state       per environment: plugin and theme versions, backups, PHP, domains,
+                             homepage health and effect counters (what tests assert on)
   POST /_sandbox/fail-next   {"kind": "cache:clear", "count": 1}: upcoming operations fail
+  POST /_sandbox/faults      change the injected faults (see Faults)
+  POST /_sandbox/break-on-update  {"name": "elementor", "mode": "fatal"|"blank"}: updating that
+                             plugin or theme breaks the environment's homepage
+It also serves each fake environment's website: a request whose Host header is an environment's
+domain gets that site's homepage (or its broken page), so verification is tested over real HTTP.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ class SandboxOptions:
     window_s: float = 60.0
     faults: Faults = field(default_factory=Faults)
     companies: int = 1  # each with its own fleet and key; see keys()
+    break_on_update: tuple[tuple[str, str], ...] = ()  # (plugin or theme name, mode)
 
     def keys(self) -> list[str]:
         """The key of each company: api_key, then api_key-2, api_key-3..."""
@@ -102,6 +110,8 @@ class Sandbox:
             for index, key in enumerate(options.keys())
         }
         self.fleet = self.fleets[options.api_key]  # the first company's
+        for fleet in self.fleets.values():
+            fleet.break_on_update.update(options.break_on_update)
         self.stats = Stats()
         self._lock = threading.Lock()
         self._windows: dict[str, SlidingWindow] = {}
@@ -218,18 +228,40 @@ class Sandbox:
             return 200, self.snapshot(), {}
         if method == "GET" and path == "/fleet":
             return 200, self.fleet_json(), {}
-        if method == "POST" and path == "/fail-next":
-            request = json.loads(body or b"{}")
-            with self.fleet.lock:
-                self.fleet.fail_next[str(request["kind"])] += int(request.get("count", 1))
-            return 200, {"ok": True}, {}
-        if method == "POST" and path == "/faults":
-            values = json.loads(body or b"{}")
-            with self._lock:
-                for name, value in values.items():
-                    setattr(self.faults, name, type(getattr(self.faults, name))(value))
-            return 200, {"ok": True}, {}
-        return 404, {"message": "unknown sandbox endpoint"}, {}
+        if method == "GET" and path == "/state":
+            state = {k: v for f in self.fleets.values() for k, v in f.state().items()}
+            return 200, state, {}
+        change = {
+            "/fail-next": self._fail_next,
+            "/break-on-update": self._break_on_update,
+            "/faults": self._set_faults,
+        }.get(path)
+        if method != "POST" or change is None:
+            return 404, {"message": "unknown sandbox endpoint"}, {}
+        problem = change(json.loads(body or b"{}"))
+        if problem:
+            return 400, {"message": problem}, {}
+        return 200, {"ok": True}, {}
+
+    def _fail_next(self, request: dict[str, Any]) -> str | None:
+        with self.fleet.lock:
+            self.fleet.fail_next[str(request["kind"])] += int(request.get("count", 1))
+        return None
+
+    def _break_on_update(self, request: dict[str, Any]) -> str | None:
+        mode = str(request.get("mode", "fatal"))
+        if mode not in BREAK_MODES:
+            return f"mode must be one of {', '.join(BREAK_MODES)}"
+        for fleet in self.fleets.values():
+            with fleet.lock:
+                fleet.break_on_update[str(request["name"])] = mode
+        return None
+
+    def _set_faults(self, values: dict[str, Any]) -> str | None:
+        with self._lock:
+            for name, value in values.items():
+                setattr(self.faults, name, type(getattr(self.faults, name))(value))
+        return None
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -248,6 +280,15 @@ class Sandbox:
                 },
             }
 
+    def site_page(self, host: str, path: str) -> tuple[int, str] | None:
+        """A fake environment's web page by its domain (Host header), else None."""
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        for fleet in self.fleets.values():
+            page = fleet.site_page(name.casefold(), path)
+            if page is not None:
+                return page
+        return None
+
     def fleet_json(self) -> dict[str, Any]:
         return {
             "company_id": self.fleet.company_id,
@@ -256,6 +297,7 @@ class Sandbox:
 
 
 BAD_REQUEST_MESSAGE = "Bad request format"
+BREAK_MODES = ("fatal", "blank")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -267,6 +309,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         headers = {k.lower(): v for k, v in self.headers.items()}
         sandbox = self.server.sandbox
+        if not self.path.startswith((BASE_PATH + "/", ADMIN_PATH + "/")):
+            self._site_page(sandbox, headers.get("host", ""))
+            return
         fault = sandbox.draw_fault(self.command, self.path)
         if fault == "drop":
             self.close_connection = True
@@ -288,7 +333,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    def _site_page(self, sandbox: Sandbox, host: str) -> None:
+        page = sandbox.site_page(host, self.path)
+        status, text = page if page is not None else (404, "no such site in the sandbox")
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         """Request lines are counted in stats, not printed."""

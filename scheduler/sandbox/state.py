@@ -109,6 +109,7 @@ class Backup:
     type: str
     created_at: int
     snapshot: dict[str, dict[str, str]]  # plugins/themes -> name -> version
+    broken: str | None = None  # the environment's homepage state when the backup was taken
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -146,6 +147,22 @@ class SandboxEnvironment:
     denied_ips: list[str] = field(default_factory=list)
     log_lines: dict[str, list[str]] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
+    broken: str | None = None  # how the homepage fails ("fatal", "blank"), None when healthy
+
+    def homepage(self, site_title: str, path: str) -> tuple[int, str]:
+        """What a browser gets at `path`: WordPress's page, or its failure after a bad update."""
+        if self.broken == "fatal":
+            return 500, (
+                "<!DOCTYPE html><html><body><p>There has been a critical error on this "
+                "website.</p></body></html>"
+            )
+        if self.broken == "blank":
+            return 200, ""
+        return 200, (
+            f"<!DOCTYPE html><html><head><title>{site_title}</title></head><body>"
+            f"<h1>{site_title}</h1><p>{path}</p><footer>Powered by WordPress</footer>"
+            "</body></html>"
+        )
 
     def primary_domain_json(self) -> dict[str, Any]:
         return {
@@ -201,11 +218,12 @@ class SandboxEnvironment:
         self.plugins = {n: replace(item) for n, item in source.plugins.items()}
         self.themes = {n: replace(item) for n, item in source.themes.items()}
 
-    def restore(self, snapshot: dict[str, dict[str, str]]) -> None:
+    def restore(self, backup: Backup) -> None:
         for kind, items in (("plugins", self.plugins), ("themes", self.themes)):
-            for name, version in snapshot.get(kind, {}).items():
+            for name, version in backup.snapshot.get(kind, {}).items():
                 if name in items:
                     items[name].version = version
+        self.broken = backup.broken
 
 
 @dataclass
@@ -269,6 +287,8 @@ class Fleet:
         self.fail_next: Counter[str] = Counter()  # kind -> how many upcoming operations fail
         self.active: Counter[str] = Counter()  # environment id -> mutating operations running
         self.overlaps = 0
+        # plugin or theme name -> how updating it breaks the homepage ("fatal" or "blank")
+        self.break_on_update: dict[str, str] = {}
 
     # --- generation -------------------------------------------------------------------------
 
@@ -332,7 +352,9 @@ class Fleet:
     ) -> Backup:
         self._next_backup_id += 1
         name = f"{env.domain.split('.')[0]}-{created_ms // 1000}-{kind}"
-        return Backup(self._next_backup_id, name, note, kind, created_ms, env.snapshot())
+        return Backup(
+            self._next_backup_id, name, note, kind, created_ms, env.snapshot(), env.broken
+        )
 
     def _make_site(self, index: int, name: str | None = None) -> SandboxSite:
         rng = self._rng
@@ -370,6 +392,30 @@ class Fleet:
 
     def add_manual_backup(self, env: SandboxEnvironment, tag: str) -> None:
         env.backups.append(self._backup(env, "manual", tag or None, _now_ms()))
+
+    def item_updated(self, env: SandboxEnvironment, name: str) -> None:
+        """A plugin or theme moved to a new version; a poisoned one breaks the site, and PHP
+        logs a fatal error as WordPress would."""
+        mode = self.break_on_update.get(name)
+        if mode is None:
+            return
+        env.broken = mode
+        env.log_lines.setdefault("error", []).append(
+            "[27-Nov-2026 03:00:00 UTC] PHP Fatal error:  Uncaught Error: Call to undefined "
+            f"function {name.replace('-', '_')}_init() in "
+            f"/www/wp-content/plugins/{name}/{name}.php:42"
+        )
+
+    def site_page(self, host: str, path: str) -> tuple[int, str] | None:
+        """The page an environment's domain serves, None when no environment has that domain."""
+        with self.lock:
+            self._settle(self.clock.monotonic())
+            for site in self.sites:
+                for env in site.environments:
+                    names = {env.domain, *(d.name for d in env.extra_domains)}
+                    if host in names:
+                        return env.homepage(site.display_name, path)
+        return None
 
     def add_site(self, display_name: str) -> str:
         site = self._make_site(len(self.sites), display_name.lower().replace(" ", "-"))
@@ -465,6 +511,30 @@ class Fleet:
             if operation.fails:
                 return 500, "Error occurred while processing your request", None
             return 200, "Successfully finished request", operation.data
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """Each environment's observable state, keyed "site/environment"."""
+        with self.lock:
+            self._settle(self.clock.monotonic())
+            return {
+                f"{site.name}/{env.name}": {
+                    "environment_id": env.id,
+                    "php": env.php_version,
+                    "plugins": {n: i.version for n, i in env.plugins.items()},
+                    "themes": {n: i.version for n, i in env.themes.items()},
+                    "updates": {
+                        n: i.latest
+                        for n, i in (*env.plugins.items(), *env.themes.items())
+                        if i.latest != i.version
+                    },
+                    "backups": [b.to_json() for b in env.backups],
+                    "domains": [env.domain, *(d.name for d in env.extra_domains)],
+                    "broken": env.broken,
+                    "counters": dict(env.counters),
+                }
+                for site in self.sites
+                for env in site.environments
+            }
 
     def counters(self) -> dict[str, dict[str, int]]:
         with self.lock:

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import pytest
 
 EXE = str(Path(sys.executable).with_name("kinsta-scheduler"))
 SANDBOX_KEY = "acceptance-key-7f3a9c"
+SANDBOX_PER_MINUTE = 600  # jobs.yaml files in these tests may use up to this
 
 
 @dataclass
@@ -63,9 +65,33 @@ class SandboxProcess:
     admin: str
 
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.admin}/stats", timeout=5) as response:  # noqa: S310 - loopback
-            body: dict[str, Any] = json.load(response)
-        return body
+        return self._call("GET", "stats")
+
+    def state(self) -> dict[str, Any]:
+        """Per "site/environment": plugins, themes, backups, php, domains, broken, counters."""
+        return self._call("GET", "state")
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", endpoint, body)
+
+    def page(self, domain: str, path: str = "/") -> tuple[int, str]:
+        """What a browser gets from a fake site (the sandbox serves them by Host header)."""
+        base = self.admin.removesuffix("/_sandbox")
+        request = urllib.request.Request(f"{base}{path}", headers={"Host": domain})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def _call(
+        self, method: str, endpoint: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.admin}/{endpoint}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+            answer: dict[str, Any] = json.load(response)
+        return answer
 
 
 @pytest.fixture
@@ -88,6 +114,8 @@ def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
         "3",
         "--time-scale",
         "0.05",
+        "--per-minute",
+        str(SANDBOX_PER_MINUTE),
         "--api-key",
         SANDBOX_KEY,
     )

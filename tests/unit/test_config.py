@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import load, parse, parse_duration
+from scheduler.config import ACTION_OPTIONS, load, parse, parse_duration
 from scheduler.domain import CronSchedule, IntervalSchedule
 from scheduler.errors import ConfigError
 
@@ -52,7 +52,9 @@ jobs:
         "jobs.yaml:4: kinsta.bogus: unknown key",
         "jobs.yaml:7: job 'a': schedule: invalid cron expression '61 * * * *': Error validating "
         "expression '61': the last value (61) is higher than the maximum value (59)",
-        "jobs.yaml:8: job 'a': actions.1: unknown action 'frobnicate' (known: clear_cache, restart_php, set_php_version)",
+        "jobs.yaml:8: job 'a': actions.1: unknown action 'frobnicate' (known: "
+            + ", ".join(sorted(ACTION_OPTIONS))
+            + ")",
         "jobs.yaml:9: job 'a': id: duplicate job id (first at job #1)",
         "jobs.yaml:12: job 'b': schedule: timezone applies to cron schedules only",
     ]

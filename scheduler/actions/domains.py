@@ -1,0 +1,35 @@
+"""On-demand domain actions: add a domain to an environment, remove one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scheduler.actions import ActionContext, ActionResult, outcome
+from scheduler.domain import Target, TaskStatus
+
+
+def add_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    """Add `domain`; skipped when the environment has it already."""
+    name = str(options["domain"]).casefold()
+    if any(d.name.casefold() == name for d in ctx.client.list_domains(target.environment_id)):
+        return ActionResult(TaskStatus.SKIPPED, f"{name} is already on {target.key}")
+    accepted = ctx.client.add_domain(
+        target.environment_id, name, is_wildcardless=options.get("wildcardless")
+    )
+    result = outcome(*ctx.wait(accepted))
+    message = f"added {name}" if result.status is TaskStatus.SUCCEEDED else result.message
+    return ActionResult(result.status, message, {"domain": name})
+
+
+def remove_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    """Remove `domain`; skipped when it is not there; never the primary domain."""
+    name = str(options["domain"]).casefold()
+    if target.primary_domain and target.primary_domain.casefold() == name:
+        return ActionResult(TaskStatus.FAILED, f"{name} is the primary domain; not removed")
+    found = [d for d in ctx.client.list_domains(target.environment_id) if d.name.casefold() == name]
+    if not found:
+        return ActionResult(TaskStatus.SKIPPED, f"{name} is not on {target.key}")
+    result = outcome(*ctx.wait(ctx.client.remove_domains(target.environment_id, [found[0].id])))
+    message = f"removed {name}" if result.status is TaskStatus.SUCCEEDED else result.message
+    return ActionResult(result.status, message, {"domain": name})

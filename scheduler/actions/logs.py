@@ -1,0 +1,34 @@
+"""fetch_logs: a bounded tail of an environment's log, and its count of PHP fatal errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scheduler.actions import ActionContext, ActionResult
+from scheduler.actions.verify import FATAL
+from scheduler.domain import Target, TaskStatus
+
+TAIL_LINES = 50  # kept in history, whatever was fetched
+TAIL_CHARS = 16_000
+
+
+def fetch_logs(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    """GET .../logs: count the PHP fatal errors in the last `lines` and keep a short tail."""
+    file_name, lines = str(options.get("file", "error")), int(options.get("lines", 1000))
+    text = ctx.client.get_logs(target.environment_id, file_name, lines)
+    all_lines = text.splitlines()
+    fatals = sum(1 for line in all_lines if FATAL in line)
+    tail = all_lines[-TAIL_LINES:]
+    while tail and sum(len(line) + 1 for line in tail) > TAIL_CHARS:
+        tail = tail[1:]
+    details = {
+        "file": file_name,
+        "lines_fetched": len(all_lines),
+        "php_fatal_errors": fatals,
+        "tail": tail,
+    }
+    message = f"{len(all_lines)} line(s) of {file_name} log"
+    if file_name == "error":
+        message += f", {fatals} PHP fatal error(s)"
+    return ActionResult(TaskStatus.SUCCEEDED, message, details)

@@ -1,0 +1,177 @@
+"""Plugin and theme updates: read the list, choose what to update (include, exclude, how big a
+step, how long a version has been on offer), one bulk call per environment, versions recorded
+before and after. With `safe: true`: a manual backup first, then verification, and the backup
+restored when verification fails (the task ends `rolled_back`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+from scheduler.actions import ActionContext, ActionResult, outcome, verify
+from scheduler.actions import backups as backup_actions
+from scheduler.domain import Target, TaskStatus
+from scheduler.kinsta.client import OperationAccepted
+from scheduler.kinsta.models import WpItem
+
+SAFE_TAG = "kinsta-scheduler pre-update"
+STEPS = ("patch", "minor", "all")
+
+
+def _numbers(version: str) -> tuple[int, ...] | None:
+    parts = re.findall(r"\d+", version)
+    return tuple(int(p) for p in parts) if parts else None
+
+
+def step(current: str | None, offered: str) -> str:
+    """How big an update is: patch (same major.minor), minor (same major) or major. Versions
+    that cannot be read count as major, so `only: patch|minor` never takes them."""
+    old, new = _numbers(current or ""), _numbers(offered)
+    if old is None or new is None:
+        return "major"
+    old, new = (*old, 0, 0, 0)[:3], (*new, 0, 0, 0)[:3]
+    if old[:2] == new[:2]:
+        return "patch"
+    if old[0] == new[0]:
+        return "minor"
+    return "major"
+
+
+def _allowed(size: str, only: str) -> bool:
+    return only == "all" or STEPS.index(size if size != "major" else "all") <= STEPS.index(only)
+
+
+def choose(
+    items: list[WpItem],
+    options: Mapping[str, Any],
+    first_seen: Mapping[tuple[str, str], datetime],
+    now: datetime,
+) -> tuple[list[WpItem], dict[str, str]]:
+    """(items to update, held back: name -> why)."""
+    include = tuple(options.get("include") or ("*",))
+    exclude = tuple(options.get("exclude") or ())
+    only = str(options.get("only") or "all")
+    min_age = float(options.get("min_age") or 0)
+    chosen, held = [], {}
+    for item in items:
+        if not item.has_update or item.update_version is None:
+            continue
+        if not any(fnmatchcase(item.name, p) for p in include):
+            continue
+        if any(fnmatchcase(item.name, p) for p in exclude):
+            held[item.name] = "excluded"
+            continue
+        size = step(item.version, item.update_version)
+        if not _allowed(size, only):
+            held[item.name] = f"{size} update to {item.update_version} (only: {only})"
+            continue
+        seen = first_seen.get((item.name, item.update_version), now)
+        age = (now - seen).total_seconds()
+        if age < min_age:
+            held[item.name] = (
+                f"{item.update_version} on offer for {age / 3600:.1f} h, soaking until "
+                f"{min_age / 3600:.1f} h (min_age)"
+            )
+            continue
+        chosen.append(item)
+    return chosen, held
+
+
+def _update(
+    kind: str,
+    ctx: ActionContext,
+    target: Target,
+    options: Mapping[str, Any],
+    *,
+    listing: Callable[[str], list[WpItem]],
+    bulk: Callable[[str, list[str]], OperationAccepted],
+) -> ActionResult:
+    items = listing(target.environment_id)
+    offered = [(i.name, i.update_version) for i in items if i.has_update and i.update_version]
+    first_seen = ctx.note_available(kind, offered)
+    chosen, held = choose(items, options, first_seen, ctx.now())
+    details: dict[str, Any] = {"held_back": held} if held else {}
+    if not chosen:
+        reason = "no updates available" if not offered else "no update passes the job's filters"
+        return ActionResult(TaskStatus.SKIPPED, f"{kind}: {reason}", details)
+    names = [i.name for i in chosen]
+    before = {kind: {i.name: i.version for i in chosen}}
+    wanted = {i.name: i.update_version for i in chosen}
+    safe = bool(options.get("safe"))
+    backup = None
+    fatals_before: set[str] | None = None
+    if safe:
+        result, backup = backup_actions.create(ctx, target, SAFE_TAG)
+        if backup is None:
+            reason = result.message if result.status is not TaskStatus.SUCCEEDED else "not listed"
+            return ActionResult(
+                TaskStatus.FAILED, f"no update: the safety backup failed ({reason})", details
+            )
+        details["backup"] = backup_actions.backup_json(backup)
+        if options.get("check_php_errors", True):
+            fatals_before = verify.fatal_lines(ctx, target)
+    result = outcome(*ctx.wait(bulk(target.environment_id, names)))
+    now_installed = {i.name: i.version for i in listing(target.environment_id)}
+    after = {kind: {name: now_installed.get(name) for name in names}}
+    moved = [n for n in names if now_installed.get(n) == wanted[n]]
+    details["updated"] = moved
+    if result.status is TaskStatus.SUCCEEDED and len(moved) < len(names):
+        stuck = ", ".join(n for n in names if n not in moved)
+        result = ActionResult(TaskStatus.FAILED, f"the update finished but {stuck} did not move")
+    noun = kind if len(moved) != 1 else kind.removesuffix("s")
+    message = f"updated {len(moved)} {noun}: " + ", ".join(
+        f"{n} {before[kind][n]} -> {now_installed.get(n)}" for n in moved
+    )
+    if safe and backup is not None:
+        verdict = verify.check(ctx, target, options.get("verify") or {}, fatals_before)
+        details["verify"] = verdict.to_json()
+        if not verdict.ok or result.status is not TaskStatus.SUCCEEDED:
+            why = verdict.summary() if not verdict.ok else result.message
+            restored = backup_actions.restore(ctx, target, backup)
+            if restored.status is not TaskStatus.SUCCEEDED:
+                return ActionResult(
+                    TaskStatus.FAILED,
+                    f"{why}; restoring backup {backup.id} FAILED: {restored.message}",
+                    details,
+                    before,
+                    after,
+                )
+            back = {i.name: i.version for i in listing(target.environment_id)}
+            after = {kind: {name: back.get(name) for name in names}}
+            details["rolled_back_to"] = backup.id
+            return ActionResult(
+                TaskStatus.ROLLED_BACK,
+                f"{why}; restored backup {backup.id}",
+                details,
+                before,
+                after,
+            )
+        message += "; site verified"
+    if result.status is not TaskStatus.SUCCEEDED:
+        return ActionResult(result.status, result.message, details, before, after)
+    return ActionResult(TaskStatus.SUCCEEDED, message, details, before, after)
+
+
+def update_plugins(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    return _update(
+        "plugins",
+        ctx,
+        target,
+        options,
+        listing=ctx.client.list_plugins,
+        bulk=ctx.client.bulk_update_plugins,
+    )
+
+
+def update_themes(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    return _update(
+        "themes",
+        ctx,
+        target,
+        options,
+        listing=ctx.client.list_themes,
+        bulk=ctx.client.bulk_update_themes,
+    )

@@ -44,6 +44,7 @@ from scheduler.errors import ConfigError, Problem
 ENV_API_KEY = "KINSTA_API_KEY"
 ENV_COMPANY_ID = "KINSTA_COMPANY_ID"
 ENV_API_URL = "KINSTA_API_URL"
+ENV_SITE_BASE_URL = "KINSTA_SCHEDULER_SITE_BASE_URL"
 ENV_CONFIG = "KINSTA_SCHEDULER_CONFIG"
 ENV_DATABASE_URL = "KINSTA_SCHEDULER_DATABASE_URL"
 DEFAULT_CONFIG = "jobs.yaml"
@@ -126,6 +127,7 @@ class _Kinsta(_Model):
     company_id: str | None = None
     api_url: str | None = None
     hosting_api_url: str | None = None
+    site_base_url: str | None = Field(None, pattern=r"^https?://")
     companies: list[_Company] = []
     rate_limits: _RateLimits = _RateLimits()
     polling: _Polling = _Polling()
@@ -525,7 +527,7 @@ def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job |
         except ValueError as exc:
             problems.add((*at, "schedule"), str(exc))
     actions = _actions(raw.actions, (*at, "actions"), problems)
-    _check_action_mix(raw, actions, at, problems)
+    _check_action_mix(raw, at, problems)
     try:
         grace = parse_duration(raw.misfire_grace)
     except ValueError as exc:
@@ -552,10 +554,8 @@ def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job |
     )
 
 
-def _check_action_mix(
-    raw: _Job, actions: tuple[ActionSpec, ...], at: tuple[str | int, ...], problems: _Problems
-) -> None:
-    names = [a.name for a in actions]
+def _check_action_mix(raw: _Job, at: tuple[str | int, ...], problems: _Problems) -> None:
+    names = [str(a) if isinstance(a, str) else str(next(iter(a), "")) for a in raw.actions]
     for index, name in enumerate(names):
         path = (*at, "actions", index)
         if name in ON_DEMAND_ACTIONS and raw.schedule is not None and not raw.allow_scheduled:
@@ -571,7 +571,7 @@ def _check_action_mix(
                 "(or the staging environment's name)",
             )
     company_level = [n for n in names if n in COMPANY_ACTIONS]
-    if company_level and len(names) > len(company_level):
+    if company_level and len(names) > len(company_level) and raw.actions:
         problems.add(
             (*at, "actions"),
             f"{', '.join(company_level)} acts on the company, not on environments: put it in a "
@@ -605,6 +605,7 @@ def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
         companies=companies,
         hosting_api_url=(raw.hosting_api_url or DEFAULT_HOSTING_API_URL).rstrip("/"),
         api_url=(env.get(ENV_API_URL) or raw.api_url or DEFAULT_API_URL).rstrip("/"),
+        site_base_url=env.get(ENV_SITE_BASE_URL) or raw.site_base_url or None,
         rate_limits=RateLimits(
             per_minute=raw.rate_limits.per_minute,
             creation_per_minute=raw.rate_limits.creation_per_minute,

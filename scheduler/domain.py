@@ -98,7 +98,17 @@ class TargetSelector:
 
 
 def freeze(options: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(options))
+    """A read-only copy, all the way down: mappings become read-only, lists tuples."""
+
+    def deep(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return MappingProxyType({k: deep(v) for k, v in value.items()})
+        if isinstance(value, list | tuple):
+            return tuple(deep(v) for v in value)
+        return value
+
+    frozen: Mapping[str, Any] = deep(options)
+    return frozen
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,9 @@ class KinstaSettings:
     timeout_s: float = 30.0
     hosting_api_url: str = DEFAULT_HOSTING_API_URL
     companies: tuple[Company, ...] = ()
+    # Verification GETs go to https://<domain>/ unless this is set: then to this base URL with
+    # the domain in the Host header (a proxy, or a standalone sandbox serving its fake sites).
+    site_base_url: str | None = None
 
     def all_companies(self) -> tuple[Company, ...]:
         """The companies jobs may name; one called "default" when jobs.yaml lists none."""

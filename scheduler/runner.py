@@ -95,13 +95,14 @@ class _Locks:
         runner = self._runner
         started = runner.clock.monotonic()
         pause, longest = LOCK_POLL_S
-        busy_with: str | None = None
+        was_busy = False
         while True:
             busy_with = runner.store.try_lock_environment(
                 environment_id, holder, label, runner.clock.now(), self.lease_s
             )
             if busy_with is None:
                 break
+            was_busy = True
             waited = runner.clock.monotonic() - started
             if waited + pause > runner.polling.deadline_s:
                 raise EnvironmentBusy(
@@ -118,7 +119,7 @@ class _Locks:
                 )
                 self._keeper.start()
         waited = runner.clock.monotonic() - started
-        if busy_with is not None or waited > 1.0:
+        if was_busy:
             log.info("environment.lock_waited", holder=holder, waited_s=round(waited, 3))
         return waited
 

@@ -92,9 +92,8 @@ def open_services(
     services = Services(config, store, {}, {}, server, cancel)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
-    services.probe = SiteProbe(
-        config.kinsta.timeout_s, via=server.url.removesuffix(BASE_PATH) if server else None
-    )
+    via = server.url.removesuffix(BASE_PATH) if server else config.kinsta.site_base_url
+    services.probe = SiteProbe(config.kinsta.timeout_s, via=via)
     try:
         for company, api_url, key in _keys(config, server):
             logs.register_secret(key.reveal())

@@ -50,6 +50,7 @@ def check(
     problems: list[str] = []
     pages: list[dict[str, Any]] = []
     domain = target.primary_domain
+    expected = int(options.get("status", 200))
     if domain is None:
         problems.append("the environment has no primary domain to check")
     else:
@@ -59,8 +60,8 @@ def check(
             where = f"{domain}{path}"
             if page.status is None:
                 problems.append(f"{where} did not answer: {page.error}")
-            elif page.status != int(options.get("status", 200)):
-                problems.append(f"{where} answered {page.status}, expected {options['status']}")
+            elif page.status != expected:
+                problems.append(f"{where} answered {page.status}, expected {expected}")
             elif not page.body.strip():
                 problems.append(f"{where} answered {page.status} with a blank page")
             elif options.get("contains") and str(options["contains"]) not in page.body:

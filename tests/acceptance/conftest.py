@@ -77,7 +77,7 @@ class SandboxProcess:
     def page(self, domain: str, path: str = "/") -> tuple[int, str]:
         """What a browser gets from a fake site (the sandbox serves them by Host header)."""
         base = self.admin.removesuffix("/_sandbox")
-        request = urllib.request.Request(f"{base}{path}", headers={"Host": domain})
+        request = urllib.request.Request(f"{base}{path}", headers={"Host": domain})  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
                 return response.status, response.read().decode()
@@ -88,7 +88,8 @@ class SandboxProcess:
         self, method: str, endpoint: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.admin}/{endpoint}", data=data, method=method)
+        url = f"{self.admin}/{endpoint}"
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
             answer: dict[str, Any] = json.load(response)
         return answer
@@ -101,9 +102,7 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path, env)
 
 
-@pytest.fixture
-def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
-    """`kinsta-scheduler sandbox` on a free loopback port, its operations 20x faster."""
+def _serve(cli: Cli, time_scale: float) -> Iterator[SandboxProcess]:
     process = cli.start(
         "sandbox",
         "--port",
@@ -113,7 +112,7 @@ def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
         "--seed",
         "3",
         "--time-scale",
-        "0.05",
+        str(time_scale),
         "--per-minute",
         str(SANDBOX_PER_MINUTE),
         "--api-key",
@@ -128,3 +127,15 @@ def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
     process.wait(timeout=10)
     process.stdout.close()  # type: ignore[union-attr]
     process.stderr.close()
+
+
+@pytest.fixture
+def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
+    """`kinsta-scheduler sandbox` on a free loopback port, its operations 20x faster."""
+    yield from _serve(cli, 0.05)
+
+
+@pytest.fixture
+def quick_sandbox(cli: Cli) -> Iterator[SandboxProcess]:
+    """The same, its operations 100x faster (site creation takes 1.5 s instead of 150 s)."""
+    yield from _serve(cli, 0.01)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -44,14 +46,25 @@ def job(
 def make_runner(sandbox: SandboxServer, store: HistoryStore) -> Iterator[Callable[..., Runner]]:
     clients: list[KinstaClient] = []
 
-    def make(cancel: threading.Event | None = None) -> Runner:
+    def make(
+        cancel: threading.Event | None = None, polling: Polling = FAST, lock_lease_s: float = 120
+    ) -> Runner:
         clock = SystemClock()
         client = KinstaClient(
             sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
         )
         clients.append(client)
         company = sandbox.sandbox.fleet.company_id
-        return Runner(client, store, clock, FAST, company, started_by="test", cancel=cancel)
+        return Runner(
+            client,
+            store,
+            clock,
+            polling,
+            company,
+            started_by="test",
+            cancel=cancel,
+            lock_lease_s=lock_lease_s,
+        )
 
     yield make
     for client in clients:
@@ -235,3 +248,81 @@ def test_an_uncertain_request_without_readable_state_is_not_repeated(
         "uncertain: the request may have reached Kinsta"
     )
     assert sandbox.sandbox.fleet.sites[0].environments[0].counters["cache:clear:accepted"] == 1
+
+
+def test_the_sandbox_counts_overlapping_mutations(
+    make_runner: Callable[..., Runner], sandbox: SandboxServer
+) -> None:
+    """The control for the exclusion tests: two mutations at once on one environment count."""
+    client = make_runner().client
+    env = sandbox.sandbox.fleet.sites[0].environments[0]
+    client.clear_cache(env.id)
+    client.restart_php(env.id)
+    assert sandbox.sandbox.fleet.overlaps == 1
+
+
+def test_a_busy_environment_is_waited_for(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    site = sandbox.sandbox.fleet.sites[1]
+    env = site.environments[0]
+    now = datetime.now(UTC)
+    assert store.try_lock_environment(env.id, "elsewhere", "job other, run 1", now, 0.6) is None
+    started = time.monotonic()
+    run = make_runner().run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now)
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert time.monotonic() - started >= 0.5  # it waited for the other holder's lease to lapse
+    # and let go at the end: someone else may take it at once
+    assert store.try_lock_environment(env.id, "next", "job next", datetime.now(UTC), 60) is None
+
+
+def test_an_environment_that_stays_busy_fails_the_task_only(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    busy, free = sandbox.sandbox.fleet.sites[1], sandbox.sandbox.fleet.sites[3]
+    now = datetime.now(UTC)
+    store.try_lock_environment(busy.environments[0].id, "elsewhere", "job other, run 1", now, 600)
+    short = Polling(first_poll_s=0.03, max_interval_s=0.1, not_found_grace_s=5, deadline_s=0.5)
+    run = make_runner(polling=short).run(
+        job("clear_cache", "inventory", sites=(busy.name, free.name)), RunTrigger.MANUAL, now
+    )
+    assert run is not None and run.status is RunStatus.FAILED and run.tasks_failed == 1
+    tasks = {(t.site, t.action): t for t in store.run_tasks(run.run_id)}
+    stuck = tasks[(busy.name, "clear_cache")]
+    assert stuck.status is TaskStatus.FAILED
+    assert stuck.message is not None and "held by job other, run 1" in stuck.message
+    assert tasks[(busy.name, "inventory")].status is TaskStatus.SKIPPED
+    assert tasks[(free.name, "clear_cache")].status is TaskStatus.SUCCEEDED
+
+
+def test_verification_reads_the_sites_over_http(
+    make_runner: Callable[..., Runner], sandbox: SandboxServer
+) -> None:
+    from scheduler.actions.verify import check
+    from scheduler.kinsta.probe import SiteProbe
+    from scheduler.targets import select_targets
+
+    runner = make_runner()
+    runner.probe = SiteProbe(5, via=sandbox.url.removesuffix("/v2"))
+    fleet = sandbox.sandbox.fleet
+    site = fleet.sites[0]
+    target = select_targets(
+        runner.client.list_sites(fleet.company_id, include_environments=True),
+        TargetSelector(sites=(site.name,)),
+    )[0]
+
+    class Ctx:
+        client = runner.client
+        probe = runner.probe
+
+    ctx: Any = Ctx()
+    healthy = check(ctx, target, {"paths": ["/", "/shop/"], "status": 200}, set())
+    assert healthy.ok and [p["status"] for p in healthy.pages] == [200, 200]
+    assert not check(ctx, target, {"contains": "no such marker"}, None).ok
+    site.environments[0].broken = "blank"
+    blank = check(ctx, target, {}, None)
+    assert not blank.ok and "blank page" in blank.summary()
+    site.environments[0].broken = "fatal"
+    fatal = check(ctx, target, {}, None)
+    assert "answered 500, expected 200" in fatal.summary()
+    runner.probe.close()

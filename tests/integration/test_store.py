@@ -197,3 +197,88 @@ def test_site_actions_keep_each_actions_latest_outcome(store: HistoryStore) -> N
     php = summary[("restart_php", "live")]
     assert php.last_status is TaskStatus.FAILED and php.last_success_at is None
     assert store.site_actions("nobody") == []
+
+
+def test_rolled_back_tasks_count_as_failures(store: HistoryStore) -> None:
+    run_id = claim(store)
+    ids = store.plan_tasks(run_id, [PlannedTask(t, "update_plugins") for t in TARGETS])
+    before = {"plugins": {"akismet": "5.0"}}
+    store.finish_task(
+        ids[0],
+        TaskStatus.ROLLED_BACK,
+        T0,
+        "restored backup 7",
+        versions_before=before,
+        versions_after=before,
+        result={"rolled_back_to": 7},
+    )
+    store.finish_task(ids[1], TaskStatus.SUCCEEDED, T0, "ok")
+    store.finish_task(ids[2], TaskStatus.INTERRUPTED, T0, "stopped")
+    run = store.finish_run(run_id, RunStatus.FAILED, T0)
+    assert run.tasks_failed == 2 - 1  # rolled back counts; interrupted is the run's story
+    task = store.run_tasks(run_id)[0]
+    assert task.status is TaskStatus.ROLLED_BACK
+    assert task.versions_before == before == task.versions_after
+    assert task.result == {"rolled_back_to": 7}
+    summary = {(s.environment, s.action): s for s in store.site_actions("alpha")}
+    assert summary[("live", "update_plugins")].last_failure_message == "restored backup 7"
+    rolled = store.list_tasks(TaskFilter(status="rolled_back"))
+    assert [t.task_id for t in rolled] == [ids[0]]
+
+
+def test_versions_on_offer_keep_their_first_sighting(store: HistoryStore) -> None:
+    first = store.note_available("plugins", [("akismet", "5.1"), ("woocommerce", "9.0")], T0)
+    assert first == {("akismet", "5.1"): T0, ("woocommerce", "9.0"): T0}
+    later = T0 + timedelta(days=2)
+    again = store.note_available("plugins", [("akismet", "5.1"), ("akismet", "5.2")], later)
+    assert again == {("akismet", "5.1"): T0, ("akismet", "5.2"): later}
+    assert store.note_available("themes", [("akismet", "5.1")], later) == {
+        ("akismet", "5.1"): later
+    }
+    assert store.note_available("plugins", [], later) == {}
+
+
+def test_latest_inventory_per_environment(store: HistoryStore) -> None:
+    from scheduler.domain import InventorySnapshot
+
+    def snap(target: Target, at: datetime, php: str) -> InventorySnapshot:
+        return InventorySnapshot(
+            site=target.site_name,
+            environment=target.environment_name,
+            taken_at=at,
+            php_version=php,
+            wordpress_version="6.6",
+            plugins=({"name": "akismet", "version": "5.0", "update_version": "5.1"},),
+            themes=({"name": "astra", "version": "4.0", "update_version": None},),
+            backups=({"id": 1, "type": "automatic", "note": None, "created_at": "x"},),
+        )
+
+    for target in TARGETS:
+        store.record_inventory(None, None, target, snap(target, T0, "8.1"))
+    store.record_inventory(5, 9, TARGETS[0], snap(TARGETS[0], T0 + timedelta(hours=1), "8.3"))
+    latest = store.latest_inventory()
+    assert [(s.site, s.environment, s.php_version) for s in latest] == [
+        ("alpha", "live", "8.3"),
+        ("alpha", "staging", "8.1"),
+        ("beta", "live", "8.1"),
+    ]
+    assert latest[0].run_id == 9 and latest[0].taken_at == T0 + timedelta(hours=1)
+    assert latest[0].pending_updates == 1 and latest[0].plugins[0]["name"] == "akismet"
+    assert [s.environment for s in store.latest_inventory("beta")] == ["live"]
+
+
+def test_an_environment_lock_has_one_holder_until_released_or_lapsed(store: HistoryStore) -> None:
+    assert store.try_lock_environment("e1", "a", "job a", T0, 60) is None
+    assert store.try_lock_environment("e1", "a", "job a", T0, 60) is None  # re-entrant
+    assert store.try_lock_environment("e1", "b", "job b", T0, 60) == "job a"
+    assert store.try_lock_environment("e2", "b", "job b", T0, 60) is None  # another environment
+    store.renew_locks(["a"], T0 + timedelta(seconds=50), 60)
+    assert store.try_lock_environment("e1", "b", "job b", T0 + timedelta(seconds=90), 60) == "job a"
+    # a holder that stops renewing loses the lock once its lease lapses
+    assert store.try_lock_environment("e1", "b", "job b", T0 + timedelta(seconds=111), 60) is None
+    store.unlock_environment("e1", "a")  # not the holder any more: no effect
+    assert (
+        store.try_lock_environment("e1", "a", "job a", T0 + timedelta(seconds=112), 60) == "job b"
+    )
+    store.unlock_environment("e1", "b")
+    assert store.try_lock_environment("e1", "a", "job a", T0 + timedelta(seconds=113), 60) is None

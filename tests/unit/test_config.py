@@ -53,8 +53,8 @@ jobs:
         "jobs.yaml:7: job 'a': schedule: invalid cron expression '61 * * * *': Error validating "
         "expression '61': the last value (61) is higher than the maximum value (59)",
         "jobs.yaml:8: job 'a': actions.1: unknown action 'frobnicate' (known: "
-            + ", ".join(sorted(ACTION_OPTIONS))
-            + ")",
+        + ", ".join(sorted(ACTION_OPTIONS))
+        + ")",
         "jobs.yaml:9: job 'a': id: duplicate job id (first at job #1)",
         "jobs.yaml:12: job 'b': schedule: timezone applies to cron schedules only",
     ]
@@ -249,3 +249,60 @@ def test_set_php_version_needs_a_version() -> None:
     assert problems(text) == [
         "jobs.yaml:4: job 'x': actions.0.set_php_version.version: String should match pattern '^\\d+\\.\\d+$'"
     ]
+
+
+def test_every_action_of_the_catalogue_parses_with_its_options() -> None:
+    from scheduler.actions import registry
+
+    assert set(registry()) == set(ACTION_OPTIONS)
+    config = parse(
+        """version: 1
+jobs:
+  - id: nightly
+    schedule: {cron: "0 3 * * 0"}
+    actions:
+      - backup: {tag: weekly}
+      - update_plugins: {exclude: [woocommerce], only: minor, min_age: 3d, safe: true,
+                         verify: {paths: [/, /shop/], contains: "</html>"}}
+      - update_themes
+      - clear_cache
+      - clear_edge_cache
+      - clear_cdn_cache
+      - fetch_logs: {file: access, lines: 50}
+      - inventory
+      - prune_backups: {keep: 3}
+  - id: release
+    targets: {environment: staging}
+    actions: [push_to_live]
+""",
+        "jobs.yaml",
+        {},
+    )
+    options = {a.name: a.options for a in config.jobs[0].actions}
+    assert options["update_plugins"]["min_age"] == 3 * 86400
+    assert options["update_plugins"]["verify"]["paths"] == ("/", "/shop/")
+    assert options["update_themes"]["only"] == "all" and options["prune_backups"]["keep"] == 3
+
+
+def test_bad_action_options_name_the_field() -> None:
+    found = problems(
+        """version: 1
+jobs:
+  - id: a
+    schedule: {every: 1h}
+    actions:
+      - prune_backups: {keep: many}
+      - update_plugins: {only: sometimes, min_age: soon}
+      - restore_backup
+      - create_site: {display_name: X, region: r, admin_email: a@b.c, admin_user: u,
+                      admin_password: pw}
+      - clear_cahce
+"""
+    )
+    text = "\n".join(found)
+    assert "actions.0.prune_backups.keep" in text
+    assert "actions.1.update_plugins.only" in text and "min_age" in text
+    assert "actions.2: restore_backup is an on-demand action" in text
+    assert "admin_password" in text
+    assert "did you mean 'clear_cache'?" in text
+    assert "create_site acts on the company" in text

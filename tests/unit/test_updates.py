@@ -1,0 +1,78 @@
+"""Which plugin and theme updates an update action takes: include, exclude, step size, soak."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scheduler.actions.updates import choose, step
+from scheduler.kinsta.models import WpItem
+
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def item(name: str, version: str, offered: str | None) -> WpItem:
+    return WpItem(
+        name=name,
+        version=version,
+        update="available" if offered else "none",
+        update_version=offered,
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "size"),
+    [
+        ("5.3.1", "5.3.2", "patch"),
+        ("5.3", "5.3.1", "patch"),
+        ("5.3.9", "5.4.0", "minor"),
+        ("5.3", "6.0", "major"),
+        ("1.0-beta", "1.0.1", "patch"),
+        ("", "2.0", "major"),
+        ("trunk", "2.0", "major"),
+    ],
+)
+def test_step_sizes(old: str, new: str, size: str) -> None:
+    assert step(old, new) == size
+
+
+ITEMS = [
+    item("akismet", "5.3.1", "5.3.2"),
+    item("woocommerce", "8.9.0", "9.0.0"),
+    item("wordpress-seo", "22.1", "22.2"),
+    item("elementor", "3.20.0", None),
+    item("wordfence", "7.11.0", "7.11.1"),
+]
+
+
+def names(chosen: list[WpItem]) -> list[str]:
+    return [i.name for i in chosen]
+
+
+def test_everything_with_an_update_by_default() -> None:
+    chosen, held = choose(ITEMS, {}, {}, NOW)
+    assert names(chosen) == ["akismet", "woocommerce", "wordpress-seo", "wordfence"]
+    assert held == {}
+
+
+def test_include_exclude_and_only() -> None:
+    chosen, held = choose(ITEMS, {"include": ["w*"], "exclude": ["woocommerce"]}, {}, NOW)
+    assert names(chosen) == ["wordpress-seo", "wordfence"] and held == {"woocommerce": "excluded"}
+    chosen, held = choose(ITEMS, {"only": "patch"}, {}, NOW)
+    assert names(chosen) == ["akismet", "wordfence"]
+    assert held["woocommerce"].startswith("major") and held["wordpress-seo"].startswith("minor")
+    chosen, _ = choose(ITEMS, {"only": "minor"}, {}, NOW)
+    assert names(chosen) == ["akismet", "wordpress-seo", "wordfence"]
+
+
+def test_min_age_soaks_new_versions() -> None:
+    seen = {
+        ("akismet", "5.3.2"): NOW - timedelta(days=4),
+        ("woocommerce", "9.0.0"): NOW - timedelta(hours=2),
+        # wordpress-seo 22.2 and wordfence 7.11.1 are seen for the first time now
+    }
+    chosen, held = choose(ITEMS, {"min_age": 3 * 86400}, seen, NOW)
+    assert names(chosen) == ["akismet"]
+    assert "soaking" in held["woocommerce"] and "2.0 h" in held["woocommerce"]
+    assert set(held) == {"woocommerce", "wordpress-seo", "wordfence"}

@@ -116,14 +116,53 @@ upgrade_flag = click.option(
 
 @cli.command()
 @sandbox_flag
+@click.option("--offline", is_flag=True, help="do not check targets against the API")
 @click.pass_obj
-def validate(state: State, sandbox: bool) -> None:
-    """Check jobs.yaml and the environment; print every problem; exit 0 or 2."""
+def validate(state: State, sandbox: bool, offline: bool) -> None:
+    """Check jobs.yaml and the environment; print every problem; exit 0 or 2. Targets that match
+    nothing, and update exclusions naming plugins no site has, are warnings (exit 0)."""
     config = state.load(require_api_key=not sandbox)
     scheduled = sum(1 for j in config.jobs if j.schedule)
     jobs = len(config.jobs)
     revision = config.revision
     click.echo(f"{config.path}: ok ({jobs} job(s), {scheduled} scheduled, revision {revision})")
+    if offline:
+        return
+    warnings, note = _target_warnings(config, sandbox=sandbox)
+    if note:
+        click.echo(f"note: targets not checked: {logs.mask(note)}", err=True)
+    for job_id, text in warnings:
+        click.echo(f"{config.path}: job {job_id!r}: warning: {text}", err=True)
+
+
+def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, str]], str | None]:
+    from scheduler.planning import target_warnings
+    from scheduler.services import open_services
+
+    try:
+        services = open_services(config, sandbox=sandbox)
+    except SchedulerError as exc:
+        return [], str(exc)
+    try:
+        sites = {
+            name: [
+                (s.name, [label.name for label in s.labels])
+                for s in runner.client.list_sites(runner.company_id)
+            ]
+            for name, runner in services.runners.items()
+        }
+        snapshots = services.store.latest_inventory()
+    except (KinstaError, StoreError) as exc:
+        return [], str(exc)
+    finally:
+        services.close()
+    installed: dict[str, set[str]] | None = None
+    if snapshots:
+        installed = {
+            "plugins": {str(p["name"]) for s in snapshots for p in s.plugins},
+            "themes": {str(t["name"]) for s in snapshots for t in s.themes},
+        }
+    return target_warnings(config.jobs, sites, installed), None
 
 
 @cli.command()
@@ -488,20 +527,98 @@ def sandbox_command(
 @click.option(
     "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True
 )
+@sandbox_flag
+@click.option("--offline", is_flag=True, help="do not ask the API for the targets")
 @click.pass_obj
-def plan(state: State, count: int, fmt: str) -> None:
-    """The next fire times of each scheduled job, in its zone."""
-    from zoneinfo import ZoneInfo
-
-    from scheduler import schedules
-    from scheduler.domain import CronSchedule
-
+def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool) -> None:
+    """Each job's next fire times in its zone (DST cases marked), its targets, the requests a run
+    needs and the time the rate limit needs for them; warns about colliding schedules."""
     config = state.load()
     now = datetime.now(UTC)
-    rows = []
+    targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
+    rows, found = _plan(config, now, count, targets, learned)
+    for row in rows:
+        row["warnings"] = [text for jobs, text in found if row["job_id"] in jobs]
+        row["targets_note"] = note
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+        return
+    if note:
+        click.echo(f"(targets not resolved: {note})")
+    for row in rows:
+        click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
+        if row["targets"] is not None:
+            budget = (
+                f"{row['governor_minutes']:.1f} min of rate budget"
+                if row["governor_minutes"]
+                else "within one rate window"
+            )
+            click.echo(
+                f"  {row['targets']} target(s), ~{row['requests']} request(s) per run "
+                f"({budget}), a run takes ~{row['duration_minutes']:.1f} min"
+            )
+        if not row["next_local"]:
+            click.echo("  runs only when triggered")
+        for moment, dst in zip(row["next_local"], row["dst"], strict=True):
+            click.echo(f"  {moment}" + (f"  [{dst}]" if dst else ""))
+    for _, text in found:
+        click.echo(f"warning: {text}", err=True)
+
+
+def _plan_inputs(
+    state: State, config: Config, *, sandbox: bool, offline: bool
+) -> tuple[dict[str, set[str]] | None, dict[str, float], str | None]:
+    """(environment ids per job, learned durations, why targets are unknown)."""
+    from scheduler.services import open_services, open_store
+
+    learned: dict[str, float] = {}
+    with contextlib.suppress(SchedulerError):
+        store = open_store(config.database_url)
+        learned = store.typical_durations([a.name for j in config.jobs for a in j.actions])
+        store.engine.dispose()
+    if offline:
+        return None, learned, "--offline"
+    if not sandbox and any(c.api_key is None for c in config.kinsta.all_companies()):
+        return None, learned, "no API key (set KINSTA_API_KEY, or use --sandbox)"
+    try:
+        services = open_services(config, sandbox=sandbox)
+    except SchedulerError as exc:
+        return None, learned, str(exc)
+    try:
+        found = {
+            job.id: {t.environment_id or t.key for t in services.runner_for(job).targets(job)}
+            for job in config.jobs
+        }
+    except KinstaError as exc:
+        return None, learned, f"Kinsta API: {exc}"
+    finally:
+        services.close()
+    return found, learned, None
+
+
+def _plan(
+    config: Config,
+    now: datetime,
+    count: int,
+    targets: dict[str, set[str]] | None,
+    learned: dict[str, float],
+) -> tuple[list[dict[str, Any]], list[tuple[tuple[str, ...], str]]]:
+    from zoneinfo import ZoneInfo
+
+    from scheduler import planning, schedules
+    from scheduler.actions import registry
+    from scheduler.domain import CronSchedule
+
+    actions = registry()
+    per_minute = config.kinsta.rate_limits.per_minute
+    rows, estimates, fires = [], {}, {}
     for job in config.jobs:
         times = schedules.upcoming(job.schedule, now, count) if job.schedule else []
+        fires[job.id] = times
         zone = ZoneInfo(job.schedule.timezone) if isinstance(job.schedule, CronSchedule) else UTC
+        resolved = len(targets[job.id]) if targets is not None else None
+        guess = planning.estimate(job, resolved, actions, per_minute, learned)
+        estimates[job.id] = guess
         rows.append(
             {
                 "job_id": job.id,
@@ -509,15 +626,23 @@ def plan(state: State, count: int, fmt: str) -> None:
                 "timezone": str(zone),
                 "next": [render.utc_iso(t) for t in times],
                 "next_local": [t.astimezone(zone).isoformat() for t in times],
+                "dst": [schedules.dst_note(job.schedule, t) for t in times] if job.schedule else [],
+                "targets": guess.targets,
+                "requests": guess.requests,
+                "governor_minutes": None if guess.governor_s is None else guess.governor_s / 60,
+                "duration_minutes": None if guess.duration_s is None else guess.duration_s / 60,
             }
         )
-    if fmt == "json":
-        click.echo(render.to_json(rows))
-        return
-    for row in rows:
-        click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
-        for moment in row["next_local"] or ["runs only when triggered"]:
-            click.echo(f"  {moment}")
+    shared: dict[tuple[str, str], int | None] = {}
+    for index, first in enumerate(config.jobs):
+        for second in config.jobs[index + 1 :]:
+            if targets is not None:
+                common = len(targets[first.id] & targets[second.id])
+                if common and first.company == second.company:
+                    shared[(first.id, second.id)] = common
+            elif planning.may_share(first, second):
+                shared[(first.id, second.id)] = None
+    return rows, planning.warnings(config.jobs, estimates, fires, shared)
 
 
 def _parse_faults(text: str) -> Any:

@@ -30,7 +30,7 @@ from apscheduler.triggers.base import BaseTrigger
 from scheduler import config as config_module
 from scheduler import schedules
 from scheduler.clock import Clock
-from scheduler.domain import Config, IntervalSchedule, Job, Retention, RunTrigger, Schedule
+from scheduler.domain import Config, IntervalSchedule, Job, RunTrigger, Schedule
 from scheduler.errors import ConfigError, SchedulerError
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
@@ -38,7 +38,7 @@ from scheduler.runner import Runner
 log = structlog.get_logger("scheduler.daemon")
 
 RELOAD_CHECK_S = 2.0
-RETENTION_JOB = "__retention__"  # not a valid jobs.yaml id, so it never collides
+RETENTION_JOB = "__housekeeping__"  # not a valid jobs.yaml id, so it never collides
 RETENTION_EVERY_S = 86_400.0
 RETENTION_FIRST_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
@@ -133,16 +133,17 @@ class Daemon:
             elif before[job_id] != job:
                 self._add(job)
                 changes["changed"].append(job_id)
-        if new.retention != (old.retention if old else None):
-            self._schedule_retention(new.retention)
+        if old is None:
+            self._schedule_housekeeping()
         self.config = new
         return changes
 
-    def _schedule_retention(self, retention: Retention | None) -> None:
-        """Prune history once a day (first a minute after start), when jobs.yaml asks."""
+    def _schedule_housekeeping(self) -> None:
+        """Housekeeping once a day (first a minute after start): prune history when jobs.yaml
+        asks, and refresh the database's query statistics."""
         if self._scheduler.get_job(RETENTION_JOB):
             self._scheduler.remove_job(RETENTION_JOB)
-        if retention is None or self._store is None:
+        if self._store is None:
             return
         first = self.clock.now() + timedelta(seconds=RETENTION_FIRST_S)
         trigger = SlotTrigger(IntervalSchedule(every_s=RETENTION_EVERY_S))
@@ -150,7 +151,13 @@ class Daemon:
 
     def retain(self) -> None:
         retention, store = self.config.retention, self._store
-        if retention is None or store is None:
+        if store is None:
+            return
+        try:
+            store.optimize()
+        except SchedulerError as exc:
+            log.warning("history.optimize_failed", error=str(exc))
+        if retention is None:
             return
         cutoff = self.clock.now() - timedelta(seconds=retention.older_than_s)
         try:
@@ -249,8 +256,10 @@ class Daemon:
         if not paused:
             self._scheduler.resume()
 
-    def scheduled_jobs(self) -> list[str]:
-        return sorted(job.id for job in self._scheduler.get_jobs())
+    def scheduled_jobs(self, *, internal: bool = False) -> list[str]:
+        """The ids of scheduled jobs.yaml jobs (with `internal`, housekeeping too)."""
+        ids = (job.id for job in self._scheduler.get_jobs())
+        return sorted(i for i in ids if internal or not i.startswith("__"))
 
     def run_forever(self) -> None:
         self.start()

@@ -301,7 +301,8 @@ class Runner:
             return None
         return self.execute(job, run)
 
-    def _targets(self, job: Job) -> list[Target]:
+    def targets(self, job: Job) -> list[Target]:
+        """The environments the job acts on now, from the live site list."""
         if all(a.name in COMPANY_ACTIONS for a in job.actions):
             # Acts on the company: one pseudo-target named after what it creates.
             name = str(job.actions[0].options.get("display_name") or job.id)
@@ -311,7 +312,7 @@ class Runner:
 
     def execute(self, job: Job, run: Run) -> Run:
         try:
-            targets = self._targets(job)
+            targets = self.targets(job)
         except KinstaError as exc:
             return self._finish(run, RunStatus.FAILED, f"could not resolve targets: {exc}")
         if not targets:

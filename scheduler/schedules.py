@@ -164,3 +164,32 @@ def upcoming(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
         cursor = next_fire_after(schedule, cursor)
         times.append(cursor)
     return times
+
+
+def dst_note(schedule: Schedule, instant: datetime) -> str | None:
+    """For `plan`: whether a cron fire time is a DST special case in the job's zone. "gap" when
+    the wall time it stands for was skipped (spring forward: it runs at the first valid instant),
+    "fold" when its wall time happens twice (fall back: it runs at the first occurrence only)."""
+    if not isinstance(schedule, CronSchedule):
+        return None
+    zone = ZoneInfo(schedule.timezone)
+    wall = _naive(instant.astimezone(zone))
+    if (
+        wall.replace(tzinfo=zone, fold=0).utcoffset()
+        != wall.replace(tzinfo=zone, fold=1).utcoffset()
+    ):
+        return "fold: this wall time happens twice; it runs at the first occurrence only"
+    before = (instant - timedelta(seconds=1)).astimezone(zone)
+    after = instant.astimezone(zone)
+    if after.utcoffset() == before.utcoffset():
+        return None
+    skipped_from = _naive(before) + timedelta(seconds=1)  # the first wall time that never happened
+    if skipped_from >= wall:
+        return None  # a backward change: no wall time skipped
+    candidate = _next_wall_match(build_cron_triggers(schedule.expression), skipped_from)
+    if candidate is not None and candidate < wall:
+        return (
+            f"gap: {candidate:%H:%M} does not exist on {candidate:%Y-%m-%d} (clocks go forward); "
+            "it runs at the first valid instant after"
+        )
+    return None

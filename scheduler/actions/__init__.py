@@ -74,6 +74,7 @@ class ActionDef:
     reconcile: Action | None = None  # reads the state back after an uncertain request
     mutating: bool = True  # changes the environment: holds its lock while it runs
     requests: float = 2.0  # typical API requests per target, for `plan` (polls included)
+    typical_s: float = 10.0  # typical duration at Kinsta, for `plan` until history knows better
 
 
 def outcome(state: OperationState, message: str) -> ActionResult:
@@ -90,24 +91,24 @@ def registry() -> dict[str, ActionDef]:
     from scheduler.actions import inventory as inv
 
     return {
-        "clear_cache": ActionDef(cache.clear_cache),
-        "clear_edge_cache": ActionDef(cache.clear_edge_cache),
-        "clear_cdn_cache": ActionDef(cache.clear_cdn_cache),
-        "restart_php": ActionDef(php.restart_php),
+        "clear_cache": ActionDef(cache.clear_cache, typical_s=5.0),
+        "clear_edge_cache": ActionDef(cache.clear_edge_cache, typical_s=5.0),
+        "clear_cdn_cache": ActionDef(cache.clear_cdn_cache, typical_s=5.0),
+        "restart_php": ActionDef(php.restart_php, typical_s=15.0),
         "set_php_version": ActionDef(
-            php.set_php_version, reconcile=php.reconcile_php_version, requests=3.0
+            php.set_php_version, reconcile=php.reconcile_php_version, requests=3.0, typical_s=45.0
         ),
-        "backup": ActionDef(backups.backup, requests=3.0),
-        "prune_backups": ActionDef(backups.prune_backups, requests=3.0),
-        "update_plugins": ActionDef(updates.update_plugins, requests=4.0),
-        "update_themes": ActionDef(updates.update_themes, requests=4.0),
-        "fetch_logs": ActionDef(logs.fetch_logs, mutating=False, requests=1.0),
-        "inventory": ActionDef(inv.inventory, mutating=False, requests=4.0),
-        "push_to_live": ActionDef(environments.push_to_live, requests=3.0),
-        "create_staging": ActionDef(environments.create_staging, requests=3.0),
-        "restore_backup": ActionDef(backups.restore_backup, requests=4.0),
-        "create_site": ActionDef(sites.create_site, requests=3.0),
-        "clone_site": ActionDef(sites.clone_site, requests=3.0),
-        "add_domain": ActionDef(domains.add_domain, requests=3.0),
-        "remove_domain": ActionDef(domains.remove_domain, requests=3.0),
+        "backup": ActionDef(backups.backup, requests=3.0, typical_s=90.0),
+        "prune_backups": ActionDef(backups.prune_backups, requests=3.0, typical_s=15.0),
+        "update_plugins": ActionDef(updates.update_plugins, requests=4.0, typical_s=90.0),
+        "update_themes": ActionDef(updates.update_themes, requests=4.0, typical_s=90.0),
+        "fetch_logs": ActionDef(logs.fetch_logs, mutating=False, requests=1.0, typical_s=1.0),
+        "inventory": ActionDef(inv.inventory, mutating=False, requests=4.0, typical_s=2.0),
+        "push_to_live": ActionDef(environments.push_to_live, requests=3.0, typical_s=120.0),
+        "create_staging": ActionDef(environments.create_staging, requests=3.0, typical_s=180.0),
+        "restore_backup": ActionDef(backups.restore_backup, requests=4.0, typical_s=120.0),
+        "create_site": ActionDef(sites.create_site, requests=3.0, typical_s=180.0),
+        "clone_site": ActionDef(sites.clone_site, requests=3.0, typical_s=240.0),
+        "add_domain": ActionDef(domains.add_domain, requests=3.0, typical_s=20.0),
+        "remove_domain": ActionDef(domains.remove_domain, requests=3.0, typical_s=15.0),
     }

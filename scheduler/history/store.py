@@ -412,6 +412,8 @@ class HistoryStore:
         with self._tx() as tx:
             ids = [int(i) for i in tx.execute(doomed).scalars()]
             counts = _counts(tx, ids)
+        if not dry_run:
+            self._prune_inventory(older_than)
         if dry_run or not ids:
             return counts
         for start in range(0, len(ids), PRUNE_BATCH):
@@ -559,6 +561,25 @@ class HistoryStore:
                     environment_locks.c.holder == holder,
                 )
             )
+
+    def _prune_inventory(self, older_than: datetime) -> None:
+        """Snapshots older than the cutoff go, except each environment's newest."""
+        newest = func.row_number().over(
+            partition_by=(inventory.c.site, inventory.c.environment),
+            order_by=(inventory.c.taken_at.desc(), inventory.c.id.desc()),
+        )
+        ranked = select(inventory.c.id, inventory.c.taken_at, newest.label("rank")).subquery()
+        doomed = select(ranked.c.id).where(ranked.c.rank > 1, ranked.c.taken_at < older_than)
+        with self._tx() as tx:
+            tx.execute(delete(inventory).where(inventory.c.id.in_(doomed)))
+
+    def optimize(self) -> None:
+        """Keep the query planner's statistics fresh. SQLite: PRAGMA optimize (what its docs
+        advise for long-lived connections); PostgreSQL's autovacuum already analyses."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self._tx() as tx:
+            tx.exec_driver_sql("PRAGMA optimize")
 
     # --- queries ----------------------------------------------------------------------------------
 

@@ -342,3 +342,52 @@ def test_two_jobs_on_the_same_environments_never_overlap(
         assert env["counters"].get("backups:add-manual:done") == 2
         assert env["counters"].get("php:restart:done") == 1
     assert "environment.lock_waited" in errors  # one job waited for the other somewhere
+
+
+def test_plan_and_validate_look_at_the_live_targets(
+    cli: Cli, quick_sandbox: SandboxProcess
+) -> None:
+    use(
+        cli,
+        quick_sandbox,
+        HEAD
+        + """timezone: Europe/Amsterdam
+jobs:
+  - id: weekly
+    schedule: {cron: "30 2 * * 0"}
+    targets: {environment: all}
+    actions: [backup, {update_plugins: {exclude: [hello-dolly]}}, clear_cache]
+  - id: nightly
+    schedule: {cron: "30 2 * * *"}
+    actions: [clear_cache]
+  - id: busy
+    schedule: {every: 1m}
+    targets: {sites: ["nothing-like-this-*"]}
+    actions: [backup]
+""",
+    )
+    assert cli("db", "upgrade").code == 0
+    planned = cli("plan", "--format", "json", "--count", "3")
+    assert planned.code == 0, planned.err
+    jobs = {row["job_id"]: row for row in planned.json()}
+    assert jobs["weekly"]["targets_note"] is None
+    assert jobs["weekly"]["targets"] == 8 and jobs["nightly"]["targets"] == 5
+    assert jobs["weekly"]["requests"] == 1 + 8 * (3 + 4 + 2)
+    assert jobs["busy"]["targets"] == 0
+    shared = "jobs weekly and nightly act on 5 shared environment(s)"
+    assert any(shared in w for w in jobs["nightly"]["warnings"])
+    assert jobs["weekly"]["warnings"] == jobs["nightly"]["warnings"]
+    assert not jobs["busy"]["warnings"]
+    table = cli("plan")
+    assert "8 target(s)" in table.out and "warning: jobs weekly and nightly" in table.err
+
+    cli("trigger", "nightly")  # no inventory yet: the exclude check is skipped
+    checked = cli("validate")
+    assert checked.code == 0
+    assert "'nothing-like-this-*' matches no site" in checked.err
+    assert "hello-dolly" not in checked.err
+    (cli.cwd / "inventory.yaml").write_text(HEAD + "jobs:\n  - id: inv\n    actions: [inventory]\n")
+    assert cli("--config", "inventory.yaml", "trigger", "inv").code == 0
+    checked = cli("validate")
+    assert "update_plugins.exclude: no environment has plugins 'hello-dolly'" in checked.err
+    assert cli("validate", "--offline").err == ""

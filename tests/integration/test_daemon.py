@@ -167,7 +167,7 @@ def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> No
         store=store,
     )
     daemon.start(paused=True)
-    assert "__retention__" in daemon.scheduled_jobs()
+    assert "__housekeeping__" in daemon.scheduled_jobs(internal=True)
     daemon.retain()
     assert [r.scheduled_for.day for r in store.list_runs(RunFilter())] == [3]
     daemon.shutdown(timeout_s=1)

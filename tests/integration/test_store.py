@@ -282,3 +282,25 @@ def test_an_environment_lock_has_one_holder_until_released_or_lapsed(store: Hist
     )
     store.unlock_environment("e1", "b")
     assert store.try_lock_environment("e1", "a", "job a", T0 + timedelta(seconds=113), 60) is None
+
+
+def test_prune_keeps_each_environments_newest_inventory(store: HistoryStore) -> None:
+    from scheduler.domain import InventorySnapshot
+
+    def snap(at: datetime) -> InventorySnapshot:
+        return InventorySnapshot("alpha", "live", at, "8.2", "6.6", (), (), ())
+
+    old = T0 - timedelta(days=200)
+    for days in (0, 1, 2):
+        store.record_inventory(None, None, TARGETS[0], snap(old + timedelta(days=days)))
+    store.record_inventory(None, None, TARGETS[2], snap(old))  # beta: its only snapshot
+    store.prune(T0 - timedelta(days=90), keep_last=0)
+    store.optimize()
+    latest = store.latest_inventory()
+    assert [(s.site, s.taken_at) for s in latest] == [
+        ("alpha", old + timedelta(days=2)),
+        ("beta", old),
+    ]
+    with store.engine.connect() as connection:
+        remaining = connection.exec_driver_sql("SELECT count(*) FROM inventory").scalar_one()
+    assert remaining == 2

@@ -168,19 +168,46 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
 @cli.command()
 @sandbox_flag
 @upgrade_flag
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="serve /metrics (Prometheus) and /healthz on this port",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address for --metrics-port (0.0.0.0 in a container)",
+)
 @click.pass_obj
-def run(state: State, sandbox: bool, upgrade_db: bool) -> None:
+def run(
+    state: State, sandbox: bool, upgrade_db: bool, metrics_port: int | None, metrics_host: str
+) -> None:
     """Run the daemon: fire jobs on their schedules until SIGTERM or SIGINT."""
     from scheduler.daemon import Daemon, load_for_daemon
-    from scheduler.services import open_services
+    from scheduler.metrics import Metrics, MetricsServer
+    from scheduler.notify import Notifier
+    from scheduler.services import (
+        daemon_hooks,
+        identity,
+        open_services,
+        register_notify_secrets,
+    )
 
     load = load_for_daemon(state.path, state.env, state.database, sandbox)
     config = load()
+    register_notify_secrets(config)
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
+    server = None
+    notifier = None
     try:
         if services.sandbox is not None:
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
-        clock = next(iter(services.runners.values())).clock
+        runners = list(services.runners.values())
+        clock = runners[0].clock
+        metrics = Metrics(services.governors)
+        notifier = Notifier(config.notify, services.store, clock)
         daemon = Daemon(
             config,
             services.runner_for,
@@ -189,10 +216,22 @@ def run(state: State, sandbox: bool, upgrade_db: bool) -> None:
             state.path,
             cancel=services.cancel,
             store=services.store,
+            draining=services.draining,
+            owner=identity(),
+            default_runner=runners[0] if len(runners) == 1 else None,
+            on_run=daemon_hooks(services, metrics, notifier),
+            on_missed=notifier.missed,
         )
+        if metrics_port is not None:
+            server = MetricsServer(metrics, daemon.health, metrics_host, metrics_port).start()
+            click.echo(f"metrics at http://{metrics_host}:{server.port}/metrics", err=True)
         daemon.install_signal_handlers()
         daemon.run_forever()
     finally:
+        if server is not None:
+            server.stop()
+        if notifier is not None:
+            notifier.close()
         services.close()
 
 

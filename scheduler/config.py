@@ -27,9 +27,11 @@ from scheduler.domain import (
     Company,
     Config,
     CronSchedule,
+    DaemonSettings,
     IntervalSchedule,
     Job,
     KinstaSettings,
+    Notify,
     Polling,
     RateLimits,
     Retention,
@@ -37,6 +39,7 @@ from scheduler.domain import (
     Schedule,
     Secret,
     TargetSelector,
+    Webhook,
     freeze,
 )
 from scheduler.errors import ConfigError, Problem
@@ -169,6 +172,18 @@ class _Job(_Model):
     misfire_grace: Duration = 300.0
     company: str | None = None
     allow_scheduled: bool = False
+    catch_up: Duration | Literal[False] = 3600.0
+    timeout: Duration = 7200.0
+    heartbeat_url: str | None = Field(None, pattern=r"^https?://")
+
+    @field_validator("catch_up", "timeout")
+    @classmethod
+    def _durations(cls, value: str | float | bool) -> float | bool:
+        if value is False:
+            return False
+        if value is True:
+            raise ValueError("give a duration such as 1h, or false")
+        return parse_duration(value)
 
 
 class _Retention(_Model):
@@ -181,6 +196,34 @@ class _Retention(_Model):
         return parse_duration(value)
 
 
+class _Notify(_Model):
+    slack: str | list[str] = []
+    webhooks: list[str] = []
+    on: list[Literal["failure", "recovery", "missed"]] = ["failure", "recovery", "missed"]
+    heartbeat_url: str | None = Field(None, pattern=r"^https?://")
+
+    @field_validator("slack", "webhooks")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError("a webhook is an http(s):// URL")
+        return value
+
+
+class _Daemon(_Model):
+    shutdown_timeout: Duration = 30.0
+    heartbeat: Duration = 15.0
+
+    @field_validator("shutdown_timeout", "heartbeat")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("must be more than 0")
+        return seconds
+
+
 class _File(_Model):
     version: Literal[1]
     timezone: str = "UTC"
@@ -188,6 +231,8 @@ class _File(_Model):
     kinsta: _Kinsta = _Kinsta()
     sandbox: _Sandbox = _Sandbox()
     retention: _Retention | None = None
+    notify: _Notify = _Notify()
+    daemon: _Daemon = _Daemon()
     jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other
 
 
@@ -551,6 +596,9 @@ def _job(raw: _Job, index: int, default_zone: str, problems: _Problems) -> Job |
         misfire_grace_s=grace,
         company=raw.company or DEFAULT_COMPANY,
         allow_scheduled=raw.allow_scheduled,
+        catch_up_s=None if raw.catch_up is False else float(raw.catch_up),
+        timeout_s=float(raw.timeout),
+        heartbeat_url=Secret(raw.heartbeat_url) if raw.heartbeat_url else None,
     )
 
 
@@ -669,6 +717,23 @@ def parse(
         retention=Retention(float(raw.retention.older_than), raw.retention.keep_last)
         if raw.retention
         else None,
+        notify=_notify(raw.notify),
+        daemon=DaemonSettings(
+            shutdown_timeout_s=float(raw.daemon.shutdown_timeout),
+            heartbeat_s=float(raw.daemon.heartbeat),
+        ),
+    )
+
+
+def _notify(raw: _Notify) -> Notify:
+    slack = [raw.slack] if isinstance(raw.slack, str) else raw.slack
+    hooks = [Webhook("slack", Secret(u)) for u in slack] + [
+        Webhook("json", Secret(u)) for u in raw.webhooks
+    ]
+    return Notify(
+        webhooks=tuple(hooks),
+        on=frozenset(raw.on),
+        heartbeat_url=Secret(raw.heartbeat_url) if raw.heartbeat_url else None,
     )
 
 

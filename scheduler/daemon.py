@@ -8,30 +8,38 @@
   database before doing anything, so a slot runs once across processes and restarts.
 - jobs.yaml is re-read when its content changes (checked every RELOAD_CHECK_S) or on SIGHUP. An
   invalid file keeps the last good schedule. Only changed jobs are rescheduled.
-- SIGTERM/SIGINT: stop firing, signal runs to stop polling, wait up to SHUTDOWN_TIMEOUT_S.
+- On start, and every RECOVERY_EVERY_S, runs whose process is gone are recovered (recovery.py);
+  slots missed while no daemon ran are caught up (one run, coalesced, when within the job's
+  `catch_up` window) or recorded `missed`.
+- A slot whose job is still running (here or in another process) is recorded `skipped`.
+- SIGTERM/SIGINT: stop firing, start no new task, let running tasks finish within
+  `daemon.shutdown_timeout`, then stop polling; exit 0. A second signal exits at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
 import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from scheduler import config as config_module
-from scheduler import schedules
+from scheduler import recovery, schedules
 from scheduler.clock import Clock
-from scheduler.domain import Config, IntervalSchedule, Job, RunTrigger, Schedule
-from scheduler.errors import ConfigError, SchedulerError
+from scheduler.domain import Config, IntervalSchedule, Job, Run, RunStatus, RunTrigger, Schedule
+from scheduler.errors import ConfigError, SchedulerError, StoreError
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
@@ -42,7 +50,14 @@ RETENTION_JOB = "__housekeeping__"  # not a valid jobs.yaml id, so it never coll
 RETENTION_EVERY_S = 86_400.0
 RETENTION_FIRST_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
+CANCEL_GRACE_S = 5.0  # after cancelling, how long runs get to record where they are
 MAX_PARALLEL_RUNS = 20
+RECOVERY_JOB = "__recovery__"
+RECOVERY_EVERY_S = 60.0
+MAX_CATCH_UP_SCAN = 10_000  # slots looked at per job after a long downtime
+MAX_MISSED_ROWS = 100  # missed slots recorded one by one per job; older ones are counted
+DB_CHECK_EVERY_S = 5.0
+UNRECORDED_BUFFER = 1_000  # skipped or missed slots kept while the database is unreachable
 
 
 class SlotTrigger(BaseTrigger):  # type: ignore[misc]
@@ -85,11 +100,28 @@ class Daemon:
         *,
         cancel: threading.Event,
         store: HistoryStore | None = None,
+        draining: threading.Event | None = None,
+        owner: str = "daemon",
+        default_runner: Runner | None = None,
+        on_run: Callable[[Job | None, Run], None] | None = None,
+        on_missed: Callable[[str, list[datetime], str], None] | None = None,
     ) -> None:
         self.config = config
         self._store = store
         self._runner_for = runner_for
         self._cancel = cancel
+        self._draining = draining or threading.Event()
+        self.owner = owner
+        self._default_runner = default_runner
+        self._on_run = on_run  # notifications and metrics, after each recorded run
+        self._on_missed = on_missed  # one notification per batch of missed slots
+        self._db_checked: tuple[float, str | None] = (-1e9, None)
+        self.loop_beat = clock.monotonic()
+        # (job id, slot, status, reason) not yet recorded because the database was unreachable
+        self._unrecorded: deque[tuple[str, datetime, RunStatus, str]] = deque(
+            maxlen=UNRECORDED_BUFFER
+        )
+        self.unrecorded_dropped = 0
         self.clock = clock
         self._load_config = load_config
         self._path = config_path
@@ -103,6 +135,7 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max_workers=MAX_PARALLEL_RUNS)},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
+        self._scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
     # --- scheduling -------------------------------------------------------------------------
 
@@ -169,38 +202,259 @@ class Daemon:
             "history.pruned", runs=result.runs, tasks=result.tasks, operations=result.operations
         )
 
+    def _slot_of(self, job: Job, fired_at: datetime) -> datetime | None:
+        assert job.schedule is not None
+        lookback = timedelta(seconds=job.schedule.jitter_s + job.misfire_grace_s + 1)
+        return schedules.latest_slot(job.schedule, fired_at, lookback)
+
     def _fire(self, job_id: str) -> None:
         job = self.config.job(job_id)
         if job is None or job.schedule is None or self.stop_event.is_set():
             return
         now = self.clock.now()
-        lookback = timedelta(seconds=job.schedule.jitter_s + job.misfire_grace_s + 1)
-        slot = schedules.latest_slot(job.schedule, now, lookback)
+        slot = self._slot_of(job, now)
         if slot is None:
             log.warning("run.no_slot", job_id=job_id, at=now.isoformat())
             return
+        self._execute(job, RunTrigger.SCHEDULE, slot)
+
+    def _runner(self, job: Job) -> Runner | None:
         try:
-            runner = self._runner_for(job)
+            return self._runner_for(job)
         except KeyError:  # a company added to jobs.yaml after start has no client yet
             log.error(
                 "run.unknown_company",
-                job_id=job_id,
+                job_id=job.id,
                 company=job.company,
                 action="restart to add it",
             )
+            return None
+
+    def _alive_after(self) -> datetime:
+        beats = recovery.STALE_BEATS * self.config.daemon.heartbeat_s
+        return self.clock.now() - timedelta(seconds=beats)
+
+    def _execute(self, job: Job, trigger: RunTrigger, slot: datetime) -> None:
+        """Claim and run one slot of a job, unless a run of it is still going anywhere."""
+        runner = self._runner(job)
+        if runner is None:
             return
         with self._in_flight_cond:
             self._in_flight += 1
         try:
-            runner.run(job, RunTrigger.SCHEDULE, slot, self.config.revision)
+            if self._store is not None:
+                busy = self._store.running_run(job.id, self._alive_after())
+                if busy is not None:
+                    self._record(
+                        job.id,
+                        slot,
+                        RunStatus.SKIPPED,
+                        f"run {busy.run_id} of this job (by {busy.started_by}) was still running",
+                    )
+                    return
+            run = runner.run(job, trigger, slot, self.config.revision)
+            if run is not None:
+                self._after_run(job, run)
+        except StoreError as exc:
+            log.error(
+                "run.not_claimed", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc)
+            )
+            self._buffer(
+                job.id, slot, RunStatus.MISSED, f"the history database was unreachable: {exc}"
+            )
         except SchedulerError as exc:
-            log.error("run.error", job_id=job_id, scheduled_for=slot.isoformat(), error=str(exc))
+            log.error("run.error", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc))
         except Exception:
-            log.exception("run.crashed", job_id=job_id, scheduled_for=slot.isoformat())
+            log.exception("run.crashed", job_id=job.id, scheduled_for=slot.isoformat())
         finally:
             with self._in_flight_cond:
                 self._in_flight -= 1
                 self._in_flight_cond.notify_all()
+
+    def _after_run(self, job: Job | None, run: Run) -> None:
+        if self._on_run is None:
+            return
+        try:
+            self._on_run(job, run)
+        except Exception:  # a notification or metric must never break the daemon
+            log.exception("run.after_hook_failed", run_id=run.run_id)
+
+    # --- slots that do not run: skipped, missed, caught up ---------------------------------------
+
+    def _on_not_run(self, event: JobSubmissionEvent) -> None:
+        """APScheduler did not run a firing: the previous one still runs (max instances), or it
+        came later than misfire_grace (the host was suspended or overloaded)."""
+        job = self.config.job(event.job_id)
+        if job is None or job.schedule is None:
+            return
+        for fired in getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]:
+            slot = self._slot_of(job, fired)
+            if slot is None:
+                continue
+            if event.code == EVENT_JOB_MAX_INSTANCES:
+                self._record(job.id, slot, RunStatus.SKIPPED, "the previous run was still running")
+            else:
+                reason = f"fired more than misfire_grace ({job.misfire_grace_s:g}s) late"
+                if self._record(job.id, slot, RunStatus.MISSED, reason) is not None:
+                    self._missed(job.id, [slot], reason)
+
+    def _missed(self, job_id: str, slots: list[datetime], reason: str) -> None:
+        if self._on_missed is None:
+            return
+        try:
+            self._on_missed(job_id, slots, reason)
+        except Exception:
+            log.exception("run.missed_hook_failed", job_id=job_id)
+
+    def _record(self, job_id: str, slot: datetime, status: RunStatus, reason: str) -> Run | None:
+        """A slot that did not run, with its reason; buffered while the database is down."""
+        if self._store is None:
+            return None
+        try:
+            run = self._store.record_run(
+                job_id, RunTrigger.SCHEDULE, slot, self.clock.now(), status=status, error=reason
+            )
+        except StoreError as exc:
+            self._buffer(job_id, slot, status, f"{reason} (recorded late: {exc})")
+            return None
+        if run is not None:
+            log.warning(
+                f"run.{status.value}", job_id=job_id, scheduled_for=slot.isoformat(), reason=reason
+            )
+            self._after_run(self.config.job(job_id), run)
+        return run
+
+    def _buffer(self, job_id: str, slot: datetime, status: RunStatus, reason: str) -> None:
+        if len(self._unrecorded) == self._unrecorded.maxlen:
+            self.unrecorded_dropped += 1
+            log.error("history.buffer_full", dropped=self.unrecorded_dropped)
+        self._unrecorded.append((job_id, slot, status, reason))
+
+    def flush_unrecorded(self) -> int:
+        """Record what waited for the database; return how many rows were written."""
+        written = 0
+        while self._unrecorded and self._store is not None:
+            job_id, slot, status, reason = self._unrecorded[0]
+            try:
+                self._store.record_run(
+                    job_id, RunTrigger.SCHEDULE, slot, self.clock.now(), status=status, error=reason
+                )
+            except StoreError:
+                return written
+            self._unrecorded.popleft()
+            written += 1
+        return written
+
+    def catch_up(self) -> None:
+        """Slots missed while no daemon ran: the newest one within the job's catch_up window
+        runs now (trigger catch_up), once however many were missed; the others are recorded
+        `missed` with their reason. A job never run before has nothing to catch up."""
+        store = self._store
+        if store is None:
+            return
+        now = self.clock.now()
+        for job in self.config.jobs:
+            if job.schedule is None or self.stop_event.is_set():
+                continue
+            try:
+                last = store.last_slot(job.id)
+            except StoreError as exc:
+                log.error("catch_up.failed", job_id=job.id, error=str(exc))
+                continue
+            if last is None:
+                continue
+            slots: list[datetime] = []
+            moment = last
+            while len(slots) < MAX_CATCH_UP_SCAN:
+                moment = schedules.next_fire_after(job.schedule, moment)
+                if moment > now:
+                    break
+                slots.append(moment)
+            if not slots:
+                continue
+            window = job.catch_up_s
+            recent = [
+                s for s in slots if window is not None and (now - s).total_seconds() <= window
+            ]
+            chosen = recent[-1] if recent else None
+            missed = [s for s in slots if s != chosen]
+            truncated = len(slots) == MAX_CATCH_UP_SCAN
+            self._record_missed(job, missed, chosen, set(recent), truncated=truncated)
+            if chosen is not None:
+                log.info(
+                    "catch_up.run",
+                    job_id=job.id,
+                    scheduled_for=chosen.isoformat(),
+                    missed=len(missed),
+                )
+                self._scheduler.add_job(
+                    self._execute,
+                    args=[job, RunTrigger.CATCH_UP, chosen],
+                    id=f"__catch_up__:{job.id}",
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                )
+
+    def _record_missed(
+        self,
+        job: Job,
+        missed: list[datetime],
+        chosen: datetime | None,
+        recent: set[datetime],
+        *,
+        truncated: bool,
+    ) -> None:
+        if not missed:
+            return
+        window = (
+            "catch_up is off"
+            if job.catch_up_s is None
+            else f"older than catch_up ({job.catch_up_s:g}s)"
+        )
+        listed = missed[-MAX_MISSED_ROWS:]
+        unlisted = len(missed) - len(listed)
+        for index, slot in enumerate(listed):
+            if chosen is not None and slot in recent:
+                reason = (
+                    "missed while no daemon ran; coalesced into the catch-up run of "
+                    + chosen.isoformat()
+                )
+            else:
+                reason = f"missed while no daemon ran; {window}"
+            if index == 0 and (unlisted or truncated):
+                reason += (
+                    f" (and {unlisted}{'+' if truncated else ''} older missed slot(s) not listed)"
+                )
+            self._record(job.id, slot, RunStatus.MISSED, reason)
+        summary = "missed while no daemon ran" + (
+            f"; the latest runs now (catch-up of {chosen.isoformat()})" if chosen else ""
+        )
+        self._missed(job.id, missed, summary)
+
+    def recover_orphans(self) -> None:
+        """Adopt and finish runs whose process is gone (see recovery.py)."""
+        if self._store is None or self.stop_event.is_set():
+            return
+        self.flush_unrecorded()
+        try:
+            finished = recovery.find_and_recover(
+                self._store,
+                self._runner_by_id,
+                owner=self.owner,
+                now=self.clock.now(),
+                stale_before=self._alive_after(),
+            )
+        except SchedulerError as exc:
+            log.error("recovery.failed", error=str(exc))
+            return
+        for run in finished:
+            self._after_run(self.config.job(run.job_id), run)
+
+    def _runner_by_id(self, job_id: str) -> Runner | None:
+        job = self.config.job(job_id)
+        if job is not None:
+            return self._runner(job)
+        return self._default_runner
 
     # --- reload -------------------------------------------------------------------------------
 
@@ -234,8 +488,10 @@ class Daemon:
             self._reload_event.set()
             return
         if self.stop_event.is_set():
+            # Every row is written as it happens, so the history is consistent as it stands:
+            # running runs are recovered by the next daemon once their heartbeat is stale.
             log.warning("daemon.forced_exit", signal=signal.Signals(signum).name)
-            raise SystemExit(130)
+            os._exit(130)
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
         self.stop_event.set()
 
@@ -250,9 +506,20 @@ class Daemon:
         }
 
     def start(self, *, paused: bool = False) -> None:
-        """Build the schedule before anything can fire (start paused, add jobs, resume)."""
+        """Build the schedule before anything can fire (start paused, add jobs, resume); then
+        recover orphaned runs and catch up missed slots, in the background."""
         self._scheduler.start(paused=True)
         self.apply(self.config, None)
+        if self._store is not None:
+            self._scheduler.add_job(
+                self.recover_orphans,
+                trigger=SlotTrigger(IntervalSchedule(every_s=RECOVERY_EVERY_S)),
+                id=RECOVERY_JOB,
+                next_run_time=self.clock.now(),
+            )
+            self._scheduler.add_job(
+                self.catch_up, id="__catch_up__", next_run_time=self.clock.now()
+            )
         if not paused:
             self._scheduler.resume()
 
@@ -265,21 +532,57 @@ class Daemon:
         self.start()
         log.info("daemon.started", revision=self.config.revision, jobs=self.next_fire_times())
         while not self.stop_event.is_set():
+            self.loop_beat = self.clock.monotonic()
             if self._reload_event.wait(RELOAD_CHECK_S):
                 self._reload_event.clear()
             self.reload()
         self.shutdown()
 
-    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
-        if not self._scheduler.running:
-            return
-        self._scheduler.pause()
-        self._cancel.set()  # runs stop polling and record where they are
-        deadline = self.clock.monotonic() + timeout_s
+    def loop_alive(self) -> bool:
+        return self.clock.monotonic() - self.loop_beat < 3 * RELOAD_CHECK_S + 5
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, why): the scheduler loop ticks and the database answers (checked at most
+        every few seconds, so scrapes never hammer it)."""
+        problems = []
+        if not self.loop_alive() or not self._scheduler.running:
+            problems.append("the scheduler loop is not running")
+        now = self.clock.monotonic()
+        checked_at, db_error = self._db_checked
+        if self._store is not None and now - checked_at > DB_CHECK_EVERY_S:
+            try:
+                self._store.ping()
+                db_error = None
+            except StoreError as exc:
+                db_error = str(exc)
+            self._db_checked = (now, db_error)
+        if db_error is not None:
+            problems.append(f"the history database is unreachable: {db_error}")
+        waiting = len(self._unrecorded)
+        note = f"; {waiting} row(s) wait for the database" if waiting else ""
+        return (not problems, ("; ".join(problems) or "ok") + note)
+
+    def _wait_in_flight(self, seconds: float) -> int:
+        deadline = self.clock.monotonic() + seconds
         with self._in_flight_cond:
             while self._in_flight and (left := deadline - self.clock.monotonic()) > 0:
                 self._in_flight_cond.wait(left)
-            unfinished = self._in_flight
+            return self._in_flight
+
+    def shutdown(self, timeout_s: float | None = None) -> None:
+        """Stop firing and starting tasks; let running tasks finish within the timeout; then
+        make runs stop polling and record where they are (recovery follows their operations)."""
+        if not self._scheduler.running:
+            return
+        timeout = self.config.daemon.shutdown_timeout_s if timeout_s is None else timeout_s
+        self._scheduler.pause()
+        self._draining.set()
+        unfinished = self._wait_in_flight(timeout)
+        if unfinished:
+            log.warning("daemon.cancelling_runs", runs=unfinished, after_s=timeout)
+            self._cancel.set()
+            unfinished = self._wait_in_flight(CANCEL_GRACE_S)
+        self.flush_unrecorded()
         self._scheduler.shutdown(wait=False)
         log.info("daemon.stopped", unfinished_runs=unfinished)
 

@@ -128,6 +128,11 @@ class Job:
     misfire_grace_s: float = 300.0
     company: str = "default"
     allow_scheduled: bool = False  # lets on-demand actions run on a schedule
+    catch_up_s: float | None = (
+        3600.0  # slots missed while down run once if this recent; None: never
+    )
+    timeout_s: float = 7200.0  # after this no new task starts and the run ends failed
+    heartbeat_url: Secret | None = None  # pinged after each successful run (dead-man's switch)
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,26 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    kind: str  # "slack" (incoming webhook) or "json" (generic JSON POST)
+    url: Secret  # webhook URLs carry their own credentials: masked like API keys
+
+
+@dataclass(frozen=True)
+class Notify:
+    webhooks: tuple[Webhook, ...] = ()
+    on: frozenset[str] = frozenset({"failure", "recovery", "missed"})
+    heartbeat_url: Secret | None = None  # default for jobs without their own
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    shutdown_timeout_s: float = 30.0  # running tasks get this long to reach a safe point
+    heartbeat_s: float = 15.0  # a running run's heartbeat; 4 missed ones mark its owner gone
+    metrics_port: int | None = None
+
+
+@dataclass(frozen=True)
 class Retention:
     """History kept by the daemon: runs older than `older_than_s` go, each job's newest
     `keep_last` stay."""
@@ -216,6 +241,8 @@ class Config:
     sandbox: SandboxSettings
     jobs: tuple[Job, ...]
     retention: Retention | None = None
+    notify: Notify = Notify()
+    daemon: DaemonSettings = DaemonSettings()
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)
@@ -286,6 +313,20 @@ class GovernorEvent:
     kind: str
     seconds: float | None
     detail: str | None
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """One attempt to deliver a notification, and whether it arrived."""
+
+    at: datetime
+    job_id: str | None
+    run_id: int | None
+    kind: str  # failure, recovery, missed, heartbeat
+    channel: str  # slack, json, heartbeat
+    destination: str | None  # scheme and host only
+    ok: bool
+    detail: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,10 @@ log = structlog.get_logger("scheduler.runner")
 
 SKIPPED_AFTER_FAILURE = "not run: an earlier action on this target failed"
 EXPECTED_SHRINK = 0.98
-INTERRUPTED = "interrupted by shutdown; its operation may still be running at Kinsta"
+STOPPING = "stopped early: the process was stopping"
+NOT_STARTED_STOPPING = "not started: the process was stopping"
+NOT_STARTED_TIMEOUT = "not started: the run reached its timeout"
+HEARTBEAT_S = 15.0
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
 LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
 
@@ -192,34 +195,12 @@ class _Context:
     def wait(
         self, accepted: OperationAccepted, kind: str | None = None
     ) -> tuple[OperationState, str]:
-        runner, clock = self._runner, self._runner.clock
+        runner = self._runner
         kind = kind or self._task.action
         row_id = runner.store.start_operation(
-            self._task.task_id, accepted.operation_id, kind, clock.now()
+            self._task.task_id, accepted.operation_id, kind, runner.clock.now()
         )
-
-        def seen(status: OperationStatus, polls: int) -> None:
-            # A poll's answer describes the moment it was sent, after any wait for the governor;
-            # the wait is kept so that learned durations can discount late sightings.
-            at = status.sent_at or clock.now()
-            event = OperationEvent(
-                at, status.state, status.http_status, status.message, status.waited_s
-            )
-            runner.store.operation_event(row_id, event, polls)
-
-        result = wait_for_operation(
-            runner.client,
-            accepted.operation_id,
-            runner.polling,
-            clock,
-            expected_s=runner.expected_s(kind),
-            on_status=seen,
-            cancel=runner.cancel,
-        )
-        if result.state is OperationState.TIMED_OUT:
-            event = OperationEvent(clock.now(), result.state, result.http_status, result.message)
-            runner.store.operation_event(row_id, event, result.polls)
-        return result.state, result.message
+        return runner.follow(row_id, accepted.operation_id, runner.expected_s(kind))
 
     def wait_until(self, check: Callable[[], bool]) -> bool:
         runner, polling = self._runner, self._runner.polling
@@ -248,6 +229,8 @@ class Runner:
         cancel: threading.Event | None = None,
         probe: SiteProbe | None = None,
         lock_lease_s: float = LOCK_LEASE_S,
+        draining: threading.Event | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.client = client
         self.store = store
@@ -256,6 +239,10 @@ class Runner:
         self.company_id = company_id
         self.started_by = started_by
         self.cancel = cancel or threading.Event()
+        # Set when the process is stopping: no new task starts; running ones go on until
+        # `cancel` tells them to stop polling.
+        self.draining = draining or threading.Event()
+        self.heartbeat_s = heartbeat_s
         self.probe = probe or SiteProbe()
         self.locks = _Locks(self, lock_lease_s)
         self.on_progress: Callable[[Progress], None] | None = None
@@ -273,6 +260,35 @@ class Runner:
                     raise KinstaError("the company has no users to notify")
                 self._notify_user = users[0].id
             return self._notify_user
+
+    def follow(
+        self, row_id: int, operation_id: str, expected_s: float
+    ) -> tuple[OperationState, str]:
+        """Poll an operation to its end, recording each status change on its history row."""
+        clock = self.clock
+
+        def seen(status: OperationStatus, polls: int) -> None:
+            # A poll's answer describes the moment it was sent, after any wait for the governor;
+            # the wait is kept so that learned durations can discount late sightings.
+            at = status.sent_at or clock.now()
+            event = OperationEvent(
+                at, status.state, status.http_status, status.message, status.waited_s
+            )
+            self.store.operation_event(row_id, event, polls)
+
+        result = wait_for_operation(
+            self.client,
+            operation_id,
+            self.polling,
+            clock,
+            expected_s=expected_s,
+            on_status=seen,
+            cancel=self.cancel,
+        )
+        if result.state is OperationState.TIMED_OUT:
+            event = OperationEvent(clock.now(), result.state, result.http_status, result.message)
+            self.store.operation_event(row_id, event, result.polls)
+        return result.state, result.message
 
     def expected_s(self, kind: str) -> float:
         """When an operation of `kind` is expected to be done, learned from history: a little
@@ -337,34 +353,85 @@ class Runner:
         ]
         per_target = [refs[i : i + len(job.actions)] for i in range(0, len(refs), len(job.actions))]
         done = itertools.count(1)
+        deadline = self.clock.monotonic() + job.timeout_s
 
         def pipeline(chain: Sequence[_TaskRef]) -> int:
-            failed = self._pipeline(job, chain)
+            failed = self._pipeline(job, chain, deadline)
             if self.on_progress is not None:
                 self.on_progress(
                     Progress(len(per_target), next(done), chain[0].target.key, failed > 0)
                 )
             return failed
 
-        with ThreadPoolExecutor(
-            max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
-        ) as pool:
+        with (
+            self._heartbeat(run.run_id),
+            ThreadPoolExecutor(
+                max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
+            ) as pool,
+        ):
             outcomes = list(pool.map(pipeline, per_target))
         failed = sum(outcomes)
-        if self.cancel.is_set():
-            return self._finish(run, RunStatus.INTERRUPTED, INTERRUPTED)
+        now = self.clock.now()
+        if self.cancel.is_set() or self.draining.is_set():
+            left = self.store.finish_pending(
+                run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED_STOPPING
+            )
+            tasks = self.store.run_tasks(run.run_id)
+            running = sum(1 for t in tasks if t.status is TaskStatus.RUNNING)
+            if left or running:
+                parts = [f"{left} task(s) not started"] if left else []
+                if running:
+                    parts.append(
+                        f"{running} operation(s) left running at Kinsta, for recovery to follow"
+                    )
+                return self._finish(run, RunStatus.INTERRUPTED, f"{STOPPING}: {', '.join(parts)}")
+        if self.clock.monotonic() > deadline:
+            left = self.store.finish_pending(
+                run.run_id, TaskStatus.SKIPPED, now, NOT_STARTED_TIMEOUT
+            )
+            if left:
+                return self._finish(
+                    run,
+                    RunStatus.FAILED,
+                    f"timed out after {job.timeout_s:g}s: {left} task(s) not started"
+                    + (f", {failed} failed" if failed else ""),
+                )
         status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
         return self._finish(run, status, f"{failed} task(s) failed" if failed else None)
 
-    def _pipeline(self, job: Job, chain: Sequence[_TaskRef]) -> int:
+    @contextmanager
+    def _heartbeat(self, run_id: int) -> Iterator[None]:
+        """Beat while the run executes, so recovery can tell a live run from an orphan."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.heartbeat_s):
+                try:
+                    self.store.heartbeat(run_id, self.clock.now())
+                except StoreError as exc:
+                    log.warning("run.heartbeat_failed", run_id=run_id, error=str(exc))
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _pipeline(self, job: Job, chain: Sequence[_TaskRef], deadline: float) -> int:
         """Run one target's actions in order; return how many failed. The environment is locked
-        from the first mutating action to the end of the pipeline."""
+        from the first mutating action to the end of the pipeline. No task starts once the
+        process is stopping or the run passed its deadline: those stay pending, and the run
+        settles them."""
         failed = 0
         locked: _TaskRef | None = None
         try:
             for ref in chain:
-                if self.cancel.is_set():
-                    break  # tasks not started stay pending
+                if self.cancel.is_set() or self.draining.is_set():
+                    break
+                if self.clock.monotonic() > deadline:
+                    break
                 if failed and job.on_failure == "stop":
                     now = self.clock.now()
                     self.store.finish_task(

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scheduler import logs
 from scheduler.clock import Clock, SystemClock
-from scheduler.domain import Company, Config, Job, Secret
+from scheduler.domain import Company, Config, Job, Run, Secret
 from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
@@ -18,6 +19,8 @@ from scheduler.history.migrate import ensure_current
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
+from scheduler.metrics import Metrics
+from scheduler.notify import Notifier
 from scheduler.runner import Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH
@@ -51,6 +54,7 @@ class Services:
     cancel: threading.Event
     governors: dict[str, RateGovernor] = field(default_factory=dict)
     probe: SiteProbe | None = None
+    draining: threading.Event = field(default_factory=threading.Event)
 
     def runner_for(self, job: Job) -> Runner:
         return self.runners[job.company]
@@ -80,6 +84,28 @@ def _keys(config: Config, server: SandboxServer | None) -> list[tuple[Company, s
         message = f"no API key for {', '.join(missing)}: set KINSTA_API_KEY (or use --sandbox)"
         raise ConfigError([Problem(config.path, None, message)])
     return [(c, config.kinsta.api_url, c.api_key) for c in companies if c.api_key is not None]
+
+
+def daemon_hooks(
+    services: Services, metrics: Metrics, notifier: Notifier
+) -> Callable[[Job | None, Run], None]:
+    """What happens after each recorded run: metrics, then notifications."""
+
+    def on_run(job: Job | None, run: Run) -> None:
+        tasks = services.store.run_tasks(run.run_id)
+        metrics.run_finished(run, tasks)
+        notifier.run_finished(job, run, tasks)
+
+    return on_run
+
+
+def register_notify_secrets(config: Config) -> None:
+    """Webhook and heartbeat URLs are credentials: mask them like API keys."""
+    urls = [hook.url for hook in config.notify.webhooks] + [
+        url for url in (config.notify.heartbeat_url, *(j.heartbeat_url for j in config.jobs)) if url
+    ]
+    for url in urls:
+        logs.register_secret(url.reveal())
 
 
 def open_services(
@@ -121,6 +147,8 @@ def open_services(
                 started_by=identity(),
                 cancel=cancel,
                 probe=services.probe,
+                draining=services.draining,
+                heartbeat_s=config.daemon.heartbeat_s,
             )
     except BaseException:
         services.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from scheduler.domain import (
     GovernorEvent,
     InventorySnapshot,
+    NotificationRecord,
     OperationEvent,
     OperationRecord,
     OperationState,
@@ -46,6 +47,7 @@ from scheduler.history.tables import (
     governor_events,
     inventory,
     item_versions,
+    notifications,
     operations,
     runs,
     site_actions,
@@ -205,6 +207,100 @@ class HistoryStore:
         run = self.get_run(run_id)
         assert run is not None
         return run
+
+    def last_slot(self, job_id: str) -> datetime | None:
+        """The newest slot of the job with a row (run, skipped or missed), manual runs aside."""
+        with self._tx() as tx:
+            found = tx.execute(
+                select(func.max(runs.c.scheduled_for)).where(
+                    runs.c.job_id == job_id, runs.c.trigger != RunTrigger.MANUAL.value
+                )
+            ).scalar_one_or_none()
+        return _utc(found) if found is not None else None
+
+    def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
+        """A run of the job still going (its heartbeat newer than `alive_after`), if any."""
+        with self._tx() as tx:
+            row = tx.execute(
+                select(runs)
+                .where(
+                    runs.c.job_id == job_id,
+                    runs.c.status == RunStatus.RUNNING.value,
+                    runs.c.heartbeat_at >= alive_after,
+                )
+                .order_by(runs.c.id.desc())
+                .limit(1)
+            ).one_or_none()
+        return _run(row) if row else None
+
+    def orphaned_runs(self, stale_before: datetime) -> list[Run]:
+        """Runs whose owner is gone: still `running` with a stale heartbeat, or `interrupted`
+        with a task still `running` (its operation was left in flight at shutdown)."""
+        in_flight = exists().where(
+            tasks.c.run_id == runs.c.id, tasks.c.status == TaskStatus.RUNNING.value
+        )
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(runs)
+                .where(
+                    or_(
+                        and_(
+                            runs.c.status == RunStatus.RUNNING.value,
+                            or_(runs.c.heartbeat_at < stale_before, runs.c.heartbeat_at.is_(None)),
+                        ),
+                        and_(runs.c.status == RunStatus.INTERRUPTED.value, in_flight),
+                    )
+                )
+                .order_by(runs.c.id)
+            ).all()
+        return [_run(r) for r in rows]
+
+    def adopt_run(self, run: Run, owner: str, now: datetime, stale_before: datetime) -> bool:
+        """Take over an orphaned run for recovery; exactly one process wins."""
+        condition = (
+            or_(runs.c.heartbeat_at < stale_before, runs.c.heartbeat_at.is_(None))
+            if run.status is RunStatus.RUNNING
+            else runs.c.status == RunStatus.INTERRUPTED.value
+        )
+        with self._tx() as tx:
+            result = tx.execute(
+                update(runs)
+                .where(runs.c.id == run.run_id, runs.c.status == run.status.value, condition)
+                .values(status=RunStatus.RUNNING.value, started_by=owner, heartbeat_at=now)
+            )
+            return int(result.rowcount) == 1
+
+    def unresolved_operations(self, run_id: int) -> list[tuple[int, int, str, str]]:
+        """(task id, operation row id, operation id, action) of the run's operations that never
+        reached a final state."""
+        final = (
+            OperationState.SUCCEEDED.value,
+            OperationState.FAILED.value,
+            OperationState.TIMED_OUT.value,
+        )
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(
+                    operations.c.task_id,
+                    operations.c.id,
+                    operations.c.operation_id,
+                    operations.c.action,
+                )
+                .join(tasks, tasks.c.id == operations.c.task_id)
+                .where(tasks.c.run_id == run_id, operations.c.state.not_in(final))
+                .order_by(operations.c.id)
+            ).all()
+        return [(r.task_id, r.id, r.operation_id, r.action) for r in rows]
+
+    def finish_pending(self, run_id: int, status: TaskStatus, now: datetime, message: str) -> int:
+        """Settle the run's tasks that never started; return how many there were."""
+        with self._tx() as tx:
+            result = tx.execute(
+                update(tasks)
+                .where(tasks.c.run_id == run_id, tasks.c.status == TaskStatus.PENDING.value)
+                .values(status=status.value, finished_at=now, message=message)
+            )
+            return int(result.rowcount)
 
     def heartbeat(self, run_id: int, now: datetime) -> None:
         with self._tx() as tx:
@@ -429,6 +525,54 @@ class HistoryStore:
         """INSERT ... ON CONFLICT for this backend (both dialects spell it alike)."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
+
+    # --- notifications ----------------------------------------------------------------------------
+
+    def record_notification(self, delivery: NotificationRecord) -> None:
+        with self._tx() as tx:
+            tx.execute(insert(notifications).values({**asdict(delivery), "ok": int(delivery.ok)}))
+
+    def notifications(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[NotificationRecord]:
+        query = select(notifications).order_by(notifications.c.at.desc(), notifications.c.id.desc())
+        if since is not None:
+            query = query.where(notifications.c.at >= since)
+        with self._tx() as tx:
+            rows = tx.execute(query.limit(limit)).all()
+        return [
+            NotificationRecord(
+                at=r.at,
+                job_id=r.job_id,
+                run_id=r.run_id,
+                kind=r.kind,
+                channel=r.channel,
+                destination=r.destination,
+                ok=bool(r.ok),
+                detail=r.detail,
+            )
+            for r in rows
+        ]
+
+    def previous_outcome(self, job_id: str, before_run_id: int) -> RunStatus | None:
+        """The status of the job's last run before this one that ran (succeeded or failed)."""
+        with self._tx() as tx:
+            status = tx.execute(
+                select(runs.c.status)
+                .where(
+                    runs.c.job_id == job_id,
+                    runs.c.id < before_run_id,
+                    runs.c.status.in_((RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)),
+                )
+                .order_by(runs.c.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return RunStatus(status) if status else None
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        with self._tx() as tx:
+            tx.execute(select(1))
 
     # --- plugin and theme versions, inventory ----------------------------------------------------
 

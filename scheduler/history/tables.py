@@ -252,3 +252,20 @@ environment_locks = Table(
     Column("acquired_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
 )
+
+# Every notification the daemon tried to deliver (webhooks, heartbeat pings), and whether it
+# arrived: a failed delivery is recorded, never fatal.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("job_id", String(200)),
+    Column("run_id", Integer),
+    Column("kind", String(32), nullable=False),  # failure, recovery, missed, heartbeat
+    Column("channel", String(32), nullable=False),  # slack, json, heartbeat
+    Column("destination", String(300)),  # scheme and host only: webhook URLs are secrets
+    Column("ok", Integer, nullable=False),
+    Column("detail", Text),
+    Index("ix_notifications_at", "at"),
+)

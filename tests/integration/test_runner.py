@@ -146,7 +146,8 @@ def test_cancel_leaves_an_interrupted_run(
     cancel.set()
     run = make_runner(cancel).run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.INTERRUPTED
-    assert {t.status for t in store.run_tasks(run.run_id)} == {TaskStatus.PENDING}
+    assert {t.status for t in store.run_tasks(run.run_id)} == {TaskStatus.INTERRUPTED}
+    assert run.error == "stopped early: the process was stopping: 6 task(s) not started"
 
 
 def test_polls_learn_each_actions_typical_duration(

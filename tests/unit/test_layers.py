@@ -62,6 +62,9 @@ FORBIDDEN = {
     ),
     "scheduler.runner": ("scheduler.daemon", "scheduler.cli"),
     "scheduler.daemon": ("scheduler.cli",),
+    "scheduler.recovery": ("scheduler.daemon", "scheduler.cli"),
+    "scheduler.notify": ("scheduler.runner", "scheduler.daemon", "scheduler.cli"),
+    "scheduler.metrics": ("scheduler.runner", "scheduler.daemon", "scheduler.cli"),
     "scheduler.sandbox": (
         "scheduler.history",
         "scheduler.runner",
@@ -72,7 +75,8 @@ FORBIDDEN = {
 }
 # third-party library -> the only places that may import it
 CONFINED = {
-    "httpx": ("scheduler.kinsta",),
+    "httpx": ("scheduler.kinsta", "scheduler.notify"),  # Kinsta's API; webhooks
+    "prometheus_client": ("scheduler.metrics",),
     "sqlalchemy": ("scheduler.history",),
     "alembic": ("scheduler.history",),
     "yaml": ("scheduler.config",),

@@ -1,0 +1,170 @@
+"""Prometheus metrics and the health check, served by `run --metrics-port N`:
+
+GET /metrics  runs and tasks by status, 429s, API requests and governor wait seconds per
+              company, operation durations, last success time per job, schedule lag
+GET /healthz  200 when the scheduler loop is alive and the database answers, else 503
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from scheduler.domain import Run, RunStatus, RunTrigger, Task
+from scheduler.kinsta.governor import RateGovernor
+
+Health = Callable[[], tuple[bool, str]]
+
+
+class _GovernorCollector(Collector):
+    """Read the governors' own counters at scrape time."""
+
+    def __init__(self, governors: Mapping[str, RateGovernor]) -> None:
+        self._governors = governors
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        requests = CounterMetricFamily(
+            "kinsta_scheduler_api_requests", "Requests sent to Kinsta's API", labels=["company"]
+        )
+        limited = CounterMetricFamily(
+            "kinsta_scheduler_rate_limited", "429 answers from Kinsta", labels=["company"]
+        )
+        waited = CounterMetricFamily(
+            "kinsta_scheduler_governor_wait_seconds",
+            "Seconds requests waited for rate budget",
+            labels=["company"],
+        )
+        for company, governor in self._governors.items():
+            requests.add_metric([company], governor.requests)
+            limited.add_metric([company], governor.rate_limited)
+            waited.add_metric([company], governor.total_wait_s)
+        yield from (requests, limited, waited)
+
+
+class Metrics:
+    def __init__(self, governors: Mapping[str, RateGovernor] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.runs = Counter(
+            "kinsta_scheduler_runs", "Runs by job and status", ["job", "status"], registry=registry
+        )
+        self.tasks = Counter(
+            "kinsta_scheduler_tasks",
+            "Tasks by action and status",
+            ["action", "status"],
+            registry=registry,
+        )
+        self.operation_seconds = Histogram(
+            "kinsta_scheduler_operation_seconds",
+            "How long Kinsta operations took, by action and final state",
+            ["action", "state"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "kinsta_scheduler_last_success_timestamp_seconds",
+            "When each job last finished a successful run (Unix time)",
+            ["job"],
+            registry=registry,
+        )
+        self.schedule_lag = Histogram(
+            "kinsta_scheduler_schedule_lag_seconds",
+            "How long after its slot a scheduled run started",
+            ["job"],
+            buckets=(0.1, 0.5, 1, 2, 5, 15, 60, 300, 900),
+            registry=registry,
+        )
+        if governors is not None:
+            registry.register(_GovernorCollector(governors))
+
+    def run_finished(self, run: Run, tasks: Sequence[Task]) -> None:
+        self.runs.labels(run.job_id, run.status.value).inc()
+        if run.status is RunStatus.SUCCEEDED and run.finished_at is not None:
+            self.last_success.labels(run.job_id).set(run.finished_at.timestamp())
+        if (
+            run.trigger is RunTrigger.SCHEDULE
+            and run.started_at
+            and run.status
+            in (
+                RunStatus.SUCCEEDED,
+                RunStatus.FAILED,
+                RunStatus.INTERRUPTED,
+            )
+        ):
+            lag = (run.started_at - run.scheduled_for).total_seconds()
+            self.schedule_lag.labels(run.job_id).observe(max(0.0, lag))
+        for task in tasks:
+            self.tasks.labels(task.action, task.status.value).inc()
+            for op in task.operations:
+                if op.finished_at is not None:
+                    seconds = (op.finished_at - op.started_at).total_seconds()
+                    self.operation_seconds.labels(op.action, op.state.value).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/metrics":
+            self._reply(200, self.server.metrics.exposition(), CONTENT_TYPE_LATEST)
+        elif self.path.split("?")[0] == "/healthz":
+            ok, detail = self.server.health()
+            self._reply(200 if ok else 503, (detail + "\n").encode(), "text/plain; charset=utf-8")
+        else:
+            self._reply(404, b"not found\n", "text/plain")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not news."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], metrics: Metrics, health: Health) -> None:
+        self.metrics = metrics
+        self.health = health
+        super().__init__(address, _Handler)
+
+
+class MetricsServer:
+    def __init__(self, metrics: Metrics, health: Health, host: str, port: int) -> None:
+        self._server = _Server((host, port), metrics, health)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

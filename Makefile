@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= jobs.yaml
+# Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
+TEST_WORKERS ?= 4
 
 .PHONY: sandbox install dev test lint typecheck unit bench bench-history clean
 
@@ -33,7 +35,7 @@ unit:
 ## Install the dev dependencies, then lint, type-check and run the whole test suite.
 test: dev
 	$(MAKE) lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 ## The rate-governor benchmark (about two minutes); figures go in the README.
 bench: install

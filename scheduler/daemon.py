@@ -511,9 +511,13 @@ class Daemon:
         self._scheduler.start(paused=True)
         self.apply(self.config, None)
         if self._store is not None:
+            # Look for orphans as often as a run can become one (4 heartbeats), at most a minute.
+            beats = recovery.STALE_BEATS * self.config.daemon.heartbeat_s
             self._scheduler.add_job(
                 self.recover_orphans,
-                trigger=SlotTrigger(IntervalSchedule(every_s=RECOVERY_EVERY_S)),
+                trigger=SlotTrigger(
+                    IntervalSchedule(every_s=max(1.0, min(RECOVERY_EVERY_S, beats)))
+                ),
                 id=RECOVERY_JOB,
                 next_run_time=self.clock.now(),
             )

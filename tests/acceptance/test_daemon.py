@@ -1,0 +1,415 @@
+"""The daemon as operators run it: a subprocess, real signals, the sandbox, SQLite and the real
+PostgreSQL. Short intervals so each test takes seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.conftest import EXE, SANDBOX_KEY, Cli, SandboxProcess
+
+HEAD = """version: 1
+daemon: {heartbeat: 0.3s, shutdown_timeout: %s}
+kinsta:
+  rate_limits: {per_minute: 600}
+  polling: {first_poll: 0.05s, max_interval: 0.2s}
+"""
+
+
+class Daemon:
+    """`kinsta-scheduler run` with its output in files (a pipe could fill up and block it)."""
+
+    def __init__(self, cli: Cli, *args: str, name: str = "daemon") -> None:
+        self.log = cli.cwd / f"{name}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [EXE, "run", *args], cwd=cli.cwd, env=cli.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.text())
+            if found:
+                return found
+            assert self.process.poll() is None, self.text()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen:\n{self.text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=10)
+
+
+def use(cli: Cli, sandbox: SandboxProcess, jobs: str, database: str | None = None) -> None:
+    (cli.cwd / "jobs.yaml").write_text(jobs)
+    cli.env.update(
+        KINSTA_API_URL=sandbox.url,
+        KINSTA_API_KEY=SANDBOX_KEY,
+        KINSTA_SCHEDULER_SITE_BASE_URL=sandbox.url.removesuffix("/v2"),
+    )
+    if database:
+        cli.env["KINSTA_SCHEDULER_DATABASE_URL"] = database
+    assert cli("db", "upgrade").code == 0
+
+
+def runs(cli: Cli) -> list[dict[str, Any]]:
+    result = cli("history", "--format", "json", "--limit", "1000")
+    assert result.code == 0, result.err
+    found: list[dict[str, Any]] = result.json()
+    return found
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_kill_9_mid_run_then_restart_resolves_every_operation(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    jobs = (
+        HEAD % "30s"
+        + """jobs:
+  - id: backups
+    schedule: {every: %s}
+    catch_up: false
+    targets: {environment: all}
+    concurrency: 2
+    actions: [backup, clear_cache]
+"""
+    )
+    use(cli, quick_sandbox, jobs % "4s")
+    first = Daemon(cli)
+    daemons.append(first)
+    first.wait_for(r'"action": "backup", "status": "succeeded"')  # mid-run: some done, some not
+    first.process.kill()  # kill -9: no chance to record anything
+    first.process.wait(timeout=10)
+    (running,) = [r for r in runs(cli) if r["status"] == "running"]
+
+    (cli.cwd / "jobs.yaml").write_text(jobs % "1h")  # no new slot while we look
+    second = Daemon(cli, name="second")
+    daemons.append(second)
+    second.wait_for(r"run\.recovered", timeout=30)
+    assert second.stop() == 0
+
+    run = next(r for r in runs(cli) if r["run_id"] == running["run_id"])
+    assert run["status"] in ("interrupted", "failed", "succeeded")
+    assert "recovered by" in run["error"]
+    shown = cli("show", str(run["run_id"]), "--format", "json").json()
+    for task in shown["tasks"]:
+        assert task["status"] not in ("running", "pending"), task
+        for op in task["operations"]:
+            assert op["state"] in ("succeeded", "failed", "timed_out"), op
+    # nothing was sent twice: each environment got at most one backup from this run
+    state = quick_sandbox.state()
+    backups_sent = {
+        f"{t['site']}/{t['environment']}"
+        for t in shown["tasks"]
+        if t["action"] == "backup" and t["operations"]
+    }
+    for key, env in state.items():
+        accepted = env["counters"].get("backups:add-manual:accepted", 0)
+        assert accepted == (1 if key in backups_sent else 0), key
+    assert quick_sandbox.stats()["overlaps"] == 0
+
+
+def test_sigterm_lets_running_tasks_finish_and_exits_0(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    use(
+        cli,
+        quick_sandbox,
+        HEAD % "30s"
+        + """jobs:
+  - id: slow
+    schedule: {every: 3s}
+    targets: {environment: all}
+    concurrency: 2
+    actions: [backup]
+""",
+    )
+    daemon = Daemon(cli)
+    daemons.append(daemon)
+    daemon.wait_for(r'"event": "task.finished"')
+    assert daemon.stop() == 0
+    assert "daemon.stopped" in daemon.text() and '"unfinished_runs": 0' in daemon.text()
+    for run in runs(cli):
+        assert run["status"] != "running"
+        shown = cli("show", str(run["run_id"]), "--format", "json").json()
+        for task in shown["tasks"]:
+            assert task["status"] in ("succeeded", "interrupted"), task
+            if task["status"] == "interrupted":
+                assert task["message"] == "not started: the process was stopping"
+                assert task["operations"] == []
+
+
+def test_a_second_signal_exits_at_once(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    use(
+        cli,
+        quick_sandbox,
+        HEAD % "60s"
+        + """jobs:
+  - id: slow
+    schedule: {every: 2s}
+    targets: {environment: all}
+    concurrency: 1
+    actions: [backup]
+""",
+    )
+    daemon = Daemon(cli)
+    daemons.append(daemon)
+    daemon.wait_for(r'"event": "task.finished"')
+    daemon.process.send_signal(signal.SIGTERM)
+    daemon.wait_for(r"daemon\.stopping")
+    started = time.monotonic()
+    assert daemon.stop(signal.SIGINT, timeout=10) == 130
+    assert time.monotonic() - started < 5
+    assert "daemon.forced_exit" in daemon.text()
+
+
+def test_catch_up_after_the_daemon_was_stopped(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    use(
+        cli,
+        quick_sandbox,
+        HEAD % "5s"
+        + """jobs:
+  - id: tick
+    schedule: {every: 1s}
+    targets: {sites: ["nothing-matches"]}
+    actions: [clear_cache]
+""",
+    )
+    first = Daemon(cli)
+    daemons.append(first)
+    first.wait_for(r'"event": "run.finished"')
+    assert first.stop() == 0
+    time.sleep(3)  # a few slots go by with no daemon
+    second = Daemon(cli, name="second")
+    daemons.append(second)
+    second.wait_for(r"catch_up\.run")
+    wait_until(
+        lambda: any(r["trigger"] == "catch_up" and r["status"] != "running" for r in runs(cli))
+    )
+    assert second.stop() == 0
+    history = runs(cli)
+    caught = [r for r in history if r["trigger"] == "catch_up"]
+    missed = [r for r in history if r["status"] == "missed"]
+    assert len(caught) == 1 and len(missed) >= 2
+    assert all("missed while no daemon ran" in r["error"] for r in missed)
+    slots = [r["scheduled_for"] for r in history]
+    assert len(slots) == len(set(slots))  # every slot has one row
+
+
+def test_two_daemons_on_postgresql_run_each_slot_once(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon], pg_url: str
+) -> None:
+    from tests.conftest import _reset_pg
+
+    _reset_pg(pg_url)
+    site = sorted(quick_sandbox.state())[0].split("/")[0]
+    use(
+        cli,
+        quick_sandbox,
+        HEAD % "10s"
+        + f"""jobs:
+  - id: tick
+    schedule: {{every: 1s}}
+    catch_up: false
+    targets: {{sites: ["{site}"]}}
+    actions: [clear_cache]
+""",
+        database=pg_url,
+    )
+    pair = [Daemon(cli, name=f"d{n}") for n in (1, 2)]
+    daemons.extend(pair)
+    time.sleep(7)
+    for daemon in pair:
+        assert daemon.stop() == 0
+    history = [r for r in runs(cli) if r["job_id"] == "tick"]
+    slots = [r["scheduled_for"] for r in history]
+    assert len(slots) == len(set(slots)) >= 5  # ~one per second, none twice
+    ran = [r for r in history if r["status"] == "succeeded"]
+    assert len(ran) >= 4
+    assert sum(
+        env["counters"].get("cache:clear:accepted", 0) for env in quick_sandbox.state().values()
+    ) == len(ran) + sum(1 for r in history if r["status"] in ("failed", "interrupted"))
+    claims = [line for d in pair for line in d.text().splitlines() if "run.already_claimed" in line]
+    assert claims  # the other daemon tried the same slots and stood back
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_metrics_and_healthz(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    site = sorted(quick_sandbox.state())[0].split("/")[0]
+    use(
+        cli,
+        quick_sandbox,
+        HEAD % "5s"
+        + f"""jobs:
+  - id: tick
+    schedule: {{every: 1s}}
+    targets: {{sites: ["{site}"]}}
+    actions: [clear_cache]
+""",
+    )
+    daemon = Daemon(cli, "--metrics-port", "0")
+    daemons.append(daemon)
+    port = daemon.wait_for(r"metrics at http://127\.0\.0\.1:(\d+)/metrics").group(1)
+    daemon.wait_for(r'"event": "run.finished"')
+    time.sleep(0.5)
+    status, health = get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 200 and health.startswith("ok")
+    status, body = get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200
+    assert re.search(r'kinsta_scheduler_runs_total\{job="tick",status="succeeded"\} [1-9]', body)
+    assert 'kinsta_scheduler_tasks_total{action="clear_cache",status="succeeded"}' in body
+    assert 'kinsta_scheduler_api_requests_total{company="default"}' in body
+    assert "kinsta_scheduler_rate_limited_total" in body
+    assert 'kinsta_scheduler_last_success_timestamp_seconds{job="tick"}' in body
+    assert (
+        'kinsta_scheduler_operation_seconds_count{action="clear_cache",state="succeeded"}' in body
+    )
+    assert "kinsta_scheduler_schedule_lag_seconds_bucket" in body
+    assert daemon.stop() == 0
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.path, json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        type(self).received.append((self.path, None))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
+    received: list[tuple[str, Any]] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_webhook_gets_one_aggregated_failure_message(
+    cli: Cli,
+    quick_sandbox: SandboxProcess,
+    daemons: list[Daemon],
+    receiver: tuple[str, list[tuple[str, Any]]],
+) -> None:
+    url, received = receiver
+    use(
+        cli,
+        quick_sandbox,
+        HEAD % "5s"
+        + f"""notify:
+  slack: {url}/slack-secret-token
+  webhooks: [{url}/json]
+  heartbeat_url: {url}/ping
+jobs:
+  - id: caches
+    schedule: {{every: 3s}}
+    targets: {{environment: live}}
+    actions: [clear_cache]
+""",
+    )
+    quick_sandbox.post("fail-next", {"kind": "cache:clear", "count": 3})
+    daemon = Daemon(cli)
+    daemons.append(daemon)
+    wait_until(lambda: any(path == "/ping" for path, _ in received), timeout=30)
+    assert daemon.stop() == 0
+
+    slack = [body for path, body in received if path == "/slack-secret-token"]
+    generic = [body for path, body in received if path == "/json"]
+    failure = [b for b in generic if b["event"] == "failure"]
+    assert len(failure) == 1  # one message for the whole run
+    assert len(failure[0]["failures"]) == 3
+    assert {f["action"] for f in failure[0]["failures"]} == {"clear_cache"}
+    assert "clear_cache failed on 3 environment(s)" in failure[0]["text"]
+    assert any("failed on 3 environment(s)" in b["text"] for b in slack)
+    assert [b["event"] for b in generic if b["event"] == "recovery"] == ["recovery"]
+    assert "slack-secret-token" not in daemon.text()  # webhook URLs are masked like keys
+    shown = cli("history", "--format", "json").json()
+    assert {r["status"] for r in shown} >= {"failed", "succeeded"}
+
+
+def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    from scheduler import config as config_module
+    from scheduler.clock import SystemClock
+    from scheduler.daemon import Daemon as RealDaemon
+    from scheduler.history import HistoryStore, make_engine
+
+    path = tmp_path / "jobs.yaml"
+    path.write_text("version: 1\njobs: []\n")
+    config = config_module.load(path, {})
+    store = HistoryStore(make_engine("postgresql://nobody@127.0.0.1:1/none"))
+    daemon = RealDaemon(
+        config,
+        lambda job: None,  # type: ignore[arg-type,return-value]
+        SystemClock(),
+        lambda: config,
+        path,
+        cancel=threading.Event(),
+        store=store,
+    )
+    daemon._scheduler.start(paused=True)
+    ok, why = daemon.health()
+    assert not ok and "the history database is unreachable" in why
+    daemon._scheduler.shutdown(wait=False)
+    store.engine.dispose()
+    assert os.environ is not None

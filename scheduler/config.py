@@ -214,8 +214,9 @@ class _Notify(_Model):
 class _Daemon(_Model):
     shutdown_timeout: Duration = 30.0
     heartbeat: Duration = 15.0
+    db_retry: Duration = 120.0
 
-    @field_validator("shutdown_timeout", "heartbeat")
+    @field_validator("shutdown_timeout", "heartbeat", "db_retry")
     @classmethod
     def _duration(cls, value: str | float) -> float:
         seconds = parse_duration(value)
@@ -721,6 +722,7 @@ def parse(
         daemon=DaemonSettings(
             shutdown_timeout_s=float(raw.daemon.shutdown_timeout),
             heartbeat_s=float(raw.daemon.heartbeat),
+            db_retry_s=float(raw.daemon.db_retry),
         ),
     )
 

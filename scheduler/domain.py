@@ -219,6 +219,7 @@ class Notify:
 class DaemonSettings:
     shutdown_timeout_s: float = 30.0  # running tasks get this long to reach a safe point
     heartbeat_s: float = 15.0  # a running run's heartbeat; 4 missed ones mark its owner gone
+    db_retry_s: float = 120.0  # how long writes retry while the history database is unreachable
     metrics_port: int | None = None
 
 

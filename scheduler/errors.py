@@ -62,7 +62,11 @@ class NotFoundError(BadInputError):
 
 
 class StoreError(SchedulerError):
-    """The history database failed."""
+    """The history database failed. `transient`: it could not be reached (worth retrying)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SchemaOutOfDateError(StoreError):

@@ -113,6 +113,7 @@ def open_services(
 ) -> Services:
     clock = clock or SystemClock()
     store = open_store(config.database_url, upgrade_sqlite=upgrade_sqlite)
+    store.retry_s = config.daemon.db_retry_s
     server = start_sandbox(config) if sandbox else None
     cancel = threading.Event()
     services = Services(config, store, {}, {}, server, cancel)

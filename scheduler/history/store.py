@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import functools
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import structlog
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -24,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from scheduler.domain import (
     GovernorEvent,
@@ -53,6 +56,8 @@ from scheduler.history.tables import (
     site_actions,
     tasks,
 )
+
+log = structlog.get_logger("scheduler.history")
 
 MIN_DURATION_SAMPLES = 5
 FAILURE_STATUSES = tuple(s.value for s in TaskStatus if s.is_failure)
@@ -86,9 +91,44 @@ class PlannedTask:
     action: str
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+RETRY_PAUSE_S = (0.5, 5.0)  # first and longest pause between tries
+
+
+def _retried(
+    method: Callable[Concatenate[HistoryStore, P], R],
+) -> Callable[Concatenate[HistoryStore, P], R]:
+    """Writes the daemon cannot afford to lose: while the database is unreachable, try again
+    with backoff for up to the store's `retry_s`, then give up with the error."""
+
+    @functools.wraps(method)
+    def attempt(self: HistoryStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        deadline: float | None = None
+        pause = RETRY_PAUSE_S[0]
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except StoreError as exc:
+                if not exc.transient or self.retry_s <= 0:
+                    raise
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + self.retry_s
+                if now + pause > deadline:
+                    raise
+                log.warning(
+                    "history.retrying", operation=method.__name__, retry_in_s=pause, error=str(exc)
+                )
+                time.sleep(pause)
+                pause = min(pause * 2, RETRY_PAUSE_S[1])
+
+    return attempt
+
+
 class HistoryStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, retry_s: float = 0.0) -> None:
         self.engine = engine
+        self.retry_s = retry_s  # how long writes retry while the database is unreachable
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -98,10 +138,15 @@ class HistoryStore:
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
-            raise StoreError(f"history database error: {exc.__class__.__name__}: {exc}") from exc
+            transient = isinstance(exc, OperationalError | InterfaceError) or bool(
+                getattr(exc, "connection_invalidated", False)
+            )
+            message = f"history database error: {exc.__class__.__name__}: {exc}"
+            raise StoreError(message, transient=transient) from exc
 
     # --- runs ---------------------------------------------------------------------------------
 
+    @_retried
     def claim_run(
         self,
         job_id: str,
@@ -131,6 +176,7 @@ class HistoryStore:
             return None
         return self.get_run(run_id)
 
+    @_retried
     def record_run(
         self,
         job_id: str,
@@ -161,6 +207,7 @@ class HistoryStore:
             return None
         return self.get_run(run_id)
 
+    @_retried
     def plan_tasks(self, run_id: int, planned: Sequence[PlannedTask]) -> list[int]:
         """Store the resolved targets with the run and create its tasks, all pending."""
         targets = sorted({p.target.key for p in planned})
@@ -190,6 +237,7 @@ class HistoryStore:
             )
             return [int(i) for i in ids.scalars()]
 
+    @_retried
     def finish_run(
         self, run_id: int, status: RunStatus, now: datetime, error: str | None = None
     ) -> Run:
@@ -255,6 +303,7 @@ class HistoryStore:
             ).all()
         return [_run(r) for r in rows]
 
+    @_retried
     def adopt_run(self, run: Run, owner: str, now: datetime, stale_before: datetime) -> bool:
         """Take over an orphaned run for recovery; exactly one process wins."""
         condition = (
@@ -292,6 +341,7 @@ class HistoryStore:
             ).all()
         return [(r.task_id, r.id, r.operation_id, r.action) for r in rows]
 
+    @_retried
     def finish_pending(self, run_id: int, status: TaskStatus, now: datetime, message: str) -> int:
         """Settle the run's tasks that never started; return how many there were."""
         with self._tx() as tx:
@@ -302,12 +352,14 @@ class HistoryStore:
             )
             return int(result.rowcount)
 
+    @_retried
     def heartbeat(self, run_id: int, now: datetime) -> None:
         with self._tx() as tx:
             tx.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
 
     # --- tasks and operations -------------------------------------------------------------------
 
+    @_retried
     def start_task(self, task_id: int, now: datetime) -> None:
         with self._tx() as tx:
             tx.execute(
@@ -318,6 +370,7 @@ class HistoryStore:
                 )
             )
 
+    @_retried
     def finish_task(
         self,
         task_id: int,
@@ -418,6 +471,7 @@ class HistoryStore:
             rows = tx.execute(query.limit(limit)).all()
         return [GovernorEvent(r.at, r.scope, r.kind, r.seconds, r.detail) for r in rows]
 
+    @_retried
     def start_operation(self, task_id: int, operation_id: str, action: str, now: datetime) -> int:
         event = _event_json(OperationEvent(now, OperationState.PENDING, 202, "accepted"))
         with self._tx() as tx:
@@ -441,6 +495,7 @@ class HistoryStore:
                 ).scalar_one()
             )
 
+    @_retried
     def operation_event(self, row_id: int, event: OperationEvent, polls: int) -> None:
         final = event.state in (
             OperationState.SUCCEEDED,
@@ -528,6 +583,7 @@ class HistoryStore:
 
     # --- notifications ----------------------------------------------------------------------------
 
+    @_retried
     def record_notification(self, delivery: NotificationRecord) -> None:
         with self._tx() as tx:
             tx.execute(insert(notifications).values({**asdict(delivery), "ok": int(delivery.ok)}))
@@ -576,6 +632,7 @@ class HistoryStore:
 
     # --- plugin and theme versions, inventory ----------------------------------------------------
 
+    @_retried
     def note_available(
         self, kind: str, offered: Iterable[tuple[str, str]], now: datetime
     ) -> dict[tuple[str, str], datetime]:
@@ -598,6 +655,7 @@ class HistoryStore:
         wanted = set(pairs)
         return {(r.name, r.version): r.first_seen_at for r in rows if (r.name, r.version) in wanted}
 
+    @_retried
     def record_inventory(
         self, task_id: int | None, run_id: int | None, target: Target, snapshot: InventorySnapshot
     ) -> None:

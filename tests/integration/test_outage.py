@@ -1,0 +1,149 @@
+"""A PostgreSQL outage in the middle of a run: writes retry with backoff, the run finishes, and
+no record is lost. The outage is real at the network level: the store talks to PostgreSQL
+through a TCP relay that the test cuts (dropping every connection and refusing new ones)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from scheduler.clock import SystemClock
+from scheduler.domain import (
+    ActionSpec,
+    Job,
+    Polling,
+    RateLimits,
+    Run,
+    RunStatus,
+    RunTrigger,
+    Secret,
+    TargetSelector,
+    TaskStatus,
+)
+from scheduler.errors import StoreError
+from scheduler.history import HistoryStore, make_engine
+from scheduler.history.migrate import upgrade
+from scheduler.kinsta import KinstaClient, RateGovernor
+from scheduler.runner import Runner
+from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+from tests.conftest import _reset_pg
+
+pytestmark = pytest.mark.pg
+
+
+class Relay:
+    """Forwards loopback connections to a server; cut() drops them all and refuses new ones."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.down = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()
+
+    def cut(self) -> None:
+        self.down = True
+        with self._lock:
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
+            self._open.clear()
+
+    def restore(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+
+@pytest.fixture
+def relayed_store(pg_url: str) -> Iterator[tuple[HistoryStore, Relay]]:
+    _reset_pg(pg_url)
+    url = make_url(pg_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    engine = make_engine(url.set(host="127.0.0.1", port=relay.port).render_as_string(False))
+    upgrade(engine)
+    yield HistoryStore(engine, retry_s=30), relay
+    engine.dispose()
+    relay.close()
+
+
+def test_a_run_survives_a_database_outage(
+    relayed_store: tuple[HistoryStore, Relay], sandbox: SandboxServer
+) -> None:
+    store, relay = relayed_store
+    clock = SystemClock()
+    client = KinstaClient(
+        sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
+    )
+    polling = Polling(first_poll_s=0.05, max_interval_s=0.2, not_found_grace_s=5, deadline_s=30)
+    runner = Runner(client, store, clock, polling, sandbox.sandbox.fleet.company_id, started_by="t")
+    sandbox.sandbox.fleet.time_scale = 0.1  # restart_php: 1 s
+    job = Job(
+        id="outage",
+        schedule=None,
+        targets=TargetSelector(),
+        actions=(ActionSpec("restart_php"), ActionSpec("clear_cache")),
+        concurrency=2,
+    )
+    result: list[Run | None] = []
+    thread = threading.Thread(
+        target=lambda: result.append(runner.run(job, RunTrigger.MANUAL, datetime.now(UTC)))
+    )
+    thread.start()
+    time.sleep(0.8)
+    relay.cut()
+    with pytest.raises(StoreError) as down:
+        HistoryStore(store.engine).ping()  # no retry: it is really down
+    assert down.value.transient
+    time.sleep(2.5)
+    relay.restore()
+    thread.join(timeout=60)
+    client.close()
+
+    (run,) = result
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    tasks = store.run_tasks(run.run_id)
+    assert len(tasks) == 12 and {t.status for t in tasks} == {TaskStatus.SUCCEEDED}
+    assert all(t.operations and t.operations[-1].finished_at for t in tasks)
+    effects = sandbox.sandbox.fleet.counters()
+    assert sum(c.get("php:restart:accepted", 0) for c in effects.values()) == 6  # none repeated

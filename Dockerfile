@@ -23,7 +23,12 @@ USER scheduler
 WORKDIR /data
 VOLUME ["/data"]
 # The history database defaults to /data/kinsta-scheduler.db, beside jobs.yaml.
-# Stop with SIGTERM (docker stop): the daemon finishes or records in-flight work, then exits 0.
+# Stop with SIGTERM (docker stop): running tasks get daemon.shutdown_timeout (30 s) to finish,
+# then the daemon records where it is and exits 0. Give docker stop more than that: -t 45.
 STOPSIGNAL SIGTERM
+# /metrics (Prometheus) and /healthz on 9464.
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"
 ENTRYPOINT ["kinsta-scheduler"]
-CMD ["run"]
+CMD ["run", "--metrics-port", "9464", "--metrics-host", "0.0.0.0"]

@@ -39,7 +39,7 @@ from scheduler import config as config_module
 from scheduler import recovery, schedules
 from scheduler.clock import Clock
 from scheduler.domain import Config, IntervalSchedule, Job, Run, RunStatus, RunTrigger, Schedule
-from scheduler.errors import ConfigError, SchedulerError, StoreError
+from scheduler.errors import ConfigError, SchedulerError, SlotNotClaimedError, StoreError
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
@@ -243,7 +243,10 @@ class Daemon:
             self._in_flight += 1
         try:
             if self._store is not None:
-                busy = self._store.running_run(job.id, self._alive_after())
+                try:
+                    busy = self._store.running_run(job.id, self._alive_after())
+                except StoreError as exc:
+                    raise SlotNotClaimedError(str(exc)) from exc
                 if busy is not None:
                     self._record(
                         job.id,
@@ -255,12 +258,20 @@ class Daemon:
             run = runner.run(job, trigger, slot, self.config.revision)
             if run is not None:
                 self._after_run(job, run)
-        except StoreError as exc:
+        except SlotNotClaimedError as exc:
             log.error(
                 "run.not_claimed", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc)
             )
             self._buffer(
                 job.id, slot, RunStatus.MISSED, f"the history database was unreachable: {exc}"
+            )
+        except StoreError as exc:  # mid-run: its heartbeat stops, recovery finishes it later
+            log.error(
+                "run.history_unavailable",
+                job_id=job.id,
+                scheduled_for=slot.isoformat(),
+                error=str(exc),
+                action="left for recovery",
             )
         except SchedulerError as exc:
             log.error("run.error", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc))

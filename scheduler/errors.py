@@ -69,6 +69,10 @@ class StoreError(SchedulerError):
         self.transient = transient
 
 
+class SlotNotClaimedError(StoreError):
+    """The database could not record the claim of a slot: the run did not start."""
+
+
 class SchemaOutOfDateError(StoreError):
     pass
 

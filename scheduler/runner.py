@@ -33,7 +33,7 @@ from scheduler.domain import (
     Target,
     TaskStatus,
 )
-from scheduler.errors import KinstaError, StoreError, TransportError
+from scheduler.errors import KinstaError, SlotNotClaimedError, StoreError, TransportError
 from scheduler.history import HistoryStore, PlannedTask
 from scheduler.kinsta.client import KinstaClient, OperationAccepted, OperationStatus
 from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
@@ -304,14 +304,17 @@ class Runner:
         config_revision: str | None = None,
     ) -> Run | None:
         """Claim (job, slot) and execute it. None when the slot was already claimed."""
-        run = self.store.claim_run(
-            job.id,
-            trigger,
-            scheduled_for,
-            self.clock.now(),
-            started_by=self.started_by,
-            config_revision=config_revision,
-        )
+        try:
+            run = self.store.claim_run(
+                job.id,
+                trigger,
+                scheduled_for,
+                self.clock.now(),
+                started_by=self.started_by,
+                config_revision=config_revision,
+            )
+        except StoreError as exc:
+            raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
         if run is None:
             log.info("run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat())
             return None

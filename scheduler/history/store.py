@@ -266,6 +266,7 @@ class HistoryStore:
             ).scalar_one_or_none()
         return _utc(found) if found is not None else None
 
+    @_retried
     def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
         """A run of the job still going (its heartbeat newer than `alive_after`), if any."""
         with self._tx() as tx:

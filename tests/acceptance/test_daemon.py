@@ -413,3 +413,40 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     daemon._scheduler.shutdown(wait=False)
     store.engine.dispose()
     assert os.environ is not None
+
+
+def test_reload_adds_changes_and_removes_jobs_and_keeps_the_last_good_schedule(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    def jobs(*entries: str) -> str:
+        return HEAD % "5s" + "jobs:\n" + "".join(entries)
+
+    def job(job_id: str, every: str) -> str:
+        return (
+            f"  - id: {job_id}\n    schedule: {{every: {every}}}\n"
+            "    targets: {sites: [nothing-matches]}\n    actions: [clear_cache]\n"
+        )
+
+    use(cli, quick_sandbox, jobs(job("first", "1s"), job("slow", "1h")))
+    daemon = Daemon(cli)
+    daemons.append(daemon)
+    daemon.wait_for(r'"job_id": "first".*"event": "run.finished"')
+    (cli.cwd / "jobs.yaml").write_text(jobs(job("second", "1s"), job("slow", "2h")))
+    reloaded = daemon.wait_for(r'"added": \["second"\].*"event": "config.reloaded"')
+    assert '"changed": ["slow"]' in reloaded.group(0) and '"removed": ["first"]' in reloaded.group(
+        0
+    )
+    daemon.wait_for(r'"job_id": "second".*"event": "run.finished"')
+    marker = len(daemon.text())
+    (cli.cwd / "jobs.yaml").write_text(jobs(job("second", "1s")) + "  - id: [broken\n")
+    daemon.wait_for(r"config\.rejected")
+    (cli.cwd / "jobs.yaml").unlink()
+    daemon.wait_for(r"config\.missing")
+    time.sleep(2.5)
+    later = daemon.text()[marker:]
+    assert '"job_id": "second"' in later and "run.finished" in later  # still on its schedule
+    assert daemon.stop() == 0
+    first_runs = [r for r in runs(cli) if r["job_id"] == "first"]
+    last_first = max(r["scheduled_for"] for r in first_runs)
+    second_runs = [r for r in runs(cli) if r["job_id"] == "second"]
+    assert min(r["scheduled_for"] for r in second_runs) >= last_first

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
@@ -33,7 +33,13 @@ from scheduler.domain import (
     Target,
     TaskStatus,
 )
-from scheduler.errors import KinstaError, SlotNotClaimedError, StoreError, TransportError
+from scheduler.errors import (
+    KinstaAPIError,
+    KinstaError,
+    SlotNotClaimedError,
+    StoreError,
+    TransportError,
+)
 from scheduler.history import HistoryStore, PlannedTask
 from scheduler.kinsta.client import KinstaClient, OperationAccepted, OperationStatus
 from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
@@ -48,6 +54,7 @@ STOPPING = "stopped early: the process was stopping"
 NOT_STARTED_STOPPING = "not started: the process was stopping"
 NOT_STARTED_TIMEOUT = "not started: the run reached its timeout"
 HEARTBEAT_S = 15.0
+IDEMPOTENT_ATTEMPTS = 4
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
 LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
 
@@ -243,6 +250,7 @@ class Runner:
         # `cancel` tells them to stop polling.
         self.draining = draining or threading.Event()
         self.heartbeat_s = heartbeat_s
+        self.retry_pause_s = 0.5  # the base pause before retrying an idempotent action
         self.probe = probe or SiteProbe()
         self.locks = _Locks(self, lock_lease_s)
         self.on_progress: Callable[[Progress], None] | None = None
@@ -475,7 +483,9 @@ class Runner:
         except TransportError as exc:
             if exc.sent:
                 raise  # the caller decides: reconcile, or report the outcome as uncertain
-            return ActionResult(TaskStatus.FAILED, str(exc))
+            return ActionResult(TaskStatus.FAILED, str(exc), transient=True)
+        except KinstaAPIError as exc:
+            return ActionResult(TaskStatus.FAILED, str(exc), transient=exc.status >= 500)
         except (KinstaError, EnvironmentBusy) as exc:
             return ActionResult(TaskStatus.FAILED, str(exc))
         except StoreError:
@@ -486,6 +496,8 @@ class Runner:
 
     def _run_action(self, job: Job, ref: _TaskRef) -> ActionResult:
         definition = self._actions[ref.action]
+        if definition.idempotent:
+            return self._run_idempotent(job, ref, definition.run)
         try:
             return self._attempt(job, ref, definition.run)
         except TransportError as exc:
@@ -505,6 +517,30 @@ class Runner:
             return ActionResult(
                 TaskStatus.FAILED, f"{uncertain}; reading the state back failed too: {exc}"
             )
+
+    def _run_idempotent(self, job: Job, ref: _TaskRef, action: Action) -> ActionResult:
+        """An action that may safely be repeated: try again after a transient failure."""
+        for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
+            try:
+                result = self._attempt(job, ref, action)
+            except TransportError as exc:
+                result = ActionResult(TaskStatus.FAILED, str(exc), transient=True)
+            if not result.transient or attempt == IDEMPOTENT_ATTEMPTS:
+                break
+            log.warning(
+                "task.retrying",
+                job_id=job.id,
+                action=ref.action,
+                target=ref.target.key,
+                attempt=attempt,
+                error=result.message,
+            )
+            self.store.count_attempt(ref.task_id)
+            if self.clock.sleep(min(2.0**attempt, 10.0) * self.retry_pause_s, self.cancel):
+                raise _Interrupted
+        if result.status is TaskStatus.FAILED and attempt > 1:
+            return replace(result, message=f"{result.message} (after {attempt} attempts)")
+        return result
 
     def _task(self, job: Job, ref: _TaskRef) -> ActionResult:
         started = self.clock.monotonic()

@@ -27,6 +27,7 @@ class ActionResult:
     details: Mapping[str, Any] = field(default_factory=dict)
     versions_before: Mapping[str, Any] | None = None
     versions_after: Mapping[str, Any] | None = None
+    transient: bool = False  # failed for a reason that may pass (5xx, lost connection)
 
 
 class ActionContext(Protocol):
@@ -73,6 +74,9 @@ class ActionDef:
     run: Action
     reconcile: Action | None = None  # reads the state back after an uncertain request
     mutating: bool = True  # changes the environment: holds its lock while it runs
+    # Doing it twice does no harm (clearing a cache, reading): after a transient failure, even
+    # one where the request may have reached Kinsta, the runner simply tries again.
+    idempotent: bool = False
     requests: float = 2.0  # typical API requests per target, for `plan` (polls included)
     typical_s: float = 10.0  # typical duration at Kinsta, for `plan` until history knows better
 
@@ -91,10 +95,10 @@ def registry() -> dict[str, ActionDef]:
     from scheduler.actions import inventory as inv
 
     return {
-        "clear_cache": ActionDef(cache.clear_cache, typical_s=5.0),
-        "clear_edge_cache": ActionDef(cache.clear_edge_cache, typical_s=5.0),
-        "clear_cdn_cache": ActionDef(cache.clear_cdn_cache, typical_s=5.0),
-        "restart_php": ActionDef(php.restart_php, typical_s=15.0),
+        "clear_cache": ActionDef(cache.clear_cache, idempotent=True, typical_s=5.0),
+        "clear_edge_cache": ActionDef(cache.clear_edge_cache, idempotent=True, typical_s=5.0),
+        "clear_cdn_cache": ActionDef(cache.clear_cdn_cache, idempotent=True, typical_s=5.0),
+        "restart_php": ActionDef(php.restart_php, idempotent=True, typical_s=15.0),
         "set_php_version": ActionDef(
             php.set_php_version, reconcile=php.reconcile_php_version, requests=3.0, typical_s=45.0
         ),
@@ -102,8 +106,12 @@ def registry() -> dict[str, ActionDef]:
         "prune_backups": ActionDef(backups.prune_backups, requests=3.0, typical_s=15.0),
         "update_plugins": ActionDef(updates.update_plugins, requests=4.0, typical_s=90.0),
         "update_themes": ActionDef(updates.update_themes, requests=4.0, typical_s=90.0),
-        "fetch_logs": ActionDef(logs.fetch_logs, mutating=False, requests=1.0, typical_s=1.0),
-        "inventory": ActionDef(inv.inventory, mutating=False, requests=4.0, typical_s=2.0),
+        "fetch_logs": ActionDef(
+            logs.fetch_logs, mutating=False, idempotent=True, requests=1.0, typical_s=1.0
+        ),
+        "inventory": ActionDef(
+            inv.inventory, mutating=False, idempotent=True, requests=4.0, typical_s=2.0
+        ),
         "push_to_live": ActionDef(environments.push_to_live, requests=3.0, typical_s=120.0),
         "create_staging": ActionDef(environments.create_staging, requests=3.0, typical_s=180.0),
         "restore_backup": ActionDef(backups.restore_backup, requests=4.0, typical_s=120.0),

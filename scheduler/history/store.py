@@ -372,6 +372,13 @@ class HistoryStore:
             )
 
     @_retried
+    def count_attempt(self, task_id: int) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                update(tasks).where(tasks.c.id == task_id).values(attempts=tasks.c.attempts + 1)
+            )
+
+    @_retried
     def finish_task(
         self,
         task_id: int,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,76 @@ def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
 def quick_sandbox(cli: Cli) -> Iterator[SandboxProcess]:
     """The same, its operations 100x faster (site creation takes 1.5 s instead of 150 s)."""
     yield from _serve(cli, 0.01)
+
+
+class Daemon:
+    """`kinsta-scheduler run` with its output in files (a pipe could fill up and block it)."""
+
+    def __init__(
+        self, cli: Cli, *args: str, name: str = "daemon", options: tuple[str, ...] = ()
+    ) -> None:
+        self.log = cli.cwd / f"{name}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [EXE, *options, "run", *args],
+                cwd=cli.cwd,
+                env=cli.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.text())
+            if found:
+                return found
+            assert self.process.poll() is None, self.text()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen:\n{self.text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=10)
+
+
+def use(cli: Cli, sandbox: SandboxProcess, jobs: str, database: str | None = None) -> None:
+    (cli.cwd / "jobs.yaml").write_text(jobs)
+    cli.env.update(
+        KINSTA_API_URL=sandbox.url,
+        KINSTA_API_KEY=SANDBOX_KEY,
+        KINSTA_SCHEDULER_SITE_BASE_URL=sandbox.url.removesuffix("/v2"),
+    )
+    if database:
+        cli.env["KINSTA_SCHEDULER_DATABASE_URL"] = database
+    assert cli("db", "upgrade").code == 0
+
+
+def runs(cli: Cli) -> list[dict[str, Any]]:
+    result = cli("history", "--format", "json", "--limit", "1000")
+    assert result.code == 0, result.err
+    found: list[dict[str, Any]] = result.json()
+    return found
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")

@@ -7,18 +7,17 @@ import json
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.acceptance.conftest import EXE, SANDBOX_KEY, Cli, SandboxProcess
+from tests.acceptance.conftest import Cli, Daemon, SandboxProcess, runs, use, wait_until
 
 HEAD = """version: 1
 daemon: {heartbeat: 0.3s, shutdown_timeout: %s}
@@ -26,73 +25,6 @@ kinsta:
   rate_limits: {per_minute: 600}
   polling: {first_poll: 0.05s, max_interval: 0.2s}
 """
-
-
-class Daemon:
-    """`kinsta-scheduler run` with its output in files (a pipe could fill up and block it)."""
-
-    def __init__(self, cli: Cli, *args: str, name: str = "daemon") -> None:
-        self.log = cli.cwd / f"{name}.log"
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [EXE, "run", *args], cwd=cli.cwd, env=cli.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.text())
-            if found:
-                return found
-            assert self.process.poll() is None, self.text()[-3000:]
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not seen:\n{self.text()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait(timeout=10)
-
-
-def use(cli: Cli, sandbox: SandboxProcess, jobs: str, database: str | None = None) -> None:
-    (cli.cwd / "jobs.yaml").write_text(jobs)
-    cli.env.update(
-        KINSTA_API_URL=sandbox.url,
-        KINSTA_API_KEY=SANDBOX_KEY,
-        KINSTA_SCHEDULER_SITE_BASE_URL=sandbox.url.removesuffix("/v2"),
-    )
-    if database:
-        cli.env["KINSTA_SCHEDULER_DATABASE_URL"] = database
-    assert cli("db", "upgrade").code == 0
-
-
-def runs(cli: Cli) -> list[dict[str, Any]]:
-    result = cli("history", "--format", "json", "--limit", "1000")
-    assert result.code == 0, result.err
-    found: list[dict[str, Any]] = result.json()
-    return found
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_kill_9_mid_run_then_restart_resolves_every_operation(

@@ -240,7 +240,7 @@ def test_an_uncertain_request_without_readable_state_is_not_repeated(
         "cc",
         None,
         TargetSelector(sites=(sandbox.sandbox.fleet.sites[0].name,)),
-        (ActionSpec("clear_cache"),),
+        (ActionSpec("backup"),),
     )
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
@@ -248,7 +248,26 @@ def test_an_uncertain_request_without_readable_state_is_not_repeated(
     assert task.message is not None and task.message.startswith(
         "uncertain: the request may have reached Kinsta"
     )
-    assert sandbox.sandbox.fleet.sites[0].environments[0].counters["cache:clear:accepted"] == 1
+    counters = sandbox.sandbox.fleet.sites[0].environments[0].counters
+    assert counters["backups:add-manual:accepted"] == 1
+
+
+def test_an_idempotent_action_is_tried_again_after_a_lost_answer(
+    slow_client_runner: Runner, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    faults = sandbox.sandbox.faults
+    faults.only, faults.hang, faults.hang_s = "POST", 1.0, 1.0
+    slow_client_runner.retry_pause_s = 0.01
+    site = sandbox.sandbox.fleet.sites[0]
+    job = Job("cc", None, TargetSelector(sites=(site.name,)), (ActionSpec("clear_cache"),))
+    run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.attempts == 4 and task.message is not None and "(after 4 attempts)" in task.message
+    assert site.environments[0].counters["cache:clear:accepted"] == 4  # harmless to repeat
+    faults.hang = 0.0
+    again = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
+    assert again is not None and again.status is RunStatus.SUCCEEDED
 
 
 def test_the_sandbox_counts_overlapping_mutations(

@@ -250,6 +250,7 @@ class _PhpVersion(_Model):
 
 class _Backup(_Model):
     tag: str = Field("kinsta-scheduler", max_length=200)
+    find_id: bool = False  # list the backups afterwards to record the new one's id
 
 
 class _PruneBackups(_Model):

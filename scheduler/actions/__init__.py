@@ -102,10 +102,10 @@ def registry() -> dict[str, ActionDef]:
         "set_php_version": ActionDef(
             php.set_php_version, reconcile=php.reconcile_php_version, requests=3.0, typical_s=45.0
         ),
-        "backup": ActionDef(backups.backup, requests=3.0, typical_s=90.0),
+        "backup": ActionDef(backups.backup, requests=2.0, typical_s=90.0),
         "prune_backups": ActionDef(backups.prune_backups, requests=3.0, typical_s=15.0),
-        "update_plugins": ActionDef(updates.update_plugins, requests=4.0, typical_s=90.0),
-        "update_themes": ActionDef(updates.update_themes, requests=4.0, typical_s=90.0),
+        "update_plugins": ActionDef(updates.update_plugins, requests=3.0, typical_s=90.0),
+        "update_themes": ActionDef(updates.update_themes, requests=3.0, typical_s=90.0),
         "fetch_logs": ActionDef(
             logs.fetch_logs, mutating=False, idempotent=True, requests=1.0, typical_s=1.0
         ),

@@ -44,8 +44,16 @@ def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, 
 
 
 def backup(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
-    """A manual backup (POST .../manual-backups), waited on until its operation ends."""
+    """A manual backup (POST .../manual-backups), waited on until its operation ends. Its id is
+    looked up only when asked (`find_id: true`): that costs a request per environment, and
+    `restore_backup` finds backups by tag anyway."""
     tag = str(options.get("tag") or DEFAULT_TAG)
+    if not options.get("find_id"):
+        accepted = ctx.client.create_backup(target.environment_id, tag)
+        result = outcome(*ctx.wait(accepted))
+        if result.status is not TaskStatus.SUCCEEDED:
+            return result
+        return ActionResult(TaskStatus.SUCCEEDED, f"backup taken ({tag})", {"tag": tag})
     result, made = create(ctx, target, tag)
     if result.status is not TaskStatus.SUCCEEDED:
         return result

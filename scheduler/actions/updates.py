@@ -114,7 +114,13 @@ def _update(
         if options.get("check_php_errors", True):
             fatals_before = verify.fatal_lines(ctx, target)
     result = outcome(*ctx.wait(bulk(target.environment_id, names)))
-    now_installed = {i.name: i.version for i in listing(target.environment_id)}
+    # Versions after: read back when the site is verified anyway (safe updates) or the
+    # operation did not succeed; otherwise Kinsta's success means the offered versions are in
+    # place, and one request per environment is saved.
+    if safe or result.status is not TaskStatus.SUCCEEDED:
+        now_installed = {i.name: i.version for i in listing(target.environment_id)}
+    else:
+        now_installed = dict(wanted)
     after = {kind: {name: now_installed.get(name) for name in names}}
     moved = [n for n in names if now_installed.get(n) == wanted[n]]
     details["updated"] = moved

@@ -21,7 +21,7 @@ NIGHTLY = (
     targets: {environment: all}
     concurrency: 8
     actions:
-      - backup: {tag: nightly}
+      - backup: {tag: nightly, find_id: true}
       - update_plugins: {exclude: [woocommerce]}
       - update_themes: {only: minor}
       - set_php_version: {version: "8.3"}
@@ -106,6 +106,9 @@ def test_the_maintenance_actions_change_the_sites(cli: Cli, quick_sandbox: Sandb
         assert task["status"] in ("succeeded", "skipped"), task
         if task["status"] == "skipped":
             assert task["message"]
+    for task in tasks_by(shown, "backup"):
+        kept = after[f"{task['site']}/{task['environment']}"]["backups"]
+        assert task["result"]["backup"]["id"] in [b["id"] for b in kept]
     logs = tasks_by(shown, "fetch_logs")[0]["result"]
     assert logs["php_fatal_errors"] == 0 and logs["tail"] and logs["file"] == "error"
 
@@ -372,7 +375,7 @@ jobs:
     jobs = {row["job_id"]: row for row in planned.json()}
     assert jobs["weekly"]["targets_note"] is None
     assert jobs["weekly"]["targets"] == 8 and jobs["nightly"]["targets"] == 5
-    assert jobs["weekly"]["requests"] == 1 + 8 * (3 + 4 + 2)
+    assert jobs["weekly"]["requests"] == 1 + 8 * (2 + 3 + 2)
     assert jobs["busy"]["targets"] == 0
     shared = "jobs weekly and nightly act on 5 shared environment(s)"
     assert any(shared in w for w in jobs["nightly"]["warnings"])

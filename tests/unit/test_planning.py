@@ -23,10 +23,10 @@ def job(job_id: str, *actions: str, sites: tuple[str, ...] = ("*",), **kw: objec
 
 
 def test_estimate_counts_requests_budget_and_waves() -> None:
-    nightly = job("n", "backup", "clear_cache")  # 3 + 2 requests per target, concurrency 4
+    nightly = job("n", "backup", "clear_cache")  # 2 + 2 requests per target, concurrency 4
     guess = planning.estimate(nightly, 300, ACTIONS, 120, {})
-    assert guess.requests == 1 + 300 * 5
-    assert guess.governor_s == (1501 - 120) / 120 * 60
+    assert guess.requests == 1 + 300 * 4
+    assert guess.governor_s == (1201 - 120) / 120 * 60
     assert guess.chain_s == ACTIONS["backup"].typical_s + ACTIONS["clear_cache"].typical_s
     assert guess.duration_s == max(guess.governor_s, 75 * guess.chain_s)
     learned = planning.estimate(nightly, 4, ACTIONS, 120, {"backup": 10.0, "clear_cache": 2.0})

@@ -6,7 +6,7 @@ CONFIG ?= jobs.yaml
 # Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
 TEST_WORKERS ?= 4
 
-.PHONY: sandbox install dev test lint typecheck unit bench bench-history clean
+.PHONY: sandbox install dev test lint typecheck unit bench bench-governor bench-faults bench-history clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,17 @@ test: dev
 	$(MAKE) lint typecheck
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
-## The rate-governor benchmark (about two minutes); figures go in the README.
+## The fleet benchmark: a night of 300 environments against the rate floor (about five minutes).
 bench: install
+	$(BIN)/python benchmarks/fleet.py
+
+## The rate-governor benchmark (about two minutes).
+bench-governor: install
 	$(BIN)/python benchmarks/governor.py
+
+## The long form of the fault suite (about three minutes).
+bench-faults: dev
+	$(BIN)/python benchmarks/faults.py
 
 ## The history benchmark: 1,000,000 tasks on SQLite and on the local PostgreSQL (a few minutes).
 bench-history: install

@@ -7,7 +7,9 @@ Fills a fresh database with --runs runs of --tasks-per-run tasks each (default 1
   history --status failed --since 7d  list_runs(status, since)
   history --tasks --site X --action A list_tasks(site, action)
   show RUN_ID                        get_run + run_tasks (tasks with operation timelines)
-  sites                              site_actions (all sites)
+  sites                              site_actions + latest_inventory (all sites; 52 weekly
+                                     inventory snapshots per site environment)
+  sites --site X                     the same for one site
 Each query runs 5 times on a warm database; the median is reported. Process start-up is not
 included.
 
@@ -33,7 +35,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 
 from scheduler.history import HistoryStore, RunFilter, TaskFilter, make_engine
 from scheduler.history.migrate import upgrade
-from scheduler.history.tables import operations, runs, site_actions, tasks
+from scheduler.history.tables import inventory, operations, runs, site_actions, tasks
 
 ACTIONS = ("clear_cache", "restart_php", "update_plugins", "backup", "inventory")
 BATCH = 20_000
@@ -99,7 +101,35 @@ def fill(engine: Engine, run_count: int, per_run: int, site_count: int, seed: in
     _flush(engine, run_rows, task_rows, op_rows)
     with engine.begin() as connection:
         connection.execute(insert(site_actions), list(latest.values()))
+    fill_inventory(engine, sites, rng)
+    with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
+
+
+INVENTORY_WEEKS = 52
+
+
+def fill_inventory(engine: Engine, sites: list[str], rng: random.Random) -> None:
+    """A weekly inventory of every site's live environment for a year."""
+    plugins = ["akismet", "woocommerce", "wordpress-seo", "elementor", "wordfence", "redirection"]
+    rows: list[dict[str, Any]] = []
+    for site in sites:
+        for week in range(INVENTORY_WEEKS):
+            rows.append({
+                "taken_at": NOW - timedelta(weeks=week), "site": site, "environment": "live",
+                "php_version": rng.choice(("8.1", "8.2", "8.3")), "wordpress_version": "6.6.2",
+                "plugins": [{"name": p, "version": f"{rng.randint(1, 9)}.{week}.0",
+                             "update_version": None} for p in plugins],
+                "themes": [{"name": "astra", "version": "4.6.0", "update_version": "4.7.0"}],
+                "backups": [{"id": week, "type": "automatic", "note": None, "created_at": ""}],
+            })  # fmt: skip
+            if len(rows) >= BATCH // 10:
+                with engine.begin() as connection:
+                    connection.execute(insert(inventory), rows)
+                rows.clear()
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(insert(inventory), rows)
 
 
 def _flush(engine: Engine, *batches: list[dict[str, Any]]) -> None:
@@ -127,7 +157,8 @@ def measure(store: HistoryStore) -> dict[str, float]:
         "history --status failed --since 7d": lambda: store.list_runs(RunFilter(status="failed", since=NOW - timedelta(days=7))),
         "history --tasks --site X --action A": lambda: store.list_tasks(TaskFilter(site=site, action="backup")),
         "show RUN_ID": lambda: (store.get_run(run_id), store.run_tasks(run_id)),
-        "sites": store.site_actions,
+        "sites": lambda: (store.site_actions(), store.latest_inventory()),
+        "sites --site X": lambda: (store.site_actions(site), store.latest_inventory(site)),
     }  # fmt: skip
     return {name: round(timed(call)[0], 1) for name, call in queries.items()}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -55,6 +56,8 @@ NOT_STARTED_STOPPING = "not started: the process was stopping"
 NOT_STARTED_TIMEOUT = "not started: the run reached its timeout"
 HEARTBEAT_S = 15.0
 IDEMPOTENT_ATTEMPTS = 4
+OBSERVED_SAMPLES = 50  # durations seen in this process, per kind of operation
+MIN_OBSERVED = 5
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
 LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
 
@@ -207,7 +210,7 @@ class _Context:
         row_id = runner.store.start_operation(
             self._task.task_id, accepted.operation_id, kind, runner.clock.now()
         )
-        return runner.follow(row_id, accepted.operation_id, runner.expected_s(kind))
+        return runner.follow(row_id, accepted.operation_id, runner.expected_s(kind), kind)
 
     def wait_until(self, check: Callable[[], bool]) -> bool:
         runner, polling = self._runner, self._runner.polling
@@ -258,6 +261,8 @@ class Runner:
         self._expected: dict[str, float] = {}
         self._notify_user: str | None = None
         self._mutex = threading.Lock()
+        self._observed: dict[str, deque[float]] = {}
+        self._from_history: set[str] = set()
 
     def notify_user_id(self) -> str:
         """The first user of the company (endpoints such as restore must name one to notify)."""
@@ -270,12 +275,16 @@ class Runner:
             return self._notify_user
 
     def follow(
-        self, row_id: int, operation_id: str, expected_s: float
+        self, row_id: int, operation_id: str, expected_s: float, kind: str | None = None
     ) -> tuple[OperationState, str]:
-        """Poll an operation to its end, recording each status change on its history row."""
+        """Poll an operation to its end, recording each status change on its history row; a
+        success of `kind` also teaches this run how long such operations take."""
         clock = self.clock
+        started = clock.now()
+        running_s = 0.0
 
         def seen(status: OperationStatus, polls: int) -> None:
+            nonlocal running_s
             # A poll's answer describes the moment it was sent, after any wait for the governor;
             # the wait is kept so that learned durations can discount late sightings.
             at = status.sent_at or clock.now()
@@ -283,6 +292,11 @@ class Runner:
                 at, status.state, status.http_status, status.message, status.waited_s
             )
             self.store.operation_event(row_id, event, polls)
+            elapsed = (at - started).total_seconds()
+            if status.state is OperationState.IN_PROGRESS:
+                running_s = max(running_s, elapsed)
+            elif status.state is OperationState.SUCCEEDED and kind is not None:
+                self._observe(kind, max(running_s, elapsed - status.waited_s))
 
         result = wait_for_operation(
             self.client,
@@ -301,8 +315,21 @@ class Runner:
     def expected_s(self, kind: str) -> float:
         """When an operation of `kind` is expected to be done, learned from history: a little
         under the recent 90th percentile, so the estimate settles instead of creeping up by the
-        poll latency each run. Unknown kinds are polled from `polling.first_poll_s` on."""
-        return EXPECTED_SHRINK * self._expected.get(kind, 0.0)
+        poll latency each run. Until history knows a kind, what this process has seen of it
+        (five operations are enough); before that, polls start at `polling.first_poll_s`."""
+        with self._mutex:
+            return EXPECTED_SHRINK * self._expected.get(kind, 0.0)
+
+    def _observe(self, kind: str, seconds: float) -> None:
+        """Learn from an operation that just succeeded (the same estimate history makes)."""
+        if seconds <= 0:
+            return
+        with self._mutex:
+            seen = self._observed.setdefault(kind, deque(maxlen=OBSERVED_SAMPLES))
+            seen.append(seconds)
+            if len(seen) >= MIN_OBSERVED and kind not in self._from_history:
+                ordered = sorted(seen)
+                self._expected[kind] = ordered[int(0.9 * (len(ordered) - 1))]
 
     def run(
         self,
@@ -348,6 +375,7 @@ class Runner:
         learned = self.store.typical_durations([a.name for a in job.actions])
         with self._mutex:
             self._expected = {**self._expected, **learned}
+            self._from_history |= set(learned)
         planned = [PlannedTask(t, a.name) for t in targets for a in job.actions]
         ids = self.store.plan_tasks(run.run_id, planned)
         refs = [

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.acceptance.conftest import Cli, Daemon, SandboxProcess, runs, use, wait_until
 from tests.conftest import _reset_pg
 from tests.relay import Relay
+from tests.reliability.conftest import LONG
 
 HEAD = """version: 1
 daemon: {heartbeat: 0.3s, shutdown_timeout: 10s, db_retry: 60s}
@@ -57,8 +58,8 @@ def test_api_faults_complete_idempotent_work_and_repeat_no_mutation(
 ) -> None:
     use(cli, quick_sandbox, HEAD + FLEET % "1h")
     quick_sandbox.post("faults", {"error": 0.02, "drop": 0.02, "hang": 0.01, "hang_s": 1.5})
-    for _ in range(2):
-        cli("trigger", "fleet", timeout=240)
+    for _ in range(10 if LONG else 2):
+        cli("trigger", "fleet", timeout=600)
     faults = quick_sandbox.stats()["faults"]
     assert sum(faults.values()) >= 2, faults  # the faults really happened
 
@@ -73,8 +74,9 @@ def test_api_faults_complete_idempotent_work_and_repeat_no_mutation(
                     cause in task["message"]
                     for cause in ("HTTP 5", "uncertain", "Timeout", "rror", "not reached")
                 ), task["message"]
+    triggers = len(runs(cli))
     for (key, kind), count in accepted(quick_sandbox).items():
-        assert count <= 2, (key, kind, count)  # at most once per run: never repeated
+        assert count <= triggers, (key, kind, count)  # at most once per run: never repeated
 
 
 def test_kill_9_during_a_fleet_run_loses_and_repeats_nothing(
@@ -121,7 +123,7 @@ def test_the_daemon_survives_a_database_outage(
         daemon.wait_for(r'"action": "backup", "status": "succeeded"')
         relay.cut()
         wait_until(lambda: health(port) == 503, timeout=15)  # reports unhealthy meanwhile
-        time.sleep(3)
+        time.sleep(30 if LONG else 3)
         relay.restore()
         wait_until(lambda: health(port) == 200, timeout=30)
         wait_until(lambda: any(r["status"] == "succeeded" for r in runs(cli)), timeout=60)

@@ -17,6 +17,7 @@ from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon
 from scheduler.errors import ConfigError
 from tests.acceptance.conftest import Cli
+from tests.reliability.conftest import LONG
 
 KEYS = (
     "version", "timezone", "database", "kinsta", "api_key", "company_id", "rate_limits",
@@ -64,7 +65,9 @@ def render(document: Any, mangle: int) -> str:
     return text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=3000 if LONG else 300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(DOCUMENTS, st.integers(min_value=0, max_value=50))
 def test_any_file_gives_a_config_or_located_problems(document: Any, mangle: int) -> None:
     text = render(document, mangle)

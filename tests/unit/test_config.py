@@ -61,9 +61,9 @@ jobs:
 
 
 def test_malformed_yaml_names_the_line() -> None:
-    assert problems("version: 1\njobs:\n  - id: x\n    actions: [clear_cache\n") == [
-        "jobs.yaml:5: invalid YAML: expected ',' or ']', but got '<stream end>'"
-    ]
+    (found,) = problems("version: 1\njobs:\n  - id: x\n    actions: [clear_cache\n")
+    # libyaml and the pure-Python parser word it differently; both name the line
+    assert found.startswith("jobs.yaml:5: invalid YAML: ") and "',' or ']'" in found
 
 
 def test_duplicate_yaml_keys_are_an_error() -> None:

@@ -43,6 +43,7 @@ from scheduler.domain import Polling, RateLimits, Secret
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.operations import wait_for_operation
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
+from scheduler.sandbox.server import max_in_window
 from scheduler.sandbox.state import ACTION_DURATION_S
 
 PER_MINUTE = 120
@@ -97,15 +98,6 @@ jobs:
     concurrency: 64
     actions: [clear_cache]
 """
-
-
-def max_in_window(stamps: list[float], window_s: float) -> int:
-    best, start = 0, 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def run_night(sandbox: SandboxServer, workdir: Path, scale: float) -> tuple[float, int]:

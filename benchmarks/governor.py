@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
+from scheduler.sandbox.server import max_in_window
 
 PER_MINUTE = 120
 EXE = str(Path(sys.executable).with_name("kinsta-scheduler"))
@@ -56,15 +57,6 @@ jobs:
     actions: [clear_cache]
     concurrency: 32
 """
-
-
-def max_in_window(stamps: list[float], window_s: float) -> int:
-    best, start = 0, 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def trigger(

@@ -162,22 +162,19 @@ def _update(
 
 
 def update_plugins(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    client = ctx.client
     return _update(
         "plugins",
         ctx,
         target,
         options,
-        listing=ctx.client.list_plugins,
-        bulk=ctx.client.bulk_update_plugins,
+        listing=client.list_plugins,
+        bulk=client.bulk_update_plugins,
     )
 
 
 def update_themes(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+    client = ctx.client
     return _update(
-        "themes",
-        ctx,
-        target,
-        options,
-        listing=ctx.client.list_themes,
-        bulk=ctx.client.bulk_update_themes,
+        "themes", ctx, target, options, listing=client.list_themes, bulk=client.bulk_update_themes
     )

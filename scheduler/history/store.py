@@ -687,15 +687,22 @@ class HistoryStore:
 
     def latest_inventory(self, site: str | None = None) -> list[InventorySnapshot]:
         """The newest snapshot of each environment (of `site`)."""
+        # Rank on the narrow columns only (the index has them), then fetch the winners' rows:
+        # ranking whole rows would read every snapshot's JSON.
         newest = func.row_number().over(
             partition_by=(inventory.c.site, inventory.c.environment),
             order_by=(inventory.c.taken_at.desc(), inventory.c.id.desc()),
         )
-        ranked = select(inventory, newest.label("rank"))
+        ranked = select(inventory.c.id, newest.label("rank"))
         if site is not None:
             ranked = ranked.where(inventory.c.site == site)
         sub = ranked.subquery()
-        query = select(sub).where(sub.c.rank == 1).order_by(sub.c.site, sub.c.environment)
+        sub_latest = select(sub.c.id).where(sub.c.rank == 1)
+        query = (
+            select(inventory)
+            .where(inventory.c.id.in_(sub_latest))
+            .order_by(inventory.c.site, inventory.c.environment)
+        )
         with self._tx() as tx:
             rows = tx.execute(query).all()
         return [

@@ -76,6 +76,16 @@ class SandboxOptions:
         return [self.api_key] + [f"{self.api_key}-{n}" for n in range(2, self.companies + 1)]
 
 
+def max_in_window(stamps: list[float], window_s: float) -> int:
+    """The most requests in any window of `window_s` seconds (stamps in order)."""
+    best, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 @dataclass
 class Stats:
     requests: int = 0
@@ -88,12 +98,7 @@ class Stats:
     arrivals: list[float] = field(default_factory=list)
 
     def max_in_window(self, window_s: float) -> int:
-        best, start = 0, 0
-        for end, stamp in enumerate(self.arrivals):
-            while stamp - self.arrivals[start] >= window_s:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return max_in_window(self.arrivals, window_s)
 
 
 class Sandbox:

@@ -73,8 +73,8 @@ def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run:
     tasks = store.run_tasks(run.run_id)
     if any(t.status.is_failure for t in tasks):
         status = RunStatus.FAILED
-    elif any(t.status is TaskStatus.INTERRUPTED for t in tasks):
-        status = RunStatus.INTERRUPTED
+    elif not tasks or any(t.status is TaskStatus.INTERRUPTED for t in tasks):
+        status = RunStatus.INTERRUPTED  # no task at all: it stopped before planning any
     else:
         status = RunStatus.SUCCEEDED
     note = (

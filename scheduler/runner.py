@@ -365,6 +365,12 @@ class Runner:
         return select_targets(sites, job.targets)
 
     def execute(self, job: Job, run: Run) -> Run:
+        """Execute a claimed run, beating its heartbeat from start to finish (resolving the
+        targets may wait for rate budget: a live run must never look orphaned meanwhile)."""
+        with self._heartbeat(run.run_id):
+            return self._execute(job, run)
+
+    def _execute(self, job: Job, run: Run) -> Run:
         try:
             targets = self.targets(job)
         except KinstaError as exc:
@@ -402,12 +408,9 @@ class Runner:
                 )
             return failed
 
-        with (
-            self._heartbeat(run.run_id),
-            ThreadPoolExecutor(
-                max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
-            ) as pool,
-        ):
+        with ThreadPoolExecutor(
+            max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
+        ) as pool:
             outcomes = list(pool.map(pipeline, per_target))
         failed = sum(outcomes)
         now = self.clock.now()

@@ -46,9 +46,9 @@ from scheduler.runner import Runner
 log = structlog.get_logger("scheduler.daemon")
 
 RELOAD_CHECK_S = 2.0
-RETENTION_JOB = "__housekeeping__"  # not a valid jobs.yaml id, so it never collides
-RETENTION_EVERY_S = 86_400.0
-RETENTION_FIRST_S = 60.0
+HOUSEKEEPING_JOB = "__housekeeping__"  # not a valid jobs.yaml id, so it never collides
+HOUSEKEEPING_EVERY_S = 86_400.0
+HOUSEKEEPING_FIRST_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
 CANCEL_GRACE_S = 5.0  # after cancelling, how long runs get to record where they are
 MAX_PARALLEL_RUNS = 20
@@ -174,13 +174,13 @@ class Daemon:
     def _schedule_housekeeping(self) -> None:
         """Housekeeping once a day (first a minute after start): prune history when jobs.yaml
         asks, and refresh the database's query statistics."""
-        if self._scheduler.get_job(RETENTION_JOB):
-            self._scheduler.remove_job(RETENTION_JOB)
+        if self._scheduler.get_job(HOUSEKEEPING_JOB):
+            self._scheduler.remove_job(HOUSEKEEPING_JOB)
         if self._store is None:
             return
-        first = self.clock.now() + timedelta(seconds=RETENTION_FIRST_S)
-        trigger = SlotTrigger(IntervalSchedule(every_s=RETENTION_EVERY_S))
-        self._scheduler.add_job(self.retain, trigger=trigger, id=RETENTION_JOB, next_run_time=first)
+        first = self.clock.now() + timedelta(seconds=HOUSEKEEPING_FIRST_S)
+        trigger = SlotTrigger(IntervalSchedule(every_s=HOUSEKEEPING_EVERY_S))
+        self._scheduler.add_job(self.retain, trigger=trigger, id=HOUSEKEEPING_JOB, next_run_time=first)
 
     def retain(self) -> None:
         retention, store = self.config.retention, self._store

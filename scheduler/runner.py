@@ -260,13 +260,14 @@ class Runner:
         self._actions = registry()
         self._expected: dict[str, float] = {}
         self._notify_user: str | None = None
-        self._mutex = threading.Lock()
+        self._users_lock = threading.Lock()  # held across the request that finds a user
+        self._mutex = threading.Lock()  # guards learned durations, held only briefly
         self._observed: dict[str, deque[float]] = {}
         self._from_history: set[str] = set()
 
     def notify_user_id(self) -> str:
         """The first user of the company (endpoints such as restore must name one to notify)."""
-        with self._mutex:
+        with self._users_lock:
             if self._notify_user is None:
                 users = self.client.list_company_users(self.company_id)
                 if not users:

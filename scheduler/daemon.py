@@ -180,7 +180,9 @@ class Daemon:
             return
         first = self.clock.now() + timedelta(seconds=HOUSEKEEPING_FIRST_S)
         trigger = SlotTrigger(IntervalSchedule(every_s=HOUSEKEEPING_EVERY_S))
-        self._scheduler.add_job(self.retain, trigger=trigger, id=HOUSEKEEPING_JOB, next_run_time=first)
+        self._scheduler.add_job(
+            self.retain, trigger=trigger, id=HOUSEKEEPING_JOB, next_run_time=first
+        )
 
     def retain(self) -> None:
         retention, store = self.config.retention, self._store

@@ -117,6 +117,7 @@ class Daemon:
         self._on_missed = on_missed  # one notification per batch of missed slots
         self._db_checked: tuple[float, str | None] = (-1e9, None)
         self.loop_beat = clock.monotonic()
+        self._started_at: datetime | None = None
         # (job id, slot, status, reason) not yet recorded because the database was unreachable
         self._unrecorded: deque[tuple[str, datetime, RunStatus, str]] = deque(
             maxlen=UNRECORDED_BUFFER
@@ -365,7 +366,9 @@ class Daemon:
         store = self._store
         if store is None:
             return
-        now = self.clock.now()
+        # Only slots before the live schedule started: later ones are fired by it (catching
+        # them up too would race it for the claim).
+        now = self._started_at or self.clock.now()
         for job in self.config.jobs:
             if job.schedule is None or self.stop_event.is_set():
                 continue
@@ -380,7 +383,7 @@ class Daemon:
             moment = last
             while len(slots) < MAX_CATCH_UP_SCAN:
                 moment = schedules.next_fire_after(job.schedule, moment)
-                if moment > now:
+                if moment >= now:
                     break
                 slots.append(moment)
             if not slots:
@@ -522,6 +525,8 @@ class Daemon:
         """Build the schedule before anything can fire (start paused, add jobs, resume); then
         recover orphaned runs and catch up missed slots, in the background."""
         self._scheduler.start(paused=True)
+        # Slots from here on are the live schedule's; catch-up looks only at those before.
+        self._started_at = self.clock.now()
         self.apply(self.config, None)
         if self._store is not None:
             # Look for orphans as often as a run can become one (4 heartbeats), at most a minute.

@@ -262,3 +262,38 @@ def test_only_one_process_adopts_an_orphan(
     for thread in threads:
         thread.join()
     assert sorted(wins) == [False, False, False, True]
+
+
+def test_a_firing_while_the_previous_run_still_runs_is_recorded_skipped(
+    store: HistoryStore, tmp_path: Path
+) -> None:
+    """APScheduler refuses a second instance of a busy job; the daemon records that slot."""
+    path = tmp_path / "jobs.yaml"
+    path.write_text(every(1))
+    config = config_module.load(path, {})
+    release = threading.Event()
+
+    class SlowRunner:
+        def run(self, job: Job, trigger: RunTrigger, slot: datetime, revision: str) -> None:
+            release.wait(10)
+
+    daemon = Daemon(
+        config,
+        lambda job: SlowRunner(),  # type: ignore[arg-type,return-value]
+        SystemClock(),
+        lambda: config,
+        path,
+        cancel=threading.Event(),
+        store=store,
+    )
+    daemon.start()
+    try:
+        for _ in range(100):
+            if [r for r in runs_of(store) if r.status is RunStatus.SKIPPED]:
+                break
+            time.sleep(0.05)
+    finally:
+        release.set()
+        daemon.shutdown(timeout_s=5)
+    skipped = [r for r in runs_of(store) if r.status is RunStatus.SKIPPED]
+    assert skipped and skipped[0].error == "the previous run was still running"

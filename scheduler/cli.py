@@ -361,6 +361,23 @@ def history_governor(state: State, since: str, limit: int, fmt: str) -> None:
     _emit(fmt, rows, render.GOVERNOR_FIELDS, lambda: render.governor_table(events, _console()))
 
 
+@history.command("notifications")
+@click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def history_notifications(state: State, since: str, limit: int, fmt: str) -> None:
+    """Notifications the daemon sent (webhooks, heartbeat pings), and whether they arrived."""
+    records = _store(state).notifications(parse_when(since, datetime.now(UTC)), limit)
+    rows = [render.notification_json(r) for r in records]
+    _emit(
+        fmt,
+        rows,
+        render.NOTIFICATION_FIELDS,
+        lambda: render.notifications_table(records, _console()),
+    )
+
+
 @history.command("prune")
 @click.option(
     "--older-than", required=True, help="runs scheduled before this long ago (90d, 12w...)"

@@ -15,6 +15,7 @@ from rich.table import Table
 from scheduler.domain import (
     GovernorEvent,
     InventorySnapshot,
+    NotificationRecord,
     OperationRecord,
     Run,
     SiteAction,
@@ -235,6 +236,40 @@ def governor_table(events: Sequence[GovernorEvent], console: Console) -> None:
     for e in events:
         seconds = f"{e.seconds:.1f}" if e.seconds is not None else ""
         table.add_row(local(e.at), e.scope, e.kind, seconds, e.detail or "")
+    console.print(table)
+
+
+NOTIFICATION_FIELDS = ("at", "job_id", "run_id", "kind", "channel", "destination", "ok", "detail")
+
+
+def notification_json(record: NotificationRecord) -> dict[str, Any]:
+    return {
+        "at": utc_iso(record.at),
+        "job_id": record.job_id,
+        "run_id": record.run_id,
+        "kind": record.kind,
+        "channel": record.channel,
+        "destination": record.destination,
+        "ok": record.ok,
+        "detail": record.detail,
+    }
+
+
+def notifications_table(records: Sequence[NotificationRecord], console: Console) -> None:
+    table = Table(title=f"{len(records)} notification(s)", title_justify="left")
+    for column in ("at", "job", "run", "kind", "channel", "to", "delivered", "detail"):
+        table.add_column(column, no_wrap=column != "detail")
+    for r in records:
+        table.add_row(
+            local(r.at),
+            r.job_id or "",
+            str(r.run_id or ""),
+            r.kind,
+            r.channel,
+            r.destination or "",
+            "yes" if r.ok else "NO",
+            r.detail or "",
+        )
     console.print(table)
 
 

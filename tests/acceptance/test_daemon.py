@@ -291,7 +291,7 @@ def test_a_webhook_gets_one_aggregated_failure_message(
         HEAD % "5s"
         + f"""notify:
   slack: {url}/slack-secret-token
-  webhooks: [{url}/json]
+  webhooks: [{url}/json, "http://127.0.0.1:1/unreachable"]
   heartbeat_url: {url}/ping
 jobs:
   - id: caches
@@ -318,6 +318,13 @@ jobs:
     assert "slack-secret-token" not in daemon.text()  # webhook URLs are masked like keys
     shown = cli("history", "--format", "json").json()
     assert {r["status"] for r in shown} >= {"failed", "succeeded"}
+    deliveries = cli("history", "notifications", "--format", "json").json()
+    delivered = {(d["kind"], d["channel"]) for d in deliveries if d["ok"]}
+    assert {("failure", "slack"), ("failure", "json"), ("heartbeat", "heartbeat")} <= delivered
+    lost = [d for d in deliveries if not d["ok"]]  # the unreachable one: recorded, not fatal
+    assert lost and {d["destination"] for d in lost} == {"http://127.0.0.1"}
+    assert all("secret" not in (d["destination"] or "") for d in deliveries)
+    assert "notification.failed" in daemon.text()
 
 
 def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:

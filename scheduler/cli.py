@@ -361,6 +361,23 @@ def history_governor(state: State, since: str, limit: int, fmt: str) -> None:
     _emit(fmt, rows, render.GOVERNOR_FIELDS, lambda: render.governor_table(events, _console()))
 
 
+@history.command("daemon")
+@click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def history_daemon(state: State, since: str, limit: int, fmt: str) -> None:
+    """What daemons did: starts, stops, jobs.yaml reloaded, rejected (and why) or missing."""
+    events = _store(state).daemon_events(parse_when(since, datetime.now(UTC)), limit)
+    rows = [render.daemon_event_json(e) for e in events]
+    _emit(
+        fmt,
+        rows,
+        render.DAEMON_EVENT_FIELDS,
+        lambda: render.daemon_events_table(events, _console()),
+    )
+
+
 @history.command("notifications")
 @click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)

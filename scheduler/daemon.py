@@ -118,6 +118,7 @@ class Daemon:
         self._db_checked: tuple[float, str | None] = (-1e9, None)
         self.loop_beat = clock.monotonic()
         self._started_at: datetime | None = None
+        self._missing = False  # jobs.yaml is gone (said once)
         # (job id, slot, status, reason) not yet recorded because the database was unreachable
         self._unrecorded: deque[tuple[str, datetime, RunStatus, str]] = deque(
             maxlen=UNRECORDED_BUFFER
@@ -477,10 +478,16 @@ class Daemon:
     def reload(self) -> bool:
         digest = file_digest(self._path)
         if digest is None:
-            log.warning(
-                "config.missing", path=str(self._path), action="keeping the last good schedule"
-            )
+            if not self._missing:  # say it once, not every check
+                self._missing = True
+                log.warning(
+                    "config.missing", path=str(self._path), action="keeping the last good schedule"
+                )
+                self._event(
+                    "config_missing", f"{self._path} is gone; keeping the last good schedule"
+                )
             return False
+        self._missing = False
         if digest == self._digest:
             return False
         self._digest = digest
@@ -492,10 +499,24 @@ class Daemon:
             log.error(
                 "config.rejected", path=str(self._path), action="keeping the last good schedule"
             )
+            self._event("config_rejected", "\n".join(str(p) for p in exc.problems))
             return False
         changes = self.apply(new, self.config)
         log.info("config.reloaded", revision=new.revision, **changes)
+        summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in changes.items() if v)
+        self._event(
+            "config_reloaded", f"revision {new.revision}" + (f"; {summary}" if summary else "")
+        )
         return True
+
+    def _event(self, kind: str, detail: str) -> None:
+        """Record what the daemon did in history (best effort: the log has it too)."""
+        if self._store is None:
+            return
+        try:
+            self._store.record_daemon_event(self.owner, kind, detail, self.clock.now())
+        except StoreError as exc:
+            log.warning("daemon.event_not_recorded", kind=kind, error=str(exc))
 
     # --- the main loop ----------------------------------------------------------------------------
 
@@ -553,6 +574,7 @@ class Daemon:
     def run_forever(self) -> None:
         self.start()
         log.info("daemon.started", revision=self.config.revision, jobs=self.next_fire_times())
+        self._event("started", f"revision {self.config.revision}, {len(self.config.jobs)} job(s)")
         while not self.stop_event.is_set():
             self.loop_beat = self.clock.monotonic()
             if self._reload_event.wait(RELOAD_CHECK_S):
@@ -607,6 +629,7 @@ class Daemon:
         self.flush_unrecorded()
         self._scheduler.shutdown(wait=False)
         log.info("daemon.stopped", unfinished_runs=unfinished)
+        self._event("stopped", f"{unfinished} run(s) left for recovery" if unfinished else "clean")
 
 
 def load_for_daemon(

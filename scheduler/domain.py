@@ -317,6 +317,16 @@ class GovernorEvent:
 
 
 @dataclass(frozen=True)
+class DaemonEvent:
+    """started, stopped, config_reloaded, config_rejected, config_missing."""
+
+    at: datetime
+    owner: str | None
+    kind: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
 class NotificationRecord:
     """One attempt to deliver a notification, and whether it arrived."""
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scheduler.domain import (
+    DaemonEvent,
     GovernorEvent,
     InventorySnapshot,
     NotificationRecord,
@@ -236,6 +237,27 @@ def governor_table(events: Sequence[GovernorEvent], console: Console) -> None:
     for e in events:
         seconds = f"{e.seconds:.1f}" if e.seconds is not None else ""
         table.add_row(local(e.at), e.scope, e.kind, seconds, e.detail or "")
+    console.print(table)
+
+
+DAEMON_EVENT_FIELDS = ("at", "owner", "kind", "detail")
+
+
+def daemon_event_json(event: DaemonEvent) -> dict[str, Any]:
+    return {
+        "at": utc_iso(event.at),
+        "owner": event.owner,
+        "kind": event.kind,
+        "detail": event.detail,
+    }
+
+
+def daemon_events_table(events: Sequence[DaemonEvent], console: Console) -> None:
+    table = Table(title=f"{len(events)} daemon event(s)", title_justify="left")
+    for column in ("at", "daemon", "kind", "detail"):
+        table.add_column(column, no_wrap=column != "detail")
+    for e in events:
+        table.add_row(local(e.at), e.owner or "", e.kind, e.detail or "")
     console.print(table)
 
 

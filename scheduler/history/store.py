@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from scheduler.domain import (
+    DaemonEvent,
     GovernorEvent,
     InventorySnapshot,
     NotificationRecord,
@@ -46,6 +47,7 @@ from scheduler.domain import (
 )
 from scheduler.errors import StoreError
 from scheduler.history.tables import (
+    daemon_events,
     environment_locks,
     governor_events,
     inventory,
@@ -466,6 +468,18 @@ class HistoryStore:
                     at=now, scope=scope, kind=kind, seconds=seconds, detail=detail
                 )
             )
+
+    def record_daemon_event(self, owner: str, kind: str, detail: str | None, now: datetime) -> None:
+        with self._tx() as tx:
+            tx.execute(insert(daemon_events).values(at=now, owner=owner, kind=kind, detail=detail))
+
+    def daemon_events(self, since: datetime | None = None, limit: int = 200) -> list[DaemonEvent]:
+        query = select(daemon_events).order_by(daemon_events.c.at.desc(), daemon_events.c.id.desc())
+        if since is not None:
+            query = query.where(daemon_events.c.at >= since)
+        with self._tx() as tx:
+            rows = tx.execute(query.limit(limit)).all()
+        return [DaemonEvent(r.at, r.owner, r.kind, r.detail) for r in rows]
 
     def governor_events(
         self, since: datetime | None = None, limit: int = 200

@@ -269,3 +269,16 @@ notifications = Table(
     Column("detail", Text),
     Index("ix_notifications_at", "at"),
 )
+
+# What the daemon did with its configuration and its life: started, stopped, jobs.yaml reloaded,
+# rejected (with the problems) or missing. Operators ask "why did my edit not take effect?".
+daemon_events = Table(
+    "daemon_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("owner", String(300)),  # host:pid of the daemon
+    Column("kind", String(32), nullable=False),
+    Column("detail", Text),
+    Index("ix_daemon_events_at", "at"),
+)

@@ -389,3 +389,11 @@ def test_reload_adds_changes_and_removes_jobs_and_keeps_the_last_good_schedule(
     last_first = max(r["scheduled_for"] for r in first_runs)
     second_runs = [r for r in runs(cli) if r["job_id"] == "second"]
     assert min(r["scheduled_for"] for r in second_runs) >= last_first
+    # and the history says what happened to the file, and why an edit did not take effect
+    (cli.cwd / "jobs.yaml").write_text(jobs(job("second", "1s")))
+    events = cli("history", "daemon", "--format", "json").json()
+    kinds = [e["kind"] for e in reversed(events)]
+    assert kinds == ["started", "config_reloaded", "config_rejected", "config_missing", "stopped"]
+    by_kind = {e["kind"]: e["detail"] for e in events}
+    assert "added: second" in by_kind["config_reloaded"]
+    assert "jobs.yaml" in by_kind["config_rejected"] and "YAML" in by_kind["config_rejected"]

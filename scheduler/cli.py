@@ -8,9 +8,9 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -29,6 +29,7 @@ from scheduler.errors import (
 )
 
 FORMATS = ("table", "json", "csv")
+E = TypeVar("E")
 _RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
 
 
@@ -349,50 +350,53 @@ def history(
         _emit(fmt, rows, render.RUN_FIELDS, lambda: render.runs_table(runs, console))
 
 
-@history.command("governor")
-@click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.pass_obj
-def history_governor(state: State, since: str, limit: int, fmt: str) -> None:
-    """What the rate governor did: 429s, pauses for other users of a key, long waits."""
-    events = _store(state).governor_events(parse_when(since, datetime.now(UTC)), limit)
-    rows = [render.governor_event_json(e) for e in events]
-    _emit(fmt, rows, render.GOVERNOR_FIELDS, lambda: render.governor_table(events, _console()))
+def _event_log(
+    name: str,
+    help_text: str,
+    fetch: Callable[[Any, datetime | None, int], Sequence[E]],
+    to_json: Callable[[E], dict[str, Any]],
+    fields: tuple[str, ...],
+    table: Callable[[Sequence[E], Console], None],
+) -> None:
+    """A `history NAME [--since] [--limit] [--format]` command over one kind of recorded event."""
 
-
-@history.command("daemon")
-@click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.pass_obj
-def history_daemon(state: State, since: str, limit: int, fmt: str) -> None:
-    """What daemons did: starts, stops, jobs.yaml reloaded, rejected (and why) or missing."""
-    events = _store(state).daemon_events(parse_when(since, datetime.now(UTC)), limit)
-    rows = [render.daemon_event_json(e) for e in events]
-    _emit(
-        fmt,
-        rows,
-        render.DAEMON_EVENT_FIELDS,
-        lambda: render.daemon_events_table(events, _console()),
+    @history.command(name, help=help_text)
+    @click.option(
+        "--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time"
     )
+    @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+    @click.pass_obj
+    def command(state: State, since: str, limit: int, fmt: str) -> None:
+        items = fetch(_store(state), parse_when(since, datetime.now(UTC)), limit)
+        rows = [to_json(item) for item in items]
+        _emit(fmt, rows, fields, lambda: table(items, _console()))
 
 
-@history.command("notifications")
-@click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m or an ISO date/time")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.pass_obj
-def history_notifications(state: State, since: str, limit: int, fmt: str) -> None:
-    """Notifications the daemon sent (webhooks, heartbeat pings), and whether they arrived."""
-    records = _store(state).notifications(parse_when(since, datetime.now(UTC)), limit)
-    rows = [render.notification_json(r) for r in records]
-    _emit(
-        fmt,
-        rows,
-        render.NOTIFICATION_FIELDS,
-        lambda: render.notifications_table(records, _console()),
-    )
+_event_log(
+    "governor",
+    "What the rate governor did: 429s, pauses for other users of a key, long waits.",
+    lambda store, since, limit: store.governor_events(since, limit),
+    render.governor_event_json,
+    render.GOVERNOR_FIELDS,
+    render.governor_table,
+)
+_event_log(
+    "daemon",
+    "What daemons did: starts, stops, jobs.yaml reloaded, rejected (and why) or missing.",
+    lambda store, since, limit: store.daemon_events(since, limit),
+    render.daemon_event_json,
+    render.DAEMON_EVENT_FIELDS,
+    render.daemon_events_table,
+)
+_event_log(
+    "notifications",
+    "Notifications the daemon sent (webhooks, heartbeat pings), and whether they arrived.",
+    lambda store, since, limit: store.notifications(since, limit),
+    render.notification_json,
+    render.NOTIFICATION_FIELDS,
+    render.notifications_table,
+)
 
 
 @history.command("prune")

@@ -102,9 +102,9 @@ class _Locks:
         self._mutex = threading.Lock()
         self._keeper: threading.Thread | None = None
 
-    def acquire(self, environment_id: str, holder: str, label: str) -> float:
-        """Block until held; return the seconds waited. Raises EnvironmentBusy after the polling
-        deadline, PollingCancelled when the process is stopping."""
+    def acquire(self, environment_id: str, holder: str, label: str) -> None:
+        """Block until held. Raises EnvironmentBusy after the polling deadline,
+        PollingCancelled when the process is stopping."""
         runner = self._runner
         started = runner.clock.monotonic()
         pause, longest = LOCK_POLL_S
@@ -131,10 +131,9 @@ class _Locks:
                     target=self._keep, name="environment-locks", daemon=True
                 )
                 self._keeper.start()
-        waited = runner.clock.monotonic() - started
         if was_busy:
+            waited = runner.clock.monotonic() - started
             log.info("environment.lock_waited", holder=holder, waited_s=round(waited, 3))
-        return waited
 
     def release(self, environment_id: str, holder: str) -> None:
         with self._mutex:

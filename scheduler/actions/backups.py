@@ -28,10 +28,15 @@ def created_at(backup: Backup) -> datetime:
     return datetime.fromtimestamp(backup.created_at / 1000, UTC)
 
 
+def take(ctx: ActionContext, target: Target, tag: str) -> ActionResult:
+    """Take a manual backup and wait for its operation to end."""
+    return outcome(*ctx.wait(ctx.client.create_backup(target.environment_id, tag), "backup"))
+
+
 def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, Backup | None]:
     """Take a manual backup and wait for it; (result, the new backup as listed afterwards)."""
     started = ctx.now()
-    result = outcome(*ctx.wait(ctx.client.create_backup(target.environment_id, tag), "backup"))
+    result = take(ctx, target, tag)
     if result.status is not TaskStatus.SUCCEEDED:
         return result, None
     made = [
@@ -49,8 +54,7 @@ def backup(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> Ac
     `restore_backup` finds backups by tag anyway."""
     tag = str(options.get("tag") or DEFAULT_TAG)
     if not options.get("find_id"):
-        accepted = ctx.client.create_backup(target.environment_id, tag)
-        result = outcome(*ctx.wait(accepted))
+        result = take(ctx, target, tag)
         if result.status is not TaskStatus.SUCCEEDED:
             return result
         return ActionResult(TaskStatus.SUCCEEDED, f"backup taken ({tag})", {"tag": tag})

@@ -23,30 +23,16 @@ from datetime import datetime
 
 import structlog
 
+from scheduler.actions import registry
 from scheduler.domain import OperationState, Run, RunStatus, Task, TaskStatus
 from scheduler.history import HistoryStore
 from scheduler.kinsta.operations import PollingCancelled
 from scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler.recovery")
+_ACTIONS = registry()
 
 STALE_BEATS = 4  # a run is orphaned after this many missed heartbeats
-# Actions that are one Kinsta operation: its outcome is the task's outcome.
-SINGLE_OPERATION = frozenset(
-    {
-        "clear_cache",
-        "clear_edge_cache",
-        "clear_cdn_cache",
-        "restart_php",
-        "backup",
-        "push_to_live",
-        "create_staging",
-        "create_site",
-        "clone_site",
-        "add_domain",
-        "remove_domain",
-    }
-)
 NOT_STARTED = "not started before its process stopped; recovery starts no new work"
 
 
@@ -90,7 +76,8 @@ def _settle(task: Task) -> tuple[TaskStatus, str]:
     ops = task.operations
     states = [op.state for op in ops]
     summary = ", ".join(f"{op.action} {op.state.value}" for op in ops) or "no operation started"
-    if task.action in SINGLE_OPERATION and len(ops) == 1:
+    definition = _ACTIONS.get(task.action)
+    if definition is not None and definition.one_operation and len(ops) == 1:
         if ops[0].state is OperationState.SUCCEEDED:
             return TaskStatus.SUCCEEDED, f"recovered: {summary} after its process stopped"
         return TaskStatus.FAILED, f"recovered: {summary}: {ops[0].message or ''}".strip()

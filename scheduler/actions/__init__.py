@@ -77,6 +77,9 @@ class ActionDef:
     # Doing it twice does no harm (clearing a cache, reading): after a transient failure, even
     # one where the request may have reached Kinsta, the runner simply tries again.
     idempotent: bool = False
+    # The action is its one Kinsta operation: after a crash, that operation's outcome is the
+    # task's (recovery.py). Actions with reads or steps around the operation are not.
+    one_operation: bool = False
     requests: float = 2.0  # typical API requests per target, for `plan` (polls included)
     typical_s: float = 10.0  # typical duration at Kinsta, for `plan` until history knows better
 
@@ -95,14 +98,22 @@ def registry() -> dict[str, ActionDef]:
     from scheduler.actions import inventory as inv
 
     return {
-        "clear_cache": ActionDef(cache.clear_cache, idempotent=True, typical_s=5.0),
-        "clear_edge_cache": ActionDef(cache.clear_edge_cache, idempotent=True, typical_s=5.0),
-        "clear_cdn_cache": ActionDef(cache.clear_cdn_cache, idempotent=True, typical_s=5.0),
-        "restart_php": ActionDef(php.restart_php, idempotent=True, typical_s=15.0),
+        "clear_cache": ActionDef(
+            cache.clear_cache, one_operation=True, idempotent=True, typical_s=5.0
+        ),
+        "clear_edge_cache": ActionDef(
+            cache.clear_edge_cache, one_operation=True, idempotent=True, typical_s=5.0
+        ),
+        "clear_cdn_cache": ActionDef(
+            cache.clear_cdn_cache, one_operation=True, idempotent=True, typical_s=5.0
+        ),
+        "restart_php": ActionDef(
+            php.restart_php, one_operation=True, idempotent=True, typical_s=15.0
+        ),
         "set_php_version": ActionDef(
             php.set_php_version, reconcile=php.reconcile_php_version, requests=3.0, typical_s=45.0
         ),
-        "backup": ActionDef(backups.backup, requests=2.0, typical_s=90.0),
+        "backup": ActionDef(backups.backup, one_operation=True, requests=2.0, typical_s=90.0),
         "prune_backups": ActionDef(backups.prune_backups, requests=3.0, typical_s=15.0),
         "update_plugins": ActionDef(updates.update_plugins, requests=3.0, typical_s=90.0),
         "update_themes": ActionDef(updates.update_themes, requests=3.0, typical_s=90.0),
@@ -112,11 +123,23 @@ def registry() -> dict[str, ActionDef]:
         "inventory": ActionDef(
             inv.inventory, mutating=False, idempotent=True, requests=4.0, typical_s=2.0
         ),
-        "push_to_live": ActionDef(environments.push_to_live, requests=3.0, typical_s=120.0),
-        "create_staging": ActionDef(environments.create_staging, requests=3.0, typical_s=180.0),
+        "push_to_live": ActionDef(
+            environments.push_to_live, one_operation=True, requests=3.0, typical_s=120.0
+        ),
+        "create_staging": ActionDef(
+            environments.create_staging, one_operation=True, requests=3.0, typical_s=180.0
+        ),
         "restore_backup": ActionDef(backups.restore_backup, requests=4.0, typical_s=120.0),
-        "create_site": ActionDef(sites.create_site, requests=3.0, typical_s=180.0),
-        "clone_site": ActionDef(sites.clone_site, requests=3.0, typical_s=240.0),
-        "add_domain": ActionDef(domains.add_domain, requests=3.0, typical_s=20.0),
-        "remove_domain": ActionDef(domains.remove_domain, requests=3.0, typical_s=15.0),
+        "create_site": ActionDef(
+            sites.create_site, one_operation=True, requests=3.0, typical_s=180.0
+        ),
+        "clone_site": ActionDef(
+            sites.clone_site, one_operation=True, requests=3.0, typical_s=240.0
+        ),
+        "add_domain": ActionDef(
+            domains.add_domain, one_operation=True, requests=3.0, typical_s=20.0
+        ),
+        "remove_domain": ActionDef(
+            domains.remove_domain, one_operation=True, requests=3.0, typical_s=15.0
+        ),
     }

@@ -4,6 +4,8 @@
     ├── ConfigError            jobs.yaml or the environment is invalid (carries every Problem)
     ├── BadInputError          a CLI value cannot be understood (--since, a RUN_ID, a URL)
     │   └── NotFoundError      an unknown JOB_ID or RUN_ID
+    ├── Interrupted            the process is stopping: a wait (rate budget, a poll, a lock)
+    │                          was cut short; nothing was sent after it
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message)
@@ -59,6 +61,11 @@ class BadInputError(SchedulerError):
 
 class NotFoundError(BadInputError):
     """An id given by the user names nothing."""
+
+
+class Interrupted(SchedulerError):
+    """The process is stopping: a wait for rate budget, an operation poll or a lock was cut
+    short. Whatever had been sent before stays as it is, for recovery to follow."""
 
 
 class StoreError(SchedulerError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from scheduler.clock import Clock
 from scheduler.domain import OperationState, Polling
-from scheduler.errors import KinstaError
+from scheduler.errors import Interrupted, KinstaError
 from scheduler.kinsta.client import KinstaClient, OperationStatus
 
 GROWTH = 1.5
@@ -30,7 +30,7 @@ def next_delay_s(polls_done: int, expected_s: float, polling: Polling) -> float:
     return min(polling.max_interval_s, interval)
 
 
-class PollingCancelled(Exception):
+class PollingCancelled(Interrupted):
     """Polling stopped because the process is shutting down; the operation may still run."""
 
     def __init__(self, polls: int) -> None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import click
+import structlog
 from rich.console import Console
 
 from scheduler import config as config_module
@@ -199,7 +202,12 @@ def run(
     load = load_for_daemon(state.path, state.env, state.database, sandbox)
     config = load()
     register_notify_secrets(config)
-    services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
+    # Until the daemon's own handlers are in place (it may wait for its database first), a
+    # SIGTERM ends the start quietly: nothing has been recorded yet.
+    signal.signal(signal.SIGTERM, _stop_starting)
+    services = open_services(
+        config, sandbox=sandbox, upgrade_sqlite=upgrade_db, wait_for_database=True
+    )
     server = None
     notifier = None
     try:
@@ -234,6 +242,13 @@ def run(
         if notifier is not None:
             notifier.close()
         services.close()
+
+
+def _stop_starting(signum: int, _frame: FrameType | None) -> None:
+    structlog.get_logger("scheduler.daemon").info(
+        "daemon.stopped_while_starting", signal=signal.Signals(signum).name
+    )
+    raise SystemExit(0)
 
 
 @cli.command()

@@ -41,6 +41,7 @@ from scheduler.domain import (
     TargetSelector,
     Webhook,
     freeze,
+    token_problem,
 )
 from scheduler.errors import ConfigError, Problem
 
@@ -719,6 +720,7 @@ def parse(
         raise ConfigError(problems.sorted())
     override = database_override or env.get(ENV_DATABASE_URL)
     kinsta = _kinsta(raw.kinsta, env)
+    _check_keys(raw.kinsta, env, problems)
     _check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
     if problems.items:
         raise ConfigError(problems.sorted())
@@ -740,6 +742,30 @@ def parse(
             db_retry_s=float(raw.daemon.db_retry),
         ),
     )
+
+
+def _check_keys(raw: _Kinsta, env: Mapping[str, str], problems: _Problems) -> None:
+    """An API key goes into an HTTP header: one that cannot (a line break pasted with it, a
+    curly quote) is reported here, never echoed, rather than failing at the first request."""
+    if not raw.companies and env.get(ENV_API_KEY):
+        _check_key(env[ENV_API_KEY], (), problems, variable=ENV_API_KEY)
+    elif not raw.companies and raw.api_key:
+        _check_key(raw.api_key, ("kinsta", "api_key"), problems)
+    for index, company in enumerate(raw.companies):
+        if company.api_key:
+            _check_key(company.api_key, ("kinsta", "companies", index, "api_key"), problems)
+
+
+def _check_key(
+    key: str, at: tuple[str | int, ...], problems: _Problems, *, variable: str | None = None
+) -> None:
+    problem = token_problem(key)
+    if problem is None:
+        return
+    if variable is None:
+        problems.add(at, f"the API key {problem}")
+    else:  # from the environment: there is no line in the file to point at
+        problems.items.append(Problem(problems.file, None, f"{variable}: the API key {problem}"))
 
 
 def _notify(raw: _Notify) -> Notify:

@@ -5,10 +5,12 @@ instead of failing; foreign keys on; every transaction BEGIN IMMEDIATE, because 
 transaction that reads then writes fails at once with SQLITE_BUSY instead of waiting (Python 3.11's
 sqlite3 cannot be told this, hence the documented connect/begin event recipe).
 PostgreSQL: pre-ping, and the session zone set to UTC.
+A new SQLite file is created 0600 (its -wal and -shm files follow its mode).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,6 +48,7 @@ def redact(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        _create_private(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
@@ -56,6 +59,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         connect_args={"options": "-c timezone=UTC", "connect_timeout": 10},
     )
+
+
+def _create_private(path: str | None) -> None:
+    """Create a new SQLite file 0600 before SQLite opens it: the history names every site and
+    what was done to it, so it is no one else's to read. SQLite gives the -wal, -shm and
+    -journal files it creates beside it the database file's mode."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:
+        return  # it exists, or SQLite will say why it cannot be opened
 
 
 def _configure_sqlite(engine: Engine) -> None:

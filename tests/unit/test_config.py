@@ -306,3 +306,31 @@ jobs:
     assert "admin_password" in text
     assert "did you mean 'clear_cache'?" in text
     assert "create_site acts on the company" in text
+
+
+# --- hostile values (issue 12 items 9-12, issue 11 items 2 and 25) ------------------------------
+
+KEY_CANARY = "CANARY-KEY-123456"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY_CANARY + "\r",
+        KEY_CANARY + "\n",
+        " " + KEY_CANARY,
+        KEY_CANARY + " x",
+        KEY_CANARY + "\t",
+        KEY_CANARY + "\x00",
+        KEY_CANARY + "\u2019",
+        KEY_CANARY + "é",
+        "   ",
+    ],
+)
+def test_an_api_key_a_header_cannot_carry_is_rejected_without_echoing_it(key: str) -> None:
+    (found,) = problems("version: 1\n", {"KINSTA_API_KEY": key})
+    assert found.startswith("jobs.yaml: KINSTA_API_KEY: the API key ") and KEY_CANARY not in found
+    text = "version: 1\nkinsta:\n  companies:\n    - {name: a, api_key: '${A_KEY}'}\n"
+    (found,) = problems(text, {"A_KEY": key})
+    assert found.startswith("jobs.yaml:4: kinsta.companies.0.api_key: the API key ")
+    assert KEY_CANARY not in found

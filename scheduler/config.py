@@ -376,6 +376,7 @@ COMPANY_ACTIONS = frozenset({"create_site"})
 class _Located:
     data: Any
     lines: dict[tuple[str | int, ...], int]
+    duplicates: list[str]
 
 
 def _walk(
@@ -399,36 +400,107 @@ def _walk(
 # libyaml's parser when PyYAML was built with it (a 1,000-job file parses ten times faster).
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Bounds on what a jobs.yaml may hold. A node tree shares aliased nodes, so composing a "billion
+# laughs" is cheap; everything after it (line numbers, ${VAR}, validation) walks the expanded
+# tree. A real file is far inside these: 1,000 jobs are about 30,000 values, 8 levels deep.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_VALUES = 250_000
+MAX_DEPTH = 40
+_TOO_LARGE = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not read"
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
-    """Parse once: the node tree (for line numbers) and the data built from it."""
+
+def _compose_and_construct(text: str, file: str) -> _Located:
+    """Parse once: the node tree (for line numbers and duplicate keys) and, once the tree is
+    known to be within bounds, the data built from it."""
     loader = _LOADER(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is None:
+            return _Located(None, {}, [])
+        _check_bounds(node, file)
+        located = _Located(None, {}, [])
+        # Walk before constructing: construction merges `<<` keys into the node, where a key
+        # that overrides a merged one would look like a duplicate.
+        _walk(node, (), located.lines, located.duplicates)
+        located.data = loader.construct_document(node)
+        return located
     finally:
         loader.dispose()
-    return node, data
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_bounds(root: yaml.Node, file: str) -> None:
+    """Measure the tree as it is once aliases are expanded, without expanding it: each distinct
+    collection once (post-order, iteratively), its expanded size and height from its children's.
+    Scalars (most nodes) count 1 and are not visited on their own."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    path: set[int] = set()  # collections entered and not yet left: the current one's ancestors
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    distinct = 0  # values written out in the file (an aliased scalar counts at each alias)
+    while stack:
+        node, children = stack.pop()
+        key = id(node)
+        if children is not None:  # leaving: every child collection is measured
+            path.discard(key)
+            size[key] = 1 + sum(size.get(id(c), 1) for c in children)
+            height[key] = 1 + max((height.get(id(c), 1) for c in children), default=0)
+            _check_node(node, size[key], height[key], distinct, file)
+        elif key not in size:
+            children = _children(node)
+            distinct += 1 + sum(isinstance(c, yaml.ScalarNode) for c in children)
+            path.add(key)
+            stack.append((node, children))
+            for child in children:
+                if isinstance(child, yaml.ScalarNode):
+                    continue
+                if id(child) in path:
+                    raise _bounds_error(child, file, "an alias refers to itself (a cycle)")
+                stack.append((child, None))
+
+
+def _check_node(node: yaml.Node, size: int, height: int, distinct: int, file: str) -> None:
+    if height > MAX_DEPTH:
+        raise _bounds_error(node, file, f"values are nested more than {MAX_DEPTH} levels deep")
+    if size > MAX_VALUES:
+        why = (
+            f"more than {MAX_VALUES} values"
+            if distinct > MAX_VALUES
+            else f"aliases expand the value here to more than {MAX_VALUES} values (an alias bomb?)"
+        )
+        raise _bounds_error(node, file, f"too large: {why}")
+
+
+def _bounds_error(node: yaml.Node, file: str, message: str) -> ConfigError:
+    return ConfigError([Problem(file, node.start_mark.line + 1, message)])
 
 
 def _load_yaml(text: str, file: str) -> tuple[_Located, list[Problem]]:
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(file, None, _TOO_LARGE)])
     try:
-        node, data = _compose_and_construct(text)
+        located = _compose_and_construct(text, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError([Problem(file, line, f"invalid YAML: {exc.problem}")]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, None, f"invalid YAML: {exc}")]) from exc
-    lines: dict[tuple[str | int, ...], int] = {}
-    duplicates: list[str] = []
-    if node is not None:
-        _walk(node, (), lines, duplicates)
+    except RecursionError as exc:  # the pure-Python parser recurses per level (libyaml stops)
+        message = f"values are nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError([Problem(file, None, message)]) from exc
     problems = [
         Problem(file, int(d.split(":")[1]), f"duplicate key '{d.split(':', 2)[2]}'")
-        for d in duplicates
+        for d in located.duplicates
     ]
-    return _Located(data, lines), problems
+    return located, problems
 
 
 def _line(located: _Located, path: tuple[str | int, ...]) -> int | None:
@@ -877,7 +949,11 @@ def load(
 ) -> Config:
     environ = dict(os.environ) if env is None else env
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # read no more than the bound (a device never ends)
+            raw = stream.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError([Problem(str(path), None, _TOO_LARGE)])
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise ConfigError([Problem(str(path), None, "file not found")]) from exc
     except (OSError, UnicodeDecodeError) as exc:

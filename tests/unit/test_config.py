@@ -334,3 +334,65 @@ def test_an_api_key_a_header_cannot_carry_is_rejected_without_echoing_it(key: st
     (found,) = problems(text, {"A_KEY": key})
     assert found.startswith("jobs.yaml:4: kinsta.companies.0.api_key: the API key ")
     assert KEY_CANARY not in found
+
+
+def alias_bomb(levels: int) -> str:
+    """The "billion laughs": each level is nine aliases of the one before."""
+    lines = [
+        "version: 1",
+        'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    ]
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\njobs: []\n"
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    started = time.monotonic()
+    (found,) = problems(alias_bomb(9))
+    assert time.monotonic() - started < 2
+    assert (
+        found.startswith("jobs.yaml:7: too large: aliases expand the value here")
+        and "250000" in found
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("version: 1\na: &a [*a]\n", "refers to itself"),
+        ("version: 1\nx: " + "[" * 500 + "]" * 500 + "\n", "nested more than 40 levels"),
+    ],
+)
+def test_a_self_referring_or_deeply_nested_file_is_refused(text: str, words: str) -> None:
+    (found,) = problems(text)
+    assert found.startswith("jobs.yaml") and words in found
+
+
+def test_a_file_of_too_many_values_says_so_without_blaming_aliases() -> None:
+    (found,) = problems("version: 1\nx: [" + "1, " * 260_000 + "]\n")
+    assert found == "jobs.yaml:2: too large: more than 250000 values"
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text("version: 1\n" + "# padding\n" * 500_000)
+    with pytest.raises(ConfigError, match="larger than 4 MiB"):
+        load(path, {})
+
+
+def test_anchors_and_merge_keys_within_bounds_still_work() -> None:
+    text = """version: 1
+jobs:
+  - &first
+    id: one
+    targets: &targets {sites: ["a*"], environment: all}
+    actions: [clear_cache]
+  - {<<: *first, id: two, schedule: {every: 1h}}
+  - {id: three, targets: *targets, actions: [restart_php]}
+"""
+    config = parse(text, "jobs.yaml", {})
+    assert [j.id for j in config.jobs] == ["one", "two", "three"]
+    assert config.jobs[2].targets.sites == ("a*",)

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
@@ -31,6 +31,7 @@ from scheduler.errors import (
 FORMATS = ("table", "json", "csv")
 E = TypeVar("E")
 _RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+MAX_ROW_ID = 2**63 - 1  # a database row id is a signed 64-bit integer
 
 
 class State:
@@ -59,19 +60,34 @@ def parse_when(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     match = _RELATIVE.match(value.strip())
-    if match:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return now - timedelta(**{unit: int(match.group(1))})
     try:
+        if match:
+            unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+            return now - timedelta(**{unit: int(match.group(1))})
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise BadInputError(f"cannot read time {value!r}: use 7d, 12h, 30m or an ISO date") from exc
-    return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+    except OverflowError as exc:  # timedelta's limit, or before the year 1
+        raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
+    try:
+        return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # the year 1 or 9999 seen from another zone
+        raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
 
 
 def _console() -> Console:
     """Rich console; when piped, wide enough that tables are not squeezed to 80 columns."""
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+@contextlib.contextmanager
+def _listening(flags: str, host: str, port: int) -> Iterator[None]:
+    """Binding a server socket: a port in use or a host that is no address here is bad input."""
+    try:
+        yield
+    except (OSError, OverflowError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise BadInputError(f"{flags}: cannot listen on {host}:{port}: {reason}") from exc
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -224,7 +240,9 @@ def run(
             on_missed=notifier.missed,
         )
         if metrics_port is not None:
-            server = MetricsServer(metrics, daemon.health, metrics_host, metrics_port).start()
+            with _listening("--metrics-host/--metrics-port", metrics_host, metrics_port):
+                server = MetricsServer(metrics, daemon.health, metrics_host, metrics_port)
+            server.start()
             click.echo(f"metrics at http://{metrics_host}:{server.port}/metrics", err=True)
         daemon.install_signal_handlers()
         daemon.run_forever()
@@ -443,8 +461,10 @@ def _emit(
 @click.pass_obj
 def show(state: State, run_id: str, fmt: str) -> None:
     """One run with its tasks and each operation's timeline."""
-    if not run_id.isdigit():
+    if not (run_id.isascii() and run_id.isdigit()):
         raise BadInputError(f"run id {run_id!r} is not a number")
+    if len(run_id) > len(str(MAX_ROW_ID)) or int(run_id) > MAX_ROW_ID:
+        raise NotFoundError(f"no run {run_id}")
     store = _store(state)
     run = store.get_run(int(run_id))
     if run is None:
@@ -587,7 +607,8 @@ def sandbox_command(
         faults=_parse_faults(faults),
         break_on_update=tuple(_parse_break(value) for value in break_on_update),
     )
-    server = SandboxServer(Sandbox(options), host=host, port=port)
+    with _listening("--host/--port", host, port):
+        server = SandboxServer(Sandbox(options), host=host, port=port)
     click.echo(
         f"sandbox Kinsta API at {server.url} (company {server.sandbox.fleet.company_id}, "
         f"{sites} sites); admin at http://{host}:{server.port}/_sandbox/stats",

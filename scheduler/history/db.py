@@ -20,28 +20,34 @@ from sqlalchemy.exc import ArgumentError
 from scheduler.errors import BadInputError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+_FORMS = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
 
 
 def normalise_url(url: str) -> str:
+    # Not quoted when it cannot be parsed: there is no telling which part is a password.
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise BadInputError(f"database URL {redact(url)!r} cannot be parsed") from exc
+        raise BadInputError(f"the database URL cannot be parsed: {_FORMS}") from exc
+    except ValueError as exc:
+        message = f"the database URL cannot be parsed (its host or port is malformed): {_FORMS}"
+        raise BadInputError(message) from exc
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise BadInputError(f"database URL {redact(url)!r}: port {parsed.port} is not 1-65535")
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if backend == "sqlite":
         return url
     raise BadInputError(
-        f"database URL {redact(url)!r}: unsupported scheme {parsed.drivername!r} "
-        "(use sqlite:///PATH or postgresql://USER@HOST/DB)"
+        f"database URL {redact(url)!r}: unsupported scheme {parsed.drivername!r} ({_FORMS})"
     )
 
 
 def redact(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable>"
 
 

@@ -396,3 +396,92 @@ jobs:
     config = parse(text, "jobs.yaml", {})
     assert [j.id for j in config.jobs] == ["one", "two", "three"]
     assert config.jobs[2].targets.sites == ("a*",)
+
+
+JOB = "version: 1\n{top}jobs:\n  - id: j\n    schedule: {schedule}\n    actions: [clear_cache]\n{extra}"
+
+
+def job_problems(schedule: str = "{every: 1h}", extra: str = "", top: str = "") -> list[str]:
+    return problems(JOB.format(schedule=schedule, extra=extra, top=top), {})
+
+
+@pytest.mark.parametrize(
+    ("schedule", "words"),
+    [
+        ("{cron: '0 0 30 2 *'}", "never fires"),
+        ("{cron: '0 0 31 4,6,9,11 *'}", "never fires"),
+        ("{cron: '*/10 * * * *', jitter: 10m}", "jitter must be shorter than the time between"),
+        ("{cron: '0,59 0,23 * * *', jitter: 2m}", "(1m in '0,59 0,23 * * *')"),
+        ("{every: 99999999999999999999d}", "at most 36500d"),
+        ("{every: 99999999999999999999}", "at most 36500d"),
+        ("{every: .nan}", "must be a number"),
+        ("{every: .inf}", "at most 36500d"),
+    ],
+)
+def test_a_schedule_that_cannot_work_is_a_located_problem(schedule: str, words: str) -> None:
+    (found,) = job_problems(schedule)
+    assert found.startswith("jobs.yaml:4: job 'j': schedule: ") and words in found
+
+
+def test_a_leap_day_cron_and_a_jitter_inside_the_gap_are_fine() -> None:
+    text = JOB.format(schedule="{cron: '0 0 29 2 *', jitter: 1h}", extra="", top="")
+    assert parse(text, "jobs.yaml", {}).jobs[0].schedule == CronSchedule("0 0 29 2 *", "UTC", 3600)
+
+
+@pytest.mark.parametrize(
+    ("top", "extra", "words"),
+    [
+        ("kinsta: {timeout: 0s}\n", "", "jobs.yaml:2: kinsta.timeout: must be more than 0"),
+        ("retention: {older_than: 99999999999d}\n", "", "retention.older_than: a duration can"),
+        ("retention: {older_than: 1d, keep_last: 99999999999999999999}\n", "", "keep_last"),
+        ("kinsta: {rate_limits: {per_minute: 99999999999999999999}}\n", "", "per_minute"),
+        ("kinsta: {polling: {max_interval: 0}}\n", "", "max_interval: must be more than 0"),
+        ("", "    timeout: 0s\n", "job 'j': timeout: must be more than 0"),
+        ("", "    actions: [{restore_backup: {backup: 99999999999999999999999}}]\n", "backup"),
+    ],
+)
+def test_out_of_range_values_are_located_problems(top: str, extra: str, words: str) -> None:
+    text = JOB.format(schedule="{every: 1h}", extra=extra, top=top)
+    if "actions:" in extra:
+        text = text.replace("    actions: [clear_cache]\n", "", 1)
+    found = problems(text)
+    assert any(words in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    "url", ["not-a-url", "ftp://x/y", "", "${UNCLOSED", "http://[::1", "http://x:99999", "http://"]
+)
+def test_an_api_url_that_is_no_http_url_is_a_problem_in_the_file_and_in_the_environment(
+    url: str,
+) -> None:
+    (in_file,) = job_problems(top=f"kinsta: {{api_url: '{url}'}}\n")
+    assert in_file.startswith("jobs.yaml:2: kinsta.api_url: ")
+    (in_env,) = problems(
+        JOB.format(schedule="{every: 1h}", extra="", top=""), {"KINSTA_API_URL": url}
+    )
+    assert in_env.startswith("jobs.yaml: KINSTA_API_URL: the URL ")
+
+
+def test_a_webhook_url_is_checked_without_being_echoed() -> None:
+    (found,) = job_problems(top="notify: {slack: 'https://[secret.example/T0/B0'}\n")
+    assert found.startswith("jobs.yaml:2: notify.slack: a webhook is an http(s):// URL")
+    assert "secret" not in found
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("${NOPE:-${ALSO_NOPE}}", "environment variable ALSO_NOPE is not set"),
+        ("${UNCLOSED", "a ${ without its closing }"),
+        ("${not-a-name}", "is not a variable reference"),
+    ],
+)
+def test_a_reference_that_cannot_be_resolved_is_a_problem(value: str, words: str) -> None:
+    (found,) = job_problems(top=f"kinsta: {{api_key: '{value}'}}\n")
+    assert found.startswith("jobs.yaml:2: kinsta.api_key: ") and words in found
+
+
+def test_a_default_may_hold_a_reference() -> None:
+    text = JOB.format(schedule="{every: 1h}", extra="", top="kinsta: {api_key: '${NOPE:-${K}}'}\n")
+    config = parse(text, "jobs.yaml", {"K": "from-k"})
+    assert config.kinsta.api_key is not None and config.kinsta.api_key.reveal() == "from-k"

@@ -142,10 +142,11 @@ def validate(state: State, sandbox: bool, offline: bool) -> None:
     scheduled = sum(1 for j in config.jobs if j.schedule)
     jobs = len(config.jobs)
     revision = config.revision
+    # Online, the key is tried first: a key Kinsta rejects makes the file no good either.
+    warnings, note = ([], None) if offline else _target_warnings(config, sandbox=sandbox)
     click.echo(f"{config.path}: ok ({jobs} job(s), {scheduled} scheduled, revision {revision})")
     if offline:
         return
-    warnings, note = _target_warnings(config, sandbox=sandbox)
     if note:
         click.echo(f"note: targets not checked: {logs.mask(note)}", err=True)
     for job_id, text in warnings:
@@ -156,8 +157,11 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
     from scheduler.planning import target_warnings
     from scheduler.services import open_services
 
+    # A key Kinsta rejects (401) is an error, not a note: nothing would work with it.
     try:
         services = open_services(config, sandbox=sandbox)
+    except AuthenticationError:
+        raise
     except SchedulerError as exc:
         return [], str(exc)
     try:
@@ -169,6 +173,8 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
             for name, runner in services.runners.items()
         }
         snapshots = services.store.latest_inventory()
+    except AuthenticationError:
+        raise
     except (KinstaError, StoreError) as exc:
         return [], str(exc)
     finally:

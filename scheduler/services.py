@@ -14,6 +14,7 @@ from scheduler.clock import Clock, SystemClock
 from scheduler.domain import Company, Config, Job, Run, Secret
 from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
+from scheduler.history.db import refuse_in_memory
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current
 from scheduler.kinsta import KinstaClient, RateGovernor
@@ -26,7 +27,13 @@ from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH
 
 
-def open_store(database_url: str, *, upgrade_sqlite: bool = False) -> HistoryStore:
+def open_store(
+    database_url: str, *, upgrade_sqlite: bool = False, recording: bool = False
+) -> HistoryStore:
+    """The history store. `recording`: for commands that write history (run, trigger, online
+    validate and plan), which need a database that keeps what they write."""
+    if recording:
+        refuse_in_memory(database_url)
     engine = make_engine(database_url)
     ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
     return HistoryStore(engine)
@@ -112,7 +119,7 @@ def open_services(
     config: Config, *, sandbox: bool, clock: Clock | None = None, upgrade_sqlite: bool = False
 ) -> Services:
     clock = clock or SystemClock()
-    store = open_store(config.database_url, upgrade_sqlite=upgrade_sqlite)
+    store = open_store(config.database_url, upgrade_sqlite=upgrade_sqlite, recording=True)
     store.retry_s = config.daemon.db_retry_s
     server = start_sandbox(config) if sandbox else None
     cancel = threading.Event()

@@ -44,11 +44,31 @@ def normalise_url(url: str) -> str:
     )
 
 
+def refuse_in_memory(url: str) -> None:
+    """A command that records needs a history that outlives it: an in-memory SQLite database
+    vanishes with its connection (each pooled connection even gets its own, without tables)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or (parsed.query.get("mode") == "memory")
+    ):
+        raise BadInputError(
+            f"database URL {redact(url)!r} is an in-memory SQLite database, which keeps no "
+            "history: give a file (sqlite:///PATH) or PostgreSQL"
+        )
+
+
 def redact(url: str) -> str:
+    """The URL without its password (as written when it has none)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         return "<unparseable>"
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

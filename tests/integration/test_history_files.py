@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.errors import BadInputError
 from scheduler.services import open_store
 
 
@@ -29,3 +30,17 @@ def test_a_new_sqlite_history_and_its_siblings_are_private(tmp_path: Path, umask
     for path in tmp_path.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///file::memory:?cache=shared&uri=true",
+        "sqlite:///file:x?mode=memory&uri=true",
+    ],
+)
+def test_an_in_memory_database_is_refused_for_recording(url: str) -> None:
+    with pytest.raises(BadInputError, match=r"in-memory SQLite database, which keeps no history"):
+        open_store(url, recording=True)

@@ -16,7 +16,7 @@ from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.db import refuse_in_memory
 from scheduler.history.ledger import SqlLedger
-from scheduler.history.migrate import ensure_current
+from scheduler.history.migrate import ensure_current, ensure_writable
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
@@ -35,7 +35,13 @@ def open_store(
     if recording:
         refuse_in_memory(database_url)
     engine = make_engine(database_url)
-    ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
+    try:
+        ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
+        if recording:
+            ensure_writable(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return HistoryStore(engine)
 
 

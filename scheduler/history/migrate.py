@@ -60,6 +60,24 @@ def _migrate(step: Callable[[AlembicConfig, str], None], engine: Engine, revisio
         ) from exc
 
 
+def ensure_writable(engine: Engine) -> None:
+    """Refuse, at start, a database that takes no writes (a read-only SQLite file, a PostgreSQL
+    standby or read-only role): every write would fail, and be retried, for as long as the
+    process lives. The probe rewrites the schema version in place and rolls it back."""
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            finally:
+                transaction.rollback()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(
+            f"the history database {redact(str(engine.url))} cannot be written: {reason}"
+        ) from exc
+
+
 def ensure_current(engine: Engine, *, upgrade_sqlite: bool = False) -> None:
     """Refuse to work on a schema older than the code. A brand-new SQLite file (no tables at
     all) is created on the spot: it holds nothing, so there is nothing to migrate carefully.

@@ -454,6 +454,10 @@ class _Located:
     duplicates: list[str]
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _walk(
     node: yaml.Node, path: tuple[str | int, ...], lines: dict[Any, int], out: list[str]
 ) -> None:
@@ -461,6 +465,10 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            if key_node.tag == _BOOL_TAG:
+                # Every key of jobs.yaml is a name: `on:` (notify.on) is the word, not YAML
+                # 1.1's boolean true.
+                key_node.tag = _STR_TAG
             key = str(key_node.value)
             if key in seen:
                 out.append(f"{node.start_mark.line + 1}:{key_node.start_mark.line + 1}:{key}")

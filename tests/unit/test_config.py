@@ -485,3 +485,20 @@ def test_a_default_may_hold_a_reference() -> None:
     text = JOB.format(schedule="{every: 1h}", extra="", top="kinsta: {api_key: '${NOPE:-${K}}'}\n")
     config = parse(text, "jobs.yaml", {"K": "from-k"})
     assert config.kinsta.api_key is not None and config.kinsta.api_key.reveal() == "from-k"
+
+
+def test_the_readmes_notify_example_is_valid_with_on_as_a_key() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Leaving the daemon alone\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    text = "version: 1\n" + block.replace("heartbeat_url: ...", "heartbeat_url: https://x.example/")
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.example/T/B", "HC_UUID": "1234"}
+    config = parse(text, "jobs.yaml", env)
+    assert config.notify.on == frozenset({"failure", "recovery", "missed"})
+    only = parse(text.replace("on: [failure, recovery, missed]", "on: [failure]"), "j", env)
+    assert only.notify.on == frozenset({"failure"})
+
+
+@pytest.mark.parametrize("key", ["yes", "off", "y", "No"])
+def test_a_key_yaml_11_reads_as_a_boolean_is_reported_by_its_name(key: str) -> None:
+    (found,) = problems(f"version: 1\n{key}: 1\n")
+    assert found == f"jobs.yaml:2: {key}: unknown key"

@@ -40,9 +40,13 @@ class State:
         self.path = config_module.resolve_path(config, self.env)
         self.database = database
 
-    def load(self, *, require_api_key: bool = False) -> Config:
+    def load(self, *, require_api_key: bool = False, sandbox: bool = False) -> Config:
         return config_module.load(
-            self.path, self.env, database_override=self.database, require_api_key=require_api_key
+            self.path,
+            self.env,
+            database_override=self.database,
+            require_api_key=require_api_key,
+            sandbox=sandbox,
         )
 
     def database_url(self) -> str:
@@ -138,7 +142,7 @@ upgrade_flag = click.option(
 def validate(state: State, sandbox: bool, offline: bool) -> None:
     """Check jobs.yaml and the environment; print every problem; exit 0 or 2. Targets that match
     nothing, and update exclusions naming plugins no site has, are warnings (exit 0)."""
-    config = state.load(require_api_key=not sandbox)
+    config = state.load(require_api_key=not sandbox, sandbox=sandbox)
     scheduled = sum(1 for j in config.jobs if j.schedule)
     jobs = len(config.jobs)
     revision = config.revision
@@ -269,8 +273,10 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
     """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed."""
     from scheduler.services import open_services
 
-    config = state.load(require_api_key=not sandbox)
+    config = state.load(require_api_key=not sandbox, sandbox=sandbox)
     job = config.job(job_id)
+    if job is None and not sandbox and state.load(sandbox=True).job(job_id) is not None:
+        raise BadInputError(f"job {job_id!r} is sandbox_only: it runs only with --sandbox")
     if job is None:
         raise NotFoundError(f"no job {job_id!r} in {config.path}")
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
@@ -637,7 +643,7 @@ def sandbox_command(
 def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool) -> None:
     """Each job's next fire times in its zone (DST cases marked), its targets, the requests a run
     needs and the time the rate limit needs for them; warns about colliding schedules."""
-    config = state.load()
+    config = state.load(sandbox=sandbox)
     now = datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
     rows, found = _plan(config, now, count, targets, learned)

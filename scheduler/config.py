@@ -233,6 +233,7 @@ class _Job(_Model):
     catch_up: Duration | Literal[False] = 3600.0
     timeout: Duration = 7200.0
     heartbeat_url: str | None = None
+    sandbox_only: bool = False  # a demonstration: left out unless --sandbox
 
     @field_validator("catch_up")
     @classmethod
@@ -906,8 +907,10 @@ def parse(
     *,
     database_override: str | None = None,
     require_api_key: bool = False,
+    sandbox: bool = False,
 ) -> Config:
-    """Validate the text of a jobs.yaml; raise ConfigError listing every problem."""
+    """Validate the text of a jobs.yaml; raise ConfigError listing every problem. Jobs marked
+    `sandbox_only` are validated but left out unless `sandbox`."""
     located, problems_found = _load_yaml(text, file)
     problems = _Problems(file, located, located.data)
     problems.items.extend(problems_found)
@@ -927,7 +930,7 @@ def parse(
         for loc, message in _validation_messages(exc):
             problems.add(loc, message)
     zone = _top_zone(data.get("timezone", "UTC"), problems)
-    jobs = _jobs(data.get("jobs"), zone, problems)
+    jobs = _jobs(data.get("jobs"), zone, problems, sandbox=sandbox)
     if raw is None:
         raise ConfigError(problems.sorted())
     override = database_override or env.get(ENV_DATABASE_URL)
@@ -1061,7 +1064,7 @@ def _top_zone(value: Any, problems: _Problems) -> str:
         return "UTC"
 
 
-def _jobs(raw_jobs: Any, zone: str, problems: _Problems) -> list[Job]:
+def _jobs(raw_jobs: Any, zone: str, problems: _Problems, *, sandbox: bool) -> list[Job]:
     if not isinstance(raw_jobs, list):
         return []
     jobs: list[Job] = []
@@ -1079,9 +1082,15 @@ def _jobs(raw_jobs: Any, zone: str, problems: _Problems) -> list[Job]:
             continue
         seen[raw_job.id] = index
         job = _job(raw_job, index, zone, problems)
-        if job is not None:
+        if job is not None and (sandbox or not raw_job.sandbox_only):
             jobs.append(job)
     return jobs
+
+
+_NOT_FOUND = (
+    f"file not found: name it with --config PATH or {ENV_CONFIG} (in a container, mount the "
+    'directory that holds it, for example -v "$PWD/data:/data")'
+)
 
 
 def resolve_path(flag: str | None, env: Mapping[str, str]) -> Path:
@@ -1094,6 +1103,7 @@ def load(
     *,
     database_override: str | None = None,
     require_api_key: bool = False,
+    sandbox: bool = False,
 ) -> Config:
     environ = dict(os.environ) if env is None else env
     try:
@@ -1103,7 +1113,7 @@ def load(
             raise ConfigError([Problem(str(path), None, _TOO_LARGE)])
         text = raw.decode("utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError([Problem(str(path), None, "file not found")]) from exc
+        raise ConfigError([Problem(str(path), None, _NOT_FOUND)]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), None, f"cannot read: {exc}")]) from exc
     return parse(
@@ -1112,4 +1122,5 @@ def load(
         environ,
         database_override=database_override,
         require_api_key=require_api_key,
+        sandbox=sandbox,
     )

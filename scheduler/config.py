@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -481,8 +481,21 @@ def _walk(
             _walk(item, (*path, index), lines, out)
 
 
-# libyaml's parser when PyYAML was built with it (a 1,000-job file parses ten times faster).
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (a 1,000-job file parses ten times
+    faster). Nothing in jobs.yaml is a date: 2026-02-30 stays text for the field to judge,
+    instead of failing inside the YAML library."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+    }
+
+
+_LOADER: Any = _Loader
 
 # Bounds on what a jobs.yaml may hold. A node tree shares aliased nodes, so composing a "billion
 # laughs" is cheap; everything after it (line numbers, ${VAR}, validation) walks the expanded
@@ -574,11 +587,17 @@ def _load_yaml(text: str, file: str) -> tuple[_Located, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError([Problem(file, line, f"invalid YAML: {exc.problem}")]) from exc
+        # libyaml appends where ("in <unicode string>, position 872") on lines of its own.
+        problem = str(exc.problem or exc).splitlines()[0]
+        raise ConfigError([Problem(file, line, f"invalid YAML: {problem}")]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(file, None, f"invalid YAML: {exc}")]) from exc
+        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError([Problem(file, None, f"invalid YAML: {problem}")]) from exc
     except RecursionError as exc:  # the pure-Python parser recurses per level (libyaml stops)
         message = f"values are nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError([Problem(file, None, message)]) from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # an explicit tag it cannot build
+        message = f"invalid YAML: a tagged value cannot be read ({type(exc).__name__})"
         raise ConfigError([Problem(file, None, message)]) from exc
     problems = [
         Problem(file, int(d.split(":")[1]), f"duplicate key '{d.split(':', 2)[2]}'")

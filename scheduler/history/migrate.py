@@ -49,6 +49,8 @@ def downgrade(engine: Engine, revision: str) -> None:
 def _migrate(step: Callable[[AlembicConfig, str], None], engine: Engine, revision: str) -> None:
     """Run an Alembic command; an unknown revision is bad input, a database that fails is a
     StoreError (a read-only file, a lost connection), each one line."""
+    if not revision.strip():
+        raise BadInputError("give a schema revision (for example head, base or 0007)")
     try:
         step(alembic_config(engine), revision)
     except CommandError as exc:

@@ -506,3 +506,16 @@ def test_the_readmes_notify_example_is_valid_with_on_as_a_key() -> None:
 def test_a_key_yaml_11_reads_as_a_boolean_is_reported_by_its_name(key: str) -> None:
     (found,) = problems(f"version: 1\n{key}: 1\n")
     assert found == f"jobs.yaml:2: {key}: unknown key"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nretention: {older_than: 2026-02-30}\n", "retention.older_than: '2026-02-30'"),
+        ("version: 1\nx: !!int abc\n", "invalid YAML: a tagged value cannot be read"),
+        ("version: 1\njobs: [\x00]\n", "invalid YAML: unacceptable character #x0000"),
+    ],
+)
+def test_what_the_yaml_library_cannot_build_is_one_line(text: str, expected: str) -> None:
+    (found,) = problems(text)
+    assert expected in found and "\n" not in found

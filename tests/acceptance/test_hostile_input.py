@@ -164,6 +164,7 @@ LISTED: list[tuple[str, list[str], dict[str, str], str | None, str]] = [
     ("events-since", ["history", "governor", "--since", "999999d"], {}, None, "out of range"),
     ("prune-older", ["history", "prune", "--older-than", "9999999w"], {}, None, "out of range"),
     ("show-huge", ["show", "99999999999999999999999"], {}, None, "no run"),
+    ("plan-at-end", ["plan", "--offline", "--at", "9999-12-25"], {}, None, "between the years"),
     ("show-superscript", ["show", "²"], {}, None, "is not a number"),
     ("plan-huge-every", ["plan", "--offline"], {}, JOB.format(schedule="{every: 99999999999999999999d}"), "at most 36500d"),
     ("plan-huge-int", ["plan", "--offline"], {}, JOB.format(schedule="{every: 99999999999999999999}"), "at most 36500d"),
@@ -359,6 +360,7 @@ def fuzzed_flags(seed: int) -> list[str]:
         ["history", "prune", "--older-than", rng.choice(TIMES), "--dry-run"],
         ["history", events, "--since", rng.choice(TIMES)],
         ["plan", "--offline", "--count", rng.choice(NUMBERS)],
+        ["plan", "--offline", "--at", rng.choice(TIMES)],
         ["db", rng.choice(("downgrade", "upgrade")), rng.choice(REVISIONS)],
     )
     return choices[rng.randrange(len(choices))]

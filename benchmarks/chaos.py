@@ -6,7 +6,7 @@
 
 A week is compressed: `every: 2s` stands for an hourly job, `every: 5s` with 2 s of jitter for a
 job every few hours, and minutely crons with jitter for the nightly ones. The sandbox runs in
-this process (its operations scaled down, a share of requests answered 500/502/503, dropped
+this process (operations of 0.4 s to 1 s, a share of requests answered 500/502/503, dropped
 before acting, or acted on and never answered) and records every operation it accepts. The
 database sits behind a relay that the run cuts for up to `--outage-max` seconds at a time.
 
@@ -350,7 +350,7 @@ class ChaosRun:
         )
         self.sandbox = Sandbox(
             SandboxOptions(
-                sites=4, seed=seed, time_scale=0.05, api_key=KEY, per_minute=900, faults=fault
+                sites=4, seed=seed, time_scale=0.1, api_key=KEY, per_minute=900, faults=fault
             )
         )
         self.accepted: list[Accepted] = []

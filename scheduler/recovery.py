@@ -38,8 +38,8 @@ import structlog
 from scheduler.actions import registry
 from scheduler.domain import OperationEvent, OperationState, Run, RunStatus, Task, TaskStatus
 from scheduler.errors import Interrupted, OwnershipLost
-from scheduler.history import HistoryStore, UnresolvedOperation
-from scheduler.runner import STALE_BEATS, EnvironmentBusy, RunControl, Runner, holds
+from scheduler.history import HistoryStore, UnresolvedOperation, new_owner_token
+from scheduler.runner import STALE_BEATS, EnvironmentBusy, RunControl, Runner, holding, holds
 
 log = structlog.get_logger("scheduler.recovery")
 _ACTIONS = registry()
@@ -206,11 +206,11 @@ def find_and_recover(
         if runner is None:
             log.warning("recovery.no_runner", run_id=run.run_id, job_id=run.job_id)
             continue
-        token = store.adopt_run(run, owner, now, stale)
-        if token is None:
-            continue  # another process took it
-        log.info("recovery.adopted", run_id=run.run_id, job_id=run.job_id, was=run.started_by)
-        final = recover(replace(run, owner_token=token), runner, store, owner)
+        with holding(new_owner_token()) as token:
+            if store.adopt_run(run, owner, now, stale, token) is None:
+                continue  # another process took it
+            log.info("recovery.adopted", run_id=run.run_id, job_id=run.job_id, was=run.started_by)
+            final = recover(replace(run, owner_token=token), runner, store, owner)
         if final is not None:
             done.append(final)
     return done

@@ -51,7 +51,7 @@ from scheduler.errors import (
     StoreError,
     TransportError,
 )
-from scheduler.history import HistoryStore, PlannedTask
+from scheduler.history import HistoryStore, PlannedTask, new_owner_token
 from scheduler.kinsta.client import KinstaClient, OperationAccepted, OperationStatus
 from scheduler.kinsta.guard import guarded
 from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
@@ -90,6 +90,20 @@ _held_lock = threading.Lock()
 def holds(token: str | None) -> bool:
     with _held_lock:
         return token is not None and token in _held_tokens
+
+
+@contextmanager
+def holding(token: str) -> Iterator[str]:
+    """Count `token` as this process's from before the row that carries it is written (a
+    claim, an adoption) until the block ends: a recovery pass in between must not take a run
+    this process is starting for a dead process's."""
+    with _held_lock:
+        _held_tokens.add(token)
+    try:
+        yield token
+    finally:
+        with _held_lock:
+            _held_tokens.discard(token)
 
 
 class RunControl:
@@ -475,21 +489,25 @@ class Runner:
         config_revision: str | None = None,
     ) -> Run | None:
         """Claim (job, slot) and execute it. None when the slot was already claimed."""
-        try:
-            run = self.store.claim_run(
-                job.id,
-                trigger,
-                scheduled_for,
-                self.clock.now(),
-                started_by=self.started_by,
-                config_revision=config_revision,
-            )
-        except StoreError as exc:
-            raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
-        if run is None:
-            log.info("run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat())
-            return None
-        return self.execute(job, run)
+        with holding(new_owner_token()) as token:
+            try:
+                run = self.store.claim_run(
+                    job.id,
+                    trigger,
+                    scheduled_for,
+                    self.clock.now(),
+                    started_by=self.started_by,
+                    config_revision=config_revision,
+                    owner_token=token,
+                )
+            except StoreError as exc:
+                raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
+            if run is None:
+                log.info(
+                    "run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat()
+                )
+                return None
+            return self.execute(job, run)
 
     def targets(self, job: Job) -> list[Target]:
         """The environments the job acts on now, from the live site list."""

@@ -8,6 +8,7 @@ from scheduler.history.store import (
     RunFilter,
     TaskFilter,
     UnresolvedOperation,
+    new_owner_token,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "TaskFilter",
     "UnresolvedOperation",
     "make_engine",
+    "new_owner_token",
 ]

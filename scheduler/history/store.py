@@ -173,9 +173,11 @@ class HistoryStore:
         *,
         started_by: str,
         config_revision: str | None = None,
+        owner_token: str | None = None,
     ) -> Run | None:
         """Record a run as started. None when this (job, slot) was already claimed (by another
-        process, or before a restart): the unique index decides, so exactly one claim wins."""
+        process, or before a restart): the unique index decides, so exactly one claim wins.
+        `owner_token`: the caller's (held before the row exists), else a new one."""
         values = {
             "job_id": job_id,
             "trigger": trigger.value,
@@ -185,7 +187,7 @@ class HistoryStore:
             "status": RunStatus.RUNNING.value,
             "started_by": started_by,
             "config_revision": config_revision,
-            "owner_token": new_owner_token(),
+            "owner_token": owner_token or new_owner_token(),
         }
         try:
             with self._tx() as tx:
@@ -355,7 +357,12 @@ class HistoryStore:
 
     @_retried
     def adopt_run(
-        self, run: Run, owner: str, now: datetime, stale_before: datetime | None
+        self,
+        run: Run,
+        owner: str,
+        now: datetime,
+        stale_before: datetime | None,
+        token: str | None = None,
     ) -> str | None:
         """Take over an orphaned run for recovery; exactly one process wins, and gets the run's
         new owner token (None: another process took it, or its owner came back to life).
@@ -378,7 +385,7 @@ class HistoryStore:
             statement = statement.where(
                 or_(runs.c.heartbeat_at < stale_before, runs.c.heartbeat_at.is_(None))
             )
-        token = new_owner_token()
+        token = token or new_owner_token()
         with self._tx() as tx:
             result = tx.execute(
                 statement.values(

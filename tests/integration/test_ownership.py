@@ -301,6 +301,31 @@ def test_a_run_this_process_holds_is_never_taken_for_a_dead_ones(
     thread.join(timeout=10)
 
 
+def test_a_run_is_held_from_the_moment_its_claim_is_written(
+    make_runner: Callable[..., Runner],
+    store: HistoryStore,
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between the claim's insert and the run's start, a recovery pass in the same process
+    must not see the run as a dead process's (it did on a loaded machine)."""
+    me = f"host-a:{os.getpid()}"
+    runner = make_runner(started_by=me)
+    seen: list[bool] = []
+    claim = store.claim_run
+
+    def claim_and_look(*args: Any, **kwargs: Any) -> Any:
+        run = claim(*args, **kwargs)
+        assert run is not None
+        seen.append(recovery.owner_gone(run, me))
+        return run
+
+    monkeypatch.setattr(store, "claim_run", claim_and_look)
+    site = sandbox.sandbox.fleet.sites[0].name
+    runner.run(job("clear_cache", sites=(site,)), RunTrigger.MANUAL, now())
+    assert seen == [False]
+
+
 # --- operation ids that repeat per environment (11.6) -------------------------------------------
 
 

@@ -4,7 +4,10 @@ themes, backups, domains, denied IPs, logs) and the operations that change them.
 Everything is generated from a seed, so two sandboxes with the same seed have the same ids.
 Operations take time: a 404 for a moment after acceptance (as Kinsta does), then 202, then 200
 (or 500 when a failure was injected); their effect (a version moved, a backup added) is applied
-when they end. Durations are per action and scaled by `time_scale`.
+when they end. Durations are per action and scaled by `time_scale`. Operation ids are
+`<kind>-<uuid4>`, fresh per call (the spec's examples), or `<kind>-<target id>`, repeating per
+target (`operation_ids="per-target"`, as recorded fixtures suggest Kinsta may do): clients must
+work with both.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ ACTION_DURATION_S: dict[str, float] = {
     "environments:push": 90.0,
 }
 NOT_FOUND_FOR_S = 1.0  # the 404 window right after acceptance
+OPERATION_ID_MODES = ("fresh", "per-target")
 
 _WORDS = (
     "acme", "bakery", "harbor", "nordic", "pixel", "summit", "garden", "atlas", "copper", "willow",
@@ -265,9 +269,19 @@ class SandboxOperation:
 
 
 class Fleet:
-    def __init__(self, sites: int, seed: int, time_scale: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        sites: int,
+        seed: int,
+        time_scale: float,
+        clock: Clock,
+        operation_ids: str = "fresh",
+    ) -> None:
+        if operation_ids not in OPERATION_ID_MODES:
+            raise ValueError(f"operation_ids must be one of {', '.join(OPERATION_ID_MODES)}")
         self.clock = clock
         self.time_scale = time_scale
+        self.operation_ids = operation_ids
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
         self.company_id = _uuid(self._rng)
@@ -447,8 +461,8 @@ class Fleet:
         environment: SandboxEnvironment | None,
         effect: Callable[[], Any] | None = None,
     ) -> SandboxOperation:
-        """Accept an asynchronous action. Ids are `<kind>-<target id>`: like Kinsta's, they
-        repeat for the same target, so clients must not treat them as unique per call."""
+        """Accept an asynchronous action, with an id per `operation_ids`: fresh per call, or
+        `<kind>-<target id>`, repeating for the same target (polls then see the newest)."""
         with self.lock:
             now = self.clock.monotonic()
             fails = self.fail_next[kind] > 0
@@ -456,8 +470,9 @@ class Fleet:
                 self.fail_next[kind] -= 1
             duration = ACTION_DURATION_S.get(kind, 5.0) * self.time_scale
             env_id = environment.id if environment is not None else None
+            suffix = target_id if self.operation_ids == "per-target" else str(uuid.uuid4())
             operation = SandboxOperation(
-                f"{kind}-{target_id}", kind, env_id, now, duration, fails, effect
+                f"{kind}-{suffix}", kind, env_id, now, duration, fails, effect
             )
             self._settle(now)
             if env_id is not None:

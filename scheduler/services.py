@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scheduler import logs
-from scheduler.clock import Clock, SystemClock
+from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.domain import Company, Config, Job, Run, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
@@ -71,7 +71,7 @@ class Services:
     clients: dict[str, KinstaClient]  # by company name
     runners: dict[str, Runner]
     sandbox: SandboxServer | None
-    cancel: threading.Event
+    cancel: CancelScope
     governors: dict[str, RateGovernor] = field(default_factory=dict)
     probe: SiteProbe | None = None
     draining: threading.Event = field(default_factory=threading.Event)
@@ -135,7 +135,7 @@ def open_services(
     store = open_store(config.database_url, upgrade_sqlite=upgrade_sqlite)
     store.retry_s = config.daemon.db_retry_s
     server = start_sandbox(config) if sandbox else None
-    cancel = threading.Event()
+    cancel = CancelScope()
     services = Services(config, store, {}, {}, server, cancel)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.

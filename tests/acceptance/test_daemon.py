@@ -189,7 +189,9 @@ def test_two_daemons_on_postgresql_run_each_slot_once(
     )
     pair = [Daemon(cli, name=f"d{n}") for n in (1, 2)]
     daemons.extend(pair)
-    time.sleep(7)
+    for daemon in pair:  # a loaded machine may take seconds to start one
+        daemon.wait_for("daemon.started", timeout=60)
+    wait_until(lambda: sum(r["job_id"] == "tick" for r in runs(cli)) >= 6, timeout=60)
     for daemon in pair:
         assert daemon.stop() == 0
     history = [r for r in runs(cli) if r["job_id"] == "tick"]
@@ -197,9 +199,13 @@ def test_two_daemons_on_postgresql_run_each_slot_once(
     assert len(slots) == len(set(slots)) >= 5  # ~one per second, none twice
     ran = [r for r in history if r["status"] == "succeeded"]
     assert len(ran) >= 4
-    assert sum(
+    # Each slot's clear reached Kinsta at most once: every run that succeeded sent it, and a run
+    # stopped by the shutdown may or may not have sent it before it stopped.
+    accepted = sum(
         env["counters"].get("cache:clear:accepted", 0) for env in quick_sandbox.state().values()
-    ) == len(ran) + sum(1 for r in history if r["status"] in ("failed", "interrupted"))
+    )
+    cut_short = sum(1 for r in history if r["status"] in ("failed", "interrupted"))
+    assert len(ran) <= accepted <= len(ran) + cut_short
     claims = [line for d in pair for line in d.text().splitlines() if "run.already_claimed" in line]
     assert claims  # the other daemon tried the same slots and stood back
 

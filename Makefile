@@ -6,10 +6,11 @@ CONFIG ?= jobs.yaml
 # Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
 TEST_WORKERS ?= 4
 
-# The tests where operation ids matter (the client, the runner, recovery, the daemon's crash
-# recovery), run a second time by `make test` against a sandbox whose ids repeat per target.
+# The tests where operation ids matter (the client, the runner, recovery and run ownership, and
+# the faults), run a second time by `make test` against a sandbox whose ids repeat per target.
 PER_TARGET_TESTS ?= tests/integration/test_client_contract.py tests/integration/test_client_endpoints.py \
-	tests/integration/test_runner.py tests/integration/test_recovery.py tests/integration/test_sandbox_faults.py
+	tests/integration/test_runner.py tests/integration/test_recovery.py tests/integration/test_ownership.py \
+	tests/integration/test_sandbox_faults.py
 
 .PHONY: sandbox install dev test test-ids lint typecheck unit bench bench-governor bench-faults bench-history clean
 

@@ -11,7 +11,15 @@ endpoints under /_sandbox/ (never part of the API):
   GET  /_sandbox/state       per environment: plugin and theme versions, backups, PHP, domains,
                              cache ids, homepage health and effect counters (what tests assert on)
   POST /_sandbox/fail-next   {"kind": "cache:clear", "count": 1}: upcoming operations fail
-  POST /_sandbox/faults      change the injected faults (faults.Faults; 400 names a bad value)
+  POST /_sandbox/faults      change the injected faults (faults.Faults; 400 names a bad value).
+                             Per kind of request: "polls" (GET /operations/{id}) or "mutating"
+                             (any method but GET), or an HTTP method. A transient 500 on the
+                             next poll: {"next": [{"status": 500, "method": "polls"}]}; a 502 on
+                             the next mutating request after Kinsta acted on it:
+                             {"next": [{"status": 502, "method": "mutating",
+                                        "after_acting": true}]}; 5% of polls at random:
+                             {"error": 0.05, "statuses": [500, 502, 504], "only": "polls"}.
+                             In-process: server.sandbox.faults.update({...}) takes the same.
   POST /_sandbox/break-on-update  {"name": "elementor", "mode": "fatal"|"blank"}: updating that
                              plugin or theme breaks the environment's homepage
 It also serves each fake environment's website: a request whose Host header is an environment's

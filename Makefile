@@ -12,7 +12,7 @@ PER_TARGET_TESTS ?= tests/integration/test_client_contract.py tests/integration/
 	tests/integration/test_runner.py tests/integration/test_recovery.py tests/integration/test_ownership.py \
 	tests/integration/test_sandbox_faults.py
 
-.PHONY: sandbox install dev test test-ids lint typecheck unit bench bench-governor bench-faults bench-history clean
+.PHONY: sandbox install dev test test-ids lint typecheck unit bench bench-governor bench-faults bench-history chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ bench-faults: dev
 ## The history benchmark: 1,000,000 tasks on SQLite and on the local PostgreSQL (a few minutes).
 bench-history: install
 	$(BIN)/python benchmarks/history.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+## The chaos run: two daemons on one PostgreSQL, kill -9, SIGTERM, database outages and API
+## faults for ten minutes, then an audit of every slot, run, operation and request.
+chaos: dev
+	$(BIN)/python benchmarks/chaos.py --minutes 10
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

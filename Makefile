@@ -6,7 +6,13 @@ CONFIG ?= jobs.yaml
 # Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
 TEST_WORKERS ?= 4
 
-.PHONY: sandbox install dev test lint typecheck unit bench bench-governor bench-faults bench-history chaos test-weekdays clean
+# The tests where operation ids matter (the client, the runner, recovery and run ownership, and
+# the faults), run a second time by `make test` against a sandbox whose ids repeat per target.
+PER_TARGET_TESTS ?= tests/integration/test_client_contract.py tests/integration/test_client_endpoints.py \
+	tests/integration/test_runner.py tests/integration/test_recovery.py tests/integration/test_ownership.py \
+	tests/integration/test_sandbox_faults.py
+
+.PHONY: sandbox install dev test test-ids lint typecheck unit bench bench-governor bench-faults bench-history chaos test-weekdays clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +38,16 @@ typecheck:
 unit:
 	$(BIN)/pytest -q tests/unit
 
-## Install the dev dependencies, then lint, type-check and run the whole test suite.
+## Install the dev dependencies, then lint, type-check and run the whole test suite (operation
+## ids fresh per call, the sandbox's default), then the tests where ids matter with repeated ids.
 test: dev
 	$(MAKE) lint typecheck
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	KINSTA_SANDBOX_OPERATION_IDS=fresh $(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(MAKE) test-ids
+
+## The client, runner and recovery tests against a sandbox whose operation ids repeat per target.
+test-ids:
+	KINSTA_SANDBOX_OPERATION_IDS=per-target $(BIN)/pytest -q -n $(TEST_WORKERS) $(PER_TARGET_TESTS)
 
 ## The fleet benchmark: a night of 300 environments against the rate floor (about five minutes).
 bench: install

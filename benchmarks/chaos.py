@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scheduler.actions import registry  # noqa: E402
-from scheduler.sandbox.server import Faults, Sandbox, SandboxOptions, SandboxServer  # noqa: E402
-from scheduler.sandbox.state import SandboxEnvironment  # noqa: E402
+from scheduler.sandbox import Faults, Sandbox, SandboxOptions, SandboxServer  # noqa: E402
+from scheduler.sandbox.state import SandboxEnvironment, SandboxOperation  # noqa: E402
 from tests.relay import Relay  # noqa: E402
 
 KEY = "chaos-key"
@@ -187,9 +187,10 @@ def _record_operations(sandbox: Sandbox, into: list[Accepted]) -> None:
             target_id: str,
             environment: SandboxEnvironment | None,
             effect: Callable[[], Any] | None = None,
-            _accept: Callable[..., Any] = accept,
-        ) -> Any:
-            operation = _accept(kind, target_id, environment, effect)
+            claim: str | None = None,
+            _accept: Callable[..., SandboxOperation] = accept,
+        ) -> SandboxOperation:
+            operation = _accept(kind, target_id, environment, effect, claim)
             if environment is not None:
                 into.append(
                     Accepted(datetime.now(UTC), environment.id, kind, operation.operation_id)

@@ -589,6 +589,35 @@ def db_downgrade(state: State, revision: str) -> None:
     show_default=True,
     help="rate limit per key",
 )
+@click.option(
+    "--creation-per-minute",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="rate limit per key on creating sites and environments",
+)
+@click.option(
+    "--logs-per-minute",
+    type=click.IntRange(1),
+    default=35,
+    show_default=True,
+    help="rate limit per key on the logs endpoint",
+)
+@click.option(
+    "--per-ip-per-minute",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="rate limit per client address, whatever the key",
+)
+@click.option(
+    "--operation-ids",
+    type=click.Choice(("fresh", "per-target")),
+    envvar="KINSTA_SANDBOX_OPERATION_IDS",
+    default="fresh",
+    show_default=True,
+    help="a fresh <kind>-<uuid> per call, or <kind>-<target id> repeating per target",
+)
 @click.option("--api-key", envvar="KINSTA_SANDBOX_API_KEY", default=None, help="the key it accepts")
 @click.option(
     "--companies",
@@ -600,8 +629,12 @@ def db_downgrade(state: State, revision: str) -> None:
 @click.option(
     "--faults",
     default="",
-    metavar="error=P,drop=P,hang=P",
-    help="inject faults: the share of API requests answered 503, dropped, or left hanging",
+    metavar="error=P,drop=P,hang=P,...",
+    help=(
+        "inject faults: shares of API requests answered with an error, dropped or left hanging; "
+        "hang_s=S, statuses=500/502/503/504, body=html|json, after_acting=P (errors that "
+        "strike after the request was handled), only=polls|mutating|METHOD (see the README)"
+    ),
 )
 @click.option(
     "--break-on-update",
@@ -617,6 +650,10 @@ def sandbox_command(
     seed: int,
     time_scale: float,
     per_minute: int,
+    creation_per_minute: int,
+    logs_per_minute: int,
+    per_ip_per_minute: int,
+    operation_ids: str,
     api_key: str | None,
     companies: int,
     faults: str,
@@ -631,6 +668,10 @@ def sandbox_command(
         time_scale=time_scale,
         api_key=api_key or DEFAULT_API_KEY,
         per_minute=per_minute,
+        creation_per_minute=creation_per_minute,
+        logs_per_minute=logs_per_minute,
+        per_ip_per_minute=per_ip_per_minute,
+        operation_ids=operation_ids,
         companies=companies,
         faults=_parse_faults(faults),
         break_on_update=tuple(_parse_break(value) for value in break_on_update),
@@ -790,26 +831,27 @@ def _plan(
     return rows, planning.warnings(config.jobs, estimates, now, shared)
 
 
+FAULT_FLAGS = ("error", "drop", "hang", "hang_s", "statuses", "body", "after_acting", "only")
+
+
 def _parse_faults(text: str) -> Any:
+    """`error=0.05,statuses=502/504,after_acting=0.5,only=mutating` -> Faults."""
     from scheduler.sandbox import Faults
 
-    values: dict[str, float] = {}
+    values: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, value = part.partition("=")
-        if name not in ("error", "drop", "hang", "hang_s"):
-            raise BadInputError(f"--faults: unknown fault {name!r} (error, drop, hang, hang_s)")
-        try:
-            values[name] = float(value)
-        except ValueError as exc:
-            raise BadInputError(f"--faults: {part!r} is not NAME=NUMBER") from exc
-    if sum(v for k, v in values.items() if k != "hang_s") > 1:
-        raise BadInputError("--faults: the shares add up to more than 1")
-    return Faults(
-        error=values.get("error", 0.0),
-        drop=values.get("drop", 0.0),
-        hang=values.get("hang", 0.0),
-        hang_s=values.get("hang_s", Faults.hang_s),
-    )
+        name, equals, value = (s.strip() for s in part.partition("="))
+        if name not in FAULT_FLAGS:
+            raise BadInputError(f"--faults: unknown fault {name!r} ({', '.join(FAULT_FLAGS)})")
+        if not equals:
+            raise BadInputError(f"--faults: {part!r} is not NAME=VALUE")
+        values[name] = value
+    faults = Faults()
+    try:
+        faults.update(values)
+    except ValueError as exc:
+        raise BadInputError(f"--faults: {exc}") from exc
+    return faults
 
 
 def _parse_break(value: str) -> tuple[str, str]:

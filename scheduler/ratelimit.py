@@ -44,6 +44,12 @@ class SlidingWindow:
         self._expire(now)
         return len(self._stamps)
 
+    def reset_s(self, now: float) -> float:
+        """Seconds until the oldest counted request leaves the window and frees its slot (0
+        when none is counted): what a server's RateLimit-Reset says."""
+        self._expire(now)
+        return self._stamps[0] + self.window_s - now if self._stamps else 0.0
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After (delta-seconds; HTTP-dates are answered with None -> caller's default)."""

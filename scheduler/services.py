@@ -15,7 +15,7 @@ import structlog
 from scheduler import logs
 from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.domain import Company, Config, Job, Run, Secret
-from scheduler.errors import ConfigError, Problem, StoreError
+from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.db import refuse_in_memory
 from scheduler.history.ledger import SqlLedger
@@ -29,6 +29,7 @@ from scheduler.notify import Notifier
 from scheduler.runner import Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH
+from scheduler.sandbox.state import OPERATION_ID_MODES
 
 log = structlog.get_logger("scheduler.services")
 
@@ -64,14 +65,33 @@ def open_store(
             raise
 
 
+def sandbox_operation_ids() -> str:
+    """How the sandbox makes operation ids: KINSTA_SANDBOX_OPERATION_IDS, fresh (the default)
+    or per-target, as `sandbox --operation-ids` reads it; the test suite runs under both."""
+    mode = os.environ.get("KINSTA_SANDBOX_OPERATION_IDS", "") or "fresh"
+    if mode not in OPERATION_ID_MODES:
+        raise BadInputError(
+            f"KINSTA_SANDBOX_OPERATION_IDS: {mode!r} is not one of {', '.join(OPERATION_ID_MODES)}"
+        )
+    return mode
+
+
 def start_sandbox(config: Config) -> SandboxServer:
+    """The in-process sandbox of --sandbox, enforcing the limits the governor is configured
+    with (jobs.yaml's rate_limits), so that the two agree."""
+    limits = config.kinsta.rate_limits
     options = SandboxOptions(
         sites=config.sandbox.sites,
         seed=config.sandbox.seed,
         time_scale=config.sandbox.time_scale,
-        per_minute=config.kinsta.rate_limits.per_minute,
-        window_s=config.kinsta.rate_limits.window_s,
+        per_minute=limits.per_minute,
+        creation_per_minute=limits.creation_per_minute,
+        logs_per_minute=limits.logs_per_minute,
+        per_ip_per_minute=limits.per_ip_per_minute,
+        window_s=limits.window_s,
+        creation_endpoints=limits.creation_endpoints,
         companies=len(config.kinsta.all_companies()),
+        operation_ids=sandbox_operation_ids(),
     )
     return SandboxServer(Sandbox(options)).start()
 

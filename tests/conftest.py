@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from scheduler.clock import Clock
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.migrate import upgrade
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
@@ -22,6 +23,14 @@ from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 PG_ADMIN_URL = os.environ.get(
     "KINSTA_SCHEDULER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# How the sandboxes of the tests make operation ids: "fresh" (the sandbox's default) or
+# "per-target" (`sandbox --operation-ids` reads the same variable). `make test` runs the suite
+# with fresh ids, then the tests where ids matter again with per-target ids (make test-ids).
+OPERATION_IDS = os.environ.get("KINSTA_SANDBOX_OPERATION_IDS", "fresh")
+if OPERATION_IDS not in ("fresh", "per-target"):
+    raise pytest.UsageError(
+        f"KINSTA_SANDBOX_OPERATION_IDS={OPERATION_IDS!r}: use fresh or per-target"
+    )
 
 
 class FakeClock:
@@ -55,12 +64,11 @@ def fake_clock() -> FakeClock:
     return FakeClock()
 
 
-def checked_sandbox(**options: Any) -> Iterator[SandboxServer]:
+def checked_sandbox(clock: Clock | None = None, **options: Any) -> Iterator[SandboxServer]:
     """A sandbox on loopback; the test fails if any request it received broke the spec, or if
     the sandbox answered anything the spec does not document."""
-    server = SandboxServer(
-        Sandbox(SandboxOptions(**{"sites": 6, "seed": 7, "time_scale": 0.02, **options}))
-    ).start()
+    defaults = {"sites": 6, "seed": 7, "time_scale": 0.02, "operation_ids": OPERATION_IDS}
+    server = SandboxServer(Sandbox(SandboxOptions(**{**defaults, **options}), clock)).start()
     yield server
     server.stop()
     stats = server.sandbox.snapshot()

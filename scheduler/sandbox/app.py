@@ -2,7 +2,9 @@
 
 Bodies and status codes follow openapi.json and REFERENCE.md; the server checks every response
 against the spec too, so a drift shows up as a response violation. A missing resource is
-answered with 404 where the operation documents it, else with the error status it does document.
+answered with 404 where the operation documents it (or where Kinsta answers it undocumented:
+spec.UNDOCUMENTED_STATUSES), else with the error status it does document. What Kinsta refuses
+(rules.py) is answered 400 with Kinsta's message shape, {"message", "status"}.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler.sandbox.state import Fleet, SandboxEnvironment, SiteDomain, _uuid
+from scheduler.sandbox import rules
+from scheduler.sandbox.state import Fleet, SandboxEnvironment, SandboxSite, SiteDomain, _uuid
 
 NOT_FOUND = "Could not find data or the user does not have permissions to retrieve it"
 BAD_REQUEST = "Bad request format"
@@ -51,6 +54,11 @@ def _missing(request: Request) -> Response:
     return _status(500, SERVER_ERROR)
 
 
+def _refused(message: str) -> Response:
+    """Kinsta refuses the request as it stands (rules.py)."""
+    return _status(400, message)
+
+
 def _accepted(operation_id: str, message: str) -> Response:
     return 202, {"operation_id": operation_id, "message": message, "status": 202}
 
@@ -75,6 +83,13 @@ def get_company_users(fleet: Fleet, request: Request) -> Response:
     if request.path_params["id"] != fleet.company_id:
         return _missing(request)
     return 200, {"company": {"users": [{"user": dict(u)} for u in fleet.users]}}
+
+
+def get_available_regions(fleet: Fleet, request: Request) -> Response:
+    if request.path_params["id"] != fleet.company_id:
+        return _missing(request)
+    regions = [{"name": name, "region": region} for name, region in rules.REGIONS]
+    return 200, {"company": {"available_regions": regions}}
 
 
 def get_sites(fleet: Fleet, request: Request) -> Response:
@@ -125,6 +140,8 @@ def _create_site(kind: str, message: str) -> Handler:
         source = _env_from(fleet, request, body.get("source_env_id"))
         if kind == "site:clone" and source is None:
             return _missing(request)
+        if kind != "site:clone" and (problem := rules.unknown_region(body.get("region"))):
+            return _refused(problem)
         pending = _uuid(fleet._rng)
 
         def effect() -> dict[str, str]:
@@ -163,18 +180,25 @@ def _create_environment(kind: str, message: str) -> Handler:
         source = _env_from(fleet, request, body.get("source_env_id"))
         if site is None or (kind == "environment:clone" and source is None):
             return _missing(request)
+        premium = bool(body["is_premium"])
+        claim = None if premium else f"standard-staging:{site.id}"
 
         def effect() -> dict[str, str]:
             return {
-                "idEnv": fleet.add_environment(
-                    site, str(body["display_name"]), bool(body["is_premium"]), source
-                )
+                "idEnv": fleet.add_environment(site, str(body["display_name"]), premium, source)
             }
 
-        operation = fleet.start_operation(kind, site.id, None, effect)
+        with fleet.lock:  # the environments there and the ones being made
+            if claim is not None and (_has_standard_staging(site) or fleet.claimed(claim)):
+                return _refused(rules.STANDARD_STAGING_TAKEN)
+            operation = fleet.start_operation(kind, site.id, None, effect, claim)
         return _accepted(operation.operation_id, message)
 
     return handle
+
+
+def _has_standard_staging(site: SandboxSite) -> bool:
+    return any(e.name != "live" and not e.is_premium for e in site.environments)
 
 
 def push_environment(fleet: Fleet, request: Request) -> Response:
@@ -188,6 +212,7 @@ def push_environment(fleet: Fleet, request: Request) -> Response:
         if body.get("push_files", True):
             target.copy_from(source)
 
+    fleet.add_system_backup(target, f"Before push from {source.display_name}")
     operation = fleet.start_operation("environments:push", target.id, target, effect)
     return _accepted(operation.operation_id, "Pushing environment in progress")
 
@@ -209,14 +234,22 @@ def _tool(
     kind: str,
     message: str,
     change: Callable[[SandboxEnvironment, dict[str, Any]], Any] | None = None,
+    refuse: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Handler:
     def handle(fleet: Fleet, request: Request) -> Response:
         body = request.json()
         env = _env_from(fleet, request, body.get("environment_id"))
         if env is None:
             return _missing(request)
-        if kind == "cdn-cache:clear" and body.get("cdn_cache_id") != env.cdn_cache_id:
+        # A cache the environment lacks is not found, with Kinsta's one not-found message.
+        if kind == "cdn-cache:clear" and (
+            env.cdn_cache_id is None or body.get("cdn_cache_id") != env.cdn_cache_id
+        ):
             return _missing(request)
+        if kind == "edgeCache:clear" and env.edge_cache_id is None:
+            return _missing(request)
+        if refuse is not None and (problem := refuse(body)):
+            return _refused(problem)
         effect = (lambda: change(env, body)) if change is not None else None
         operation = fleet.start_operation(kind, env.id, env, effect)
         return _accepted(operation.operation_id, message)
@@ -226,6 +259,10 @@ def _tool(
 
 def _set_php(env: SandboxEnvironment, body: dict[str, Any]) -> None:
     env.php_version = str(body["php_version"])
+
+
+def _unsupported_php(body: dict[str, Any]) -> str | None:
+    return rules.unsupported_php(body.get("php_version"))
 
 
 def get_denied_ips(fleet: Fleet, request: Request) -> Response:
@@ -337,6 +374,8 @@ def add_site_domain(fleet: Fleet, request: Request) -> Response:
     if env is None:
         return _missing(request)
     name = str(request.json()["domain_name"])
+    if problem := rules.invalid_domain(name):
+        return _refused(problem)
     domain_id = _uuid(fleet._rng)
     operation = fleet.start_operation(
         "sites:add-domain",
@@ -384,9 +423,14 @@ def add_manual_backup(fleet: Fleet, request: Request) -> Response:
     if env is None:
         return _missing(request)
     tag = str(request.json().get("tag", ""))
-    operation = fleet.start_operation(
-        "backups:add-manual", env.id, env, lambda: fleet.add_manual_backup(env, tag)
-    )
+    claim = f"manual-backup:{env.id}"
+    with fleet.lock:  # count the ones kept and the ones being taken, and take one, at once
+        taken = sum(1 for b in env.backups if b.type == "manual") + fleet.claimed(claim)
+        if problem := rules.too_many_backups(taken):
+            return _refused(problem)
+        operation = fleet.start_operation(
+            "backups:add-manual", env.id, env, lambda: fleet.add_manual_backup(env, tag), claim
+        )
     return _accepted(operation.operation_id, "Adding a manual backup to environment in progress")
 
 
@@ -398,6 +442,7 @@ def restore_backup(fleet: Fleet, request: Request) -> Response:
     if target is None or found is None or body.get("notified_user_id") not in users:
         return _missing(request)
     _, backup = found
+    fleet.add_system_backup(target, f"Before restoring backup {backup.id}")
     operation = fleet.start_operation(
         "backups:restore", target.id, target, lambda: target.restore(backup)
     )
@@ -442,6 +487,7 @@ def get_operation(fleet: Fleet, request: Request) -> Response:
 HANDLERS: dict[str, Handler] = {
     "validateApiKey": validate_api_key,
     "getCompanyUsers": get_company_users,
+    "getAvailableRegions": get_available_regions,
     "getSites": get_sites,
     "getSiteById": get_site,
     "addWordPressSite": _create_site("sites:add", "Adding site in progress"),
@@ -462,7 +508,9 @@ HANDLERS: dict[str, Handler] = {
     "deleteWordpressEnvironment": delete_environment,
     "clearSiteCache": _tool("cache:clear", "Clearing site cache in progress"),
     "restartPhpEngine": _tool("php:restart", "Restarting PHP in progress"),
-    "modifyPhpVersion": _tool("php:modify-version", "Modifying PHP version in progress", _set_php),
+    "modifyPhpVersion": _tool(
+        "php:modify-version", "Modifying PHP version in progress", _set_php, _unsupported_php
+    ),
     "clearSiteEdgeCache": _tool("edgeCache:clear", "Clearing site edge cache in progress"),
     "clearSiteCDNCache": _tool("cdn-cache:clear", "Clearing site CDN cache in progress"),
     "getDeniedIPs": get_denied_ips,

@@ -1,14 +1,25 @@
 """The sandbox HTTP server: a fake Kinsta API on loopback, real HTTP, one thread per connection.
 
-Served under /v2 like api.kinsta.com. Besides the API it enforces the rate limit per key (429
-with Retry-After and RateLimit-* headers), checks each request and response against the spec,
-and serves its own admin endpoints under /_sandbox/ (never part of the API):
-  GET  /_sandbox/stats       requests, violations, 429s, overlaps, per-environment effects
+Served under /v2 like api.kinsta.com. Besides the API it enforces Kinsta's rate limits (per
+key, per IP, creation and logs: limits.py; 429 with Retry-After and RateLimit-* headers), checks
+each request and response against the spec, injects faults (faults.py), and serves its own admin
+endpoints under /_sandbox/ (never part of the API):
+  GET  /_sandbox/stats       requests, violations, 429s (and which bucket refused them), overlaps,
+                             faults (and the latest 1,000 struck, with when they struck),
+                             per-environment effects
   GET  /_sandbox/fleet       the company, sites and environments
   GET  /_sandbox/state       per environment: plugin and theme versions, backups, PHP, domains,
-                             homepage health and effect counters (what tests assert on)
+                             cache ids, homepage health and effect counters (what tests assert on)
   POST /_sandbox/fail-next   {"kind": "cache:clear", "count": 1}: upcoming operations fail
-  POST /_sandbox/faults      change the injected faults (see Faults)
+  POST /_sandbox/faults      change the injected faults (faults.Faults; 400 names a bad value).
+                             Per kind of request: "polls" (GET /operations/{id}) or "mutating"
+                             (any method but GET), or an HTTP method. A transient 500 on the
+                             next poll: {"next": [{"status": 500, "method": "polls"}]}; a 502 on
+                             the next mutating request after Kinsta acted on it:
+                             {"next": [{"status": 502, "method": "mutating",
+                                        "after_acting": true}]}; 5% of polls at random:
+                             {"error": 0.05, "statuses": [500, 502, 504], "only": "polls"}.
+                             In-process: server.sandbox.faults.update({...}) takes the same.
   POST /_sandbox/break-on-update  {"name": "elementor", "mode": "fatal"|"blank"}: updating that
                              plugin or theme breaks the environment's homepage
 It also serves each fake environment's website: a request whose Host header is an environment's
@@ -18,21 +29,22 @@ domain gets that site's homepage (or its broken page), so verification is tested
 from __future__ import annotations
 
 import json
-import math
 import random
 import socket
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from scheduler.clock import Clock, SystemClock
-from scheduler.ratelimit import SlidingWindow
+from scheduler.domain import RateLimits
 from scheduler.sandbox.app import HANDLERS, Request
+from scheduler.sandbox.faults import Fault, Faults
+from scheduler.sandbox.limits import Limiter, LimitOptions
 from scheduler.sandbox.spec import Spec, load_spec
 from scheduler.sandbox.state import Fleet
 
@@ -42,38 +54,37 @@ DEFAULT_API_KEY = "sandbox-api-key"
 TOO_MANY = "Too many requests, please try again later."
 
 
-@dataclass
-class Faults:
-    """Injected faults, each a probability per API request (seeded), plus forced 429s.
-
-    error: answer 500/502/503 without acting; drop: close the connection before acting;
-    hang: act, then answer only after `hang_s` (past the client's timeout, so it never knows).
-    """
-
-    error: float = 0.0
-    drop: float = 0.0
-    hang: float = 0.0
-    hang_s: float = 5.0
-    rate_limit_next: int = 0  # answer the next N requests with 429
-    retry_after_s: int = 1
-    only: str = ""  # an HTTP method: faults strike only requests with it (empty: any)
-
-
 @dataclass(frozen=True)
 class SandboxOptions:
     sites: int = 6
     seed: int = 1
     time_scale: float = 1.0
     api_key: str = DEFAULT_API_KEY
-    per_minute: int = 120
-    window_s: float = 60.0
+    # Kinsta's limits (limits.py), each per `window_s`; jobs.yaml's rate_limits with --sandbox.
+    per_minute: int = RateLimits.per_minute
+    creation_per_minute: int = RateLimits.creation_per_minute
+    logs_per_minute: int = RateLimits.logs_per_minute
+    per_ip_per_minute: int = RateLimits.per_ip_per_minute
+    window_s: float = RateLimits.window_s
+    creation_endpoints: tuple[str, ...] = RateLimits.creation_endpoints
     faults: Faults = field(default_factory=Faults)
     companies: int = 1  # each with its own fleet and key; see keys()
     break_on_update: tuple[tuple[str, str], ...] = ()  # (plugin or theme name, mode)
+    operation_ids: str = "fresh"  # or "per-target": `<kind>-<target id>`, repeating (state.py)
 
     def keys(self) -> list[str]:
         """The key of each company: api_key, then api_key-2, api_key-3..."""
         return [self.api_key] + [f"{self.api_key}-{n}" for n in range(2, self.companies + 1)]
+
+    def limits(self) -> LimitOptions:
+        return LimitOptions(
+            per_minute=self.per_minute,
+            creation_per_minute=self.creation_per_minute,
+            logs_per_minute=self.logs_per_minute,
+            per_ip_per_minute=self.per_ip_per_minute,
+            window_s=self.window_s,
+            creation_endpoints=self.creation_endpoints,
+        )
 
 
 def max_in_window(stamps: list[float], window_s: float) -> int:
@@ -86,15 +97,20 @@ def max_in_window(stamps: list[float], window_s: float) -> int:
     return best
 
 
+FAULT_LOG_SIZE = 1000
+
+
 @dataclass
 class Stats:
     requests: int = 0
     rate_limited: int = 0
+    rate_limited_by: Counter[str] = field(default_factory=Counter)  # the bucket that refused
     violations: list[str] = field(default_factory=list)
     response_violations: list[str] = field(default_factory=list)
     canned: Counter[str] = field(default_factory=Counter)  # answered from the spec's examples
     by_operation: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    fault_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=FAULT_LOG_SIZE))
     arrivals: list[float] = field(default_factory=list)
 
     def max_in_window(self, window_s: float) -> int:
@@ -111,7 +127,13 @@ class Sandbox:
         self.clock = clock or SystemClock()
         self.spec = spec or load_spec()
         self.fleets = {
-            key: Fleet(options.sites, options.seed + index, options.time_scale, self.clock)
+            key: Fleet(
+                options.sites,
+                options.seed + index,
+                options.time_scale,
+                self.clock,
+                options.operation_ids,
+            )
             for index, key in enumerate(options.keys())
         }
         self.fleet = self.fleets[options.api_key]  # the first company's
@@ -119,30 +141,19 @@ class Sandbox:
             fleet.break_on_update.update(options.break_on_update)
         self.stats = Stats()
         self._lock = threading.Lock()
-        self._windows: dict[str, SlidingWindow] = {}
+        self._limiter = Limiter(options.limits(), self.clock)
         self.faults = options.faults
         self._rng = random.Random(options.seed)
 
-    def _admit(self, key: str) -> tuple[bool, int, float]:
-        """(admitted, remaining, seconds to reset) for one request with `key`."""
-        with self._lock:
-            window = self._windows.setdefault(
-                key, SlidingWindow(self.options.per_minute, self.options.window_s)
-            )
-            now = self.clock.monotonic()
-            self.stats.requests += 1
-            self.stats.arrivals.append(now)
-            wait = window.wait_s(now)
-            if wait > 0:
-                self.stats.rate_limited += 1
-                return False, 0, wait
-            window.record(now)
-            # Reset: seconds until a request may be sent again (0 while some remain).
-            return True, self.options.per_minute - window.used(now), window.wait_s(now)
-
     def handle(
-        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        client: str = "127.0.0.1",
     ) -> tuple[int, Any, dict[str, str]]:
+        """Answer one request from `client` (its address: the per-IP limit's key)."""
         split = urlsplit(target)
         if split.path.startswith(ADMIN_PATH):
             return self._admin(method, split.path.removeprefix(ADMIN_PATH), body)
@@ -151,19 +162,22 @@ class Sandbox:
         path = split.path.removeprefix(BASE_PATH)
         query = parse_qs(split.query, keep_blank_values=True)
         key = headers.get("authorization", "").removeprefix("Bearer ").strip()
-        admitted, remaining, reset_s = self._admit(key)
-        limit_headers = {
-            "RateLimit-Limit": str(self.options.per_minute),
-            "RateLimit-Remaining": str(max(0, remaining)),
-            "RateLimit-Reset": str(math.ceil(reset_s)),
-        }
-        if not admitted or self._forced_429():
-            limit_headers["Retry-After"] = str(
-                math.ceil(reset_s) if not admitted else self.faults.retry_after_s
-            )
-            return 429, {"status": 429, "message": TOO_MANY}, limit_headers
+        found = self.spec.match(method, path)
+        endpoint = f"{method} {found.route.template}" if found is not None else None
+        admission = self._limiter.admit(key, client, endpoint)
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.arrivals.append(self.clock.monotonic())
+            if not admission.admitted:
+                self.stats.rate_limited += 1
+                self.stats.rate_limited_by[admission.bucket] += 1
+        if not admission.admitted:
+            return 429, {"status": 429, "message": TOO_MANY}, admission.headers
+        if self._forced_429():
+            retry = {"Retry-After": str(self.faults.retry_after_s)}
+            return 429, {"status": 429, "message": TOO_MANY}, {**admission.headers, **retry}
         status, payload = self._api(method, path, query, key=key, headers=headers, body=body)
-        return status, payload, limit_headers
+        return status, payload, admission.headers
 
     def _api(
         self,
@@ -211,22 +225,26 @@ class Sandbox:
             self.stats.faults["429"] += 1
             return True
 
-    def draw_fault(self, method: str, target: str) -> str | None:
+    def draw_fault(self, method: str, target: str) -> Fault | None:
         """Which fault, if any, this API request suffers (None for admin requests)."""
-        if not target.startswith(BASE_PATH + "/") or self.faults.only not in ("", method):
+        if not target.startswith(BASE_PATH + "/"):
             return None
+        path = urlsplit(target).path.removeprefix(BASE_PATH)
         with self._lock:
-            roll = self._rng.random()
-            for kind, probability in (
-                ("error", self.faults.error),
-                ("drop", self.faults.drop),
-                ("hang", self.faults.hang),
-            ):
-                if roll < probability:
-                    self.stats.faults[kind] += 1
-                    return kind
-                roll -= probability
-        return None
+            fault = self.faults.draw(self._rng, method, path)
+            if fault is not None:
+                self.stats.faults[fault.kind] += 1
+                self.stats.fault_log.append(
+                    {
+                        "at": self.clock.monotonic(),
+                        "method": method,
+                        "path": path,
+                        "kind": fault.kind,
+                        "status": fault.status or None,
+                        "after_acting": fault.after_acting,
+                    }
+                )
+        return fault
 
     def _admin(self, method: str, path: str, body: bytes | None) -> tuple[int, Any, dict[str, str]]:
         if method == "GET" and path == "/stats":
@@ -263,9 +281,13 @@ class Sandbox:
         return None
 
     def _set_faults(self, values: dict[str, Any]) -> str | None:
+        if not isinstance(values, dict):
+            return "send a JSON object of fault settings"
         with self._lock:
-            for name, value in values.items():
-                setattr(self.faults, name, type(getattr(self.faults, name))(value))
+            try:
+                self.faults.update(values)
+            except ValueError as exc:
+                return str(exc)
         return None
 
     def snapshot(self) -> dict[str, Any]:
@@ -273,6 +295,7 @@ class Sandbox:
             return {
                 "requests": self.stats.requests,
                 "rate_limited": self.stats.rate_limited,
+                "rate_limited_by": dict(self.stats.rate_limited_by),
                 "violations": list(self.stats.violations),
                 "response_violations": list(self.stats.response_violations),
                 "canned": dict(self.stats.canned),
@@ -280,6 +303,7 @@ class Sandbox:
                 "max_in_window": self.stats.max_in_window(self.options.window_s),
                 "overlaps": sum(f.overlaps for f in self.fleets.values()),
                 "faults": dict(self.stats.faults),
+                "fault_log": list(self.stats.fault_log),
                 "environments": {
                     k: v for f in self.fleets.values() for k, v in f.counters().items()
                 },
@@ -318,20 +342,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._site_page(sandbox, headers.get("host", ""))
             return
         fault = sandbox.draw_fault(self.command, self.path)
-        if fault == "drop":
+        if fault is not None and fault.kind == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        extra: dict[str, str] = {}
-        if fault == "error":
-            status, payload = 503, {"message": "Service Unavailable", "status": 503}
-        else:
-            status, payload, extra = sandbox.handle(self.command, self.path, headers, body)
-        if fault == "hang":
+        acts = fault is None or fault.kind != "error" or fault.after_acting
+        if acts:
+            client = str(self.client_address[0])
+            status, payload, extra = sandbox.handle(self.command, self.path, headers, body, client)
+            content_type, data = "application/json", json.dumps(payload).encode()
+        if fault is not None and fault.kind == "error":
+            # The proxy's answer replaces Kinsta's, headers and all (it may have acted first).
+            status, extra = fault.status, {}
+            content_type, data = fault.answer()
+        if fault is not None and fault.kind == "hang":
             time.sleep(sandbox.faults.hang_s)
-        data = json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in extra.items():
             self.send_header(name, value)

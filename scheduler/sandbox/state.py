@@ -2,9 +2,13 @@
 themes, backups, domains, denied IPs, logs) and the operations that change them.
 
 Everything is generated from a seed, so two sandboxes with the same seed have the same ids.
-Operations take time: a 404 for a moment after acceptance (as Kinsta does), then 202, then 200
-(or 500 when a failure was injected); their effect (a version moved, a backup added) is applied
-when they end. Durations are per action and scaled by `time_scale`.
+About one environment in four has neither a CDN nor an edge cache (both ids null, as the spec
+allows), also decided by the seed. Operations take time: a 404 for a moment after acceptance (as
+Kinsta does), then 202, then 200 (or 500 when a failure was injected); their effect (a version
+moved, a backup added) is applied when they end. Durations are per action and scaled by
+`time_scale`. Operation ids are `<kind>-<uuid4>`, fresh per call (the spec's examples), or
+`<kind>-<target id>`, repeating per target (`operation_ids="per-target"`, as recorded fixtures
+suggest Kinsta may do): clients must work with both.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ ACTION_DURATION_S: dict[str, float] = {
     "environments:push": 90.0,
 }
 NOT_FOUND_FOR_S = 1.0  # the 404 window right after acceptance
+CACHELESS_SHARE = 0.25  # environments generated without CDN and edge cache ids
+OPERATION_ID_MODES = ("fresh", "per-target")
+# Backups Kinsta takes itself before a restore or a push overwrites an environment.
+SYSTEM = "system"
 
 _WORDS = (
     "acme", "bakery", "harbor", "nordic", "pixel", "summit", "garden", "atlas", "copper", "willow",
@@ -108,8 +116,15 @@ class Backup:
     note: str | None
     type: str
     created_at: int
-    snapshot: dict[str, dict[str, str]]  # plugins/themes -> name -> version
+    files: dict[str, dict[str, Item]]  # "plugins"/"themes" -> name -> a copy, as taken
     broken: str | None = None  # the environment's homepage state when the backup was taken
+
+    @property
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        """ "plugins"/"themes" -> name -> version, as taken."""
+        return {
+            kind: {n: i.version for n, i in items.items()} for kind, items in self.files.items()
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,8 +150,8 @@ class SandboxEnvironment:
     display_name: str
     domain: str
     domain_id: str
-    cdn_cache_id: str
-    edge_cache_id: str
+    cdn_cache_id: str | None
+    edge_cache_id: str | None
     container_id: str
     php_version: str = "8.2"
     is_premium: bool = False
@@ -213,16 +228,22 @@ class SandboxEnvironment:
             "themes": {n: t.version for n, t in self.themes.items()},
         }
 
+    def files(self) -> dict[str, dict[str, Item]]:
+        """Copies of the plugins and themes: what a backup keeps, a push or a clone copies."""
+        return {
+            "plugins": {n: replace(item) for n, item in self.plugins.items()},
+            "themes": {n: replace(item) for n, item in self.themes.items()},
+        }
+
     def copy_from(self, source: SandboxEnvironment) -> None:
         """Files pushed or cloned: the same plugins and themes at the same versions."""
-        self.plugins = {n: replace(item) for n, item in source.plugins.items()}
-        self.themes = {n: replace(item) for n, item in source.themes.items()}
+        files = source.files()
+        self.plugins, self.themes = files["plugins"], files["themes"]
 
     def restore(self, backup: Backup) -> None:
-        for kind, items in (("plugins", self.plugins), ("themes", self.themes)):
-            for name, version in backup.snapshot.get(kind, {}).items():
-                if name in items:
-                    items[name].version = version
+        """The files as the backup took them: the same plugins and themes, versions included."""
+        self.plugins = {n: replace(item) for n, item in backup.files["plugins"].items()}
+        self.themes = {n: replace(item) for n, item in backup.files["themes"].items()}
         self.broken = backup.broken
 
 
@@ -256,6 +277,7 @@ class SandboxOperation:
     duration_s: float
     fails: bool
     effect: Callable[[], Any] | None = None
+    claim: str | None = None  # what it reserves while running ("manual-backup:<env id>"...)
     data: Any = None
     polls: int = 0
     settled: bool = False
@@ -265,11 +287,23 @@ class SandboxOperation:
 
 
 class Fleet:
-    def __init__(self, sites: int, seed: int, time_scale: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        sites: int,
+        seed: int,
+        time_scale: float,
+        clock: Clock,
+        operation_ids: str = "fresh",
+    ) -> None:
+        if operation_ids not in OPERATION_ID_MODES:
+            raise ValueError(f"operation_ids must be one of {', '.join(OPERATION_ID_MODES)}")
         self.clock = clock
         self.time_scale = time_scale
+        self.operation_ids = operation_ids
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
+        # A stream of its own, so that which environments lack caches leaves every id as it was.
+        self._cache_rng = random.Random(f"caches-{seed}")
         self.company_id = _uuid(self._rng)
         self.users = [
             {
@@ -329,6 +363,8 @@ class Fleet:
             plugins=self._items(_PLUGINS, rng.randint(3, 6)),
             themes=self._items(_THEMES, 2),
         )
+        if self._cache_rng.random() < CACHELESS_SHARE:
+            env.cdn_cache_id = env.edge_cache_id = None
         day_ms = 86_400_000
         for age in (3, 2, 1):
             env.backups.append(
@@ -352,9 +388,7 @@ class Fleet:
     ) -> Backup:
         self._next_backup_id += 1
         name = f"{env.domain.split('.')[0]}-{created_ms // 1000}-{kind}"
-        return Backup(
-            self._next_backup_id, name, note, kind, created_ms, env.snapshot(), env.broken
-        )
+        return Backup(self._next_backup_id, name, note, kind, created_ms, env.files(), env.broken)
 
     def _make_site(self, index: int, name: str | None = None) -> SandboxSite:
         rng = self._rng
@@ -392,6 +426,16 @@ class Fleet:
 
     def add_manual_backup(self, env: SandboxEnvironment, tag: str) -> None:
         env.backups.append(self._backup(env, "manual", tag or None, _now_ms()))
+
+    def add_system_backup(self, env: SandboxEnvironment, note: str) -> None:
+        """What Kinsta does before a restore or a push overwrites an environment."""
+        with self.lock:
+            env.backups.append(self._backup(env, SYSTEM, note, _now_ms()))
+
+    def claimed(self, claim: str) -> int:
+        """Running operations holding `claim` (a backup or an environment not there yet)."""
+        with self.lock:
+            return sum(1 for op in self._running if op.claim == claim)
 
     def item_updated(self, env: SandboxEnvironment, name: str) -> None:
         """A plugin or theme moved to a new version; a poisoned one breaks the site, and PHP
@@ -446,9 +490,10 @@ class Fleet:
         target_id: str,
         environment: SandboxEnvironment | None,
         effect: Callable[[], Any] | None = None,
+        claim: str | None = None,
     ) -> SandboxOperation:
-        """Accept an asynchronous action. Ids are `<kind>-<target id>`: like Kinsta's, they
-        repeat for the same target, so clients must not treat them as unique per call."""
+        """Accept an asynchronous action, with an id per `operation_ids`: fresh per call, or
+        `<kind>-<target id>`, repeating for the same target (polls then see the newest)."""
         with self.lock:
             now = self.clock.monotonic()
             fails = self.fail_next[kind] > 0
@@ -456,8 +501,9 @@ class Fleet:
                 self.fail_next[kind] -= 1
             duration = ACTION_DURATION_S.get(kind, 5.0) * self.time_scale
             env_id = environment.id if environment is not None else None
+            suffix = target_id if self.operation_ids == "per-target" else str(uuid.uuid4())
             operation = SandboxOperation(
-                f"{kind}-{target_id}", kind, env_id, now, duration, fails, effect
+                f"{kind}-{suffix}", kind, env_id, now, duration, fails, effect, claim
             )
             self._settle(now)
             if env_id is not None:
@@ -528,6 +574,8 @@ class Fleet:
                         if i.latest != i.version
                     },
                     "backups": [b.to_json() for b in env.backups],
+                    "cdn_cache_id": env.cdn_cache_id,
+                    "edge_cache_id": env.edge_cache_id,
                     "domains": [env.domain, *(d.name for d in env.extra_domains)],
                     "broken": env.broken,
                     "counters": dict(env.counters),

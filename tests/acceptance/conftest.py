@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import OPERATION_IDS
+
 EXE = str(Path(sys.executable).with_name("kinsta-scheduler"))
 SANDBOX_KEY = "acceptance-key-7f3a9c"
 SANDBOX_PER_MINUTE = 600  # jobs.yaml files in these tests may use up to this
@@ -101,6 +103,7 @@ class SandboxProcess:
 def cli(tmp_path: Path) -> Cli:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINSTA_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["KINSTA_SANDBOX_OPERATION_IDS"] = OPERATION_IDS  # `sandbox` and `--sandbox` alike
     return Cli(tmp_path, env)
 
 
@@ -119,6 +122,8 @@ def _serve(cli: Cli, time_scale: float) -> Iterator[SandboxProcess]:
         str(SANDBOX_PER_MINUTE),
         "--api-key",
         SANDBOX_KEY,
+        "--operation-ids",
+        OPERATION_IDS,
     )
     assert process.stderr is not None
     line = process.stderr.readline()

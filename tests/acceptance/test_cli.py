@@ -227,8 +227,15 @@ def test_several_companies_each_run_with_their_own_key(cli: Cli) -> None:
 
 
 def test_standalone_sandbox_rejects_bad_fault_settings(cli: Cli) -> None:
-    result = cli("sandbox", "--faults", "error=lots")
-    assert result.code == 2 and "--faults: 'error=lots' is not NAME=NUMBER" in result.err
+    for value, problem in (
+        ("error=lots", "--faults: error: 'lots' is not a number"),
+        ("error", "--faults: 'error' is not NAME=VALUE"),
+        ("error=0.1,statuses=500/418", "--faults: status '418': use one of 500, 502, 503, 504"),
+        ("error=0.1,only=sometimes", "--faults: method 'sometimes': use polls, mutating"),
+    ):
+        result = cli("sandbox", "--faults", value)
+        assert result.code == 2 and problem in result.err, (value, result.err)
+        assert "Traceback" not in result.err
 
 
 def test_history_prune_from_the_command_line(cli: Cli, sandbox_process: SandboxProcess) -> None:

@@ -3,7 +3,9 @@ spec (the sandbox counts violations), the response validates too, and it parses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -19,7 +21,9 @@ from scheduler.errors import (
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.operations import wait_for_operation
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+from tests.conftest import OPERATION_IDS, checked_sandbox
 
+UUID4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 FAST = Polling(first_poll_s=0.05, max_interval_s=0.2, not_found_grace_s=5, deadline_s=10)
 
 
@@ -81,7 +85,10 @@ def test_tool_operations_run_to_success(
 ) -> None:
     env = sandbox.sandbox.fleet.sites[1].environments[0]
     accepted = getattr(client, method)(env.id)
-    assert accepted.operation_id == f"{kind}-{env.id}"
+    if OPERATION_IDS == "per-target":
+        assert accepted.operation_id == f"{kind}-{env.id}"
+    else:  # fresh: <kind>-<uuid4>, as the spec's examples show
+        assert re.fullmatch(f"{re.escape(kind)}-{UUID4}", accepted.operation_id)
     result = wait_for_operation(client, accepted.operation_id, FAST, SystemClock())
     assert result.state is OperationState.SUCCEEDED
     assert (
@@ -103,9 +110,15 @@ def test_a_failed_operation_is_reported_failed(
     assert result.state is OperationState.FAILED and result.http_status == 500
 
 
-def test_operation_ids_repeat_per_target(client: KinstaClient, sandbox: SandboxServer) -> None:
-    env = sandbox.sandbox.fleet.sites[0].environments[0]
-    assert client.clear_cache(env.id).operation_id == client.clear_cache(env.id).operation_id
+@pytest.mark.parametrize("mode", ["fresh", "per-target"])
+def test_operation_ids_repeat_per_target_only_when_the_sandbox_says_so(
+    make_client: MakeClient, mode: str
+) -> None:
+    with contextmanager(checked_sandbox)(operation_ids=mode) as sandbox:
+        client = make_client(sandbox.url)
+        env = sandbox.sandbox.fleet.sites[0].environments[0]
+        first, second = (client.clear_cache(env.id).operation_id for _ in range(2))
+        assert (first == second) is (mode == "per-target")
 
 
 def test_unknown_site_is_a_typed_not_found(client: KinstaClient) -> None:

@@ -81,7 +81,8 @@ def test_environments_create_clone_plain_push_delete(client: KinstaClient, fleet
     done(client, client.create_environment(
         site.id, "Dev", site_title="Dev", admin_email="a@b.example", admin_password="pw-123456", admin_user="admin",
     ))  # fmt: skip
-    done(client, client.create_plain_environment(site.id, "Plain"))
+    # Dev is the site's standard staging environment; Kinsta allows one, so Plain is premium.
+    done(client, client.create_plain_environment(site.id, "Plain", is_premium=True))
     cloned = done(
         client, client.clone_environment(site.id, "Copy", site.environments[0].id, is_premium=True)
     )
@@ -98,7 +99,9 @@ def test_environments_create_clone_plain_push_delete(client: KinstaClient, fleet
 
 
 def test_tools(client: KinstaClient, fleet: Fleet) -> None:
-    env = live(fleet)
+    # An environment with a CDN and an edge cache (some have neither: test_sandbox_fleet.py).
+    env = next(e for s in fleet.sites for e in s.environments if e.cdn_cache_id)
+    assert env.cdn_cache_id is not None and env.edge_cache_id is not None
     done(client, client.clear_cache(env.id))
     done(client, client.restart_php(env.id))
     done(client, client.set_php_version(env.id, "8.3", opt_out_of_automatic_updates=False))
@@ -163,7 +166,9 @@ def test_backups(client: KinstaClient, fleet: Fleet) -> None:
     done(client, client.restore_backup(env.id, manual[0].id, fleet.users[0]["id"]))
     assert env.plugins[name].version == before
     done(client, client.delete_backup(manual[0].id))
-    assert all(b.type == "automatic" for b in client.list_backups(env.id))
+    # Left: the automatic ones and the system backup Kinsta took before the restore.
+    left = client.list_backups(env.id)
+    assert [b.type for b in left] == ["automatic"] * 3 + ["system"]
 
 
 def test_logs(client: KinstaClient, fleet: Fleet) -> None:

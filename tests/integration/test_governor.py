@@ -32,7 +32,7 @@ from scheduler.kinsta.governor import key_fingerprint
 from scheduler.ratelimit import BucketLimit
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
-from tests.conftest import FakeClock
+from tests.conftest import OPERATION_IDS, FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def tight_sandbox() -> Iterator[SandboxServer]:
     """20 requests per 1.5 s per key: Kinsta's 120/min, scaled."""
     server = SandboxServer(
-        Sandbox(SandboxOptions(sites=24, seed=5, time_scale=0.01, per_minute=20, window_s=1.5))
+        Sandbox(
+            SandboxOptions(
+                sites=24,
+                seed=5,
+                time_scale=0.01,
+                per_minute=20,
+                window_s=1.5,
+                operation_ids=OPERATION_IDS,
+            )
+        )
     ).start()
     yield server
     server.stop()

@@ -6,9 +6,10 @@
 
 A week is compressed: `every: 2s` stands for an hourly job, `every: 5s` with 2 s of jitter for a
 job every few hours, and minutely crons with jitter for the nightly ones. The sandbox runs in
-this process (operations of 0.4 s to 1 s, a share of requests answered 500/502/503, dropped
-before acting, or acted on and never answered) and records every operation it accepts. The
-database sits behind a relay that the run cuts for up to `--outage-max` seconds at a time.
+this process (operations of 0.4 s to 1 s; a share of requests answered 500/502/503/504 before
+or after acting, dropped before acting, or acted on and never answered) and records every
+operation it accepts. The database sits behind a relay that the run cuts for up to
+`--outage-max` seconds at a time.
 
 At the end every daemon is stopped, one more starts with a long `shutdown_timeout` to recover
 what the last shutdown left and to drain, and the audit checks that:
@@ -346,8 +347,16 @@ class ChaosRun:
         self.figures = Figures()
         self.database = f"chaos_{os.getpid()}"
         _create_database(self.database)
+        # Half errors (500/502/503/504; a third of them after the sandbox acted, so the
+        # client cannot know), a quarter dropped before acting, a quarter acted on and never
+        # answered.
         fault = Faults(
-            error=fault_rate * 0.5, drop=fault_rate * 0.25, hang=fault_rate * 0.25, hang_s=3
+            error=fault_rate * 0.5,
+            drop=fault_rate * 0.25,
+            hang=fault_rate * 0.25,
+            hang_s=3,
+            statuses=(500, 502, 503, 504),
+            after_acting=0.33,
         )
         self.sandbox = Sandbox(
             SandboxOptions(

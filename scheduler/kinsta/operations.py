@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scheduler.clock import Clock
-from scheduler.domain import OperationState, Polling
+from scheduler.domain import FINAL_OPERATION_STATES, OperationState, Polling
 from scheduler.errors import Interrupted, KinstaError
 from scheduler.kinsta.client import KinstaClient, OperationStatus
 
 GROWTH = 1.5
-FINAL = (OperationState.SUCCEEDED, OperationState.FAILED, OperationState.TIMED_OUT)
+FINAL = FINAL_OPERATION_STATES
 
 
 def next_delay_s(polls_done: int, expected_s: float, polling: Polling) -> float:

@@ -208,20 +208,20 @@ class Daemon:
 
     # --- scheduling -------------------------------------------------------------------------
 
-    def _prepare(self, jobs: Mapping[str, Job], since: datetime) -> dict[str, SlotTrigger]:
-        """Each job's trigger, checked before anything is scheduled: a schedule that never
-        fires is a configuration error (it must never reach APScheduler)."""
-        prepared: dict[str, SlotTrigger] = {}
+    def _prepare(
+        self, jobs: Mapping[str, Job], since: datetime
+    ) -> dict[str, tuple[SlotTrigger, datetime]]:
+        """Each job's trigger and first fire time, checked before anything is scheduled: a
+        schedule that never fires is a configuration error (it must never reach APScheduler)."""
+        prepared: dict[str, tuple[SlotTrigger, datetime]] = {}
         problems: list[Problem] = []
         for job_id, job in jobs.items():
             assert job.schedule is not None
             trigger = SlotTrigger(job_id, job.schedule)
             try:
-                trigger.first(since)
+                prepared[job_id] = (trigger, trigger.first(since))
             except ValueError as exc:
                 problems.append(Problem(str(self._path), None, str(exc), job_id, "schedule"))
-                continue
-            prepared[job_id] = trigger
         if problems:
             raise ConfigError(problems)
         return prepared
@@ -249,8 +249,7 @@ class Daemon:
             self._scheduler.remove_job(job_id)
             changes["removed"].append(job_id)
         self.config = new
-        for job_id, trigger in prepared.items():
-            first = trigger.first(now)
+        for job_id, (trigger, first) in prepared.items():
             self._scheduler.add_job(
                 self._fire,
                 trigger=trigger,
@@ -756,6 +755,8 @@ class Daemon:
                 (FLUSH_JOB, self.flush_unrecorded, FLUSH_EVERY_S),
             ]
             for job_id, duty, every_s in duties:
+                # The row writer may wait for the database: a second one returns at once.
+                instances = 2 if job_id == FLUSH_JOB else 1
                 self._scheduler.add_job(
                     duty,
                     trigger=SlotTrigger(job_id, IntervalSchedule(every_s=every_s))
@@ -765,6 +766,7 @@ class Daemon:
                     next_run_time=self.clock.now(),
                     executor="internal",
                     coalesce=True,
+                    max_instances=instances,
                 )
         if not paused:
             self._scheduler.resume()

@@ -333,7 +333,9 @@ class Daemon:
         if fired is None:  # by hand: the newest slot fired by now
             latest = slots.latest_fired(job.id, job.schedule, now)
             fired = [latest] if latest is not None else []
-        firing = slots.account(job.schedule, fired, now, job.misfire_grace_s)
+        firing = slots.account(
+            job.schedule, fired, now, job.misfire_grace_s, max_rows=MAX_MISSED_ROWS
+        )
         missed = list(firing.missed)
         run = firing.run
         if run is not None and self.stop_event.is_set():

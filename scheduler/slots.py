@@ -135,21 +135,29 @@ class Firing:
     missed: tuple[tuple[datetime, str], ...]
 
 
-def account(schedule: Schedule, fired: list[datetime], now: datetime, grace_s: float) -> Firing:
+def account(
+    schedule: Schedule,
+    fired: list[datetime],
+    now: datetime,
+    grace_s: float,
+    *,
+    max_rows: int = 100,
+) -> Firing:
     """A firing may stand for several fire times (the host was suspended or overloaded and
     APScheduler came late): the newest slot fired within misfire_grace runs, once; every other
-    slot is missed, with its reason."""
+    slot is missed, with its reason (the newest `max_rows` listed, the oldest of them counting
+    the rest, as catch-up does)."""
     slots: list[tuple[datetime, datetime]] = []
     for moment in sorted(set(fired)):
         slot = slot_of(schedule, moment)
-        if slot is not None and all(slot != s for s, _ in slots):
+        if slot is not None and (not slots or slots[-1][0] != slot):
             slots.append((slot, moment))
     timely = [s for s, moment in slots if (now - moment).total_seconds() <= grace_s]
     run = timely[-1] if timely else None
+    others = [(slot, moment) for slot, moment in slots if slot != run]
+    listed = others[-max_rows:] if max_rows > 0 else []
     missed: list[tuple[datetime, str]] = []
-    for slot, moment in slots:
-        if slot == run:
-            continue
+    for slot, moment in listed:
         late = (now - moment).total_seconds()
         if late > grace_s:
             reason = (
@@ -161,6 +169,9 @@ def account(schedule: Schedule, fired: list[datetime], now: datetime, grace_s: f
         else:  # pragma: no cover - a timely slot is always the one that runs
             reason = "the host fell behind"
         missed.append((slot, reason))
+    if missed and len(others) > len(listed):
+        slot, reason = missed[0]
+        missed[0] = (slot, f"{reason} (and {len(others) - len(listed)} older slot(s) not listed)")
     return Firing(run, tuple(missed))
 
 

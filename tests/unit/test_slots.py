@@ -92,3 +92,15 @@ def test_catch_up_runs_the_newest_within_its_window_and_lists_a_bounded_number()
     assert off.run is None and len(off.missed) == 10
     assert not any(covered for _, _, covered in off.missed)
     assert "catch_up is off (and 1429 older" in off.missed[0][1]
+
+
+def test_a_firing_after_hours_of_suspension_lists_a_bounded_number_quickly() -> None:
+    schedule = IntervalSchedule(every_s=1)
+    fired = [T0 + timedelta(seconds=n) for n in range(5 * 3600)]
+    now = fired[-1] + timedelta(milliseconds=500)
+    began = time.monotonic()
+    firing = slots.account(schedule, fired, now, grace_s=300, max_rows=100)
+    assert time.monotonic() - began < 2
+    assert firing.run == fired[-1] and len(firing.missed) == 100
+    assert [s for s, _ in firing.missed] == fired[-101:-1]
+    assert "(and 17899 older slot(s) not listed)" in firing.missed[0][1]

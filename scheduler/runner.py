@@ -52,6 +52,7 @@ from scheduler.errors import (
     TransportError,
 )
 from scheduler.history import HistoryStore, PlannedTask
+from scheduler.history.store import new_owner_token
 from scheduler.kinsta.client import KinstaClient, OperationAccepted, OperationStatus
 from scheduler.kinsta.guard import guarded
 from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
@@ -90,6 +91,17 @@ _held_lock = threading.Lock()
 def holds(token: str | None) -> bool:
     with _held_lock:
         return token is not None and token in _held_tokens
+
+
+@contextmanager
+def _holding(token: str) -> Iterator[None]:
+    with _held_lock:
+        _held_tokens.add(token)
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held_tokens.discard(token)
 
 
 class RunControl:
@@ -474,22 +486,29 @@ class Runner:
         scheduled_for: datetime,
         config_revision: str | None = None,
     ) -> Run | None:
-        """Claim (job, slot) and execute it. None when the slot was already claimed."""
-        try:
-            run = self.store.claim_run(
-                job.id,
-                trigger,
-                scheduled_for,
-                self.clock.now(),
-                started_by=self.started_by,
-                config_revision=config_revision,
-            )
-        except StoreError as exc:
-            raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
-        if run is None:
-            log.info("run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat())
-            return None
-        return self.execute(job, run)
+        """Claim (job, slot) and execute it. None when the slot was already claimed. The owner
+        token is held from before the claim, so recovery in this process never takes the run
+        for a dead predecessor's (same host and pid) between the claim and its execution."""
+        token = new_owner_token()
+        with _holding(token):
+            try:
+                run = self.store.claim_run(
+                    job.id,
+                    trigger,
+                    scheduled_for,
+                    self.clock.now(),
+                    started_by=self.started_by,
+                    config_revision=config_revision,
+                    owner_token=token,
+                )
+            except StoreError as exc:
+                raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
+            if run is None:
+                log.info(
+                    "run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat()
+                )
+                return None
+            return self.execute(job, run)
 
     def targets(self, job: Job) -> list[Target]:
         """The environments the job acts on now, from the live site list."""

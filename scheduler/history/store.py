@@ -173,9 +173,11 @@ class HistoryStore:
         *,
         started_by: str,
         config_revision: str | None = None,
+        owner_token: str | None = None,
     ) -> Run | None:
         """Record a run as started. None when this (job, slot) was already claimed (by another
-        process, or before a restart): the unique index decides, so exactly one claim wins."""
+        process, or before a restart): the unique index decides, so exactly one claim wins.
+        `owner_token`: the token the claimer already holds (a new one when not given)."""
         values = {
             "job_id": job_id,
             "trigger": trigger.value,
@@ -185,7 +187,7 @@ class HistoryStore:
             "status": RunStatus.RUNNING.value,
             "started_by": started_by,
             "config_revision": config_revision,
-            "owner_token": new_owner_token(),
+            "owner_token": owner_token or new_owner_token(),
         }
         try:
             with self._tx() as tx:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from scheduler import config as config_module
+from scheduler import recovery
 from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon
-from scheduler.domain import Config, Polling, RateLimits, RunStatus, RunTrigger, Secret
+from scheduler.domain import Config, Polling, RateLimits, Run, RunStatus, RunTrigger, Secret
 from scheduler.history import HistoryStore, RunFilter
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
@@ -267,3 +268,29 @@ def test_recovery_runs_while_every_run_thread_is_busy(
         daemon.stop_event.set()
         thread.join(timeout=30)
         client.close()
+
+
+def test_a_claimed_run_is_held_before_it_executes(
+    sandbox: SandboxServer, store: HistoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery in this process (same host and pid) must never take a run between its claim
+    and its execution for a dead predecessor's (a catch-up run was adopted mid-way)."""
+    path = tmp_path / "jobs.yaml"
+    path.write_text(JOBS % "no-such-site")
+    (job,) = config_module.load(path, {}).jobs
+    clock = SystemClock()
+    client = KinstaClient(
+        sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
+    )
+    me = "this-host:4242"
+    runner = Runner(client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by=me)
+    seen: list[bool] = []
+
+    def execute(job: object, run: Run) -> Run:
+        seen.append(recovery.owner_gone(run, me))
+        return run
+
+    monkeypatch.setattr(runner, "execute", execute)
+    runner.run(job, RunTrigger.SCHEDULE, datetime(2026, 11, 1, tzinfo=UTC))
+    client.close()
+    assert seen == [False]

@@ -1,5 +1,6 @@
 # kinsta-scheduler: the daemon in a slim image. Mount /data for jobs.yaml and the SQLite history.
 #   docker build -t kinsta-scheduler .
+#   docker run --rm --entrypoint cat kinsta-scheduler /opt/kinsta-scheduler/jobs.example.yaml > data/jobs.yaml
 #   docker run -v "$PWD/data:/data" -e KINSTA_API_KEY kinsta-scheduler
 #   docker run -v "$PWD/data:/data" kinsta-scheduler run --sandbox
 FROM python:3.11-slim AS build
@@ -15,7 +16,9 @@ RUN groupadd --system --gid 10001 scheduler \
     && useradd --system --uid 10001 --gid scheduler --home-dir /data --no-create-home scheduler \
     && mkdir -p /data && chown scheduler:scheduler /data
 COPY --from=build /opt/venv /opt/venv
-COPY --chown=scheduler:scheduler jobs.yaml /data/jobs.yaml
+# No jobs ship in /data: without a mounted jobs.yaml the daemon refuses to start (exit 2) and
+# says how; a fresh named volume stays empty. The example is for reading and copying only.
+COPY jobs.yaml /opt/kinsta-scheduler/jobs.example.yaml
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     KINSTA_SCHEDULER_CONFIG=/data/jobs.yaml

@@ -6,7 +6,7 @@ CONFIG ?= jobs.yaml
 # Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
 TEST_WORKERS ?= 4
 
-.PHONY: sandbox install dev test lint typecheck unit bench bench-governor bench-faults bench-history chaos clean
+.PHONY: sandbox install dev test lint typecheck unit bench bench-governor bench-faults bench-history chaos test-weekdays clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,16 @@ bench-faults: dev
 ## The history benchmark: 1,000,000 tasks on SQLite and on the local PostgreSQL (a few minutes).
 bench-history: install
 	$(BIN)/python benchmarks/history.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+## The whole suite seven times, the wall clock of every process it starts set to 03:00 UTC on
+## each day of the week (tests/weekday/sitecustomize.py): no test may depend on the day.
+WEEK ?= 2026-12-06 2026-12-07 2026-12-08 2026-12-09 2026-12-10 2026-12-11 2026-12-12
+test-weekdays: dev
+	for day in $(WEEK); do \
+	  echo "== $$day (`date -d $$day +%A`)"; \
+	  PYTHONPATH=tests/weekday TEST_TRAVEL_TO=$${day}T03:00:00+00:00 $(BIN)/pytest -q \
+	    -n $(TEST_WORKERS) -W ignore::pytest.PytestAssertRewriteWarning || exit 1; \
+	done
 
 ## The chaos run: two daemons on one PostgreSQL, kill -9, SIGTERM, database outages and API
 ## faults for ten minutes, then an audit of every slot, run, operation and request.

@@ -9,7 +9,7 @@ import re
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
@@ -34,6 +34,8 @@ from scheduler.errors import (
 FORMATS = ("table", "json", "csv")
 E = TypeVar("E")
 _RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+MAX_ROW_ID = 2**63 - 1  # a database row id is a signed 64-bit integer
+PLAN_AT_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
 
 
 class State:
@@ -42,9 +44,13 @@ class State:
         self.path = config_module.resolve_path(config, self.env)
         self.database = database
 
-    def load(self, *, require_api_key: bool = False) -> Config:
+    def load(self, *, require_api_key: bool = False, sandbox: bool = False) -> Config:
         return config_module.load(
-            self.path, self.env, database_override=self.database, require_api_key=require_api_key
+            self.path,
+            self.env,
+            database_override=self.database,
+            require_api_key=require_api_key,
+            sandbox=sandbox,
         )
 
     def database_url(self) -> str:
@@ -62,19 +68,34 @@ def parse_when(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     match = _RELATIVE.match(value.strip())
-    if match:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return now - timedelta(**{unit: int(match.group(1))})
     try:
+        if match:
+            unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+            return now - timedelta(**{unit: int(match.group(1))})
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise BadInputError(f"cannot read time {value!r}: use 7d, 12h, 30m or an ISO date") from exc
-    return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+    except OverflowError as exc:  # timedelta's limit, or before the year 1
+        raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
+    try:
+        return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # the year 1 or 9999 seen from another zone
+        raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
 
 
 def _console() -> Console:
     """Rich console; when piped, wide enough that tables are not squeezed to 80 columns."""
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+@contextlib.contextmanager
+def _listening(flags: str, host: str, port: int) -> Iterator[None]:
+    """Binding a server socket: a port in use or a host that is no address here is bad input."""
+    try:
+        yield
+    except (OSError, OverflowError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise BadInputError(f"{flags}: cannot listen on {host}:{port}: {reason}") from exc
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -125,14 +146,15 @@ upgrade_flag = click.option(
 def validate(state: State, sandbox: bool, offline: bool) -> None:
     """Check jobs.yaml and the environment; print every problem; exit 0 or 2. Targets that match
     nothing, and update exclusions naming plugins no site has, are warnings (exit 0)."""
-    config = state.load(require_api_key=not sandbox)
+    config = state.load(require_api_key=not sandbox, sandbox=sandbox)
     scheduled = sum(1 for j in config.jobs if j.schedule)
     jobs = len(config.jobs)
     revision = config.revision
+    # Online, the key is tried first: a key Kinsta rejects makes the file no good either.
+    warnings, note = ([], None) if offline else _target_warnings(config, sandbox=sandbox)
     click.echo(f"{config.path}: ok ({jobs} job(s), {scheduled} scheduled, revision {revision})")
     if offline:
         return
-    warnings, note = _target_warnings(config, sandbox=sandbox)
     if note:
         click.echo(f"note: targets not checked: {logs.mask(note)}", err=True)
     for job_id, text in warnings:
@@ -143,8 +165,11 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
     from scheduler.planning import target_warnings
     from scheduler.services import open_services
 
+    # A key Kinsta rejects (401) is an error, not a note: nothing would work with it.
     try:
         services = open_services(config, sandbox=sandbox)
+    except AuthenticationError:
+        raise
     except SchedulerError as exc:
         return [], str(exc)
     try:
@@ -156,6 +181,8 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
             for name, runner in services.runners.items()
         }
         snapshots = services.store.latest_inventory()
+    except AuthenticationError:
+        raise
     except (KinstaError, StoreError) as exc:
         return [], str(exc)
     finally:
@@ -232,7 +259,9 @@ def run(
             on_missed=notifier.missed,
         )
         if metrics_port is not None:
-            server = MetricsServer(metrics, daemon.health, metrics_host, metrics_port).start()
+            with _listening("--metrics-host/--metrics-port", metrics_host, metrics_port):
+                server = MetricsServer(metrics, daemon.health, metrics_host, metrics_port)
+            server.start()
             click.echo(f"metrics at http://{metrics_host}:{server.port}/metrics", err=True)
         daemon.install_signal_handlers()
         daemon.run_forever()
@@ -260,8 +289,10 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
     """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed."""
     from scheduler.services import open_services
 
-    config = state.load(require_api_key=not sandbox)
+    config = state.load(require_api_key=not sandbox, sandbox=sandbox)
     job = config.job(job_id)
+    if job is None and not sandbox and state.load(sandbox=True).job(job_id) is not None:
+        raise BadInputError(f"job {job_id!r} is sandbox_only: it runs only with --sandbox")
     if job is None:
         raise NotFoundError(f"no job {job_id!r} in {config.path}")
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
@@ -458,8 +489,10 @@ def _emit(
 @click.pass_obj
 def show(state: State, run_id: str, fmt: str) -> None:
     """One run with its tasks and each operation's timeline."""
-    if not run_id.isdigit():
+    if not (run_id.isascii() and run_id.isdigit()):
         raise BadInputError(f"run id {run_id!r} is not a number")
+    if len(run_id) > len(str(MAX_ROW_ID)) or int(run_id) > MAX_ROW_ID:
+        raise NotFoundError(f"no run {run_id}")
     store = _store(state)
     run = store.get_run(int(run_id))
     if run is None:
@@ -602,7 +635,8 @@ def sandbox_command(
         faults=_parse_faults(faults),
         break_on_update=tuple(_parse_break(value) for value in break_on_update),
     )
-    server = SandboxServer(Sandbox(options), host=host, port=port)
+    with _listening("--host/--port", host, port):
+        server = SandboxServer(Sandbox(options), host=host, port=port)
     click.echo(
         f"sandbox Kinsta API at {server.url} (company {server.sandbox.fleet.company_id}, "
         f"{sites} sites); admin at http://{host}:{server.port}/_sandbox/stats",
@@ -632,7 +666,7 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
     """Each job's next fire times in its zone (DST cases marked), its targets, the requests a run
     needs and the time the rate limit needs for them; warns about colliding schedules (looking
     over each pair of jobs' common cycle, at least a week ahead, whatever --count shows)."""
-    config = state.load()
+    config = state.load(sandbox=sandbox)
     now = _parse_at(at) if at else datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
     rows, found = _plan(config, now, count, targets, learned)
@@ -670,6 +704,10 @@ def _parse_at(value: str) -> datetime:
         raise BadInputError(f"--at {value!r}: give an ISO date/time such as 2026-11-27T03:00")
     found = parse_when(value, datetime.now(UTC))
     assert found is not None
+    # Planning looks up to a year past it (and fire times beyond): keep clear of the calendar's
+    # ends, where a cron's next firing cannot be computed.
+    if not PLAN_AT_RANGE[0] <= found <= PLAN_AT_RANGE[1]:
+        raise BadInputError(f"--at {value!r}: give a time between the years 1900 and 9000")
     return found
 
 

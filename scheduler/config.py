@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -41,6 +44,7 @@ from scheduler.domain import (
     TargetSelector,
     Webhook,
     freeze,
+    token_problem,
 )
 from scheduler.errors import ConfigError, Problem
 
@@ -53,25 +57,69 @@ ENV_DATABASE_URL = "KINSTA_SCHEDULER_DATABASE_URL"
 DEFAULT_CONFIG = "jobs.yaml"
 DEFAULT_DATABASE_FILE = "kinsta-scheduler.db"
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_VAR_NESTING = 8
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_S = 36_500 * 86_400.0  # 100 years: far enough, and far from datetime's year 9999
+MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
 ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_{}/.-]*$")
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
 def parse_duration(value: str | float) -> float:
-    """'30s', '5m', '6h', '3d', '1w' or a number of seconds -> seconds."""
+    """'30s', '5m', '6h', '3d', '1w' or a number of seconds -> seconds (0 to 100 years)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
     else:
-        match = _DURATION.match(str(value))
+        match = _DURATION.match(str(value)[:100])
         if not match:
-            raise ValueError(f"{value!r} is not a duration such as 30s, 5m, 6h or 3d")
+            raise ValueError(f"{str(value)[:40]!r} is not a duration such as 30s, 5m, 6h or 3d")
         seconds = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+    if math.isnan(seconds):
+        raise ValueError("a duration must be a number")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION_S:
+        raise ValueError("a duration can be at most 36500d (100 years)")
     return seconds
+
+
+def parse_positive_duration(value: str | float) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be more than 0")
+    return seconds
+
+
+def url_problem(value: str) -> str | None:
+    """What keeps `value` from being an http(s) URL a request can go to, said without quoting
+    it (webhook URLs are credentials); None when it is one."""
+    if not value.strip():
+        return "is empty"
+    if any(char.isspace() or not char.isprintable() for char in value):
+        return "contains spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (reading it validates it)
+    except ValueError as exc:
+        return f"cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
+def _url(value: str | None) -> str | None:
+    """A pydantic validator: None, or an http(s) URL."""
+    problem = url_problem(value) if value is not None else None
+    if problem is not None:
+        raise ValueError(f"the URL {problem}")
+    return value
 
 
 Duration = Annotated[str | float, Field()]
@@ -85,10 +133,10 @@ class _Model(BaseModel):
 
 
 class _RateLimits(_Model):
-    per_minute: int = Field(120, gt=0)
-    creation_per_minute: int = Field(5, gt=0)
-    logs_per_minute: int = Field(35, gt=0)
-    per_ip_per_minute: int = Field(1000, gt=0)
+    per_minute: int = Field(120, gt=0, le=MAX_COUNT)
+    creation_per_minute: int = Field(5, gt=0, le=MAX_COUNT)
+    logs_per_minute: int = Field(35, gt=0, le=MAX_COUNT)
+    per_ip_per_minute: int = Field(1000, gt=0, le=MAX_COUNT)
     window: Duration = 60.0
     creation_endpoints: list[str] = list(RateLimits.creation_endpoints)
 
@@ -104,7 +152,7 @@ class _RateLimits(_Model):
     @field_validator("window")
     @classmethod
     def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+        return parse_positive_duration(value)
 
 
 class _Polling(_Model):
@@ -113,7 +161,12 @@ class _Polling(_Model):
     not_found_grace: Duration = 30.0
     deadline: Duration = 1800.0
 
-    @field_validator("first_poll", "max_interval", "not_found_grace", "deadline")
+    @field_validator("first_poll", "max_interval", "deadline")
+    @classmethod
+    def _positive(cls, value: str | float) -> float:
+        return parse_positive_duration(value)
+
+    @field_validator("not_found_grace")
     @classmethod
     def _duration(cls, value: str | float) -> float:
         return parse_duration(value)
@@ -130,7 +183,7 @@ class _Kinsta(_Model):
     company_id: str | None = None
     api_url: str | None = None
     hosting_api_url: str | None = None
-    site_base_url: str | None = Field(None, pattern=r"^https?://")
+    site_base_url: str | None = None
     companies: list[_Company] = []
     rate_limits: _RateLimits = _RateLimits()
     polling: _Polling = _Polling()
@@ -139,12 +192,17 @@ class _Kinsta(_Model):
     @field_validator("timeout")
     @classmethod
     def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+        return parse_positive_duration(value)
+
+    @field_validator("api_url", "hosting_api_url", "site_base_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _url(value)
 
 
 class _Sandbox(_Model):
     sites: int = Field(6, ge=1, le=5000)
-    seed: int = 1
+    seed: int = Field(1, ge=-(2**63), lt=2**63)
     time_scale: float = Field(1.0, gt=0, le=100)
 
 
@@ -174,21 +232,32 @@ class _Job(_Model):
     allow_scheduled: bool = False
     catch_up: Duration | Literal[False] = 3600.0
     timeout: Duration = 7200.0
-    heartbeat_url: str | None = Field(None, pattern=r"^https?://")
+    heartbeat_url: str | None = None
+    sandbox_only: bool = False  # a demonstration: left out unless --sandbox
 
-    @field_validator("catch_up", "timeout")
+    @field_validator("catch_up")
     @classmethod
-    def _durations(cls, value: str | float | bool) -> float | bool:
+    def _catch_up(cls, value: str | float | bool) -> float | bool:
         if value is False:
             return False
         if value is True:
             raise ValueError("give a duration such as 1h, or false")
         return parse_duration(value)
 
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | float) -> float:
+        return parse_positive_duration(value)
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _url(value)
+
 
 class _Retention(_Model):
     older_than: Duration
-    keep_last: int = Field(20, ge=0)
+    keep_last: int = Field(20, ge=0, le=MAX_COUNT)
 
     @field_validator("older_than")
     @classmethod
@@ -200,15 +269,21 @@ class _Notify(_Model):
     slack: str | list[str] = []
     webhooks: list[str] = []
     on: list[Literal["failure", "recovery", "missed"]] = ["failure", "recovery", "missed"]
-    heartbeat_url: str | None = Field(None, pattern=r"^https?://")
+    heartbeat_url: str | None = None
 
     @field_validator("slack", "webhooks")
     @classmethod
     def _urls(cls, value: str | list[str]) -> str | list[str]:
         for url in [value] if isinstance(value, str) else value:
-            if not url.startswith(("https://", "http://")):
-                raise ValueError("a webhook is an http(s):// URL")
+            problem = url_problem(url)
+            if problem is not None:
+                raise ValueError(f"a webhook is an http(s):// URL; this one {problem}")
         return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _url(value)
 
 
 class _Daemon(_Model):
@@ -304,7 +379,9 @@ class _CreateStaging(_Model):
 
 
 class _RestoreBackup(_Model):
-    backup: Literal["latest_manual", "latest"] | int = "latest_manual"
+    backup: Literal["latest_manual", "latest"] | Annotated[int, Field(ge=1, lt=2**63)] = (
+        "latest_manual"
+    )
     tag: str | None = None
 
 
@@ -375,6 +452,11 @@ COMPANY_ACTIONS = frozenset({"create_site"})
 class _Located:
     data: Any
     lines: dict[tuple[str | int, ...], int]
+    duplicates: list[str]
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _walk(
@@ -384,6 +466,10 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            if key_node.tag == _BOOL_TAG:
+                # Every key of jobs.yaml is a name: `on:` (notify.on) is the word, not YAML
+                # 1.1's boolean true.
+                key_node.tag = _STR_TAG
             key = str(key_node.value)
             if key in seen:
                 out.append(f"{node.start_mark.line + 1}:{key_node.start_mark.line + 1}:{key}")
@@ -395,39 +481,129 @@ def _walk(
             _walk(item, (*path, index), lines, out)
 
 
-# libyaml's parser when PyYAML was built with it (a 1,000-job file parses ten times faster).
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
-    """Parse once: the node tree (for line numbers) and the data built from it."""
+class _Loader(_BASE_LOADER):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (a 1,000-job file parses ten times
+    faster). Nothing in jobs.yaml is a date: 2026-02-30 stays text for the field to judge,
+    instead of failing inside the YAML library."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+    }
+
+
+_LOADER: Any = _Loader
+
+# Bounds on what a jobs.yaml may hold. A node tree shares aliased nodes, so composing a "billion
+# laughs" is cheap; everything after it (line numbers, ${VAR}, validation) walks the expanded
+# tree. A real file is far inside these: 1,000 jobs are about 30,000 values, 8 levels deep.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_VALUES = 250_000
+MAX_DEPTH = 40
+_TOO_LARGE = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not read"
+
+
+def _compose_and_construct(text: str, file: str) -> _Located:
+    """Parse once: the node tree (for line numbers and duplicate keys) and, once the tree is
+    known to be within bounds, the data built from it."""
     loader = _LOADER(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is None:
+            return _Located(None, {}, [])
+        _check_bounds(node, file)
+        located = _Located(None, {}, [])
+        # Walk before constructing: construction merges `<<` keys into the node, where a key
+        # that overrides a merged one would look like a duplicate.
+        _walk(node, (), located.lines, located.duplicates)
+        located.data = loader.construct_document(node)
+        return located
     finally:
         loader.dispose()
-    return node, data
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_bounds(root: yaml.Node, file: str) -> None:
+    """Measure the tree as it is once aliases are expanded, without expanding it: each distinct
+    collection once (post-order, iteratively), its expanded size and height from its children's.
+    Scalars (most nodes) count 1 and are not visited on their own."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    path: set[int] = set()  # collections entered and not yet left: the current one's ancestors
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    distinct = 0  # values written out in the file (an aliased scalar counts at each alias)
+    while stack:
+        node, children = stack.pop()
+        key = id(node)
+        if children is not None:  # leaving: every child collection is measured
+            path.discard(key)
+            size[key] = 1 + sum(size.get(id(c), 1) for c in children)
+            height[key] = 1 + max((height.get(id(c), 1) for c in children), default=0)
+            _check_node(node, size[key], height[key], distinct, file)
+        elif key not in size:
+            children = _children(node)
+            distinct += 1 + sum(isinstance(c, yaml.ScalarNode) for c in children)
+            path.add(key)
+            stack.append((node, children))
+            for child in children:
+                if isinstance(child, yaml.ScalarNode):
+                    continue
+                if id(child) in path:
+                    raise _bounds_error(child, file, "an alias refers to itself (a cycle)")
+                stack.append((child, None))
+
+
+def _check_node(node: yaml.Node, size: int, height: int, distinct: int, file: str) -> None:
+    if height > MAX_DEPTH:
+        raise _bounds_error(node, file, f"values are nested more than {MAX_DEPTH} levels deep")
+    if size > MAX_VALUES:
+        why = (
+            f"more than {MAX_VALUES} values"
+            if distinct > MAX_VALUES
+            else f"aliases expand the value here to more than {MAX_VALUES} values (an alias bomb?)"
+        )
+        raise _bounds_error(node, file, f"too large: {why}")
+
+
+def _bounds_error(node: yaml.Node, file: str, message: str) -> ConfigError:
+    return ConfigError([Problem(file, node.start_mark.line + 1, message)])
 
 
 def _load_yaml(text: str, file: str) -> tuple[_Located, list[Problem]]:
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(file, None, _TOO_LARGE)])
     try:
-        node, data = _compose_and_construct(text)
+        located = _compose_and_construct(text, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError([Problem(file, line, f"invalid YAML: {exc.problem}")]) from exc
+        # libyaml appends where ("in <unicode string>, position 872") on lines of its own.
+        problem = str(exc.problem or exc).splitlines()[0]
+        raise ConfigError([Problem(file, line, f"invalid YAML: {problem}")]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(file, None, f"invalid YAML: {exc}")]) from exc
-    lines: dict[tuple[str | int, ...], int] = {}
-    duplicates: list[str] = []
-    if node is not None:
-        _walk(node, (), lines, duplicates)
+        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError([Problem(file, None, f"invalid YAML: {problem}")]) from exc
+    except RecursionError as exc:  # the pure-Python parser recurses per level (libyaml stops)
+        message = f"values are nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError([Problem(file, None, message)]) from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # an explicit tag it cannot build
+        message = f"invalid YAML: a tagged value cannot be read ({type(exc).__name__})"
+        raise ConfigError([Problem(file, None, message)]) from exc
     problems = [
         Problem(file, int(d.split(":")[1]), f"duplicate key '{d.split(':', 2)[2]}'")
-        for d in duplicates
+        for d in located.duplicates
     ]
-    return _Located(data, lines), problems
+    return located, problems
 
 
 def _line(located: _Located, path: tuple[str | int, ...]) -> int | None:
@@ -447,23 +623,59 @@ def _line(located: _Located, path: tuple[str | int, ...]) -> int | None:
 def _interpolate(
     value: Any, env: Mapping[str, str], path: tuple[str | int, ...], missing: list[Any]
 ) -> Any:
+    """${VAR} and ${VAR:-default} in every string; a default may hold references itself. What
+    cannot be resolved goes to `missing` as (path, message)."""
     if isinstance(value, str):
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            missing.append((path, name))
+        if "${" not in value:
+            return value
+        try:
+            return _expand(value, env, path, missing, 0)
+        except ValueError as exc:
+            missing.append((path, str(exc)))
             return ""
-
-        return _VAR.sub(substitute, value)
     if isinstance(value, dict):
         return {k: _interpolate(v, env, (*path, str(k)), missing) for k, v in value.items()}
     if isinstance(value, list):
         return [_interpolate(v, env, (*path, i), missing) for i, v in enumerate(value)]
     return value
+
+
+def _expand(
+    text: str, env: Mapping[str, str], path: tuple[str | int, ...], missing: list[Any], depth: int
+) -> str:
+    if depth > MAX_VAR_NESTING:
+        raise ValueError(f"${{...}} defaults nested more than {MAX_VAR_NESTING} deep")
+    out: list[str] = []
+    position = 0
+    while (start := text.find("${", position)) != -1:
+        out.append(text[position:start])
+        end = _closing_brace(text, start + 2)
+        name, colon_dash, default = text[start + 2 : end].partition(":-")
+        if not _VAR_NAME.match(name):
+            reference = "${" + name[:40] + "}"
+            raise ValueError(f"{reference} is not a variable reference (${{NAME}} or ${{NAME:-d}})")
+        if name in env:
+            out.append(env[name])
+        elif colon_dash:
+            out.append(_expand(default, env, path, missing, depth + 1))
+        else:
+            missing.append((path, f"environment variable {name} is not set (in ${{{name}}})"))
+        position = end + 1
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the } that closes a ${ whose body starts at `start` (nested ${...} count)."""
+    depth = 1
+    for index in range(start, len(text)):
+        if text.startswith("${", index):
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    raise ValueError("a ${ without its closing }")
 
 
 # --- building domain objects -------------------------------------------------------------------
@@ -475,6 +687,7 @@ class _Problems:
         self.located = located
         self.data = data
         self.items: list[Problem] = []
+        self.settled: set[tuple[str | int, ...]] = set()  # paths already reported
 
     def job_id_at(self, path: tuple[str | int, ...]) -> str | None:
         if len(path) >= 2 and path[0] == "jobs" and isinstance(path[1], int):
@@ -488,6 +701,8 @@ class _Problems:
         return sorted(self.items, key=lambda p: (p.line is None, p.line or 0))
 
     def add(self, path: tuple[str | int, ...], message: str) -> None:
+        if path in self.settled:
+            return
         job_id = self.job_id_at(path)
         field_path = path[2:] if job_id is not None else path
         field = ".".join(str(p) for p in field_path) or None
@@ -533,10 +748,26 @@ def _schedule(raw: _Schedule, default_zone: str) -> Schedule:
     assert raw.cron is not None
     zone = _zone(raw.timezone or default_zone)
     try:
-        schedules.build_cron_triggers(raw.cron)
+        fires = schedules.cron_fires(raw.cron)
     except ValueError as exc:
-        raise ValueError(f"invalid cron expression {raw.cron!r}: {exc}") from exc
+        raise ValueError(f"invalid cron expression {raw.cron[:100]!r}: {exc}") from exc
+    if not fires:
+        raise ValueError(f"cron expression {raw.cron!r} never fires (no such date)")
+    gap = schedules.cron_gap_within(raw.cron, jitter)
+    if gap is not None:
+        raise ValueError(
+            f"jitter must be shorter than the time between two firings ({_describe_s(gap)} "
+            f"in {raw.cron!r})"
+        )
     return CronSchedule(expression=raw.cron, timezone=zone, jitter_s=jitter)
+
+
+def _describe_s(gap: timedelta) -> str:
+    seconds = int(gap.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _actions(
@@ -695,8 +926,10 @@ def parse(
     *,
     database_override: str | None = None,
     require_api_key: bool = False,
+    sandbox: bool = False,
 ) -> Config:
-    """Validate the text of a jobs.yaml; raise ConfigError listing every problem."""
+    """Validate the text of a jobs.yaml; raise ConfigError listing every problem. Jobs marked
+    `sandbox_only` are validated but left out unless `sandbox`."""
     located, problems_found = _load_yaml(text, file)
     problems = _Problems(file, located, located.data)
     problems.items.extend(problems_found)
@@ -705,8 +938,10 @@ def parse(
         raise ConfigError(problems.sorted())
     missing: list[Any] = []
     data = _interpolate(located.data, env, (), missing)
-    for path, name in missing:
-        problems.add(path, f"environment variable {name} is not set (in ${{{name}}})")
+    for path, message in missing:
+        problems.add(path, message)
+    # A value whose ${...} failed is reported once: not again for what it became.
+    problems.settled = {path for path, _ in missing}
     try:
         raw: _File | None = _File.model_validate(data)
     except ValidationError as exc:
@@ -714,11 +949,13 @@ def parse(
         for loc, message in _validation_messages(exc):
             problems.add(loc, message)
     zone = _top_zone(data.get("timezone", "UTC"), problems)
-    jobs = _jobs(data.get("jobs"), zone, problems)
+    jobs = _jobs(data.get("jobs"), zone, problems, sandbox=sandbox)
     if raw is None:
         raise ConfigError(problems.sorted())
     override = database_override or env.get(ENV_DATABASE_URL)
     kinsta = _kinsta(raw.kinsta, env)
+    _check_keys(raw.kinsta, env, problems)
+    _check_env_urls(env, problems)
     _check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
     if problems.items:
         raise ConfigError(problems.sorted())
@@ -740,6 +977,37 @@ def parse(
             db_retry_s=float(raw.daemon.db_retry),
         ),
     )
+
+
+def _check_keys(raw: _Kinsta, env: Mapping[str, str], problems: _Problems) -> None:
+    """An API key goes into an HTTP header: one that cannot (a line break pasted with it, a
+    curly quote) is reported here, never echoed, rather than failing at the first request."""
+    if not raw.companies and env.get(ENV_API_KEY):
+        _check_key(env[ENV_API_KEY], (), problems, variable=ENV_API_KEY)
+    elif not raw.companies and raw.api_key:
+        _check_key(raw.api_key, ("kinsta", "api_key"), problems)
+    for index, company in enumerate(raw.companies):
+        if company.api_key:
+            _check_key(company.api_key, ("kinsta", "companies", index, "api_key"), problems)
+
+
+def _check_env_urls(env: Mapping[str, str], problems: _Problems) -> None:
+    for variable in (ENV_API_URL, ENV_SITE_BASE_URL):
+        problem = url_problem(env[variable]) if variable in env else None
+        if problem is not None:  # no line in the file to point at
+            problems.items.append(Problem(problems.file, None, f"{variable}: the URL {problem}"))
+
+
+def _check_key(
+    key: str, at: tuple[str | int, ...], problems: _Problems, *, variable: str | None = None
+) -> None:
+    problem = token_problem(key)
+    if problem is None:
+        return
+    if variable is None:
+        problems.add(at, f"the API key {problem}")
+    else:  # from the environment: there is no line in the file to point at
+        problems.items.append(Problem(problems.file, None, f"{variable}: the API key {problem}"))
 
 
 def _notify(raw: _Notify) -> Notify:
@@ -815,7 +1083,7 @@ def _top_zone(value: Any, problems: _Problems) -> str:
         return "UTC"
 
 
-def _jobs(raw_jobs: Any, zone: str, problems: _Problems) -> list[Job]:
+def _jobs(raw_jobs: Any, zone: str, problems: _Problems, *, sandbox: bool) -> list[Job]:
     if not isinstance(raw_jobs, list):
         return []
     jobs: list[Job] = []
@@ -833,9 +1101,15 @@ def _jobs(raw_jobs: Any, zone: str, problems: _Problems) -> list[Job]:
             continue
         seen[raw_job.id] = index
         job = _job(raw_job, index, zone, problems)
-        if job is not None:
+        if job is not None and (sandbox or not raw_job.sandbox_only):
             jobs.append(job)
     return jobs
+
+
+_NOT_FOUND = (
+    f"file not found: name it with --config PATH or {ENV_CONFIG} (in a container, mount the "
+    'directory that holds it, for example -v "$PWD/data:/data")'
+)
 
 
 def resolve_path(flag: str | None, env: Mapping[str, str]) -> Path:
@@ -848,12 +1122,17 @@ def load(
     *,
     database_override: str | None = None,
     require_api_key: bool = False,
+    sandbox: bool = False,
 ) -> Config:
     environ = dict(os.environ) if env is None else env
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # read no more than the bound (a device never ends)
+            raw = stream.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError([Problem(str(path), None, _TOO_LARGE)])
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError([Problem(str(path), None, "file not found")]) from exc
+        raise ConfigError([Problem(str(path), None, _NOT_FOUND)]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), None, f"cannot read: {exc}")]) from exc
     return parse(
@@ -862,4 +1141,5 @@ def load(
         environ,
         database_override=database_override,
         require_api_key=require_api_key,
+        sandbox=sandbox,
     )

@@ -876,7 +876,7 @@ def load_for_daemon(
 ) -> Callable[[], Config]:
     def load() -> Config:
         return config_module.load(
-            path, env, database_override=database, require_api_key=not sandbox
+            path, env, database_override=database, require_api_key=not sandbox, sandbox=sandbox
         )
 
     return load

@@ -60,14 +60,22 @@ def expand_day_of_week(field: str) -> list[int]:
     return sorted(days)
 
 
-def _cron_trigger(minute: str, hour: str, day: str, month: str, dow: str) -> CronTrigger:
+def _cron_trigger(
+    minute: str, hour: str, day: str, month: str, dow: str, *, end: datetime | None
+) -> CronTrigger:
     names = dow if dow == "*" else ",".join(_DOW_NAMES[d] for d in expand_day_of_week(dow))
     return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=names, timezone=UTC
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=names,
+        timezone=UTC,
+        end_date=end,
     )
 
 
-def build_cron_triggers(expression: str) -> list[CronTrigger]:
+def build_cron_triggers(expression: str, end: datetime | None = None) -> list[CronTrigger]:
     """Wall-clock triggers (in UTC, which has no DST) whose union is the crontab expression.
 
     Crontab fires when day-of-month OR day-of-week matches if both are restricted; APScheduler
@@ -79,10 +87,42 @@ def build_cron_triggers(expression: str) -> list[CronTrigger]:
     minute, hour, day, month, dow = fields
     if day != "*" and dow != "*":
         return [
-            _cron_trigger(minute, hour, day, month, "*"),
-            _cron_trigger(minute, hour, "*", month, dow),
+            _cron_trigger(minute, hour, day, month, "*", end=end),
+            _cron_trigger(minute, hour, "*", month, dow, end=end),
         ]
-    return [_cron_trigger(minute, hour, day, month, dow)]
+    return [_cron_trigger(minute, hour, day, month, dow, end=end)]
+
+
+# A cron expression has no year: what it matches recurs every year, except 29 February, which
+# can be eight years apart (2096, 2104). Looking at 2000 to 2008 (wall time) settles both
+# questions below for every year, whatever the date today.
+_PROBE_FROM = datetime(2000, 1, 1, tzinfo=UTC).replace(tzinfo=None)  # a wall time
+_PROBE_TO = datetime(2009, 1, 1, tzinfo=UTC)
+_GAP_SAMPLES = 1_500
+
+
+def cron_fires(expression: str) -> bool:
+    """Whether the expression matches any time at all (`0 0 30 2 *` never does)."""
+    triggers = build_cron_triggers(expression, end=_PROBE_TO)
+    return _next_wall_match(triggers, _PROBE_FROM) is not None
+
+
+def cron_gap_within(expression: str, seconds: float) -> timedelta | None:
+    """A gap between two consecutive wall-clock matches of at most `seconds`, if there is one.
+    Cron sets are products of their fields, so the shortest gap shows within the first
+    matches (the first hour, day or year the fields repeat over); 1,500 are looked at."""
+    if seconds < 60:
+        return None  # cron's resolution is a minute
+    triggers = build_cron_triggers(expression, end=_PROBE_TO)
+    previous = _next_wall_match(triggers, _PROBE_FROM)
+    for _ in range(_GAP_SAMPLES):
+        if previous is None:
+            return None
+        following = _next_wall_match(triggers, previous + timedelta(seconds=1))
+        if following is not None and (following - previous).total_seconds() <= seconds:
+            return following - previous
+        previous = following
+    return None
 
 
 def _next_wall_match(triggers: list[CronTrigger], wall: datetime) -> datetime | None:
@@ -158,10 +198,14 @@ def latest_slot(schedule: Schedule, now: datetime, lookback: timedelta) -> datet
 
 
 def upcoming(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
+    """The next `count` slots, fewer when the calendar ends first (the year 9999)."""
     times: list[datetime] = []
     cursor = after
     for _ in range(count):
-        cursor = next_fire_after(schedule, cursor)
+        try:
+            cursor = next_fire_after(schedule, cursor)
+        except OverflowError:
+            break
         times.append(cursor)
     return times
 

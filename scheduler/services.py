@@ -17,8 +17,9 @@ from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.domain import Company, Config, Job, Run, Secret
 from scheduler.errors import ConfigError, Problem, StoreError
 from scheduler.history import HistoryStore, make_engine
+from scheduler.history.db import refuse_in_memory
 from scheduler.history.ledger import SqlLedger
-from scheduler.history.migrate import ensure_current
+from scheduler.history.migrate import ensure_current, ensure_writable
 from scheduler.history.store import RETRY_PAUSE_S
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
@@ -33,17 +34,23 @@ log = structlog.get_logger("scheduler.services")
 
 
 def open_store(
-    database_url: str, *, upgrade_sqlite: bool = False, wait_s: float = 0.0
+    database_url: str, *, upgrade_sqlite: bool = False, wait_s: float = 0.0, recording: bool = False
 ) -> HistoryStore:
     """Connect and check the schema. With `wait_s` (the daemon: its `db_retry`), a database
     that cannot be reached yet (a failover, a server starting beside it) is waited for with
-    backoff, as writes are; a command run by hand fails at once."""
+    backoff, as writes are; a command run by hand fails at once. `recording`: for commands that
+    write history (run, trigger, online validate and plan), which need a database that keeps
+    what they write: not in memory, and not one that refuses writes (no retrying that)."""
+    if recording:
+        refuse_in_memory(database_url)
     engine = make_engine(database_url)
     deadline = time.monotonic() + wait_s
     pause = RETRY_PAUSE_S[0]
     while True:
         try:
             ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
+            if recording:
+                ensure_writable(engine)
             return HistoryStore(engine)
         except StoreError as exc:
             if not exc.transient or time.monotonic() + pause > deadline:
@@ -52,6 +59,9 @@ def open_store(
             log.warning("history.waiting_for_database", retry_in_s=pause, error=str(exc))
             time.sleep(pause)
             pause = min(pause * 2, RETRY_PAUSE_S[1])
+        except BaseException:
+            engine.dispose()
+            raise
 
 
 def start_sandbox(config: Config) -> SandboxServer:
@@ -143,6 +153,7 @@ def open_services(
         config.database_url,
         upgrade_sqlite=upgrade_sqlite,
         wait_s=config.daemon.db_retry_s if wait_for_database else 0.0,
+        recording=True,
     )
     store.retry_s = config.daemon.db_retry_s
     server = start_sandbox(config) if sandbox else None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.errors import SchemaOutOfDateError, StoreError
+from scheduler.errors import BadInputError, SchemaOutOfDateError, StoreError
 from scheduler.history.db import redact
 
 
@@ -38,11 +40,45 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    _migrate(command.upgrade, engine, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    _migrate(command.downgrade, engine, revision)
+
+
+def _migrate(step: Callable[[AlembicConfig, str], None], engine: Engine, revision: str) -> None:
+    """Run an Alembic command; an unknown revision is bad input, a database that fails is a
+    StoreError (a read-only file, a lost connection), each one line."""
+    if not revision.strip():
+        raise BadInputError("give a schema revision (for example head, base or 0007)")
+    try:
+        step(alembic_config(engine), revision)
+    except CommandError as exc:
+        raise BadInputError(f"schema revision {revision!r}: {exc}") from exc
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(
+            f"cannot migrate the history database {redact(str(engine.url))}: {reason}"
+        ) from exc
+
+
+def ensure_writable(engine: Engine) -> None:
+    """Refuse, at start, a database that takes no writes (a read-only SQLite file, a PostgreSQL
+    standby or read-only role): every write would fail, and be retried, for as long as the
+    process lives. The probe rewrites the schema version in place and rolls it back."""
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            finally:
+                transaction.rollback()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(
+            f"the history database {redact(str(engine.url))} cannot be written: {reason}"
+        ) from exc
 
 
 def ensure_current(engine: Engine, *, upgrade_sqlite: bool = False) -> None:

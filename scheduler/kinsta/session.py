@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 
 from scheduler import __version__
 from scheduler.clock import Clock
-from scheduler.domain import OperationState, Secret
+from scheduler.domain import OperationState, Secret, token_problem
 from scheduler.errors import (
     AuthenticationError,
+    BadInputError,
     Interrupted,
     KinstaAPIError,
     NotFoundAPIError,
@@ -78,6 +79,10 @@ class ApiSession:
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        # httpx would refuse such a key at the first request with a message quoting the header.
+        problem = token_problem(api_key.reveal())
+        if problem is not None:
+            raise BadInputError(f"the API key {problem}")
         self._governor = governor
         self._clock = clock
         self._rng = rng or random.Random()
@@ -202,6 +207,10 @@ class ApiSession:
 
 
 def _describe(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Its text quotes the offending request line or header, which may be the Authorization
+        # header: never pass it on.
+        return f"{type(exc).__name__}: the request could not be written"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -141,6 +141,19 @@ def test_a_wrong_key_fails_cleanly_without_printing_it(
     assert "HTTP 401" in result.err and "wrong-secret-key-123" not in result.err + result.out
 
 
+def test_validate_online_with_a_key_kinsta_rejects_exits_2(
+    cli: Cli, sandbox_process: SandboxProcess
+) -> None:
+    point_at(cli, sandbox_process)
+    cli.env["KINSTA_API_KEY"] = "wrong-secret-key-123"
+    result = cli("validate")
+    assert result.code == 2, result
+    assert result.err.strip().splitlines() == [
+        "error: GET /validate: HTTP 401: No or invalid API key provided to the request"
+    ]
+    assert "ok" not in result.out and "wrong-secret-key-123" not in result.err + result.out
+
+
 def test_the_daemon_fires_on_schedule_and_stops_on_sigterm(cli: Cli) -> None:
     (cli.cwd / "jobs.yaml").write_text(
         "version: 1\nsandbox: {sites: 3, time_scale: 0.05}\n"

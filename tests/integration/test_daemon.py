@@ -130,6 +130,22 @@ def test_a_bad_reload_keeps_the_last_good_schedule(
     assert daemon.scheduled_jobs() == ["every-second"]
 
 
+def test_an_alias_bomb_copied_over_jobs_yaml_keeps_the_last_good_schedule(
+    make_daemon: Callable[[str], Daemon], tmp_path: Path
+) -> None:
+    daemon = make_daemon(JOBS % "*")
+    daemon.start(paused=True)
+    revision = daemon.config.revision
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    (tmp_path / "jobs.yaml").write_text("version: 1\n" + "\n".join(levels) + "\njobs: []\n")
+    started = time.monotonic()
+    assert not daemon.reload()
+    assert time.monotonic() - started < 5
+    assert daemon.config.revision == revision
+    assert daemon.scheduled_jobs() == ["every-second"]
+
+
 def test_fire_claims_the_unjittered_slot(
     make_daemon: Callable[..., Daemon], store: HistoryStore
 ) -> None:

@@ -85,3 +85,56 @@ jobs:
     database.close()
     assert sum(len(text) for text in outputs) > 20_000  # there was plenty to leak into
     assert any("run 1:" in text for text in outputs) and time.time() > 0 and EXE
+
+
+PASTED = "CANARY-KEY-123456"
+
+
+def test_a_key_a_header_cannot_carry_is_refused_and_never_printed(
+    cli: Cli, quick_sandbox: SandboxProcess
+) -> None:
+    """A key pasted with its line break (or with a curly quote) is a validation error, exit 2;
+    before, httpx's "Illegal header value b'Bearer ...'" carried it to the terminal."""
+    (cli.cwd / "jobs.yaml").write_text(
+        "version: 1\njobs:\n  - id: j1\n    schedule: {every: 1h}\n    actions: [clear_cache]\n"
+    )
+    cli.env["KINSTA_API_URL"] = quick_sandbox.url
+    for key in (PASTED + "\r", PASTED + "\n", PASTED + "\u2019"):
+        cli.env["KINSTA_API_KEY"] = key
+        for args in (("validate",), ("trigger", "j1"), ("run",), ("plan",)):
+            result = cli("--log-level", "debug", *args, timeout=60)
+            assert result.code == 2, (args, result.err)
+            assert PASTED not in result.out + result.err, args
+            assert "KINSTA_API_KEY: the API key" in result.err and "Traceback" not in result.err
+
+
+def test_the_client_never_carries_a_header_value_into_an_error() -> None:
+    import httpx
+    import pytest
+
+    from scheduler.clock import SystemClock
+    from scheduler.domain import RateLimits, Secret
+    from scheduler.errors import BadInputError, TransportError
+    from scheduler.kinsta import KinstaClient, RateGovernor
+
+    clock = SystemClock()
+    with pytest.raises(BadInputError) as refused:
+        KinstaClient(
+            "http://127.0.0.1:9/v2", Secret(PASTED + "\r"), RateGovernor(RateLimits(), clock), clock
+        )
+    assert PASTED not in str(refused.value)
+
+    def unwritable(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError(f"Illegal header value b'Bearer {PASTED}'")
+
+    client = KinstaClient(
+        "http://127.0.0.1:9/v2",
+        Secret(PASTED),
+        RateGovernor(RateLimits(), clock),
+        clock,
+        transport=httpx.MockTransport(unwritable),
+    )
+    with pytest.raises(TransportError) as failed:
+        client.validate()
+    client.close()
+    assert PASTED not in str(failed.value) and "could not be written" in str(failed.value)

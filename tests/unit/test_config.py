@@ -23,7 +23,11 @@ def problems(
 
 def test_the_example_file_is_valid() -> None:
     config = load(ROOT / "jobs.yaml", {})
-    assert {j.id for j in config.jobs} >= {"nightly-cache-clear", "demo-cache-clear"}
+    assert "demo-cache-clear" not in {j.id for j in config.jobs}  # sandbox_only
+    assert {j.id for j in load(ROOT / "jobs.yaml", {}, sandbox=True).jobs} >= {
+        "nightly-cache-clear",
+        "demo-cache-clear",
+    }
     nightly = config.job("nightly-cache-clear")
     assert nightly is not None and nightly.schedule == CronSchedule(
         "30 2 * * *", "Europe/Amsterdam"
@@ -306,3 +310,212 @@ jobs:
     assert "admin_password" in text
     assert "did you mean 'clear_cache'?" in text
     assert "create_site acts on the company" in text
+
+
+# --- hostile values (issue 12 items 9-12, issue 11 items 2 and 25) ------------------------------
+
+KEY_CANARY = "CANARY-KEY-123456"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY_CANARY + "\r",
+        KEY_CANARY + "\n",
+        " " + KEY_CANARY,
+        KEY_CANARY + " x",
+        KEY_CANARY + "\t",
+        KEY_CANARY + "\x00",
+        KEY_CANARY + "\u2019",
+        KEY_CANARY + "é",
+        "   ",
+    ],
+)
+def test_an_api_key_a_header_cannot_carry_is_rejected_without_echoing_it(key: str) -> None:
+    (found,) = problems("version: 1\n", {"KINSTA_API_KEY": key})
+    assert found.startswith("jobs.yaml: KINSTA_API_KEY: the API key ") and KEY_CANARY not in found
+    text = "version: 1\nkinsta:\n  companies:\n    - {name: a, api_key: '${A_KEY}'}\n"
+    (found,) = problems(text, {"A_KEY": key})
+    assert found.startswith("jobs.yaml:4: kinsta.companies.0.api_key: the API key ")
+    assert KEY_CANARY not in found
+
+
+def alias_bomb(levels: int) -> str:
+    """The "billion laughs": each level is nine aliases of the one before."""
+    lines = [
+        "version: 1",
+        'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    ]
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\njobs: []\n"
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    started = time.monotonic()
+    (found,) = problems(alias_bomb(9))
+    assert time.monotonic() - started < 2
+    assert (
+        found.startswith("jobs.yaml:7: too large: aliases expand the value here")
+        and "250000" in found
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("version: 1\na: &a [*a]\n", "refers to itself"),
+        ("version: 1\nx: " + "[" * 500 + "]" * 500 + "\n", "nested more than 40 levels"),
+    ],
+)
+def test_a_self_referring_or_deeply_nested_file_is_refused(text: str, words: str) -> None:
+    (found,) = problems(text)
+    assert found.startswith("jobs.yaml") and words in found
+
+
+def test_a_file_of_too_many_values_says_so_without_blaming_aliases() -> None:
+    (found,) = problems("version: 1\nx: [" + "1, " * 260_000 + "]\n")
+    assert found == "jobs.yaml:2: too large: more than 250000 values"
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text("version: 1\n" + "# padding\n" * 500_000)
+    with pytest.raises(ConfigError, match="larger than 4 MiB"):
+        load(path, {})
+
+
+def test_anchors_and_merge_keys_within_bounds_still_work() -> None:
+    text = """version: 1
+jobs:
+  - &first
+    id: one
+    targets: &targets {sites: ["a*"], environment: all}
+    actions: [clear_cache]
+  - {<<: *first, id: two, schedule: {every: 1h}}
+  - {id: three, targets: *targets, actions: [restart_php]}
+"""
+    config = parse(text, "jobs.yaml", {})
+    assert [j.id for j in config.jobs] == ["one", "two", "three"]
+    assert config.jobs[2].targets.sites == ("a*",)
+
+
+JOB = "version: 1\n{top}jobs:\n  - id: j\n    schedule: {schedule}\n    actions: [clear_cache]\n{extra}"
+
+
+def job_problems(schedule: str = "{every: 1h}", extra: str = "", top: str = "") -> list[str]:
+    return problems(JOB.format(schedule=schedule, extra=extra, top=top), {})
+
+
+@pytest.mark.parametrize(
+    ("schedule", "words"),
+    [
+        ("{cron: '0 0 30 2 *'}", "never fires"),
+        ("{cron: '0 0 31 4,6,9,11 *'}", "never fires"),
+        ("{cron: '*/10 * * * *', jitter: 10m}", "jitter must be shorter than the time between"),
+        ("{cron: '0,59 0,23 * * *', jitter: 2m}", "(1m in '0,59 0,23 * * *')"),
+        ("{every: 99999999999999999999d}", "at most 36500d"),
+        ("{every: 99999999999999999999}", "at most 36500d"),
+        ("{every: .nan}", "must be a number"),
+        ("{every: .inf}", "at most 36500d"),
+    ],
+)
+def test_a_schedule_that_cannot_work_is_a_located_problem(schedule: str, words: str) -> None:
+    (found,) = job_problems(schedule)
+    assert found.startswith("jobs.yaml:4: job 'j': schedule: ") and words in found
+
+
+def test_a_leap_day_cron_and_a_jitter_inside_the_gap_are_fine() -> None:
+    text = JOB.format(schedule="{cron: '0 0 29 2 *', jitter: 1h}", extra="", top="")
+    assert parse(text, "jobs.yaml", {}).jobs[0].schedule == CronSchedule("0 0 29 2 *", "UTC", 3600)
+
+
+@pytest.mark.parametrize(
+    ("top", "extra", "words"),
+    [
+        ("kinsta: {timeout: 0s}\n", "", "jobs.yaml:2: kinsta.timeout: must be more than 0"),
+        ("retention: {older_than: 99999999999d}\n", "", "retention.older_than: a duration can"),
+        ("retention: {older_than: 1d, keep_last: 99999999999999999999}\n", "", "keep_last"),
+        ("kinsta: {rate_limits: {per_minute: 99999999999999999999}}\n", "", "per_minute"),
+        ("kinsta: {polling: {max_interval: 0}}\n", "", "max_interval: must be more than 0"),
+        ("", "    timeout: 0s\n", "job 'j': timeout: must be more than 0"),
+        ("", "    actions: [{restore_backup: {backup: 99999999999999999999999}}]\n", "backup"),
+    ],
+)
+def test_out_of_range_values_are_located_problems(top: str, extra: str, words: str) -> None:
+    text = JOB.format(schedule="{every: 1h}", extra=extra, top=top)
+    if "actions:" in extra:
+        text = text.replace("    actions: [clear_cache]\n", "", 1)
+    found = problems(text)
+    assert any(words in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    "url", ["not-a-url", "ftp://x/y", "", "${UNCLOSED", "http://[::1", "http://x:99999", "http://"]
+)
+def test_an_api_url_that_is_no_http_url_is_a_problem_in_the_file_and_in_the_environment(
+    url: str,
+) -> None:
+    (in_file,) = job_problems(top=f"kinsta: {{api_url: '{url}'}}\n")
+    assert in_file.startswith("jobs.yaml:2: kinsta.api_url: ")
+    (in_env,) = problems(
+        JOB.format(schedule="{every: 1h}", extra="", top=""), {"KINSTA_API_URL": url}
+    )
+    assert in_env.startswith("jobs.yaml: KINSTA_API_URL: the URL ")
+
+
+def test_a_webhook_url_is_checked_without_being_echoed() -> None:
+    (found,) = job_problems(top="notify: {slack: 'https://[secret.example/T0/B0'}\n")
+    assert found.startswith("jobs.yaml:2: notify.slack: a webhook is an http(s):// URL")
+    assert "secret" not in found
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("${NOPE:-${ALSO_NOPE}}", "environment variable ALSO_NOPE is not set"),
+        ("${UNCLOSED", "a ${ without its closing }"),
+        ("${not-a-name}", "is not a variable reference"),
+    ],
+)
+def test_a_reference_that_cannot_be_resolved_is_a_problem(value: str, words: str) -> None:
+    (found,) = job_problems(top=f"kinsta: {{api_key: '{value}'}}\n")
+    assert found.startswith("jobs.yaml:2: kinsta.api_key: ") and words in found
+
+
+def test_a_default_may_hold_a_reference() -> None:
+    text = JOB.format(schedule="{every: 1h}", extra="", top="kinsta: {api_key: '${NOPE:-${K}}'}\n")
+    config = parse(text, "jobs.yaml", {"K": "from-k"})
+    assert config.kinsta.api_key is not None and config.kinsta.api_key.reveal() == "from-k"
+
+
+def test_the_readmes_notify_example_is_valid_with_on_as_a_key() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Leaving the daemon alone\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    text = "version: 1\n" + block.replace("heartbeat_url: ...", "heartbeat_url: https://x.example/")
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.example/T/B", "HC_UUID": "1234"}
+    config = parse(text, "jobs.yaml", env)
+    assert config.notify.on == frozenset({"failure", "recovery", "missed"})
+    only = parse(text.replace("on: [failure, recovery, missed]", "on: [failure]"), "j", env)
+    assert only.notify.on == frozenset({"failure"})
+
+
+@pytest.mark.parametrize("key", ["yes", "off", "y", "No"])
+def test_a_key_yaml_11_reads_as_a_boolean_is_reported_by_its_name(key: str) -> None:
+    (found,) = problems(f"version: 1\n{key}: 1\n")
+    assert found == f"jobs.yaml:2: {key}: unknown key"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nretention: {older_than: 2026-02-30}\n", "retention.older_than: '2026-02-30'"),
+        ("version: 1\nx: !!int abc\n", "invalid YAML: a tagged value cannot be read"),
+        ("version: 1\njobs: [\x00]\n", "invalid YAML: unacceptable character #x0000"),
+    ],
+)
+def test_what_the_yaml_library_cannot_build_is_one_line(text: str, expected: str) -> None:
+    (found,) = problems(text)
+    assert expected in found and "\n" not in found

@@ -3,43 +3,58 @@
 
 - A BackgroundScheduler in UTC with an in-memory job store rebuilt from jobs.yaml: the file is the
   source of truth; everything that must survive a restart lives in our own tables.
-- Fire times come from schedules.py (crontab semantics, DST rules, anchored intervals) through
-  SlotTrigger; a firing works out its un-jittered slot and claims (job, slot) in the history
-  database before doing anything, so a slot runs once across processes and restarts.
+- Fire times come from schedules.py (crontab semantics, DST rules, anchored intervals) and
+  slots.py (a jitter that is the same in every process and never reaches the next slot) through
+  SlotTrigger. The executor hands each firing the fire times it stands for; each maps to its
+  un-jittered slot, and the slot is claimed (job, slot) in the history database before anything
+  is done, so a slot runs once across processes and restarts. Every slot of a firing is
+  accounted for: the newest one within misfire_grace runs, every other one gets a `missed` row.
 - jobs.yaml is re-read when its content changes (checked every RELOAD_CHECK_S) or on SIGHUP. An
   invalid file keeps the last good schedule. Only changed jobs are rescheduled.
 - On start, and every RECOVERY_EVERY_S, runs whose process is gone are recovered (recovery.py);
   slots missed while no daemon ran are caught up (one run, coalesced, when within the job's
   `catch_up` window) or recorded `missed`.
 - A slot whose job is still running (here or in another process) is recorded `skipped`.
+- Skipped and missed rows are queued and written by their own thread (never the scheduler's),
+  kept while the database is unreachable, and a `missed` row waits until the slot's
+  misfire_grace has passed, so a live replica can still run it.
+- The daemon's own duties (recovery, catch-up, housekeeping, writing queued rows) have their own
+  threads and always run, however late.
 - SIGTERM/SIGINT: stop firing, start no new task, let running tasks finish within
   `daemon.shutdown_timeout`, then stop polling; exit 0. A second signal exits at once.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
-import random
 import signal
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from scheduler import config as config_module
-from scheduler import recovery, schedules
+from scheduler import recovery, schedules, slots
 from scheduler.clock import Clock
 from scheduler.domain import Config, IntervalSchedule, Job, Run, RunStatus, RunTrigger, Schedule
-from scheduler.errors import ConfigError, SchedulerError, SlotNotClaimedError, StoreError
+from scheduler.errors import (
+    ConfigError,
+    Problem,
+    SchedulerError,
+    SlotNotClaimedError,
+    StoreError,
+)
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
@@ -54,32 +69,73 @@ CANCEL_GRACE_S = 5.0  # after cancelling, how long runs get to record where they
 MAX_PARALLEL_RUNS = 20
 RECOVERY_JOB = "__recovery__"
 RECOVERY_EVERY_S = 60.0
-MAX_CATCH_UP_SCAN = 10_000  # slots looked at per job after a long downtime
 MAX_MISSED_ROWS = 100  # missed slots recorded one by one per job; older ones are counted
 DB_CHECK_EVERY_S = 5.0
+DB_ANSWER_S = 2.0  # /healthz says 503 when the database has not answered a ping in this long
 UNRECORDED_BUFFER = 1_000  # skipped or missed slots kept while the database is unreachable
+FLUSH_JOB = "__flush__"
+FLUSH_EVERY_S = 1.0
+_US = timedelta(microseconds=1)
+INTERNAL_THREADS = 4  # recovery, catch-up, housekeeping, flush: never behind the runs
 
 
 class SlotTrigger(BaseTrigger):  # type: ignore[misc]
-    """APScheduler trigger over schedules.next_fire_after, with non-negative jitter on top."""
+    """APScheduler trigger over a job's slots: each fires at its slot plus the slot's jitter
+    (slots.py). The next fire time follows from the previous fire time's slot, never from the
+    clock, so a late firing loses no slot."""
 
-    def __init__(self, schedule: Schedule, rng: random.Random | None = None) -> None:
+    def __init__(self, job_id: str, schedule: Schedule) -> None:
+        self.job_id = job_id
         self.schedule = schedule
-        self._rng = rng or random.Random()
 
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
-        after = (
-            previous_fire_time
-            if previous_fire_time is not None
-            else now - timedelta(microseconds=1)
-        )
-        slot = schedules.next_fire_after(self.schedule, after)
-        if self.schedule.jitter_s:
-            return slot + timedelta(seconds=self._rng.uniform(0, self.schedule.jitter_s))
-        return slot
+    def first(self, since: datetime) -> datetime:
+        """The first fire time at or after `since`; ValueError if the schedule never fires."""
+        slot = slots.first_slot_firing_from(self.job_id, self.schedule, since)
+        return slots.fire_time(self.job_id, self.schedule, slot)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        try:
+            if previous_fire_time is None:
+                return self.first(now)
+            slot = slots.slot_of(self.schedule, previous_fire_time) or previous_fire_time
+            following = schedules.next_fire_after(self.schedule, slot)
+            return slots.fire_time(self.job_id, self.schedule, following)
+        except ValueError as exc:  # validation rejects such schedules; never crash the loop
+            log.error("schedule.no_next_fire", job_id=self.job_id, error=str(exc))
+            return None
 
     def __str__(self) -> str:
         return f"slot[{self.schedule}]"
+
+
+class SlotExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """Runs a job's function with the fire times the firing stands for (`fired=`), so the
+    daemon accounts for each (APScheduler's own run_job would drop misfires and coalesced
+    times without a word)."""
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def done(future: concurrent.futures.Future[None]) -> None:
+            exc = future.exception()
+            if exc is not None:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, [])
+
+        future = self._pool.submit(job.func, *job.args, fired=list(run_times))
+        future.add_done_callback(done)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A slot that did not run and why, waiting to be written (not before `not_before`)."""
+
+    job_id: str
+    slot: datetime
+    status: RunStatus
+    reason: str
+    not_before: datetime | None = None
 
 
 def file_digest(path: Path) -> str | None:
@@ -115,15 +171,21 @@ class Daemon:
         self._default_runner = default_runner
         self._on_run = on_run  # notifications and metrics, after each recorded run
         self._on_missed = on_missed  # one notification per batch of missed slots
-        self._db_checked: tuple[float, str | None] = (-1e9, None)
+        self._db_lock = threading.Lock()
+        self._db_checked_at = -1e9
+        self._db_error: str | None = None
+        self._ping_started: float | None = None  # a ping in progress, since (monotonic)
+        self._ping_done = threading.Event()
         self.loop_beat = clock.monotonic()
-        self._started_at: datetime | None = None
         self._missing = False  # jobs.yaml is gone (said once)
-        # (job id, slot, status, reason) not yet recorded because the database was unreachable
-        self._unrecorded: deque[tuple[str, datetime, RunStatus, str]] = deque(
-            maxlen=UNRECORDED_BUFFER
-        )
+        # skipped or missed slots not written yet (queued, waiting for their grace or for the
+        # database), and per job how many were dropped because the queue was full
+        self._unrecorded: list[Verdict] = []
+        self._unrecorded_lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._dropped: dict[str, int] = {}
         self.unrecorded_dropped = 0
+        self._live_from: dict[str, datetime] = {}  # per job, the first slot the schedule fires
         self.clock = clock
         self._load_config = load_config
         self._path = config_path
@@ -134,44 +196,93 @@ class Daemon:
         self._in_flight_cond = threading.Condition()
         self._scheduler = BackgroundScheduler(
             timezone="UTC",
-            executors={"default": ThreadPoolExecutor(max_workers=MAX_PARALLEL_RUNS)},
-            job_defaults={"coalesce": True, "max_instances": 1},
+            executors={
+                "default": SlotExecutor(max_workers=MAX_PARALLEL_RUNS),
+                "internal": ThreadPoolExecutor(max_workers=INTERNAL_THREADS),
+            },
+            # Every fire time reaches the executor (no coalescing, no misfire check there):
+            # _fire accounts for each with the daemon's clock.
+            job_defaults={"coalesce": False, "max_instances": 1, "misfire_grace_time": None},
         )
-        self._scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES)
 
     # --- scheduling -------------------------------------------------------------------------
 
-    def _add(self, job: Job) -> None:
-        assert job.schedule is not None
-        self._scheduler.add_job(
-            self._fire,
-            trigger=SlotTrigger(job.schedule),
-            id=job.id,
-            name=job.id,
-            args=[job.id],
-            misfire_grace_time=int(max(1, job.misfire_grace_s)),
-            replace_existing=True,
-        )
+    def _prepare(
+        self, jobs: Mapping[str, Job], since: datetime
+    ) -> dict[str, tuple[SlotTrigger, datetime]]:
+        """Each job's trigger and first fire time, checked before anything is scheduled: a
+        schedule that never fires is a configuration error (it must never reach APScheduler)."""
+        prepared: dict[str, tuple[SlotTrigger, datetime]] = {}
+        problems: list[Problem] = []
+        for job_id, job in jobs.items():
+            assert job.schedule is not None
+            trigger = SlotTrigger(job_id, job.schedule)
+            try:
+                prepared[job_id] = (trigger, trigger.first(since))
+            except ValueError as exc:
+                problems.append(Problem(str(self._path), None, str(exc), job_id, "schedule"))
+        if problems:
+            raise ConfigError(problems)
+        return prepared
+
+    def _pending_slot(self, job: Job, now: datetime) -> datetime | None:
+        """The slot a scheduled job waits to fire although its time has come (inside its
+        jitter delay), if any."""
+        scheduled = self._scheduler.get_job(job.id)
+        if scheduled is None or scheduled.next_run_time is None or job.schedule is None:
+            return None
+        slot = slots.slot_of(job.schedule, scheduled.next_run_time)
+        return slot if slot is not None and slot <= now else None
 
     def apply(self, new: Config, old: Config | None) -> dict[str, list[str]]:
-        """Reschedule only what changed between two configurations."""
+        """Reschedule only what changed between two configurations. Every new trigger is
+        checked first, so a rejected configuration changes nothing."""
+        now = self.clock.now()
         before: Mapping[str, Job] = {j.id: j for j in (old.jobs if old else ()) if j.schedule}
         after: Mapping[str, Job] = {j.id: j for j in new.jobs if j.schedule}
+        changed = {i: j for i, j in after.items() if i not in before or before[i] != j}
+        prepared = self._prepare(changed, now)
+        pending = {i: self._pending_slot(before[i], now) for i in changed if i in before}
         changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
         for job_id in before.keys() - after.keys():
             self._scheduler.remove_job(job_id)
             changes["removed"].append(job_id)
-        for job_id, job in after.items():
-            if job_id not in before:
-                self._add(job)
-                changes["added"].append(job_id)
-            elif before[job_id] != job:
-                self._add(job)
-                changes["changed"].append(job_id)
+        self.config = new
+        for job_id, (trigger, first) in prepared.items():
+            self._scheduler.add_job(
+                self._fire,
+                trigger=trigger,
+                id=job_id,
+                name=job_id,
+                args=[job_id],
+                next_run_time=first,
+                replace_existing=True,
+            )
+            if old is None:
+                self._live_from[job_id] = slots.slot_of(trigger.schedule, first) or first
+            changes["changed" if job_id in before else "added"].append(job_id)
+            self._keep_pending(after[job_id], pending.get(job_id), first)
         if old is None:
             self._schedule_housekeeping()
-        self.config = new
         return changes
+
+    def _keep_pending(self, job: Job, slot: datetime | None, first: datetime) -> None:
+        """An edit inside a slot's jitter delay: the slot's time came under the old schedule,
+        so it runs now unless the new schedule still fires it."""
+        assert job.schedule is not None
+        if slot is None:
+            return
+        first_slot = slots.slot_of(job.schedule, first) or first
+        if slot >= first_slot and schedules.latest_slot(job.schedule, slot, _US) == slot:
+            return  # the new schedule fires it
+        log.info("reload.pending_slot_runs_now", job_id=job.id, scheduled_for=slot.isoformat())
+        self._scheduler.add_job(
+            self._fire_slot,
+            args=[job.id, slot],
+            id=f"__pending__:{job.id}",
+            replace_existing=True,
+        )
 
     def _schedule_housekeeping(self) -> None:
         """Housekeeping once a day (first a minute after start): prune history when jobs.yaml
@@ -181,9 +292,14 @@ class Daemon:
         if self._store is None:
             return
         first = self.clock.now() + timedelta(seconds=HOUSEKEEPING_FIRST_S)
-        trigger = SlotTrigger(IntervalSchedule(every_s=HOUSEKEEPING_EVERY_S))
+        trigger = SlotTrigger(HOUSEKEEPING_JOB, IntervalSchedule(every_s=HOUSEKEEPING_EVERY_S))
         self._scheduler.add_job(
-            self.retain, trigger=trigger, id=HOUSEKEEPING_JOB, next_run_time=first
+            self.retain,
+            trigger=trigger,
+            id=HOUSEKEEPING_JOB,
+            next_run_time=first,
+            executor="internal",
+            coalesce=True,
         )
 
     def retain(self) -> None:
@@ -206,21 +322,44 @@ class Daemon:
             "history.pruned", runs=result.runs, tasks=result.tasks, operations=result.operations
         )
 
-    def _slot_of(self, job: Job, fired_at: datetime) -> datetime | None:
-        assert job.schedule is not None
-        lookback = timedelta(seconds=job.schedule.jitter_s + job.misfire_grace_s + 1)
-        return schedules.latest_slot(job.schedule, fired_at, lookback)
-
-    def _fire(self, job_id: str) -> None:
+    def _fire(self, job_id: str, fired: list[datetime] | None = None) -> None:
+        """A firing: the fire times it stands for (APScheduler's; now when called by hand),
+        each mapped to its slot. The newest slot within misfire_grace runs; the others are
+        recorded `missed` with their reason."""
         job = self.config.job(job_id)
-        if job is None or job.schedule is None or self.stop_event.is_set():
+        if job is None or job.schedule is None:
             return
         now = self.clock.now()
-        slot = self._slot_of(job, now)
-        if slot is None:
-            log.warning("run.no_slot", job_id=job_id, at=now.isoformat())
+        if fired is None:  # by hand: the newest slot fired by now
+            latest = slots.latest_fired(job.id, job.schedule, now)
+            fired = [latest] if latest is not None else []
+        firing = slots.account(
+            job.schedule, fired, now, job.misfire_grace_s, max_rows=MAX_MISSED_ROWS
+        )
+        missed = list(firing.missed)
+        run = firing.run
+        if run is not None and self.stop_event.is_set():
+            # Stopping: not recorded, so the next start catches it up (a replica claims it).
+            log.info("run.not_started_stopping", job_id=job.id, scheduled_for=run.isoformat())
+            run = None
+        for slot, reason in missed:
+            self._buffer(job.id, slot, RunStatus.MISSED, reason)
+        if run is not None:
+            self._execute(job, RunTrigger.SCHEDULE, run)
+        if missed:
+            self.flush_unrecorded()
+
+    def _fire_slot(
+        self, job_id: str, slot: datetime, trigger: RunTrigger = RunTrigger.SCHEDULE, **_: Any
+    ) -> None:
+        """Run one given slot (a catch-up, or a slot kept across an edit)."""
+        job = self.config.job(job_id)
+        if job is None or job.schedule is None:
             return
-        self._execute(job, RunTrigger.SCHEDULE, slot)
+        if self.stop_event.is_set():
+            log.info("run.not_started_stopping", job_id=job.id, scheduled_for=slot.isoformat())
+            return
+        self._execute(job, trigger, slot)
 
     def _runner(self, job: Job) -> Runner | None:
         try:
@@ -239,9 +378,17 @@ class Daemon:
         return self.clock.now() - timedelta(seconds=beats)
 
     def _execute(self, job: Job, trigger: RunTrigger, slot: datetime) -> None:
-        """Claim and run one slot of a job, unless a run of it is still going anywhere."""
+        """Claim and run one slot of a job, unless a run of it is still going anywhere. Every
+        way this can end leaves the slot a row (a claimed run, or skipped/missed with why)."""
         runner = self._runner(job)
         if runner is None:
+            self._record(
+                job.id,
+                slot,
+                RunStatus.MISSED,
+                f"the daemon has no API client for company {job.company!r} "
+                "(added to jobs.yaml after start): restart the daemon",
+            )
             return
         with self._in_flight_cond:
             self._in_flight += 1
@@ -277,10 +424,15 @@ class Daemon:
                 error=str(exc),
                 action="left for recovery",
             )
+            self._buffer(job.id, slot, RunStatus.MISSED, f"the history database failed: {exc}")
         except SchedulerError as exc:
             log.error("run.error", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc))
-        except Exception:
+            self._record(job.id, slot, RunStatus.MISSED, f"the run could not start: {exc}")
+        except Exception as exc:
             log.exception("run.crashed", job_id=job.id, scheduled_for=slot.isoformat())
+            self._record(
+                job.id, slot, RunStatus.MISSED, f"the daemon failed: {exc.__class__.__name__}"
+            )
         finally:
             with self._in_flight_cond:
                 self._in_flight -= 1
@@ -291,87 +443,127 @@ class Daemon:
             return
         try:
             self._on_run(job, run)
+        except StoreError as exc:  # the database is away: expected, no traceback
+            log.warning("run.after_hook_failed", run_id=run.run_id, error=str(exc))
         except Exception:  # a notification or metric must never break the daemon
             log.exception("run.after_hook_failed", run_id=run.run_id)
 
     # --- slots that do not run: skipped, missed, caught up ---------------------------------------
 
     def _on_not_run(self, event: JobSubmissionEvent) -> None:
-        """APScheduler did not run a firing: the previous one still runs (max instances), or it
-        came later than misfire_grace (the host was suspended or overloaded)."""
+        """APScheduler did not submit a firing because the previous one still runs. Called on
+        the scheduler's own thread: queue the rows, never wait for the database here."""
         job = self.config.job(event.job_id)
         if job is None or job.schedule is None:
             return
         for fired in getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]:
-            slot = self._slot_of(job, fired)
-            if slot is None:
-                continue
-            if event.code == EVENT_JOB_MAX_INSTANCES:
-                self._record(job.id, slot, RunStatus.SKIPPED, "the previous run was still running")
-            else:
-                reason = f"fired more than misfire_grace ({job.misfire_grace_s:g}s) late"
-                if self._record(job.id, slot, RunStatus.MISSED, reason) is not None:
-                    self._missed(job.id, [slot], reason)
+            slot = slots.slot_of(job.schedule, fired)
+            if slot is not None:
+                self._buffer(job.id, slot, RunStatus.SKIPPED, "the previous run was still running")
 
-    def _missed(self, job_id: str, slots: list[datetime], reason: str) -> None:
+    def _missed(self, job_id: str, missed: list[datetime], reason: str) -> None:
         if self._on_missed is None:
             return
         try:
-            self._on_missed(job_id, slots, reason)
+            self._on_missed(job_id, missed, reason)
         except Exception:
             log.exception("run.missed_hook_failed", job_id=job_id)
 
-    def _record(self, job_id: str, slot: datetime, status: RunStatus, reason: str) -> Run | None:
-        """A slot that did not run, with its reason; buffered while the database is down."""
-        if self._store is None:
-            return None
-        try:
-            run = self._store.record_run(
-                job_id, RunTrigger.SCHEDULE, slot, self.clock.now(), status=status, error=reason
-            )
-        except StoreError as exc:
-            self._buffer(job_id, slot, status, f"{reason} (recorded late: {exc})")
-            return None
-        if run is not None:
-            log.warning(
-                f"run.{status.value}", job_id=job_id, scheduled_for=slot.isoformat(), reason=reason
-            )
-            self._after_run(self.config.job(job_id), run)
-        return run
+    def _record(self, job_id: str, slot: datetime, status: RunStatus, reason: str) -> None:
+        """A slot that did not run, with its reason: queued, then written at once if the
+        database answers (off the scheduler's thread only)."""
+        self._buffer(job_id, slot, status, reason)
+        self.flush_unrecorded()
 
-    def _buffer(self, job_id: str, slot: datetime, status: RunStatus, reason: str) -> None:
-        if len(self._unrecorded) == self._unrecorded.maxlen:
-            self.unrecorded_dropped += 1
-            log.error("history.buffer_full", dropped=self.unrecorded_dropped)
-        self._unrecorded.append((job_id, slot, status, reason))
+    def _buffer(
+        self,
+        job_id: str,
+        slot: datetime,
+        status: RunStatus,
+        reason: str,
+        not_before: datetime | None = None,
+    ) -> None:
+        with self._unrecorded_lock:
+            if len(self._unrecorded) >= UNRECORDED_BUFFER:
+                dropped = self._unrecorded.pop(0)
+                self._dropped[dropped.job_id] = self._dropped.get(dropped.job_id, 0) + 1
+                self.unrecorded_dropped += 1
+                log.error("history.buffer_full", dropped=self.unrecorded_dropped)
+            self._unrecorded.append(Verdict(job_id, slot, status, reason, not_before))
 
-    def flush_unrecorded(self) -> int:
-        """Record what waited for the database; return how many rows were written."""
+    def _due(self, everything: bool) -> Verdict | None:
+        now = self.clock.now()
+        with self._unrecorded_lock:
+            for verdict in self._unrecorded:
+                if everything or verdict.not_before is None or verdict.not_before <= now:
+                    return verdict
+        return None
+
+    def flush_unrecorded(self, *, everything: bool = False) -> int:
+        """Write queued rows whose time has come (`everything`: all, at shutdown); return how
+        many were written. Stops at the first database error: the rest wait for the next try.
+        A row whose slot has a row already (another process claimed it) is not written."""
+        if self._store is None or not self._flushing.acquire(blocking=False):
+            return 0
         written = 0
-        while self._unrecorded and self._store is not None:
-            job_id, slot, status, reason = self._unrecorded[0]
-            try:
-                self._store.record_run(
-                    job_id, RunTrigger.SCHEDULE, slot, self.clock.now(), status=status, error=reason
+        missed: dict[str, list[Run]] = {}
+        try:
+            while (verdict := self._due(everything)) is not None:
+                reason = verdict.reason
+                dropped = self._dropped.get(verdict.job_id, 0)
+                if dropped:
+                    reason += (
+                        f" (and {dropped} earlier slot(s) of this job that could not be recorded:"
+                        " the queue was full while the database was unreachable)"
+                    )
+                try:
+                    run = self._store.record_run(
+                        verdict.job_id,
+                        RunTrigger.SCHEDULE,
+                        verdict.slot,
+                        self.clock.now(),
+                        status=verdict.status,
+                        error=reason,
+                    )
+                except StoreError as exc:
+                    log.warning("history.rows_waiting", rows=len(self._unrecorded), error=str(exc))
+                    break
+                with self._unrecorded_lock:
+                    self._unrecorded.remove(verdict)
+                    if dropped:
+                        self._dropped[verdict.job_id] -= dropped
+                written += 1
+                if run is None:
+                    continue
+                log.warning(
+                    f"run.{run.status.value}",
+                    job_id=run.job_id,
+                    scheduled_for=run.scheduled_for.isoformat(),
+                    reason=reason,
                 )
-            except StoreError:
-                return written
-            self._unrecorded.popleft()
-            written += 1
+                self._after_run(self.config.job(run.job_id), run)
+                if run.status is RunStatus.MISSED:
+                    missed.setdefault(run.job_id, []).append(run)
+        finally:
+            self._flushing.release()
+        for job_id, runs in missed.items():  # one notification per job and batch
+            self._missed(job_id, [r.scheduled_for for r in runs], runs[-1].error or "missed")
         return written
 
     def catch_up(self) -> None:
-        """Slots missed while no daemon ran: the newest one within the job's catch_up window
-        runs now (trigger catch_up), once however many were missed; the others are recorded
-        `missed` with their reason. A job never run before has nothing to catch up."""
+        """Slots missed while no daemon ran (those before the live schedule's first slot): the
+        newest one within the job's catch_up window runs now (trigger catch_up), once however
+        many were missed; the others are recorded `missed` with their reason. They are found
+        from the newest, so a long downtime costs no more than a short one. A `missed` row
+        waits until the slot's misfire_grace has passed: a live replica may still run it. A
+        job never run before has nothing to catch up."""
         store = self._store
         if store is None:
             return
-        # Only slots before the live schedule started: later ones are fired by it (catching
-        # them up too would race it for the claim).
-        now = self._started_at or self.clock.now()
+        now = self.clock.now()
         for job in self.config.jobs:
-            if job.schedule is None or self.stop_event.is_set():
+            live_from = self._live_from.get(job.id)
+            if job.schedule is None or live_from is None or self.stop_event.is_set():
                 continue
             try:
                 last = store.last_slot(job.id)
@@ -380,73 +572,28 @@ class Daemon:
                 continue
             if last is None:
                 continue
-            slots: list[datetime] = []
-            moment = last
-            while len(slots) < MAX_CATCH_UP_SCAN:
-                moment = schedules.next_fire_after(job.schedule, moment)
-                if moment >= now:
-                    break
-                slots.append(moment)
-            if not slots:
-                continue
-            window = job.catch_up_s
-            recent = [
-                s for s in slots if window is not None and (now - s).total_seconds() <= window
-            ]
-            chosen = recent[-1] if recent else None
-            missed = [s for s in slots if s != chosen]
-            truncated = len(slots) == MAX_CATCH_UP_SCAN
-            self._record_missed(job, missed, chosen, set(recent), truncated=truncated)
-            if chosen is not None:
+            found = slots.slots_between(job.schedule, last, live_from, MAX_MISSED_ROWS + 1)
+            plan = slots.catch_up_plan(found, now, job.catch_up_s, max_rows=MAX_MISSED_ROWS)
+            for slot, reason, coalesced in plan.missed:
+                grace_ends = slots.fire_time(job.id, job.schedule, slot) + timedelta(
+                    seconds=job.misfire_grace_s
+                )
+                not_before = None if coalesced else grace_ends
+                self._buffer(job.id, slot, RunStatus.MISSED, reason, not_before)
+            if plan.run is not None:
                 log.info(
                     "catch_up.run",
                     job_id=job.id,
-                    scheduled_for=chosen.isoformat(),
-                    missed=len(missed),
+                    scheduled_for=plan.run.isoformat(),
+                    missed=len(plan.missed) + found.older,
                 )
                 self._scheduler.add_job(
-                    self._execute,
-                    args=[job, RunTrigger.CATCH_UP, chosen],
+                    self._fire_slot,
+                    args=[job.id, plan.run, RunTrigger.CATCH_UP],
                     id=f"__catch_up__:{job.id}",
                     replace_existing=True,
-                    misfire_grace_time=None,
                 )
-
-    def _record_missed(
-        self,
-        job: Job,
-        missed: list[datetime],
-        chosen: datetime | None,
-        recent: set[datetime],
-        *,
-        truncated: bool,
-    ) -> None:
-        if not missed:
-            return
-        window = (
-            "catch_up is off"
-            if job.catch_up_s is None
-            else f"older than catch_up ({job.catch_up_s:g}s)"
-        )
-        listed = missed[-MAX_MISSED_ROWS:]
-        unlisted = len(missed) - len(listed)
-        for index, slot in enumerate(listed):
-            if chosen is not None and slot in recent:
-                reason = (
-                    "missed while no daemon ran; coalesced into the catch-up run of "
-                    + chosen.isoformat()
-                )
-            else:
-                reason = f"missed while no daemon ran; {window}"
-            if index == 0 and (unlisted or truncated):
-                reason += (
-                    f" (and {unlisted}{'+' if truncated else ''} older missed slot(s) not listed)"
-                )
-            self._record(job.id, slot, RunStatus.MISSED, reason)
-        summary = "missed while no daemon ran" + (
-            f"; the latest runs now (catch-up of {chosen.isoformat()})" if chosen else ""
-        )
-        self._missed(job.id, missed, summary)
+        self.flush_unrecorded()
 
     def recover_orphans(self) -> None:
         """Adopt and finish runs whose process is gone (see recovery.py). Counted as work in
@@ -502,9 +649,11 @@ class Daemon:
         if digest == self._digest:
             return False
         self._digest = digest
+        old = self.config
         try:
             new = self._load_config()
-        except ConfigError as exc:
+            changes = self.apply(new, old)
+        except ConfigError as exc:  # apply checks every trigger before changing anything
             for problem in exc.problems:
                 log.error("config.invalid", problem=str(problem))
             log.error(
@@ -512,13 +661,51 @@ class Daemon:
             )
             self._event("config_rejected", "\n".join(str(p) for p in exc.problems))
             return False
-        changes = self.apply(new, self.config)
+        except Exception as exc:  # a bug must not take the daemon (or its schedule) down
+            log.exception(
+                "config.reload_failed",
+                path=str(self._path),
+                action="keeping the last good schedule",
+            )
+            self._restore(old)
+            self._event(
+                "config_rejected",
+                f"reload failed ({exc.__class__.__name__}: {exc}); kept the last good schedule",
+            )
+            return False
         log.info("config.reloaded", revision=new.revision, **changes)
         summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in changes.items() if v)
         self._event(
             "config_reloaded", f"revision {new.revision}" + (f"; {summary}" if summary else "")
         )
         return True
+
+    def _restore(self, good: Config) -> None:
+        """Put the last good schedule back after a reload failed half way."""
+        self.config = good
+        try:
+            for scheduled in self._scheduler.get_jobs():
+                if not scheduled.id.startswith("__") and good.job(scheduled.id) is None:
+                    self._scheduler.remove_job(scheduled.id)
+            now = self.clock.now()
+            for job in good.jobs:
+                if job.schedule is None:
+                    continue
+                scheduled = self._scheduler.get_job(job.id)
+                if scheduled is not None and scheduled.trigger.schedule == job.schedule:
+                    continue
+                trigger = SlotTrigger(job.id, job.schedule)
+                self._scheduler.add_job(
+                    self._fire,
+                    trigger=trigger,
+                    id=job.id,
+                    name=job.id,
+                    args=[job.id],
+                    next_run_time=trigger.first(now),
+                    replace_existing=True,
+                )
+        except Exception:
+            log.exception("config.restore_failed")
 
     def _event(self, kind: str, detail: str) -> None:
         """Record what the daemon did in history (best effort: the log has it too)."""
@@ -542,6 +729,7 @@ class Daemon:
             os._exit(130)
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
         self.stop_event.set()
+        self._reload_event.set()  # wake the loop: shutdown begins at once
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -555,25 +743,35 @@ class Daemon:
 
     def start(self, *, paused: bool = False) -> None:
         """Build the schedule before anything can fire (start paused, add jobs, resume); then
-        recover orphaned runs and catch up missed slots, in the background."""
+        recover orphaned runs and catch up missed slots, in the background. The daemon's own
+        duties run on their own threads and always run, however late (never behind the runs).
+        A schedule that never fires is a ConfigError, before anything is scheduled."""
+        self._prepare({j.id: j for j in self.config.jobs if j.schedule}, self.clock.now())
         self._scheduler.start(paused=True)
-        # Slots from here on are the live schedule's; catch-up looks only at those before.
-        self._started_at = self.clock.now()
+        # Slots that fire from here on are the live schedule's; catch-up looks at those before.
         self.apply(self.config, None)
         if self._store is not None:
             # Look for orphans as often as a run can become one (4 heartbeats), at most a minute.
             beats = recovery.STALE_BEATS * self.config.daemon.heartbeat_s
-            self._scheduler.add_job(
-                self.recover_orphans,
-                trigger=SlotTrigger(
-                    IntervalSchedule(every_s=max(1.0, min(RECOVERY_EVERY_S, beats)))
-                ),
-                id=RECOVERY_JOB,
-                next_run_time=self.clock.now(),
-            )
-            self._scheduler.add_job(
-                self.catch_up, id="__catch_up__", next_run_time=self.clock.now()
-            )
+            duties: list[tuple[str, Callable[[], object], float | None]] = [
+                (RECOVERY_JOB, self.recover_orphans, max(1.0, min(RECOVERY_EVERY_S, beats))),
+                ("__catch_up__", self.catch_up, None),
+                (FLUSH_JOB, self.flush_unrecorded, FLUSH_EVERY_S),
+            ]
+            for job_id, duty, every_s in duties:
+                # The row writer may wait for the database: a second one returns at once.
+                instances = 2 if job_id == FLUSH_JOB else 1
+                self._scheduler.add_job(
+                    duty,
+                    trigger=SlotTrigger(job_id, IntervalSchedule(every_s=every_s))
+                    if every_s
+                    else None,
+                    id=job_id,
+                    next_run_time=self.clock.now(),
+                    executor="internal",
+                    coalesce=True,
+                    max_instances=instances,
+                )
         if not paused:
             self._scheduler.resume()
 
@@ -590,32 +788,60 @@ class Daemon:
             self.loop_beat = self.clock.monotonic()
             if self._reload_event.wait(RELOAD_CHECK_S):
                 self._reload_event.clear()
-            self.reload()
+            if not self.stop_event.is_set():
+                self.reload()
         self.shutdown()
 
     def loop_alive(self) -> bool:
         return self.clock.monotonic() - self.loop_beat < 3 * RELOAD_CHECK_S + 5
 
     def health(self) -> tuple[bool, str]:
-        """(healthy, why): the scheduler loop ticks and the database answers (checked at most
-        every few seconds, so scrapes never hammer it)."""
+        """(healthy, why), within DB_ANSWER_S whatever the database does: the scheduler loop
+        ticks and the database answers. The database is pinged on a thread of its own at most
+        every few seconds (so scrapes never hammer it); a ping not answered within DB_ANSWER_S
+        (a locked SQLite file, an unreachable PostgreSQL) makes the check fail at once."""
         problems = []
         if not self.loop_alive() or not self._scheduler.running:
             problems.append("the scheduler loop is not running")
-        now = self.clock.monotonic()
-        checked_at, db_error = self._db_checked
-        if self._store is not None and now - checked_at > DB_CHECK_EVERY_S:
-            try:
-                self._store.ping()
-                db_error = None
-            except StoreError as exc:
-                db_error = str(exc)
-            self._db_checked = (now, db_error)
+        db_error = self._database_problem()
         if db_error is not None:
             problems.append(f"the history database is unreachable: {db_error}")
         waiting = len(self._unrecorded)
         note = f"; {waiting} row(s) wait for the database" if waiting else ""
         return (not problems, ("; ".join(problems) or "ok") + note)
+
+    def _database_problem(self) -> str | None:
+        store = self._store
+        if store is None:
+            return None
+        with self._db_lock:
+            now = self.clock.monotonic()
+            if self._ping_started is None and now - self._db_checked_at > DB_CHECK_EVERY_S:
+                self._ping_started = now
+                self._ping_done.clear()
+                threading.Thread(target=self._ping, args=(store,), daemon=True).start()
+            started = self._ping_started
+        if started is not None:
+            self._ping_done.wait(max(0.0, started + DB_ANSWER_S - self.clock.monotonic()))
+        with self._db_lock:
+            if self._ping_started is not None:
+                waited = self.clock.monotonic() - self._ping_started
+                if waited >= DB_ANSWER_S:
+                    return f"no answer to a ping for {waited:.0f}s"
+            return self._db_error
+
+    def _ping(self, store: HistoryStore) -> None:
+        try:
+            store.ping()
+            error = None
+        except StoreError as exc:
+            error = str(exc)
+        except Exception as exc:  # never leave a ping "in progress" for ever
+            error = f"{exc.__class__.__name__}: {exc}"
+        with self._db_lock:
+            self._db_error, self._db_checked_at = error, self.clock.monotonic()
+            self._ping_started = None
+            self._ping_done.set()
 
     def _wait_in_flight(self, seconds: float) -> int:
         deadline = self.clock.monotonic() + seconds
@@ -641,7 +867,7 @@ class Daemon:
         self._cancel.set()  # also when nothing runs: a firing that starts now stops at once
         if unfinished:
             unfinished = self._wait_in_flight(CANCEL_GRACE_S + self.config.kinsta.timeout_s)
-        self.flush_unrecorded()
+        self.flush_unrecorded(everything=True)
         self._scheduler.shutdown(wait=False)
         log.info("daemon.stopped", unfinished_runs=unfinished)
         self._event("stopped", f"{unfinished} run(s) left for recovery" if unfinished else "clean")

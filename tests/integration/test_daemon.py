@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from scheduler import config as config_module
+from scheduler import recovery
 from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon
-from scheduler.domain import Config, Polling, RateLimits, RunStatus, RunTrigger, Secret
+from scheduler.domain import Config, Polling, RateLimits, Run, RunStatus, RunTrigger, Secret
 from scheduler.history import HistoryStore, RunFilter
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
@@ -32,23 +33,37 @@ jobs:
 @pytest.fixture
 def make_daemon(
     sandbox: SandboxServer, store: HistoryStore, tmp_path: Path
-) -> Iterator[Callable[[str], Daemon]]:
+) -> Iterator[Callable[..., Daemon]]:
     clock = SystemClock()
     client = KinstaClient(
         sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
     )
     path = tmp_path / "jobs.yaml"
 
-    def make(text: str) -> Daemon:
+    def make(text: str, *, recorded: bool = False) -> Daemon:
         path.write_text(text)
 
         def load() -> Config:
             return config_module.load(path, {})
 
         runner = Runner(
-            client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by="test"
+            client,
+            store,
+            clock,
+            FAST,
+            sandbox.sandbox.fleet.company_id,
+            started_by="test",
+            heartbeat_s=load().daemon.heartbeat_s,
         )
-        daemon = Daemon(load(), lambda job: runner, clock, load, path, cancel=runner.cancel)
+        daemon = Daemon(
+            load(),
+            lambda job: runner,
+            clock,
+            load,
+            path,
+            cancel=runner.cancel,
+            store=store if recorded else None,
+        )
         made.append(daemon)
         return daemon
 
@@ -69,7 +84,7 @@ def run_for(daemon: Daemon, seconds: float) -> None:
 
 
 def test_interval_job_fires_each_slot_once(
-    make_daemon: Callable[[str], Daemon], store: HistoryStore, sandbox: SandboxServer
+    make_daemon: Callable[..., Daemon], store: HistoryStore, sandbox: SandboxServer
 ) -> None:
     site = sandbox.sandbox.fleet.sites[0].name
     run_for(make_daemon(JOBS % site), 3.6)
@@ -82,7 +97,7 @@ def test_interval_job_fires_each_slot_once(
 
 
 def test_reload_adds_changes_and_removes_jobs(
-    make_daemon: Callable[[str], Daemon], tmp_path: Path
+    make_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     daemon = make_daemon(JOBS % "*")
     daemon.start(paused=True)
@@ -101,7 +116,7 @@ def test_reload_adds_changes_and_removes_jobs(
 
 
 def test_a_bad_reload_keeps_the_last_good_schedule(
-    make_daemon: Callable[[str], Daemon], tmp_path: Path
+    make_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     daemon = make_daemon(JOBS % "*")
     daemon.start(paused=True)
@@ -132,7 +147,7 @@ def test_an_alias_bomb_copied_over_jobs_yaml_keeps_the_last_good_schedule(
 
 
 def test_fire_claims_the_unjittered_slot(
-    make_daemon: Callable[[str], Daemon], store: HistoryStore
+    make_daemon: Callable[..., Daemon], store: HistoryStore
 ) -> None:
     daemon = make_daemon(JOBS % "no-such-site")
     daemon._fire("every-second")
@@ -187,3 +202,111 @@ def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> No
     daemon.retain()
     assert [r.scheduled_for.day for r in store.list_runs(RunFilter())] == [3]
     daemon.shutdown(timeout_s=1)
+
+
+def test_an_edit_inside_a_jitter_delay_keeps_the_slot(
+    make_daemon: Callable[..., Daemon], store: HistoryStore, tmp_path: Path
+) -> None:
+    jobs = (
+        "version: 1\njobs:\n  - id: jittery\n    schedule: {every: 2s, jitter: 1.9s}\n"
+        "    catch_up: false\n    targets: {sites: [nothing-matches]}\n"
+        "    actions: [clear_cache]\n    concurrency: %d\n"
+    )
+    daemon = make_daemon(jobs % 1, recorded=True)
+    thread = threading.Thread(target=daemon.run_forever)
+    thread.start()
+    try:
+        while "jittery" not in daemon.next_fire_times():
+            time.sleep(0.01)
+        for _ in range(20):  # wait for a firing whose jitter leaves time to edit before it
+            fire = datetime.fromisoformat(daemon.next_fire_times()["jittery"])
+            slot = fire.replace(microsecond=0) - timedelta(seconds=fire.second % 2)
+            if fire - slot > timedelta(seconds=1) and datetime.now(UTC) < slot:
+                break
+            time.sleep(max(0.0, (fire - datetime.now(UTC)).total_seconds()) + 0.05)
+        else:
+            raise AssertionError("no firing with a long enough jitter delay")
+        time.sleep((slot - datetime.now(UTC)).total_seconds() + 0.3)
+        assert datetime.now(UTC) < fire  # inside the slot's jitter delay
+        (tmp_path / "jobs.yaml").write_text(jobs % 2)
+        daemon._reload_event.set()
+        time.sleep((fire - datetime.now(UTC)).total_seconds() + 1.0)
+    finally:
+        daemon.stop_event.set()
+        thread.join(timeout=30)
+    assert daemon.config.jobs[0].concurrency == 2  # the edit took effect
+    assert slot in {r.scheduled_for for r in store.list_runs(RunFilter(job_id="jittery"))}
+
+
+def test_recovery_runs_while_every_run_thread_is_busy(
+    sandbox: SandboxServer,
+    store: HistoryStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("scheduler.daemon.MAX_PARALLEL_RUNS", 1)
+    sandbox.sandbox.fleet.time_scale = 2.0  # restart_php: 20 s
+    site = sandbox.sandbox.fleet.sites[0].name
+    path = tmp_path / "jobs.yaml"
+    path.write_text(
+        "version: 1\ndaemon: {heartbeat: 0.25s, shutdown_timeout: 0.5s}\njobs:\n"
+        f"  - id: slow\n    schedule: {{every: 1s}}\n    catch_up: false\n"
+        f"    targets: {{sites: [{site}], environment: live}}\n    actions: [restart_php]\n"
+    )
+    config = config_module.load(path, {})
+    clock = SystemClock()
+    client = KinstaClient(
+        sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
+    )
+    runner = Runner(
+        client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by="t",
+        heartbeat_s=0.25,
+    )  # fmt: skip
+    daemon = Daemon(
+        config, lambda job: runner, clock, lambda: config, path, cancel=runner.cancel, store=store
+    )
+    thread = threading.Thread(target=daemon.run_forever)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not store.list_runs(RunFilter(status="running")):  # the one run thread is busy
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        gone = datetime(2020, 1, 1, tzinfo=UTC)
+        orphan = store.claim_run("slow", RunTrigger.SCHEDULE, gone, gone, started_by="gone")
+        assert orphan is not None
+        deadline = time.monotonic() + 6
+        while (found := store.get_run(orphan.run_id)) and found.status is RunStatus.RUNNING:
+            assert time.monotonic() < deadline, "recovery did not run while runs took the pool"
+            time.sleep(0.1)
+        assert found is not None and "recovered by" in (found.error or "")
+    finally:
+        daemon.stop_event.set()
+        thread.join(timeout=30)
+        client.close()
+
+
+def test_a_claimed_run_is_held_before_it_executes(
+    sandbox: SandboxServer, store: HistoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery in this process (same host and pid) must never take a run between its claim
+    and its execution for a dead predecessor's (a catch-up run was adopted mid-way)."""
+    path = tmp_path / "jobs.yaml"
+    path.write_text(JOBS % "no-such-site")
+    (job,) = config_module.load(path, {}).jobs
+    clock = SystemClock()
+    client = KinstaClient(
+        sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
+    )
+    me = "this-host:4242"
+    runner = Runner(client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by=me)
+    seen: list[bool] = []
+
+    def execute(job: object, run: Run) -> Run:
+        seen.append(recovery.owner_gone(run, me))
+        return run
+
+    monkeypatch.setattr(runner, "execute", execute)
+    runner.run(job, RunTrigger.SCHEDULE, datetime(2026, 11, 1, tzinfo=UTC))
+    client.close()
+    assert seen == [False]

@@ -138,12 +138,17 @@ def test_without_catch_up_every_missed_slot_is_recorded(
     last = now - timedelta(seconds=7)
     store.record_run("tick", RunTrigger.SCHEDULE, last, last, status=RunStatus.SUCCEEDED, error="x")
     daemon = make_daemon(every(1, catch_up="false"))
+    daemon.start(paused=True)
     daemon.catch_up()
+    # not yet: within misfire_grace a live replica may still run them (issue 11.11)
+    assert runs_of(store) == [runs_of(store)[0]]
+    daemon.flush_unrecorded(everything=True)  # as at shutdown, or once their grace has passed
     missed = [r for r in runs_of(store) if r.status is RunStatus.MISSED]
     assert len(missed) in (7, 8)  # the second may tick over while we look
     assert all("catch_up is off" in (r.error or "") for r in missed)
     assert not [r for r in runs_of(store) if r.trigger is RunTrigger.CATCH_UP]
     daemon.catch_up()  # a second start records nothing twice
+    daemon.flush_unrecorded(everything=True)
     assert len([r for r in runs_of(store) if r.status is RunStatus.MISSED]) <= 8
 
 

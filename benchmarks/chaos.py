@@ -152,6 +152,11 @@ class Supervised:
         code = self.process.returncode
         self.figures.exits[code] += 1
         self.process = None
+        if code == 2 and "cannot reach the history database" in self.logs[-1].read_text():
+            # Started during an outage longer than db_retry: it gives up, as documented, and
+            # its supervisor starts it again.
+            self.figures.events["gave up waiting for the database"] += 1
+            return 0
         return code
 
     def signal(self, signum: int, wait_s: float = 90) -> int | None:

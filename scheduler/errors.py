@@ -10,7 +10,7 @@
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message)
         ├── TransportError         the request may not have reached Kinsta (connect, timeout)
-        ├── RateLimitedError       Kinsta answered 429 or "too many requests"
+        ├── RateLimitedError       Kinsta answered 429 (only the status counts)
         ├── KinstaAPIError         Kinsta answered an error status (status, message)
         │   ├── AuthenticationError    401: missing, wrong or expired key
         │   └── NotFoundAPIError       404: missing, or no permission (Kinsta folds 403 into 404)

@@ -217,7 +217,7 @@ class RateGovernor:
         self._emit(
             "rate_limited",
             pause,
-            "Kinsta answered 429 (or too many requests); every user of the key pauses",
+            "Kinsta answered 429; every user of the key pauses",
         )
         try:
             self._ledger.block(self._limits["company"].name, pause)

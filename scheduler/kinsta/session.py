@@ -8,9 +8,12 @@ connection was not established, or Kinsta answered 429); otherwise the error is 
 
 from __future__ import annotations
 
+import json
 import random
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from html.parser import HTMLParser
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -38,7 +41,7 @@ WAITED_S = "kinsta_scheduler_waited_s"  # response extension: its wait for the g
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
-TOO_MANY = "too many requests"
+MESSAGE_MAX_CHARS = 160  # an error message kept for history: one short line
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ class ApiSession:
         self, response: httpx.Response, method: str, path: str, accept: tuple[int, ...]
     ) -> None:
         status = response.status_code
-        if status == 429 or _says_too_many(response):
+        if status == 429:  # only the status: a body's words prove nothing (a log may say them)
             self._raise_rate_limited(response, method, path)
         if 200 <= status < 300 or status in accept:
             return
@@ -198,23 +201,64 @@ def _describe(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _says_too_many(response: httpx.Response) -> bool:
-    """Kinsta may report rate limiting in the body's `message` only. Nothing else in a body
-    counts: a log file may well contain the words."""
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    message = body.get("message") if isinstance(body, dict) else None
-    return isinstance(message, str) and TOO_MANY in message.lower()
-
-
 def _error_message(response: httpx.Response) -> str:
+    """A short, clean message for history and logs: Kinsta's JSON `message`, or for anything
+    else (a proxy's HTML page) the reason phrase and the page's first line of text."""
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip().replace("\n", " ")[:200]
-        return text or response.reason_phrase or "no message"
+        return _page_summary(response)
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return str(body)[:200]
+        return _one_line(body["message"]) or response.reason_phrase or "no message"
+    return _one_line(json.dumps(body))
+
+
+def _page_summary(response: httpx.Response) -> str:
+    reason = response.reason_phrase
+    parser = _TextOfPage()
+    parser.feed(response.text)
+    parser.close()
+    lines = (_one_line(line) for line in "".join(parser.text).splitlines())
+    first = next((line for line in lines if line), "")
+    first = first.removeprefix(str(response.status_code)).lstrip(" :-|")
+    if not first or first.casefold() == reason.casefold():
+        return reason or "no message"
+    if reason and reason.casefold() not in first.casefold():
+        first = f"{reason}: {first}"
+    return _one_line(first)
+
+
+class _TextOfPage(HTMLParser):
+    """The visible text of an HTML page (a plain-text body passes through unchanged)."""
+
+    BLOCKS = ("title", "h1", "h2", "h3", "p", "div", "br", "tr", "li", "center", "body")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._hidden += 1
+        elif tag in self.BLOCKS:
+            self.text.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self.BLOCKS:
+            self.text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.text.append(data)
+
+
+def _one_line(text: str) -> str:
+    """Control characters and runs of whitespace become one space; at most MESSAGE_MAX_CHARS."""
+    printable = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    line = " ".join(printable.split())
+    if len(line) > MESSAGE_MAX_CHARS:
+        line = line[: MESSAGE_MAX_CHARS - 1] + "…"
+    return line

@@ -12,6 +12,7 @@ from scheduler.clock import SystemClock
 from scheduler.domain import OperationState, Polling, RateLimits, Secret
 from scheduler.errors import (
     AuthenticationError,
+    KinstaAPIError,
     NotFoundAPIError,
     ResponseFormatError,
     TransportError,
@@ -194,23 +195,67 @@ def test_a_429_pauses_and_retries_after_retry_after(make_client: MakeClient) -> 
     assert client.clear_cache("e").operation_id == "cache:clear-e"
 
 
-def test_too_many_requests_in_the_body_counts_as_429(make_client: MakeClient) -> None:
+def test_only_a_429_status_pauses_the_key(make_client: MakeClient) -> None:
+    """Issue 11 item 21: the words "too many requests" in a body are not a 429. A 200 is an
+    answer, a 400 is a rejection (not retried); neither pauses anyone."""
+    validated = {"name": "k", "company": "c", "status": "active", "expires_at": None}
     answers = [
-        httpx.Response(
-            400,
-            json={"status": 400, "message": "Too many requests"},
-            headers={"Retry-After": "0.1"},
-        ),
-        httpx.Response(
-            200, json={"name": "k", "company": "c", "status": "active", "expires_at": None}
-        ),
+        httpx.Response(200, json={**validated, "message": "Too many requests? Not here."}),
+        httpx.Response(400, json={"status": 400, "message": "Too many requests"}),
     ]
-    client = make_client(
-        "https://api.example.test/v2", transport=httpx.MockTransport(lambda r: answers.pop(0))
-    )
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return answers.pop(0)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
     governor = client._governor
     assert client.validate().company == "c"
-    assert isinstance(governor, RateGovernor) and governor.requests == 2
+    with pytest.raises(KinstaAPIError) as caught:
+        client.validate()
+    assert caught.value.status == 400 and calls == ["GET", "GET"]
+    assert isinstance(governor, RateGovernor) and governor.rate_limited == 0
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (502, NGINX_502, "HTTP 502: Bad Gateway"),
+        (
+            503,
+            "<!DOCTYPE html><html><head><style>p {color: red}</style><script>var x = 1;</script>"
+            "</head><body>\r\n\r\n<p>Down&nbsp;for   maintenance,\x07 back soon</p></body></html>",
+            "HTTP 503: Service Unavailable: Down for maintenance, back soon",
+        ),
+        (504, "", "HTTP 504: Gateway Timeout"),
+        (
+            500,
+            '{"status": 500, "message": "line one\\r\\nline\\ttwo"}',
+            "HTTP 500: line one line two",
+        ),
+        (502, "x" * 1000, "HTTP 502: Bad Gateway: " + "x" * 146 + "…"),  # 160 characters
+    ],
+)
+def test_an_error_page_becomes_a_short_clean_message(
+    make_client: MakeClient, status: int, body: str, message: str
+) -> None:
+    """Issue 11 item 22: a proxy's HTML page is not a message: status, reason, first line."""
+    kind = "application/json" if body.startswith("{") else "text/html"
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(status, text=body, headers={"content-type": kind})
+    )
+    client = make_client("https://api.example.test/v2", transport=transport)
+    with pytest.raises(KinstaAPIError) as caught:
+        client.clear_cache("env")
+    assert str(caught.value) == f"POST /sites/tools/clear-cache: {message}"
 
 
 def test_the_governor_keeps_a_tight_sandbox_free_of_429s() -> None:

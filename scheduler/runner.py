@@ -35,6 +35,7 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.errors import (
+    Interrupted,
     KinstaAPIError,
     KinstaError,
     SlotNotClaimedError,
@@ -508,7 +509,7 @@ class Runner:
         """Run an action (or its reconcile step); every error becomes the task's result."""
         try:
             return action(_Context(self, ref), ref.target, job.actions[ref.index].options)
-        except PollingCancelled as exc:
+        except Interrupted as exc:  # a poll, a wait for rate budget or a backoff cut short
             log.warning("task.interrupted", job_id=job.id, action=ref.action, target=ref.target.key)
             raise _Interrupted from exc
         except TransportError as exc:

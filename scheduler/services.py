@@ -129,13 +129,16 @@ def open_services(
                 clock,
                 ledger=ledger,
                 scope=key_fingerprint(key.reveal()),
-                host=socket.gethostname(),
+                ip_key=socket.gethostname(),
                 hold_s=config.kinsta.timeout_s,
                 on_event=lambda scope, kind, seconds, detail: store.record_governor_event(
                     scope, kind, seconds, detail, clock.now()
                 ),
+                cancel=cancel,
             )
-            client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
+            client = KinstaClient(
+                api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s, cancel=cancel
+            )
             services.clients[company.name] = client
             services.governors[company.name] = governor
             company_id = (None if sandbox else company.company_id) or client.validate().company

@@ -4,12 +4,16 @@ Retries: reads (GET, operation polls) are retried on transport errors, 5xx and 4
 jittered backoff. A mutating call is retried only when it provably never reached Kinsta (the
 connection was not established, or Kinsta answered 429); otherwise the error is raised with
 `sent=True` for the caller to record as uncertain and reconcile.
+
+Shutdown: every wait (for rate budget, a 429 pause, a backoff) ends when `cancel` is set, raising
+Interrupted; no request is sent after it, and one already sent is awaited as usual.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +28,9 @@ from scheduler.clock import Clock
 from scheduler.domain import OperationState, Secret
 from scheduler.errors import (
     AuthenticationError,
+    Interrupted,
     KinstaAPIError,
+    KinstaError,
     NotFoundAPIError,
     RateLimitedError,
     ResponseFormatError,
@@ -78,9 +84,11 @@ class ApiSession:
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self._governor = governor
         self._clock = clock
+        self._cancel = cancel  # set when the process stops: no request leaves after it
         self._rng = rng or random.Random()
         self._http = httpx.Client(
             base_url=api_url,
@@ -108,6 +116,8 @@ class ApiSession:
     def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         shown = "/" + path
         with self._governor.permit(method, shown) as permit:
+            if self._cancel is not None and self._cancel.is_set():
+                raise Interrupted(f"{method} {shown} not sent: the process is stopping")
             sent_at = self._clock.now()
             try:
                 response = self._http.request(method, path, **kwargs)
@@ -137,12 +147,17 @@ class ApiSession:
             except TransportError as exc:
                 if attempt == MAX_ATTEMPTS or (exc.sent and not idempotent):
                     raise
-                self._clock.sleep(backoff_s(attempt, self._rng))
+                self._back_off(attempt, exc)
             except KinstaAPIError as exc:
                 if not (idempotent and exc.status >= 500) or attempt == MAX_ATTEMPTS:
                     raise
-                self._clock.sleep(backoff_s(attempt, self._rng))
+                self._back_off(attempt, exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _back_off(self, attempt: int, error: KinstaError) -> None:
+        """Pause before the next attempt; a stopping process sends nothing more."""
+        if self._clock.sleep(backoff_s(attempt, self._rng), self._cancel):
+            raise Interrupted(f"not retried, the process is stopping: {error}") from error
 
     def _check(
         self, response: httpx.Response, method: str, path: str, accept: tuple[int, ...]

@@ -167,9 +167,13 @@ class ApiSession:
             self._raise_rate_limited(response, method, path)
         if 200 <= status < 300 or status in accept:
             return
-        message = _error_message(response)
+        raise self._api_error(response, method, path)
+
+    @staticmethod
+    def _api_error(response: httpx.Response, method: str, path: str) -> KinstaAPIError:
+        status = response.status_code
         kind = {401: AuthenticationError, 404: NotFoundAPIError}.get(status, KinstaAPIError)
-        raise kind(message, method=method, path=path, status=status)
+        return kind(_error_message(response), method=method, path=path, status=status)
 
     @staticmethod
     def _raise_rate_limited(response: httpx.Response, method: str, path: str) -> None:

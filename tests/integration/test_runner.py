@@ -26,6 +26,7 @@ from scheduler.history import HistoryStore
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import SKIPPED_AFTER_FAILURE, Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+from tests.fault_proxy import KINSTA_500, NGINX_502, FaultProxy
 
 FAST = Polling(first_poll_s=0.03, max_interval_s=0.1, not_found_grace_s=5, deadline_s=10)
 
@@ -346,3 +347,69 @@ def test_verification_reads_the_sites_over_http(
     fatal = check(ctx, target, {}, None)
     assert "answered 500, expected 200" in fatal.summary()
     runner.probe.close()
+
+
+# --- answers that prove nothing: a 500 on a poll, a 5xx to a change (issue 11 items 15-17) -----
+
+
+@pytest.fixture
+def proxy(sandbox: SandboxServer) -> Iterator[FaultProxy]:
+    """The sandbox behind a proxy that can answer for it."""
+    found = FaultProxy(sandbox.url)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def proxied_runner(
+    proxy: FaultProxy, sandbox: SandboxServer, store: HistoryStore
+) -> Iterator[Runner]:
+    clock = SystemClock()
+    client = KinstaClient(
+        proxy.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
+    )
+    runner = Runner(client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by="t")
+    runner.retry_pause_s = 0.01
+    yield runner
+    client.close()
+
+
+def one_site(sandbox: SandboxServer, *actions: str | ActionSpec) -> Job:
+    site = sandbox.sandbox.fleet.sites[0]
+    specs = tuple(a if isinstance(a, ActionSpec) else ActionSpec(a) for a in actions)
+    return Job("one", None, TargetSelector(sites=(site.name,)), specs)
+
+
+def test_a_transient_500_on_a_poll_is_not_taken_for_a_failure(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Kinsta's failed-operation answer is also what a hiccup looks like: it is confirmed by
+    further polls, and the operation's real end (here success) is what counts."""
+    proxy.add("GET", r"/v2/operations/.+", 500, KINSTA_500, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "restart_php"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    ((task,),) = [store.run_tasks(run.run_id)]
+    (operation,) = task.operations
+    assert operation.state.value == "succeeded"
+    unconfirmed = [e for e in operation.events if e.http_status == 500]
+    assert len(unconfirmed) == 1 and unconfirmed[0].message is not None
+    assert unconfirmed[0].message.startswith("not final until confirmed (1 of 3): Error occurred")
+    assert ("GET", 500) in [(m, status) for m, _, status in proxy.requests]
+
+
+def test_an_error_page_on_a_poll_is_a_failed_poll_not_an_answer(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A 500 that is not Kinsta's JSON (a proxy's page) says nothing about the operation: it is
+    recorded as a failed poll with its status, and polling goes on."""
+    page = NGINX_502.replace("502 Bad Gateway", "500 Internal Server Error")
+    proxy.add("GET", r"/v2/operations/.+", 500, page, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    ((task,),) = [store.run_tasks(run.run_id)]
+    (operation,) = task.operations
+    failed_polls = [e for e in operation.events if e.http_status == 500]
+    assert len(failed_polls) == 1 and failed_polls[0].message is not None
+    assert failed_polls[0].message.startswith("poll failed: ")
+    assert "Internal Server Error" in failed_polls[0].message
+    assert "<" not in failed_polls[0].message

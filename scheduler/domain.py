@@ -260,6 +260,7 @@ class Target:
     labels: tuple[str, ...] = ()
     primary_domain: str | None = None
     cdn_cache_id: str | None = None
+    edge_cache_id: str | None = None  # Kinsta's id_edge_cache: none, no edge cache to clear
     php_version: str | None = None  # "8.3", as Kinsta reported it when targets were resolved
     wordpress_version: str | None = None
 

@@ -413,3 +413,25 @@ def test_an_error_page_on_a_poll_is_a_failed_poll_not_an_answer(
     assert failed_polls[0].message.startswith("poll failed: ")
     assert "Internal Server Error" in failed_polls[0].message
     assert "<" not in failed_polls[0].message
+
+
+def test_edge_and_cdn_clears_skip_an_environment_without_that_cache(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Issue 11 item 23: clear_edge_cache, like clear_cdn_cache, is skipped (not sent) where the
+    environment has no cache of that kind; the others are cleared."""
+    fleet = sandbox.sandbox.fleet
+    bare = fleet.sites[0].environments[0]
+    bare.edge_cache_id = None  # type: ignore[assignment]  # Kinsta answers id_edge_cache: null
+    bare.cdn_cache_id = None  # type: ignore[assignment]
+    run = make_runner().run(
+        job("clear_edge_cache", "clear_cdn_cache"), RunTrigger.MANUAL, datetime.now(UTC)
+    )
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    by_env = {(t.environment_id, t.action): t for t in store.run_tasks(run.run_id)}
+    for action, why in (("clear_edge_cache", "edge cache"), ("clear_cdn_cache", "CDN cache")):
+        skipped = by_env[(bare.id, action)]
+        assert skipped.status is TaskStatus.SKIPPED and why in (skipped.message or "")
+    assert bare.counters["edgeCache:clear:accepted"] == 0
+    others = [t for (env, _), t in by_env.items() if env != bare.id]
+    assert others and all(t.status is TaskStatus.SUCCEEDED for t in others)

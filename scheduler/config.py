@@ -89,8 +89,16 @@ class _RateLimits(_Model):
     creation_per_minute: int = Field(5, gt=0)
     logs_per_minute: int = Field(35, gt=0)
     per_ip_per_minute: int = Field(1000, gt=0)
+    ip_key: str | None = Field(None, max_length=200)
     window: Duration = 60.0
     creation_endpoints: list[str] = list(RateLimits.creation_endpoints)
+
+    @field_validator("ip_key")
+    @classmethod
+    def _ip_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must name the egress address (or be left out for the host name)")
+        return value.strip() if value is not None else None
 
     @field_validator("creation_endpoints")
     @classmethod
@@ -675,6 +683,7 @@ def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
             creation_per_minute=raw.rate_limits.creation_per_minute,
             logs_per_minute=raw.rate_limits.logs_per_minute,
             per_ip_per_minute=raw.rate_limits.per_ip_per_minute,
+            ip_key=raw.rate_limits.ip_key,
             window_s=float(raw.rate_limits.window),
             creation_endpoints=tuple(raw.rate_limits.creation_endpoints),
         ),

@@ -141,6 +141,10 @@ class RateLimits:
     creation_per_minute: int = 5
     logs_per_minute: int = 35
     per_ip_per_minute: int = 1000
+    # What the per-IP bucket is keyed by: processes with the same key share one per-IP budget.
+    # Kinsta counts requests per egress address, so replicas behind one NAT must share a key
+    # (their egress IP, say). None: this host's name, which suits hosts with their own address.
+    ip_key: str | None = None
     window_s: float = 60.0  # Kinsta's window; tests and benchmarks shrink it to scale time
     # Requests that count against the creation limit, as "METHOD /path/{param}" (the API docs'
     # notation). Kinsta does not list them; these create sites and environments.

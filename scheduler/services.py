@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from scheduler import logs
 from scheduler.clock import Clock, SystemClock
-from scheduler.domain import Company, Config, Job, Run, Secret
+from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
 from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
@@ -42,6 +42,12 @@ def start_sandbox(config: Config) -> SandboxServer:
         companies=len(config.kinsta.all_companies()),
     )
     return SandboxServer(Sandbox(options)).start()
+
+
+def ip_bucket_key(limits: RateLimits) -> str:
+    """The per-IP bucket's key: `rate_limits.ip_key` (the egress address that replicas behind one
+    NAT share), else this host's name."""
+    return limits.ip_key or socket.gethostname()
 
 
 @dataclass
@@ -129,7 +135,7 @@ def open_services(
                 clock,
                 ledger=ledger,
                 scope=key_fingerprint(key.reveal()),
-                ip_key=socket.gethostname(),
+                ip_key=ip_bucket_key(config.kinsta.rate_limits),
                 hold_s=config.kinsta.timeout_s,
                 on_event=lambda scope, kind, seconds, detail: store.record_governor_event(
                     scope, kind, seconds, detail, clock.now()

@@ -2,7 +2,8 @@
 
 Buckets (limits from jobs.yaml `kinsta.rate_limits`):
 - company:<key fingerprint>  every request made with the key (120/min);
-- ip:<host>                  every request from this host (1000/min; several companies);
+- ip:<ip_key>                every request from this egress address (1000/min; several
+                             companies; `rate_limits.ip_key`, by default the host name);
 - creation:<fingerprint>     requests that create resources (5/min): the table
                              `rate_limits.creation_endpoints` (RateLimits has the default);
 - logs:<fingerprint>         the logs endpoint (35/min).

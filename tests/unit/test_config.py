@@ -306,3 +306,14 @@ jobs:
     assert "admin_password" in text
     assert "did you mean 'clear_cache'?" in text
     assert "create_site acts on the company" in text
+
+
+def test_rate_limits_ip_key_must_name_something() -> None:
+    found = problems(
+        """version: 1
+kinsta:
+  rate_limits: {ip_key: "  "}
+jobs: []
+"""
+    )
+    assert len(found) == 1 and "rate_limits.ip_key" in found[0] and "egress" in found[0]

@@ -25,6 +25,7 @@ NGINX_502 = (
     "</body>\r\n</html>\r\n"
 )
 KINSTA_500 = '{"message": "Error occurred while processing your request", "status": 500}'
+KINSTA_503 = '{"message": "Service Unavailable", "status": 503}'
 PASSED_HEADERS = ("content-type", "retry-after", "ratelimit-remaining", "ratelimit-reset")
 
 

@@ -1,9 +1,11 @@
 """ApiSession: one httpx client behind the rate governor, with retries and error mapping.
 
 Retries: reads (GET, operation polls) are retried on transport errors, 5xx and 429 with capped,
-jittered backoff. A mutating call is retried only when it provably never reached Kinsta (the
-connection was not established, or Kinsta answered 429); otherwise the error is raised with
-`sent=True` for the caller to record as uncertain and reconcile.
+jittered backoff. A change request (POST, PUT, DELETE) is retried only when it provably never
+reached Kinsta (the connection was not established, or Kinsta answered 429). Any other failure is
+raised at once; unless it proves the request refused (a 4xx), the error is `uncertain` (a
+timeout after sending, a 502/503/504 or Kinsta's 500, a 2xx that cannot be read), for the caller
+to record as such and reconcile.
 
 Shutdown: every wait (for rate budget, a 429 pause, a backoff) ends when `cancel` is set, raising
 Interrupted; no request is sent after it, and one already sent is awaited as usual.
@@ -145,10 +147,10 @@ class ApiSession:
                 if attempt == MAX_ATTEMPTS:
                     raise
             except TransportError as exc:
-                if attempt == MAX_ATTEMPTS or (exc.sent and not idempotent):
+                if attempt == MAX_ATTEMPTS or exc.uncertain:
                     raise
                 self._back_off(attempt, exc)
-            except KinstaAPIError as exc:
+            except KinstaAPIError as exc:  # a change request's 5xx is uncertain: not repeated
                 if not (idempotent and exc.status >= 500) or attempt == MAX_ATTEMPTS:
                     raise
                 self._back_off(attempt, exc)

@@ -285,3 +285,62 @@ def test_the_words_too_many_requests_in_a_log_are_not_a_rate_limit(make_client: 
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)),
     )
     assert client.get_logs("env", "access") == logs
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "uncertain"),
+    [
+        (502, "<html><h1>502 Bad Gateway</h1></html>", True),  # a proxy: it may have gone on
+        (503, '{"message": "Service Unavailable", "status": 503}', True),
+        (504, "<html><h1>504 Gateway Time-out</h1></html>", True),
+        (500, '{"message": "Error occurred while processing your request", "status": 500}', True),
+        (400, '{"message": "Invalid environment_id", "status": 400}', False),  # refused
+        (404, '{"message": "Not found", "status": 404}', False),
+        (409, "<html>Conflict</html>", False),
+    ],
+)
+def test_a_change_answered_without_proof_of_refusal_is_uncertain(
+    make_client: MakeClient, status: int, body: str, uncertain: bool
+) -> None:
+    """Issue 11 item 16: only a 4xx proves a change request refused; after a 5xx it may have
+    acted. Either way it is sent once."""
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(status, text=body)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
+    with pytest.raises(KinstaAPIError) as caught:
+        client.restart_php("env")
+    assert caught.value.uncertain is uncertain and caught.value.status == status
+    assert calls == ["POST"]
+
+
+def test_an_accepted_change_whose_answer_cannot_be_read_is_uncertain(
+    make_client: MakeClient,
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>OK</html>")
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
+    with pytest.raises(ResponseFormatError) as caught:
+        client.clear_cache("env")
+    assert caught.value.uncertain is True
+    with pytest.raises(ResponseFormatError) as read:
+        client.list_sites("c")
+    assert read.value.uncertain is False  # a read changes nothing
+
+
+def test_failed_reads_and_lost_connections_are_not_uncertain(make_client: MakeClient) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(500, json={"message": "boom", "status": 500})
+        raise httpx.ConnectError("refused", request=request)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(fail))
+    with pytest.raises(KinstaAPIError) as read:
+        client.validate()
+    with pytest.raises(TransportError) as never_sent:
+        client.clear_cache("env")
+    assert read.value.uncertain is False and never_sent.value.uncertain is False

@@ -26,7 +26,7 @@ from scheduler.history import HistoryStore
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import SKIPPED_AFTER_FAILURE, Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
-from tests.fault_proxy import KINSTA_500, NGINX_502, FaultProxy
+from tests.fault_proxy import KINSTA_500, KINSTA_503, NGINX_502, FaultProxy
 
 FAST = Polling(first_poll_s=0.03, max_interval_s=0.1, not_found_grace_s=5, deadline_s=10)
 
@@ -232,16 +232,19 @@ def test_a_lost_answer_is_reconciled_by_reading_state_back(
 def test_an_uncertain_request_without_readable_state_is_not_repeated(
     slow_client_runner: Runner, store: HistoryStore, sandbox: SandboxServer
 ) -> None:
+    """Issue 11 item 17: restart_php's answer lost after it reached Kinsta: PHP is not restarted
+    a second time (it used to be, as an 'idempotent' action), and the task says why."""
     sandbox.sandbox.faults.only, sandbox.sandbox.faults.hang, sandbox.sandbox.faults.hang_s = (
         "POST",
         1.0,
         1.0,
     )
+    slow_client_runner.retry_pause_s = 0.01
     job = Job(
-        "cc",
+        "php",
         None,
         TargetSelector(sites=(sandbox.sandbox.fleet.sites[0].name,)),
-        (ActionSpec("backup"),),
+        (ActionSpec("restart_php"),),
     )
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
@@ -249,8 +252,9 @@ def test_an_uncertain_request_without_readable_state_is_not_repeated(
     assert task.message is not None and task.message.startswith(
         "uncertain: the request may have reached Kinsta"
     )
+    assert task.attempts <= 1 and task.result is not None and "uncertain" in task.result
     counters = sandbox.sandbox.fleet.sites[0].environments[0].counters
-    assert counters["backups:add-manual:accepted"] == 1
+    assert counters["php:restart:accepted"] == 1
 
 
 def test_an_idempotent_action_is_tried_again_after_a_lost_answer(
@@ -435,3 +439,85 @@ def test_edge_and_cdn_clears_skip_an_environment_without_that_cache(
     assert bare.counters["edgeCache:clear:accepted"] == 0
     others = [t for (env, _), t in by_env.items() if env != bare.id]
     assert others and all(t.status is TaskStatus.SUCCEEDED for t in others)
+
+
+def env_of(sandbox: SandboxServer) -> Any:
+    return sandbox.sandbox.fleet.sites[0].environments[0]
+
+
+def test_a_change_answered_502_is_uncertain_and_read_back(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Issue 11 item 16: a proxy's 502 after the backup request reached Kinsta does not prove it
+    failed. It is not sent again; the backup list is read back, and shows the backup."""
+    proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 502, NGINX_502, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message is not None and "reading back shows a new manual backup" in task.message
+    assert "HTTP 502: Bad Gateway" in task.message
+    assert task.result == {"tag": "kinsta-scheduler", "reconciled": True}
+    assert env_of(sandbox).counters["backups:add-manual:accepted"] == 1
+
+
+def test_an_update_answered_504_is_read_back_not_repeated(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    env = env_of(sandbox)
+    outdated = {n for n, item in env.plugins.items() if item.version != item.latest}
+    assert outdated  # the seeded fleet has updates on offer here
+    page = NGINX_502.replace("502 Bad Gateway", "504 Gateway Time-out")
+    proxy.add("PUT", r"/v2/sites/environments/[^/]+/plugins/bulk-update", 504, page, forward=True)
+    run = proxied_runner.run(
+        one_site(sandbox, "update_plugins"), RunTrigger.MANUAL, datetime.now(UTC)
+    )
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.result is not None and task.result["reconciled"] is True
+    assert set(task.result["updated"]) == outdated
+    assert task.versions_after == {"plugins": {n: env.plugins[n].version for n in outdated}}
+    assert env.counters["wp-plugins:bulk-update:accepted"] == 1
+
+
+def test_a_change_that_may_have_acted_and_cannot_be_read_back_stays_uncertain(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Issue 11 items 16-17: restart_php answered 503 after reaching Kinsta is recorded as
+    uncertain and never sent again (PHP is not restarted twice)."""
+    proxy.add("POST", r"/v2/sites/tools/restart-php", 503, KINSTA_503, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "restart_php"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message == (
+        "uncertain: the request may have reached Kinsta (POST /sites/tools/restart-php: HTTP 503: "
+        "Service Unavailable), but its effect cannot be read back; not repeated"
+    )
+    assert env_of(sandbox).counters["php:restart:accepted"] == 1
+    assert [m for m, path, _ in proxy.requests if path.endswith("restart-php")] == ["POST"]
+
+
+def test_a_cache_clear_is_safe_to_repeat_after_an_uncertain_answer(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """The other side of item 17's decision: clearing a cache twice does no harm, so a cache
+    clear whose answer proves nothing is simply sent again."""
+    proxy.add("POST", r"/v2/sites/tools/clear-cache", 502, NGINX_502, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert env_of(sandbox).counters["cache:clear:accepted"] == 2
+
+
+def test_a_change_refused_with_a_4xx_is_a_plain_failure(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A 4xx proves the request was refused: nothing is uncertain and nothing is read back."""
+    refused = '{"message": "Invalid environment", "status": 400}'
+    proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 400, refused, forward=False)
+    run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message == (
+        "POST /sites/environments/" + env_of(sandbox).id + "/manual-backups: HTTP 400: "
+        "Invalid environment"
+    )
+    assert not task.result and env_of(sandbox).counters["backups:add-manual:accepted"] == 0

@@ -203,7 +203,11 @@ class Daemon:
             log.error("history.prune_failed", error=str(exc))
             return
         log.info(
-            "history.pruned", runs=result.runs, tasks=result.tasks, operations=result.operations
+            "history.pruned",
+            runs=result.runs,
+            tasks=result.tasks,
+            operations=result.operations,
+            events=result.events,
         )
 
     def _slot_of(self, job: Job, fired_at: datetime) -> datetime | None:

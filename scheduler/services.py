@@ -14,6 +14,7 @@ from scheduler.clock import Clock, SystemClock
 from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
 from scheduler.errors import ConfigError, Problem
 from scheduler.history import HistoryStore, make_engine
+from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current
 from scheduler.kinsta import KinstaClient, RateGovernor
@@ -61,6 +62,7 @@ class Services:
     governors: dict[str, RateGovernor] = field(default_factory=dict)
     probe: SiteProbe | None = None
     draining: threading.Event = field(default_factory=threading.Event)
+    events: EventWriter | None = None  # the governors' events, written off the request path
 
     def runner_for(self, job: Job) -> Runner:
         return self.runners[job.company]
@@ -70,6 +72,8 @@ class Services:
             client.close()
         if self.probe is not None:
             self.probe.close()
+        if self.events is not None:
+            self.events.close()
         self.store.engine.dispose()
         if self.sandbox is not None:
             self.sandbox.stop()
@@ -123,6 +127,7 @@ def open_services(
     server = start_sandbox(config) if sandbox else None
     cancel = threading.Event()
     services = Services(config, store, {}, {}, server, cancel)
+    events = services.events = EventWriter(store.record_governor_events, clock)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
     via = server.url.removesuffix(BASE_PATH) if server else config.kinsta.site_base_url
@@ -137,9 +142,7 @@ def open_services(
                 scope=key_fingerprint(key.reveal()),
                 ip_key=ip_bucket_key(config.kinsta.rate_limits),
                 hold_s=config.kinsta.timeout_s,
-                on_event=lambda scope, kind, seconds, detail: store.record_governor_event(
-                    scope, kind, seconds, detail, clock.now()
-                ),
+                on_event=events,
                 cancel=cancel,
             )
             client = KinstaClient(

@@ -6,7 +6,7 @@ CONFIG ?= jobs.yaml
 # Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
 TEST_WORKERS ?= 4
 
-.PHONY: sandbox install dev test lint typecheck unit bench bench-governor bench-faults bench-history clean
+.PHONY: sandbox install dev test lint typecheck unit bench bench-governor bench-faults bench-history chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench-faults: dev
 ## The history benchmark: 1,000,000 tasks on SQLite and on the local PostgreSQL (a few minutes).
 bench-history: install
 	$(BIN)/python benchmarks/history.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+## The chaos run: two daemons on one PostgreSQL, kill -9, SIGTERM, database outages and API
+## faults for ten minutes, then an audit of every slot, run, operation and request.
+chaos: dev
+	$(BIN)/python benchmarks/chaos.py --minutes 10
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

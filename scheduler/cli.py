@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import click
+import structlog
 from rich.console import Console
 
 from scheduler import config as config_module
@@ -199,7 +202,12 @@ def run(
     load = load_for_daemon(state.path, state.env, state.database, sandbox)
     config = load()
     register_notify_secrets(config)
-    services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
+    # Until the daemon's own handlers are in place (it may wait for its database first), a
+    # SIGTERM ends the start quietly: nothing has been recorded yet.
+    signal.signal(signal.SIGTERM, _stop_starting)
+    services = open_services(
+        config, sandbox=sandbox, upgrade_sqlite=upgrade_db, wait_for_database=True
+    )
     server = None
     notifier = None
     try:
@@ -234,6 +242,13 @@ def run(
         if notifier is not None:
             notifier.close()
         services.close()
+
+
+def _stop_starting(signum: int, _frame: FrameType | None) -> None:
+    structlog.get_logger("scheduler.daemon").info(
+        "daemon.stopped_while_starting", signal=signal.Signals(signum).name
+    )
+    raise SystemExit(0)
 
 
 @cli.command()
@@ -608,12 +623,19 @@ def sandbox_command(
 )
 @sandbox_flag
 @click.option("--offline", is_flag=True, help="do not ask the API for the targets")
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="plan as if it were this ISO date/time (default: now), e.g. the start of a freeze",
+)
 @click.pass_obj
-def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool) -> None:
+def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: str | None) -> None:
     """Each job's next fire times in its zone (DST cases marked), its targets, the requests a run
-    needs and the time the rate limit needs for them; warns about colliding schedules."""
+    needs and the time the rate limit needs for them; warns about colliding schedules (looking
+    over each pair of jobs' common cycle, at least a week ahead, whatever --count shows)."""
     config = state.load()
-    now = datetime.now(UTC)
+    now = _parse_at(at) if at else datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
     rows, found = _plan(config, now, count, targets, learned)
     for row in rows:
@@ -642,6 +664,15 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool) -> No
             click.echo(f"  {moment}" + (f"  [{dst}]" if dst else ""))
     for _, text in found:
         click.echo(f"warning: {text}", err=True)
+
+
+def _parse_at(value: str) -> datetime:
+    """plan --at: an ISO date/time (local zone unless it names one), not a relative one."""
+    if _RELATIVE.match(value.strip()):
+        raise BadInputError(f"--at {value!r}: give an ISO date/time such as 2026-11-27T03:00")
+    found = parse_when(value, datetime.now(UTC))
+    assert found is not None
+    return found
 
 
 def _plan_inputs(
@@ -690,10 +721,9 @@ def _plan(
 
     actions = registry()
     per_minute = config.kinsta.rate_limits.per_minute
-    rows, estimates, fires = [], {}, {}
+    rows, estimates = [], {}
     for job in config.jobs:
         times = schedules.upcoming(job.schedule, now, count) if job.schedule else []
-        fires[job.id] = times
         zone = ZoneInfo(job.schedule.timezone) if isinstance(job.schedule, CronSchedule) else UTC
         resolved = len(targets[job.id]) if targets is not None else None
         guess = planning.estimate(job, resolved, actions, per_minute, learned)
@@ -721,7 +751,7 @@ def _plan(
                     shared[(first.id, second.id)] = common
             elif planning.may_share(first, second):
                 shared[(first.id, second.id)] = None
-    return rows, planning.warnings(config.jobs, estimates, fires, shared)
+    return rows, planning.warnings(config.jobs, estimates, now, shared)
 
 
 def _parse_faults(text: str) -> Any:

@@ -453,13 +453,24 @@ class Daemon:
         self._missed(job.id, missed, summary)
 
     def recover_orphans(self) -> None:
-        """Adopt and finish runs whose process is gone (see recovery.py)."""
+        """Adopt and finish runs whose process is gone (see recovery.py). Counted as work in
+        flight, so that shutdown waits for it before the clients close."""
         if self._store is None or self.stop_event.is_set():
             return
+        with self._in_flight_cond:
+            self._in_flight += 1
+        try:
+            self._recover_orphans(self._store)
+        finally:
+            with self._in_flight_cond:
+                self._in_flight -= 1
+                self._in_flight_cond.notify_all()
+
+    def _recover_orphans(self, store: HistoryStore) -> None:
         self.flush_unrecorded()
         try:
             finished = recovery.find_and_recover(
-                self._store,
+                store,
                 self._runner_by_id,
                 owner=self.owner,
                 now=self.clock.now(),
@@ -619,7 +630,10 @@ class Daemon:
 
     def shutdown(self, timeout_s: float | None = None) -> None:
         """Stop firing and starting tasks; let running tasks finish within the timeout; then
-        make runs stop polling and record where they are (recovery follows their operations)."""
+        cancel: every wait (rate budget, polls, locks, retries) ends at once and runs record
+        where they are (recovery follows their operations). Returns once every run and recovery
+        has stopped (a request already sent may take up to the client's timeout), so that the
+        caller closes the HTTP clients last."""
         if not self._scheduler.running:
             return
         timeout = self.config.daemon.shutdown_timeout_s if timeout_s is None else timeout_s
@@ -628,8 +642,9 @@ class Daemon:
         unfinished = self._wait_in_flight(timeout)
         if unfinished:
             log.warning("daemon.cancelling_runs", runs=unfinished, after_s=timeout)
-            self._cancel.set()
-            unfinished = self._wait_in_flight(CANCEL_GRACE_S)
+        self._cancel.set()  # also when nothing runs: a firing that starts now stops at once
+        if unfinished:
+            unfinished = self._wait_in_flight(CANCEL_GRACE_S + self.config.kinsta.timeout_s)
         self.flush_unrecorded()
         self._scheduler.shutdown(wait=False)
         log.info("daemon.stopped", unfinished_runs=unfinished)

@@ -71,6 +71,19 @@ class OperationState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"  # our deadline passed; Kinsta may still finish it
+    # Recovery cannot tell this operation's outcome: its id now names a newer operation on the
+    # same environment (Kinsta's ids may repeat per environment).
+    UNKNOWN = "unknown"
+
+
+FINAL_OPERATION_STATES = frozenset(
+    {
+        OperationState.SUCCEEDED,
+        OperationState.FAILED,
+        OperationState.TIMED_OUT,
+        OperationState.UNKNOWN,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -287,6 +300,9 @@ class Run:
     error: str | None = None
     started_by: str | None = None
     targets: tuple[str, ...] = ()
+    # Fences every write of a running run: replaced when another process adopts it, so the
+    # process that lost it can no longer start, finish or record anything in it.
+    owner_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +312,9 @@ class OperationEvent:
     http_status: int | None = None
     message: str | None = None
     waited_s: float | None = None  # how long the poll that saw this waited for rate budget
+    # Seen late (by recovery, after its process stopped): says nothing about how long such an
+    # operation takes, so it never trains the duration estimate.
+    late: bool = False
 
 
 @dataclass(frozen=True)

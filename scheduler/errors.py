@@ -5,7 +5,9 @@
     ├── BadInputError          a CLI value cannot be understood (--since, a RUN_ID, a URL)
     │   └── NotFoundError      an unknown JOB_ID or RUN_ID
     ├── Interrupted            the process is stopping: a wait (rate budget, a poll, a lock)
-    │                          was cut short; nothing was sent after it
+    │   │                      was cut short; nothing was sent after it
+    │   └── OwnershipLost      another process adopted this run: this one stops writing to it
+    ├── EnvironmentLockLost    the lease on an environment lapsed or was taken: no more changes
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message;
@@ -67,6 +69,16 @@ class NotFoundError(BadInputError):
 class Interrupted(SchedulerError):
     """The process is stopping: a wait for rate budget, an operation poll or a lock was cut
     short. Whatever had been sent before stays as it is, for recovery to follow."""
+
+
+class OwnershipLost(Interrupted):
+    """Another process adopted this run (its heartbeat looked stale there): every write this
+    process would make to it is refused (fenced by the run's owner token), and it stops."""
+
+
+class EnvironmentLockLost(SchedulerError):
+    """The lease on an environment lapsed (not renewed in time: a paused process, an outage) or
+    was taken by another holder: the pipeline must send no further change to it."""
 
 
 class StoreError(SchedulerError):

@@ -4,6 +4,7 @@ the command gathers targets and learned durations and hands them in."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
+from scheduler import schedules
 from scheduler.actions import ActionDef
-from scheduler.domain import Job
+from scheduler.domain import IntervalSchedule, Job, Schedule
 
 LIST_REQUESTS = 1  # resolving targets: one GET /sites with environments
 
@@ -57,21 +59,66 @@ def may_share(a: Job, b: Job) -> bool:
     )
 
 
+HORIZON_MIN = timedelta(days=7)  # every pair of jobs is compared over at least a week
+HORIZON_MAX = timedelta(days=366)  # ... and at most a year (a yearly cycle, or one we cannot tell)
+MAX_FIRES = 5_000  # fire times enumerated per job and horizon (an `every: 1m` job: 3.5 days)
+_DAY_S = 86_400
+
+
+def cycle_s(schedule: Schedule) -> int:
+    """Seconds after which the schedule's pattern of fire times repeats (near enough for
+    collision checks): an interval's length; a daily cron a day, a weekday-only cron a week;
+    anything restricted by day of month or month a year (its true cycle may be longer)."""
+    if isinstance(schedule, IntervalSchedule):
+        return max(1, round(schedule.every_s))
+    _minute, _hour, day, month, weekday = schedule.expression.split()
+    if day == month == weekday == "*":
+        return _DAY_S
+    if day == month == "*":
+        return 7 * _DAY_S
+    return int(HORIZON_MAX.total_seconds())
+
+
+def horizon(*found: Schedule) -> timedelta:
+    """How far ahead to look so that every combination of these schedules' fire times shows:
+    their common period (least common multiple of the cycles), at least a week, at most a year."""
+    common = math.lcm(*(cycle_s(s) for s in found))
+    return min(HORIZON_MAX, max(HORIZON_MIN, timedelta(seconds=common)))
+
+
+@functools.lru_cache(maxsize=4096)  # plan compares every pair of jobs: enumerate each once
+def fire_times(schedule: Schedule, after: datetime, until: datetime) -> tuple[datetime, ...]:
+    """Fire times in (after, until], at most MAX_FIRES of them."""
+    times: list[datetime] = []
+    moment = after
+    while len(times) < MAX_FIRES:
+        moment = schedules.next_fire_after(schedule, moment)
+        if moment > until:
+            break
+        times.append(moment)
+    return tuple(times)
+
+
 def warnings(
     jobs: Sequence[Job],
     estimates: Mapping[str, Estimate],
-    fires: Mapping[str, Sequence[datetime]],
+    now: datetime,
     shared: Mapping[tuple[str, str], int | None],
 ) -> list[tuple[tuple[str, ...], str]]:
     """(the jobs concerned, warning): runs that cannot finish before their next slot, and pairs
     of jobs acting on the same environments at overlapping times. `shared[(a, b)]`:
-    environments both act on (None: unknown, but their selectors may overlap; absent: none)."""
+    environments both act on (None: unknown, but their selectors may overlap; absent: none).
+
+    Fire times are looked at from `now` over each schedule's cycle (each pair's common period),
+    never less than a week: a weekly job's collision with a nightly one shows whatever the day."""
     found: list[tuple[tuple[str, ...], str]] = []
     for job in jobs:
         length = estimates[job.id].duration_s
-        times = fires.get(job.id, ())
+        if job.schedule is None or length is None:
+            continue
+        times = fire_times(job.schedule, now, now + horizon(job.schedule))
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-        if length is not None and gaps and length > min(gaps):
+        if gaps and length > min(gaps):
             found.append((
                 (job.id,),
                 f"job {job.id}: a run needs about {length / 60:.0f} min but slots are "
@@ -80,9 +127,13 @@ def warnings(
     for index, first in enumerate(jobs):
         for second in jobs[index + 1 :]:
             key = (first.id, second.id)
-            if key not in shared:
+            if key not in shared or first.schedule is None or second.schedule is None:
                 continue
-            when = _overlap(fires.get(first.id, ()), fires.get(second.id, ()), estimates, key)
+            when = first_overlap(
+                (first.schedule, _span(estimates[first.id])),
+                (second.schedule, _span(estimates[second.id])),
+                now,
+            )
             if when is None:
                 continue
             count = shared[key]
@@ -96,21 +147,27 @@ def warnings(
     return found
 
 
-def _overlap(
-    a: Sequence[datetime],
-    b: Sequence[datetime],
-    estimates: Mapping[str, Estimate],
-    key: tuple[str, str],
-) -> datetime | None:
-    def length(job_id: str) -> timedelta:
-        known = estimates[job_id].duration_s
-        return timedelta(seconds=known if known is not None else estimates[job_id].chain_s)
+def _span(estimate: Estimate) -> timedelta:
+    known = estimate.duration_s
+    return timedelta(seconds=known if known is not None else estimate.chain_s)
 
-    span_a, span_b = length(key[0]), length(key[1])
-    for start_a in a:
-        for start_b in b:
-            if start_a < start_b + span_b and start_b < start_a + span_a:
-                return max(start_a, start_b)
+
+def first_overlap(
+    a: tuple[Schedule, timedelta], b: tuple[Schedule, timedelta], now: datetime
+) -> datetime | None:
+    """The first moment after `now` at which a run of one schedule (lasting its span) and a run
+    of the other are both going, within the pair's horizon; None if they never meet there.
+    Walks the sparser schedule's fire times and asks the other for its next one, so a dense
+    schedule (every minute) costs no more than the sparse one's fire count."""
+    until = now + horizon(a[0], b[0])
+    times_a, times_b = fire_times(a[0], now, until), fire_times(b[0], now, until)
+    (sparse, span_sparse), (dense, span_dense) = (a, b) if len(times_a) <= len(times_b) else (b, a)
+    for start in times_a if sparse is a[0] else times_b:
+        # A run of `dense` overlaps [start, start + span_sparse) if it starts after
+        # start - span_dense and before start + span_sparse.
+        other = schedules.next_fire_after(dense, start - span_dense)
+        if other < start + span_sparse:
+            return max(start, other)
     return None
 
 

@@ -1,11 +1,18 @@
 """Crash recovery: finishing runs whose process is gone.
 
 A run carries a heartbeat while it executes. A run still `running` whose heartbeat is older than
-four beats, or an `interrupted` run with a task left `running` at shutdown, is an orphan. Any
-daemon may adopt it (one conditional UPDATE decides who), then:
+four beats, or whose recorded owner is a process of this host that no longer exists (restart
+after `kill -9`: adopted at once), or an `interrupted` run with a task left `running` at
+shutdown, is an orphan. Any daemon may adopt it: one conditional UPDATE on the run's owner token
+decides who, and gives the adopter a new token that fences every later write, so the process
+that lost the run (if it still lives) can change nothing more. The adopter beats the run's
+heartbeat while it recovers it, so nobody adopts it a second time. Then:
 
 1. every operation it had started and that has no final state is polled, by its stored operation
-   id, to its end (or to the polling deadline), and recorded;
+   id, to its end (or to the polling deadline), and recorded, holding the environment's lock
+   meanwhile (taking it over from the dead run). If the id may now name another operation (a
+   newer operation with the same id is recorded, or the environment is busy with someone else:
+   Kinsta's ids may repeat per environment), its outcome is recorded `unknown`, never guessed;
 2. a task that was running ends with its operation's outcome when the action is that single
    operation (clear_cache, backup, push_to_live...); a multi-step action (an update, which
    reads, updates, verifies and may restore) ends `failed` if an operation failed, else
@@ -14,38 +21,64 @@ daemon may adopt it (one conditional UPDATE decides who), then:
    repeats a request (the next slot does the work again);
 4. the run ends `failed` if any task failed, else `interrupted` if any was interrupted, else
    `succeeded`, saying it was recovered and by whom.
+
+Operations seen finished by recovery are marked late: nobody saw when they really ended, so they
+never teach the duration estimate that schedules first polls.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
 
 from scheduler.actions import registry
-from scheduler.domain import OperationState, Run, RunStatus, Task, TaskStatus
-from scheduler.history import HistoryStore
-from scheduler.kinsta.operations import PollingCancelled
-from scheduler.runner import Runner
+from scheduler.domain import OperationEvent, OperationState, Run, RunStatus, Task, TaskStatus
+from scheduler.errors import Interrupted, OwnershipLost
+from scheduler.history import HistoryStore, UnresolvedOperation
+from scheduler.runner import STALE_BEATS, EnvironmentBusy, RunControl, Runner, holds
 
 log = structlog.get_logger("scheduler.recovery")
 _ACTIONS = registry()
 
-STALE_BEATS = 4  # a run is orphaned after this many missed heartbeats
+__all__ = ["STALE_BEATS", "find_and_recover", "owner_gone", "recover"]
+
 NOT_STARTED = "not started before its process stopped; recovery starts no new work"
+REUSED_ID = (
+    "its outcome cannot be known: a newer operation has the same id (Kinsta's ids repeat per "
+    "environment), so polling it would describe the newer one"
+)
 
 
-def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run:
-    """Finish an adopted orphan run (see the module's rules)."""
-    polled = 0
-    for _task_id, row_id, operation_id, _kind in store.unresolved_operations(run.run_id):
+def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run | None:
+    """Finish an adopted orphan run (see the module's rules). `run.owner_token` is the token
+    the adoption gave. None when another process adopted it from us meanwhile."""
+    assert run.owner_token is not None
+    with RunControl(run.run_id, run.owner_token, runner.cancel.child()) as control:
         try:
-            runner.follow(row_id, operation_id, 0.0)
-        except PollingCancelled:
+            with runner.beating(control):
+                return _recover(run, runner, store, owner, control)
+        except OwnershipLost as exc:
+            log.warning("recovery.lost", run_id=run.run_id, reason=str(exc))
+            return None
+
+
+def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control: RunControl) -> Run:
+    polled = 0
+    for operation in store.unresolved_operations(run.run_id):
+        try:
+            _follow(run, operation, runner, control)
+        except Interrupted:
             log.warning("recovery.interrupted", run_id=run.run_id)
             return store.finish_run(
-                run.run_id, RunStatus.INTERRUPTED, runner.clock.now(), "recovery interrupted"
+                run.run_id,
+                RunStatus.INTERRUPTED,
+                runner.clock.now(),
+                "recovery interrupted: the process was stopping",
+                owner=control.owner,
             )
         polled += 1
     now = runner.clock.now()
@@ -53,9 +86,11 @@ def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run:
     for task in store.run_tasks(run.run_id):
         if task.status is TaskStatus.RUNNING:
             outcome, message = _settle(task)
-            store.finish_task(task.task_id, outcome, now, message)
+            store.finish_task(task.task_id, outcome, now, message, owner=control.owner)
             interrupted += outcome is TaskStatus.INTERRUPTED
-    interrupted += store.finish_pending(run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED)
+    interrupted += store.finish_pending(
+        run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED, owner=control.owner
+    )
     tasks = store.run_tasks(run.run_id)
     if any(t.status.is_failure for t in tasks):
         status = RunStatus.FAILED
@@ -67,9 +102,44 @@ def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run:
         f"recovered by {owner} after {run.started_by or 'its process'} stopped: "
         f"{polled} operation(s) followed to their end, {interrupted} task(s) interrupted"
     )
-    final = store.finish_run(run.run_id, status, now, note)
+    final = store.finish_run(run.run_id, status, now, note, owner=control.owner)
     log.info("run.recovered", run_id=run.run_id, job_id=run.job_id, status=status.value, note=note)
     return final
+
+
+def _follow(run: Run, operation: UnresolvedOperation, runner: Runner, control: RunControl) -> None:
+    """Follow one operation to its end, holding its environment's lock so that no new
+    operation (with perhaps the same id) starts there meanwhile; or record it `unknown`."""
+    if operation.newer_with_same_id:
+        _unknown(operation, runner, control, REUSED_ID)
+        return
+    env = operation.environment_id
+    if not env:  # a company-level operation (site creation): no environment to hold
+        runner.follow(operation.row_id, operation.operation_id, 0.0, control=control, late=True)
+        return
+    holder = f"recovery:{control.owner}/run-{run.run_id}/{env}"
+    try:
+        runner.locks.acquire(
+            env,
+            holder,
+            f"recovery of run {run.run_id}",
+            control.stop,
+            deadline_s=0.0,  # one try: whoever holds it now may be running an operation
+            take_from=f"{run.started_by}/run-{run.run_id}/",  # the dead run's own lock
+        )
+    except EnvironmentBusy as exc:
+        _unknown(operation, runner, control, f"its outcome cannot be known: {exc}")
+        return
+    try:
+        runner.follow(operation.row_id, operation.operation_id, 0.0, control=control, late=True)
+    finally:
+        runner.locks.release(env, holder)
+
+
+def _unknown(operation: UnresolvedOperation, runner: Runner, control: RunControl, why: str) -> None:
+    event = OperationEvent(runner.clock.now(), OperationState.UNKNOWN, None, why, late=True)
+    runner.store.operation_event(operation.row_id, event, 0, owner=control.owner)
+    log.warning("recovery.operation_unknown", operation_id=operation.operation_id, reason=why)
 
 
 def _settle(task: Task) -> tuple[TaskStatus, str]:
@@ -77,6 +147,12 @@ def _settle(task: Task) -> tuple[TaskStatus, str]:
     states = [op.state for op in ops]
     summary = ", ".join(f"{op.action} {op.state.value}" for op in ops) or "no operation started"
     definition = _ACTIONS.get(task.action)
+    if any(s is OperationState.UNKNOWN for s in states):
+        return (
+            TaskStatus.INTERRUPTED,
+            f"its process stopped mid-action ({summary}); the outcome cannot be known, "
+            "nothing repeated",
+        )
     if definition is not None and definition.one_operation and len(ops) == 1:
         if ops[0].state is OperationState.SUCCEEDED:
             return TaskStatus.SUCCEEDED, f"recovered: {summary} after its process stopped"
@@ -89,6 +165,25 @@ def _settle(task: Task) -> tuple[TaskStatus, str]:
     )
 
 
+def owner_gone(run: Run, me: str) -> bool:
+    """Whether a running run's recorded owner ("host:pid") is a process of this host (`me` is
+    this process's "host:pid") that no longer runs it: its pid is gone, or it is our own pid
+    (a restarted container reuses it) and the run is not one this process holds."""
+    host, _, pid_text = (run.started_by or "").rpartition(":")
+    my_host, _, my_pid = me.rpartition(":")
+    if host != my_host or not pid_text.isdigit():
+        return False
+    if pid_text == my_pid:
+        return not holds(run.owner_token)
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # PermissionError: it exists (another user's); OverflowError: not a pid
+    return False
+
+
 def find_and_recover(
     store: HistoryStore,
     runner_for: Callable[[str], Runner | None],
@@ -98,14 +193,24 @@ def find_and_recover(
     stale_before: datetime,
 ) -> list[Run]:
     """Adopt and finish every orphan this process can reach; return the finished runs."""
+    host = owner.rpartition(":")[0] + ":"
+    candidates: dict[int, tuple[Run, datetime | None]] = {
+        run.run_id: (run, stale_before) for run in store.orphaned_runs(stale_before)
+    }
+    for run in store.running_runs_started_by(host):
+        if run.run_id not in candidates and owner_gone(run, owner):
+            candidates[run.run_id] = (run, None)  # its process is gone: no need to wait
     done = []
-    for run in store.orphaned_runs(stale_before):
+    for run, stale in candidates.values():
         runner = runner_for(run.job_id)
         if runner is None:
             log.warning("recovery.no_runner", run_id=run.run_id, job_id=run.job_id)
             continue
-        if not store.adopt_run(run, owner, now, stale_before):
+        token = store.adopt_run(run, owner, now, stale)
+        if token is None:
             continue  # another process took it
         log.info("recovery.adopted", run_id=run.run_id, job_id=run.job_id, was=run.started_by)
-        done.append(recover(run, runner, store, owner))
+        final = recover(replace(run, owner_token=token), runner, store, owner)
+        if final is not None:
+            done.append(final)
     return done

@@ -6,17 +6,21 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import structlog
+
 from scheduler import logs
-from scheduler.clock import Clock, SystemClock
+from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
-from scheduler.errors import ConfigError, Problem
+from scheduler.errors import ConfigError, Problem, StoreError
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current
+from scheduler.history.store import RETRY_PAUSE_S
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
@@ -26,11 +30,29 @@ from scheduler.runner import Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH
 
+log = structlog.get_logger("scheduler.services")
 
-def open_store(database_url: str, *, upgrade_sqlite: bool = False) -> HistoryStore:
+
+def open_store(
+    database_url: str, *, upgrade_sqlite: bool = False, wait_s: float = 0.0
+) -> HistoryStore:
+    """Connect and check the schema. With `wait_s` (the daemon: its `db_retry`), a database
+    that cannot be reached yet (a failover, a server starting beside it) is waited for with
+    backoff, as writes are; a command run by hand fails at once."""
     engine = make_engine(database_url)
-    ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
-    return HistoryStore(engine)
+    deadline = time.monotonic() + wait_s
+    pause = RETRY_PAUSE_S[0]
+    while True:
+        try:
+            ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
+            return HistoryStore(engine)
+        except StoreError as exc:
+            if not exc.transient or time.monotonic() + pause > deadline:
+                engine.dispose()
+                raise
+            log.warning("history.waiting_for_database", retry_in_s=pause, error=str(exc))
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_PAUSE_S[1])
 
 
 def start_sandbox(config: Config) -> SandboxServer:
@@ -58,7 +80,7 @@ class Services:
     clients: dict[str, KinstaClient]  # by company name
     runners: dict[str, Runner]
     sandbox: SandboxServer | None
-    cancel: threading.Event
+    cancel: CancelScope
     governors: dict[str, RateGovernor] = field(default_factory=dict)
     probe: SiteProbe | None = None
     draining: threading.Event = field(default_factory=threading.Event)
@@ -119,13 +141,22 @@ def register_notify_secrets(config: Config) -> None:
 
 
 def open_services(
-    config: Config, *, sandbox: bool, clock: Clock | None = None, upgrade_sqlite: bool = False
+    config: Config,
+    *,
+    sandbox: bool,
+    clock: Clock | None = None,
+    upgrade_sqlite: bool = False,
+    wait_for_database: bool = False,
 ) -> Services:
     clock = clock or SystemClock()
-    store = open_store(config.database_url, upgrade_sqlite=upgrade_sqlite)
+    store = open_store(
+        config.database_url,
+        upgrade_sqlite=upgrade_sqlite,
+        wait_s=config.daemon.db_retry_s if wait_for_database else 0.0,
+    )
     store.retry_s = config.daemon.db_retry_s
     server = start_sandbox(config) if sandbox else None
-    cancel = threading.Event()
+    cancel = CancelScope()
     services = Services(config, store, {}, {}, server, cancel)
     events = services.events = EventWriter(store.record_governor_events, clock)
     ledger = SqlLedger(store.engine)

@@ -31,8 +31,9 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
+        where = redact(str(engine.url))
         raise StoreError(
-            f"cannot reach the history database {redact(str(engine.url))}: {exc.__class__.__name__}"
+            f"cannot reach the history database {where}: {exc.__class__.__name__}", transient=True
         ) from exc
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -30,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from scheduler.domain import (
+    FINAL_OPERATION_STATES,
     DaemonEvent,
     GovernorEvent,
     InventorySnapshot,
@@ -45,7 +47,7 @@ from scheduler.domain import (
     Task,
     TaskStatus,
 )
-from scheduler.errors import StoreError
+from scheduler.errors import OwnershipLost, StoreError
 from scheduler.history.tables import (
     daemon_events,
     environment_locks,
@@ -91,6 +93,19 @@ class TaskFilter:
 class PlannedTask:
     target: Target
     action: str
+
+
+@dataclass(frozen=True)
+class UnresolvedOperation:
+    """An operation a run started that has no final state in history (see recovery.py)."""
+
+    task_id: int
+    row_id: int
+    operation_id: str
+    action: str
+    started_at: datetime
+    environment_id: str | None
+    newer_with_same_id: bool  # a later operation (any run) has the same id
 
 
 P = ParamSpec("P")
@@ -170,6 +185,7 @@ class HistoryStore:
             "status": RunStatus.RUNNING.value,
             "started_by": started_by,
             "config_revision": config_revision,
+            "owner_token": new_owner_token(),
         }
         try:
             with self._tx() as tx:
@@ -241,22 +257,40 @@ class HistoryStore:
 
     @_retried
     def finish_run(
-        self, run_id: int, status: RunStatus, now: datetime, error: str | None = None
+        self,
+        run_id: int,
+        status: RunStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        owner: str | None = None,
     ) -> Run:
+        """Settle a run. With `owner` (its owner token), only while the run is still this
+        owner's: OwnershipLost when another process adopted it meanwhile."""
         with self._tx() as tx:
             failed = tx.execute(
                 select(func.count())
                 .select_from(tasks)
                 .where(tasks.c.run_id == run_id, tasks.c.status.in_(FAILURE_STATUSES))
             ).scalar_one()
-            tx.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status.value, finished_at=now, error=error, tasks_failed=failed)
+            statement = update(runs).where(runs.c.id == run_id)
+            if owner is not None:
+                statement = statement.where(runs.c.owner_token == owner)
+            result = tx.execute(
+                statement.values(
+                    status=status.value, finished_at=now, error=error, tasks_failed=failed
+                )
             )
+            if int(result.rowcount) != 1 and owner is not None:
+                raise self._lost(tx, run_id)
         run = self.get_run(run_id)
         assert run is not None
         return run
+
+    @staticmethod
+    def _lost(tx: Connection, run_id: int) -> OwnershipLost:
+        holder = tx.execute(select(runs.c.started_by).where(runs.c.id == run_id)).scalar()
+        return OwnershipLost(f"run {run_id} was adopted by {holder or 'another process'}")
 
     def last_slot(self, job_id: str) -> datetime | None:
         """The newest slot of the job with a row (run, skipped or missed), manual runs aside."""
@@ -306,29 +340,69 @@ class HistoryStore:
             ).all()
         return [_run(r) for r in rows]
 
+    def running_runs_started_by(self, prefix: str) -> list[Run]:
+        """Runs still `running` whose recorded owner starts with `prefix` (a host's runs)."""
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(runs)
+                .where(
+                    runs.c.status == RunStatus.RUNNING.value,
+                    runs.c.started_by.startswith(prefix, autoescape=True),
+                )
+                .order_by(runs.c.id)
+            ).all()
+        return [_run(r) for r in rows]
+
     @_retried
-    def adopt_run(self, run: Run, owner: str, now: datetime, stale_before: datetime) -> bool:
-        """Take over an orphaned run for recovery; exactly one process wins."""
+    def adopt_run(
+        self, run: Run, owner: str, now: datetime, stale_before: datetime | None
+    ) -> str | None:
+        """Take over an orphaned run for recovery; exactly one process wins, and gets the run's
+        new owner token (None: another process took it, or its owner came back to life).
+
+        The update is conditional on the owner token read with `run` (compare and swap) and,
+        for a running run, on its heartbeat still being stale (`stale_before`; None when its
+        owner is known to be gone: a dead process on this host)."""
         condition = (
-            or_(runs.c.heartbeat_at < stale_before, runs.c.heartbeat_at.is_(None))
-            if run.status is RunStatus.RUNNING
-            else runs.c.status == RunStatus.INTERRUPTED.value
+            runs.c.status == RunStatus.INTERRUPTED.value
+            if run.status is RunStatus.INTERRUPTED
+            else runs.c.status == RunStatus.RUNNING.value
         )
+        same_owner = (
+            runs.c.owner_token.is_(None)
+            if run.owner_token is None
+            else runs.c.owner_token == run.owner_token
+        )
+        statement = update(runs).where(runs.c.id == run.run_id, condition, same_owner)
+        if run.status is RunStatus.RUNNING and stale_before is not None:
+            statement = statement.where(
+                or_(runs.c.heartbeat_at < stale_before, runs.c.heartbeat_at.is_(None))
+            )
+        token = new_owner_token()
         with self._tx() as tx:
             result = tx.execute(
-                update(runs)
-                .where(runs.c.id == run.run_id, runs.c.status == run.status.value, condition)
-                .values(status=RunStatus.RUNNING.value, started_by=owner, heartbeat_at=now)
+                statement.values(
+                    status=RunStatus.RUNNING.value,
+                    started_by=owner,
+                    heartbeat_at=now,
+                    owner_token=token,
+                )
             )
-            return int(result.rowcount) == 1
+            return token if int(result.rowcount) == 1 else None
 
-    def unresolved_operations(self, run_id: int) -> list[tuple[int, int, str, str]]:
-        """(task id, operation row id, operation id, action) of the run's operations that never
-        reached a final state."""
-        final = (
-            OperationState.SUCCEEDED.value,
-            OperationState.FAILED.value,
-            OperationState.TIMED_OUT.value,
+    def unresolved_operations(self, run_id: int) -> list[UnresolvedOperation]:
+        """The run's operations that never reached a final state, in the order they started,
+        each with its environment and whether a newer operation (any run) has the same id: with
+        ids that repeat per environment (as Kinsta's may), polling that id now describes the
+        newer operation, not this one."""
+        later = operations.alias("later")
+        newer = (
+            exists()
+            .where(
+                later.c.operation_id == operations.c.operation_id,
+                later.c.started_at > operations.c.started_at,
+            )
+            .label("newer")
         )
         with self._tx() as tx:
             rows = tx.execute(
@@ -337,17 +411,43 @@ class HistoryStore:
                     operations.c.id,
                     operations.c.operation_id,
                     operations.c.action,
+                    operations.c.started_at,
+                    tasks.c.environment_id,
+                    newer,
                 )
                 .join(tasks, tasks.c.id == operations.c.task_id)
-                .where(tasks.c.run_id == run_id, operations.c.state.not_in(final))
+                .where(
+                    tasks.c.run_id == run_id,
+                    operations.c.state.not_in([s.value for s in FINAL_OPERATION_STATES]),
+                )
                 .order_by(operations.c.id)
             ).all()
-        return [(r.task_id, r.id, r.operation_id, r.action) for r in rows]
+        return [
+            UnresolvedOperation(
+                task_id=r.task_id,
+                row_id=r.id,
+                operation_id=r.operation_id,
+                action=r.action,
+                started_at=_utc(r.started_at),
+                environment_id=r.environment_id or None,
+                newer_with_same_id=bool(r.newer),
+            )
+            for r in rows
+        ]
 
     @_retried
-    def finish_pending(self, run_id: int, status: TaskStatus, now: datetime, message: str) -> int:
+    def finish_pending(
+        self,
+        run_id: int,
+        status: TaskStatus,
+        now: datetime,
+        message: str,
+        *,
+        owner: str | None = None,
+    ) -> int:
         """Settle the run's tasks that never started; return how many there were."""
         with self._tx() as tx:
+            self._check_owner(tx, run_id, owner)
             result = tx.execute(
                 update(tasks)
                 .where(tasks.c.run_id == run_id, tasks.c.status == TaskStatus.PENDING.value)
@@ -355,16 +455,38 @@ class HistoryStore:
             )
             return int(result.rowcount)
 
-    @_retried
-    def heartbeat(self, run_id: int, now: datetime) -> None:
+    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+        """Beat a running run's heartbeat. False when the run is no longer `owner`'s (another
+        process adopted it). Not retried: the next beat is the retry, and the caller must see
+        failures at once to know its run may look orphaned elsewhere."""
+        statement = update(runs).where(runs.c.id == run_id)
+        if owner is not None:
+            statement = statement.where(runs.c.owner_token == owner)
         with self._tx() as tx:
-            tx.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
+            return int(tx.execute(statement.values(heartbeat_at=now)).rowcount) == 1
+
+    def _check_owner(self, tx: Connection, run_id: int, owner: str | None) -> None:
+        """Inside a write's transaction: the run is still `owner`'s, else OwnershipLost. On
+        PostgreSQL the run's row is locked until the write commits, so an adoption cannot slip
+        in between; on SQLite every transaction already holds the database's write lock."""
+        if owner is None:
+            return
+        query = select(runs.c.owner_token).where(runs.c.id == run_id)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        if tx.execute(query).scalar() != owner:
+            raise self._lost(tx, run_id)
+
+    def _task_run(self, tx: Connection, task_id: int) -> int:
+        return int(tx.execute(select(tasks.c.run_id).where(tasks.c.id == task_id)).scalar_one())
 
     # --- tasks and operations -------------------------------------------------------------------
 
     @_retried
-    def start_task(self, task_id: int, now: datetime) -> None:
+    def start_task(self, task_id: int, now: datetime, *, owner: str | None = None) -> None:
         with self._tx() as tx:
+            if owner is not None:
+                self._check_owner(tx, self._task_run(tx, task_id), owner)
             tx.execute(
                 update(tasks)
                 .where(tasks.c.id == task_id)
@@ -391,6 +513,7 @@ class HistoryStore:
         result: Mapping[str, Any] | None = None,
         versions_before: Mapping[str, Any] | None = None,
         versions_after: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status.value, "finished_at": now, "message": message}
         for column, value in (
@@ -401,6 +524,8 @@ class HistoryStore:
             if value is not None:
                 values[column] = dict(value)
         with self._tx() as tx:
+            if owner is not None:
+                self._check_owner(tx, self._task_run(tx, task_id), owner)
             tx.execute(update(tasks).where(tasks.c.id == task_id).values(values))
             self._summarise(tx, task_id, status, now, message)
 
@@ -503,9 +628,19 @@ class HistoryStore:
         return [GovernorEvent(r.at, r.scope, r.kind, r.seconds, r.detail) for r in rows]
 
     @_retried
-    def start_operation(self, task_id: int, operation_id: str, action: str, now: datetime) -> int:
+    def start_operation(
+        self,
+        task_id: int,
+        operation_id: str,
+        action: str,
+        now: datetime,
+        *,
+        owner: str | None = None,
+    ) -> int:
         event = _event_json(OperationEvent(now, OperationState.PENDING, 202, "accepted"))
         with self._tx() as tx:
+            if owner is not None:
+                self._check_owner(tx, self._task_run(tx, task_id), owner)
             tx.execute(
                 update(tasks)
                 .where(tasks.c.id == task_id)
@@ -527,16 +662,16 @@ class HistoryStore:
             )
 
     @_retried
-    def operation_event(self, row_id: int, event: OperationEvent, polls: int) -> None:
-        final = event.state in (
-            OperationState.SUCCEEDED,
-            OperationState.FAILED,
-            OperationState.TIMED_OUT,
-        )
+    def operation_event(
+        self, row_id: int, event: OperationEvent, polls: int, *, owner: str | None = None
+    ) -> None:
+        final = event.state in FINAL_OPERATION_STATES
         with self._tx() as tx:
             row = tx.execute(
                 select(operations.c.events, operations.c.task_id).where(operations.c.id == row_id)
             ).one()
+            if owner is not None:
+                self._check_owner(tx, self._task_run(tx, row.task_id), owner)
             values: dict[str, Any] = {
                 "state": event.state.value,
                 "polls": polls,
@@ -769,10 +904,18 @@ class HistoryStore:
     # --- environment locks ------------------------------------------------------------------------
 
     def try_lock_environment(
-        self, environment_id: str, holder: str, label: str, now: datetime, lease_s: float
+        self,
+        environment_id: str,
+        holder: str,
+        label: str,
+        now: datetime,
+        lease_s: float,
+        *,
+        take_from: str | None = None,
     ) -> str | None:
         """Take (or re-take) the environment's lock for `holder` until now + lease_s. None when
-        taken; else the label of whoever holds it. A lapsed lease is taken over."""
+        taken; else the label of whoever holds it. A lapsed lease is taken over, and so is one
+        whose holder starts with `take_from` (recovery taking the lock of the run it adopts)."""
         expires = now + timedelta(seconds=lease_s)
         statement = self._upsert(environment_locks).values(
             environment_id=environment_id,
@@ -781,6 +924,9 @@ class HistoryStore:
             acquired_at=now,
             expires_at=expires,
         )
+        may_take = [environment_locks.c.holder == holder, environment_locks.c.expires_at < now]
+        if take_from:
+            may_take.append(environment_locks.c.holder.startswith(take_from, autoescape=True))
         statement = statement.on_conflict_do_update(
             index_elements=["environment_id"],
             set_={
@@ -789,10 +935,7 @@ class HistoryStore:
                 "acquired_at": statement.excluded.acquired_at,
                 "expires_at": statement.excluded.expires_at,
             },
-            where=or_(
-                environment_locks.c.holder == holder,
-                environment_locks.c.expires_at < now,
-            ),
+            where=or_(*may_take),
         ).returning(environment_locks.c.holder)
         with self._tx() as tx:
             taken = tx.execute(statement).scalar_one_or_none()
@@ -805,16 +948,24 @@ class HistoryStore:
             ).scalar_one_or_none()
         return str(label_now or "another holder")
 
-    def renew_locks(self, holders: Iterable[str], now: datetime, lease_s: float) -> None:
+    def renew_locks(self, holders: Iterable[str], now: datetime, lease_s: float) -> set[str]:
+        """Extend the leases these holders still have; return the holders renewed. A holder
+        missing from the answer lost its lease: it lapsed (now past expires_at) or another
+        holder took the environment."""
         names = list(holders)
         if not names:
-            return
+            return set()
         with self._tx() as tx:
-            tx.execute(
+            renewed = tx.execute(
                 update(environment_locks)
-                .where(environment_locks.c.holder.in_(names))
+                .where(
+                    environment_locks.c.holder.in_(names),
+                    environment_locks.c.expires_at >= now,
+                )
                 .values(expires_at=now + timedelta(seconds=lease_s))
-            )
+                .returning(environment_locks.c.holder)
+            ).scalars()
+            return {str(h) for h in renewed}
 
     def unlock_environment(self, environment_id: str, holder: str) -> None:
         with self._tx() as tx:
@@ -919,6 +1070,8 @@ def operation_duration_s(
     high = (finished - started).total_seconds()
     events = events or []
     done = next((e for e in events if e.get("state") == OperationState.SUCCEEDED.value), {})
+    if done.get("late"):
+        return None  # seen done by recovery: it ended at some moment nobody watched
     running = [
         (datetime.fromisoformat(e["at"]) - started).total_seconds()
         for e in events
@@ -952,6 +1105,10 @@ def _period(since: datetime | None, until: datetime | None) -> list[ColumnElemen
     return found
 
 
+def new_owner_token() -> str:
+    return uuid.uuid4().hex
+
+
 def _event_json(event: OperationEvent) -> dict[str, Any]:
     body: dict[str, Any] = {
         "at": event.at.isoformat(),
@@ -961,6 +1118,8 @@ def _event_json(event: OperationEvent) -> dict[str, Any]:
     }
     if event.waited_s is not None:
         body["waited_s"] = round(event.waited_s, 3)
+    if event.late:
+        body["late"] = True
     return body
 
 
@@ -982,6 +1141,7 @@ def _run(row: Row[Any]) -> Run:
         error=row.error,
         started_by=row.started_by,
         targets=tuple(row.targets or ()),
+        owner_token=row.owner_token,
     )
 
 
@@ -1016,6 +1176,7 @@ def _operation(row: Row[Any]) -> OperationRecord:
             http_status=e.get("http_status"),
             message=e.get("message"),
             waited_s=e.get("waited_s"),
+            late=bool(e.get("late", False)),
         )
         for e in (row.events or [])
     )

@@ -100,6 +100,9 @@ runs = Table(
     Column("started_by", String(200)),
     Column("config_revision", String(64)),
     Column("targets", JSONDoc),
+    # A new random token at each claim and adoption: every write of a running run is fenced by
+    # it, so a process whose run was adopted elsewhere can no longer change it.
+    Column("owner_token", String(64)),
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     CheckConstraint(_one_of("trigger", TRIGGERS), name="trigger"),
     Index(

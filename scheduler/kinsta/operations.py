@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from scheduler.clock import Clock
-from scheduler.domain import OperationState, Polling
+from scheduler.domain import FINAL_OPERATION_STATES, OperationState, Polling
 from scheduler.errors import Interrupted, KinstaAPIError, KinstaError
 from scheduler.kinsta.client import KinstaClient, OperationStatus
 
@@ -28,7 +28,7 @@ GROWTH = 1.5
 # A "failed" answer must be repeated by this many polls in a row before it is believed: one HTTP
 # 500 may be a hiccup of the API (or a proxy), and a later 202 or 200 proves it was.
 FAILURE_CONFIRMATIONS = 3
-FINAL = (OperationState.SUCCEEDED, OperationState.FAILED, OperationState.TIMED_OUT)
+FINAL = FINAL_OPERATION_STATES
 
 
 def next_delay_s(polls_done: int, expected_s: float, polling: Polling) -> float:

@@ -40,6 +40,7 @@ from scheduler.errors import (
 )
 from scheduler.kinsta import models
 from scheduler.kinsta.governor import Governor
+from scheduler.kinsta.guard import check_mutation
 from scheduler.ratelimit import parse_retry_after
 
 M = TypeVar("M", bound=BaseModel)
@@ -120,8 +121,13 @@ class ApiSession:
         with self._governor.permit(method, shown) as permit:
             if self._cancel is not None and self._cancel.is_set():
                 raise Interrupted(f"{method} {shown} not sent: the process is stopping")
+            # Last moment before a change leaves: the run or the environment's lease may have
+            # been lost while this request waited for budget.
+            check_mutation(method, shown)
             sent_at = self._clock.now()
             try:
+                if self._http.is_closed:  # closed at shutdown: never an action's failure
+                    raise Interrupted(f"{method} {shown}: the client was closed (stopping)")
                 response = self._http.request(method, path, **kwargs)
                 self._governor.observe(response.headers)
                 response.extensions[SENT_AT] = sent_at

@@ -370,7 +370,9 @@ jobs:
 """,
     )
     assert cli("db", "upgrade").code == 0
-    planned = cli("plan", "--format", "json", "--count", "3")
+    # Sunday noon: the weekly job's next slot is a week away, beyond --count 3 (issue 11.1).
+    sunday = "2026-11-29T12:00:00+01:00"
+    planned = cli("plan", "--format", "json", "--count", "3", "--at", sunday)
     assert planned.code == 0, planned.err
     jobs = {row["job_id"]: row for row in planned.json()}
     assert jobs["weekly"]["targets_note"] is None
@@ -381,7 +383,9 @@ jobs:
     assert any(shared in w for w in jobs["nightly"]["warnings"])
     assert jobs["weekly"]["warnings"] == jobs["nightly"]["warnings"]
     assert not jobs["busy"]["warnings"]
-    table = cli("plan")
+    assert planned.json()[1]["next_local"][0] == "2026-11-30T02:30:00+01:00"
+    assert cli("plan", "--at", "7d").code == 2  # --at is a moment, not "ago"
+    table = cli("plan", "--at", "2026-12-02T09:00:00+01:00")  # a Wednesday
     assert "8 target(s)" in table.out and "warning: jobs weekly and nightly" in table.err
 
     cli("trigger", "nightly")  # no inventory yet: the exclude check is skipped

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.acceptance.conftest import SANDBOX_KEY, Cli, SandboxProcess
+from tests.acceptance.conftest import SANDBOX_KEY, Cli, Daemon, SandboxProcess, wait_until
 
 JOBS = """version: 1
 kinsta:
@@ -149,11 +147,16 @@ def test_the_daemon_fires_on_schedule_and_stops_on_sigterm(cli: Cli) -> None:
         "kinsta:\n  polling: {first_poll: 0.1s, max_interval: 0.3s}\n"
         "jobs:\n  - id: tick\n    schedule: {every: 1s}\n    actions: [clear_cache]\n"
     )
-    daemon = cli.start("--log-format", "json", "run", "--sandbox")
-    time.sleep(4.5)
-    daemon.send_signal(signal.SIGTERM)
-    _, err = daemon.communicate(timeout=40)
-    assert daemon.returncode == 0, err
+    daemon = Daemon(cli, "--sandbox", options=("--log-format", "json"))
+    daemon.wait_for("daemon.started", timeout=60)  # a loaded machine may take seconds to start
+
+    def succeeded() -> int:
+        found = cli("history", "--job", "tick", "--format", "json").json()
+        return sum(r["status"] == "succeeded" for r in found)
+
+    wait_until(lambda: succeeded() >= 2, timeout=60)
+    assert daemon.stop() == 0, daemon.text()
+    err = daemon.text()
     assert '"event": "daemon.stopped"' in err and "Traceback" not in err
     runs = cli("history", "--job", "tick", "--format", "json").json()
     assert len(runs) >= 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scheduler.clock import SystemClock
+from scheduler.clock import CancelScope, SystemClock
 from scheduler.domain import (
     ActionSpec,
     Job,
@@ -48,7 +47,7 @@ def make_runner(sandbox: SandboxServer, store: HistoryStore) -> Iterator[Callabl
     clients: list[KinstaClient] = []
 
     def make(
-        cancel: threading.Event | None = None, polling: Polling = FAST, lock_lease_s: float = 120
+        cancel: CancelScope | None = None, polling: Polling = FAST, lock_lease_s: float = 120
     ) -> Runner:
         clock = SystemClock()
         client = KinstaClient(
@@ -143,7 +142,7 @@ def test_a_slot_runs_once(make_runner: Callable[..., Runner]) -> None:
 def test_cancel_leaves_an_interrupted_run(
     make_runner: Callable[..., Runner], store: HistoryStore
 ) -> None:
-    cancel = threading.Event()
+    cancel = CancelScope()
     cancel.set()
     run = make_runner(cancel).run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.INTERRUPTED

@@ -151,3 +151,34 @@ def health(port: str) -> int:
         return exc.code
     except OSError:
         return 0
+
+
+@pytest.mark.pg
+def test_a_daemon_started_during_a_database_outage_waits_for_it(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon], pg_url: str
+) -> None:
+    """A failover at boot is not a bad configuration: the daemon waits up to `db_retry` (it
+    used to exit 2 at once), and a SIGTERM meanwhile ends it quietly (exit 0)."""
+    _reset_pg(pg_url)
+    url = make_url(pg_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    relayed = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    try:
+        use(cli, quick_sandbox, HEAD + FLEET % "3s", database=relayed)
+        relay.cut()
+        daemon = Daemon(cli)
+        daemons.append(daemon)
+        daemon.wait_for("history.waiting_for_database")
+        time.sleep(1.5)
+        assert daemon.process.poll() is None  # still waiting, not exited
+        relay.restore()
+        daemon.wait_for("daemon.started", timeout=30)
+        assert daemon.stop() == 0
+        relay.cut()
+        second = Daemon(cli, name="second")
+        daemons.append(second)
+        second.wait_for("history.waiting_for_database")
+        assert second.stop() == 0
+        assert "Traceback" not in daemon.text() + second.text()
+    finally:
+        relay.close()

@@ -3,11 +3,20 @@ marks; validate's target warnings."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from scheduler import planning, schedules
 from scheduler.actions import registry
-from scheduler.domain import ActionSpec, CronSchedule, Job, TargetSelector, freeze
+from scheduler.domain import (
+    ActionSpec,
+    CronSchedule,
+    IntervalSchedule,
+    Job,
+    Schedule,
+    TargetSelector,
+    freeze,
+)
 
 ACTIONS = registry()
 T0 = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
@@ -35,25 +44,66 @@ def test_estimate_counts_requests_budget_and_waves() -> None:
     assert unknown.requests is None and unknown.duration_s is None
 
 
+def scheduled(job_id: str, schedule: Schedule, *actions: str) -> Job:
+    return replace(job(job_id, *actions), schedule=schedule)
+
+
 def test_warnings_for_long_runs_and_colliding_jobs() -> None:
-    a, b, c = job("a", "backup"), job("b", "clear_cache"), job("c", "inventory")
+    a = scheduled("a", IntervalSchedule(every_s=1800), "backup")  # 60 min runs every 30 min
+    b = scheduled("b", CronSchedule("10 2 * * *", "UTC"), "clear_cache")
+    c = scheduled("c", CronSchedule("0 7 * * *", "UTC"), "inventory")
     estimates = {
         "a": planning.Estimate("a", 10, 31, 0.0, 90.0, 3600.0),
         "b": planning.Estimate("b", 10, 21, 0.0, 5.0, 60.0),
         "c": planning.Estimate("c", 10, 41, 0.0, 2.0, 20.0),
     }
-    fires = {
-        "a": [T0, T0 + timedelta(minutes=30)],  # a run of 60 min every 30 min
-        "b": [T0 + timedelta(minutes=10)],  # inside a's first run
-        "c": [T0 + timedelta(hours=5)],
-    }
-    shared = {("a", "b"): 10, ("a", "c"): 10}
-    found = planning.warnings([a, b, c], estimates, fires, shared)
+    shared = {("a", "b"): 10, ("b", "c"): 10}
+    found = planning.warnings([a, b, c], estimates, T0, shared)
     assert [jobs for jobs, _ in found] == [("a",), ("a", "b")]
     texts = [text for _, text in found]
     assert texts[0].startswith("job a: a run needs about 60 min but slots are 30 min apart")
     assert "jobs a and b act on 10 shared environment(s)" in texts[1]
     assert "2026-11-29 02:10" in texts[1]
+
+
+def test_a_weekly_collision_shows_on_every_day_of_the_week() -> None:
+    """Regression (issue 11.1): the check looked only at the next --count fire times, so a
+    Sunday job's collision with a nightly one vanished from Sunday 02:30 to Thursday 02:30."""
+    weekly = scheduled("weekly", CronSchedule("30 2 * * 0", "Europe/Amsterdam"), "backup")
+    nightly = scheduled("nightly", CronSchedule("30 2 * * *", "Europe/Amsterdam"), "clear_cache")
+    estimates = {
+        "weekly": planning.Estimate("weekly", 8, 57, 0.0, 105.0, 105.0),
+        "nightly": planning.Estimate("nightly", 5, 11, 0.0, 5.0, 5.0),
+    }
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    for hours in range(0, 7 * 24, 5):  # every day of the week, at many hours
+        now = monday + timedelta(hours=hours)
+        found = planning.warnings([weekly, nightly], estimates, now, {("weekly", "nightly"): 5})
+        assert [jobs for jobs, _ in found] == [("weekly", "nightly")], now
+        sunday = now + timedelta(days=(6 - now.weekday()) % 7)
+        assert f"{sunday:%Y-%m-%d} 01:30 UTC" in found[0][1] or (
+            f"{sunday + timedelta(days=7):%Y-%m-%d} 01:30 UTC" in found[0][1]
+        )
+
+
+def test_collisions_are_looked_for_over_each_pairs_common_cycle() -> None:
+    """A monthly job meets a weekly one only when the 1st is a Sunday: months ahead."""
+    monthly = CronSchedule("0 3 1 * *", "UTC")
+    sundays = CronSchedule("0 3 * * 0", "UTC")
+    assert planning.horizon(monthly, sundays) == planning.HORIZON_MAX
+    assert planning.horizon(sundays, CronSchedule("0 4 * * *", "UTC")) == timedelta(days=7)
+    assert planning.horizon(IntervalSchedule(5 * 86400), sundays) == timedelta(days=35)
+    hour = timedelta(hours=1)
+    met = planning.first_overlap((monthly, hour), (sundays, hour), T0)
+    assert met == datetime(2027, 8, 1, 3, tzinfo=UTC)  # the next 1st that is a Sunday
+    every_minute = IntervalSchedule(60)
+    assert planning.first_overlap((every_minute, hour), (sundays, hour), T0) == datetime(
+        2026, 11, 29, 3, tzinfo=UTC
+    )
+    assert (
+        planning.first_overlap((monthly, hour), (CronSchedule("0 9 * * *", "UTC"), hour), T0)
+        is None
+    )
 
 
 def test_selectors_that_may_share_environments() -> None:

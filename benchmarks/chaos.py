@@ -1,0 +1,495 @@
+"""The chaos run: two daemons on one PostgreSQL through a compressed week of slots, with random
+`kill -9`, SIGTERM, database outages and API faults, then an audit of what they recorded.
+
+    python benchmarks/chaos.py                  # about ten minutes (`make chaos`)
+    python benchmarks/chaos.py --minutes 1      # the short form CI runs (tests/reliability)
+
+A week is compressed: `every: 2s` stands for an hourly job, `every: 5s` with 2 s of jitter for a
+job every few hours, and minutely crons with jitter for the nightly ones. The sandbox runs in
+this process (its operations scaled down, a share of requests answered 500/502/503, dropped
+before acting, or acted on and never answered) and records every operation it accepts. The
+database sits behind a relay that the run cuts for up to `--outage-max` seconds at a time.
+
+At the end every daemon is stopped, one more starts with a long `shutdown_timeout` to recover
+what the last shutdown left and to drain, and the audit checks that:
+- every slot of every job from the first start to the end has exactly one row (a run, or
+  `skipped` / `missed` with its reason);
+- no run is left `running` and no operation unresolved;
+- no request that is not safe to repeat reached the sandbox twice for one task, and no request
+  reached it outside the task that sent it (a process that lost its run or lock kept going);
+- no daemon exited with an unexpected code, and no log holds a traceback.
+It prints the figures and exits 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scheduler.actions import Repeat, registry  # noqa: E402
+from scheduler.sandbox.server import Faults, Sandbox, SandboxOptions, SandboxServer  # noqa: E402
+from scheduler.sandbox.state import SandboxEnvironment  # noqa: E402
+from tests.relay import Relay  # noqa: E402
+
+KEY = "chaos-key"
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# The sandbox's kind of operation for each action the run uses.
+KINDS = {"clear_cache": "cache:clear", "restart_php": "php:restart"}
+# Exit codes a daemon may end with here: 0 (SIGTERM), -9 (kill -9), 130 (a second signal).
+EXPECTED_EXITS = {0, -9, 130}
+SLACK_S = 1.0  # clock tolerance when placing a request inside its task's window
+
+JOBS = """version: 1
+daemon: {{heartbeat: 0.5s, shutdown_timeout: {shutdown}, db_retry: 20s}}
+kinsta:
+  timeout: 2s
+  rate_limits: {{per_minute: 900}}
+  polling: {{first_poll: 0.1s, max_interval: 0.4s}}
+jobs:
+  - id: hourly-clear
+    schedule: {{every: 2s}}
+    catch_up: 1h
+    targets: {{sites: [{a}, {b}]}}
+    actions: [clear_cache]
+  - id: php-jitter
+    schedule: {{every: 5s, jitter: 2s}}
+    catch_up: 1h
+    targets: {{sites: [{b}, {c}]}}
+    actions: [restart_php]
+  - id: nightly-clear
+    schedule: {{cron: "* * * * *", jitter: 15s}}
+    catch_up: 1h
+    targets: {{sites: [{c}, {d}]}}
+    actions: [clear_cache]
+  - id: nightly-php
+    schedule: {{cron: "*/2 * * * *", jitter: 20s}}
+    catch_up: 1h
+    targets: {{sites: [{a}, {d}]}}
+    actions: [restart_php]
+"""
+EVERY_S = {"hourly-clear": 2.0, "php-jitter": 5.0, "nightly-clear": 60.0, "nightly-php": 120.0}
+JITTER_S = {"hourly-clear": 0.0, "php-jitter": 2.0, "nightly-clear": 15.0, "nightly-php": 20.0}
+
+
+@dataclass
+class Accepted:
+    """One operation the sandbox accepted: a mutating request that reached it."""
+
+    at: datetime
+    environment_id: str
+    kind: str
+
+
+@dataclass
+class Figures:
+    events: Counter[str] = field(default_factory=Counter)
+    exits: Counter[int] = field(default_factory=Counter)
+    outage_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, what: str) -> None:
+        if not ok:
+            self.problems.append(what)
+
+
+class Supervised:
+    """A daemon kept running like systemd's Restart=always would, its output in a file."""
+
+    def __init__(self, name: str, workdir: Path, env: dict[str, str], figures: Figures) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.env = env
+        self.figures = figures
+        self.starts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.logs: list[Path] = []
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.workdir / f"{self.name}-{self.starts}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "scheduler", "--log-format", "json", "run"],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def reap(self) -> int | None:
+        """The exit code if it ended (counted), else None."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        self.figures.exits[code] += 1
+        self.process = None
+        return code
+
+    def signal(self, signum: int, wait_s: float = 90) -> int | None:
+        if not self.alive():
+            return self.reap()
+        assert self.process is not None
+        self.process.send_signal(signum)
+        try:
+            self.process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            self.figures.problems.append(f"{self.name} did not exit {wait_s:g}s after {signum}")
+            self.process.kill()
+            self.process.wait()
+        return self.reap()
+
+    def wait_started(self, timeout: float = 60) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "daemon.started" in self.logs[-1].read_text(errors="replace"):
+                return True
+            if not self.alive():
+                return False
+            time.sleep(0.1)
+        return False
+
+
+def _record_operations(sandbox: Sandbox, into: list[Accepted]) -> None:
+    """Note every operation a fleet accepts, with the wall time (the sandbox is an observer)."""
+    for fleet in sandbox.fleets.values():
+        accept = fleet.start_operation
+
+        def recording(
+            kind: str,
+            target_id: str,
+            environment: SandboxEnvironment | None,
+            effect: Callable[[], Any] | None = None,
+            _accept: Callable[..., Any] = accept,
+        ) -> Any:
+            operation = _accept(kind, target_id, environment, effect)
+            if environment is not None:
+                into.append(Accepted(datetime.now(UTC), environment.id, kind))
+            return operation
+
+        fleet.start_operation = recording  # type: ignore[method-assign]
+
+
+def _create_database(name: str) -> None:
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def _drop_database(name: str) -> None:
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def _slots(job: str, start: datetime, end: datetime) -> list[datetime]:
+    """The job's slots in [start, end]: intervals are anchored at 2000-01-01Z; crons here are
+    whole minutes (`*/2`: even minutes) in UTC."""
+    every = EVERY_S[job]
+    anchor = datetime(2000, 1, 1, tzinfo=UTC)
+    first = anchor + timedelta(seconds=every * -(-(start - anchor).total_seconds() // every))
+    found = []
+    at = first
+    while at <= end:
+        found.append(at)
+        at += timedelta(seconds=every)
+    return found
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def audit(
+    engine: sa.Engine, accepted: list[Accepted], start: datetime, end: datetime, figures: Figures
+) -> None:
+    with engine.connect() as connection:
+        runs = connection.execute(
+            sa.text("SELECT id, job_id, trigger, scheduled_for, status, error FROM runs")
+        ).all()
+        tasks = connection.execute(
+            sa.text(
+                "SELECT id, run_id, environment_id, action, status, started_at, finished_at "
+                "FROM tasks"
+            )
+        ).all()
+        operations = connection.execute(sa.text("SELECT state FROM operations")).all()
+
+    # Every slot, exactly one row.
+    rows: dict[tuple[str, datetime], list[Any]] = defaultdict(list)
+    for run in runs:
+        if run.trigger != "manual":
+            rows[(run.job_id, _utc(run.scheduled_for))].append(run)
+    statuses: Counter[str] = Counter(run.status for run in runs)
+    for job in EVERY_S:
+        # A slot is due once its jitter has passed; leave one interval for the last firing.
+        until = end - timedelta(seconds=JITTER_S[job] + 2)
+        expected = _slots(job, start, until)
+        missing = [slot for slot in expected if (job, slot) not in rows]
+        twice = [slot for slot in expected if len(rows.get((job, slot), [])) > 1]
+        figures.lines.append(
+            f"  {job}: {len(expected)} slots, {len(expected) - len(missing)} with a row, "
+            f"{len(missing)} without, {len(twice)} with two or more"
+        )
+        figures.check(not missing, f"{job}: slots without a row: {[str(s) for s in missing[:5]]}")
+        figures.check(not twice, f"{job}: slots with two rows: {[str(s) for s in twice[:5]]}")
+    reasonless = [r.id for r in runs if r.status in ("skipped", "missed") and not r.error]
+    figures.check(not reasonless, f"skipped/missed rows without a reason: {reasonless[:5]}")
+    figures.lines.append(f"  rows by status: {dict(sorted(statuses.items()))}")
+    figures.check(statuses["running"] == 0, f"{statuses['running']} run(s) left running")
+    unresolved = [s.state for s in operations if s.state in ("in_progress", "pending", "running")]
+    states = Counter(s.state for s in operations)
+    figures.lines.append(f"  operations by state: {dict(sorted(states.items()))}")
+    figures.check(not unresolved, f"{len(unresolved)} operation(s) unresolved")
+
+    # Every accepted request inside exactly one task that could have sent it; at most one per
+    # task unless its action is safe to repeat.
+    safe = {name for name, action in registry().items() if action.repeat is Repeat.ALWAYS}
+    by_env: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for task in tasks:
+        if task.environment_id and task.started_at and task.action in KINDS:
+            by_env[(task.environment_id, KINDS[task.action])].append(task)
+    sent: Counter[int] = Counter()
+    orphans = []
+    for request in accepted:
+        slack = timedelta(seconds=SLACK_S)
+        owners = [
+            task
+            for task in by_env[(request.environment_id, request.kind)]
+            if _utc(task.started_at) - slack <= request.at
+            and (task.finished_at is None or request.at <= _utc(task.finished_at) + slack)
+        ]
+        if len(owners) == 0:
+            orphans.append(request)
+        elif len(owners) == 1:
+            sent[owners[0].id] += 1
+        # Several candidates (windows touching within the slack): not attributable; counted.
+    action_of = {task.id: task.action for task in tasks}
+    repeated = {t: n for t, n in sent.items() if n > 1}
+    harmful = {t: n for t, n in repeated.items() if action_of[t] not in safe}
+    figures.lines.append(
+        f"  requests accepted by the sandbox: {len(accepted)}; tasks that sent one: {len(sent)}; "
+        f"sent again by design (safe to repeat): {len(repeated) - len(harmful)}; "
+        f"outside any task: {len(orphans)}"
+    )
+    figures.check(not harmful, f"requests not safe to repeat reached Kinsta twice: {harmful}")
+    figures.check(
+        not orphans,
+        "requests outside any task's window: "
+        + ", ".join(f"{o.kind} {o.environment_id[:8]} at {o.at:%H:%M:%S.%f}" for o in orphans[:5]),
+    )
+
+
+class ChaosRun:
+    """The parts (sandbox, relay, database, two supervised daemons) and the phases."""
+
+    def __init__(self, seed: int, fault_rate: float, outage_max: float) -> None:
+        self.rng = random.Random(seed)
+        self.outage_max = outage_max
+        self.figures = Figures()
+        self.database = f"chaos_{os.getpid()}"
+        _create_database(self.database)
+        fault = Faults(
+            error=fault_rate * 0.5, drop=fault_rate * 0.25, hang=fault_rate * 0.25, hang_s=3
+        )
+        self.sandbox = Sandbox(
+            SandboxOptions(
+                sites=4, seed=seed, time_scale=0.05, api_key=KEY, per_minute=900, faults=fault
+            )
+        )
+        self.accepted: list[Accepted] = []
+        _record_operations(self.sandbox, self.accepted)
+        self.server = SandboxServer(self.sandbox).start()
+        self.relay = Relay("127.0.0.1", 5432)
+        self.outage_lock = threading.Lock()
+        self.workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
+        self.names = dict(
+            zip("abcd", (site.name for site in self.sandbox.fleet.sites), strict=True)
+        )
+        self.write_jobs(shutdown="2s")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KINSTA_")}
+        self.env.update(
+            KINSTA_API_URL=self.server.url,
+            KINSTA_API_KEY=KEY,
+            KINSTA_SCHEDULER_DATABASE_URL=(
+                f"postgresql+psycopg://postgres@127.0.0.1:{self.relay.port}/{self.database}"
+            ),
+            PYTHONUNBUFFERED="1",
+        )
+        self.engine = sa.create_engine(
+            f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.database}"
+        )
+        self.daemons = [Supervised(f"d{n}", self.workdir, self.env, self.figures) for n in (1, 2)]
+        self.last = Supervised("final", self.workdir, self.env, self.figures)
+
+    def write_jobs(self, shutdown: str) -> None:
+        (self.workdir / "jobs.yaml").write_text(JOBS.format(shutdown=shutdown, **self.names))
+
+    def start(self) -> datetime:
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "scheduler", "db", "upgrade"],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            check=False,
+        )
+        if upgrade.returncode != 0:
+            raise SystemExit(f"db upgrade failed: {upgrade.stderr.decode()}")
+        for daemon in self.daemons:
+            daemon.start()
+        for daemon in self.daemons:
+            daemon.wait_started()
+        return datetime.now(UTC) + timedelta(seconds=1)
+
+    def outage(self, seconds: float) -> None:
+        with self.outage_lock:
+            self.relay.cut()
+            time.sleep(seconds)
+            self.relay.restore()
+            self.figures.outage_s += seconds
+
+    def storm(self, minutes: float) -> None:
+        """Random kill -9, SIGTERM and database outages; a supervisor restarts what ends."""
+        figures, rng = self.figures, self.rng
+        deadline = time.monotonic() + minutes * 60
+        while time.monotonic() < deadline:
+            time.sleep(rng.uniform(2, 6))
+            for daemon in self.daemons:
+                code = daemon.reap()
+                if code is not None:
+                    figures.check(code in EXPECTED_EXITS, f"{daemon.name} exited {code} on its own")
+                    daemon.start()
+            event = rng.choices(["kill9", "sigterm", "outage"], weights=[3, 2, 2])[0]
+            figures.events[event] += 1
+            if event == "outage":
+                if not self.outage_lock.locked():
+                    seconds = rng.uniform(1, self.outage_max)
+                    threading.Thread(target=self.outage, args=(seconds,), daemon=True).start()
+                continue
+            victim = rng.choice(self.daemons)
+            if event == "kill9":
+                code = victim.signal(signal.SIGKILL, wait_s=10)
+                time.sleep(rng.uniform(0, 3))
+            else:
+                code = victim.signal(signal.SIGTERM)
+            figures.check(
+                code is None or code in EXPECTED_EXITS, f"{victim.name} exited {code} on {event}"
+            )
+            victim.start()
+
+    def finish(self) -> datetime:
+        """The database back, faults off, both stopped; one more daemon recovers what the last
+        shutdown left, then drains (a long shutdown_timeout) and stops. Returns the end of the
+        slots to account for."""
+        with self.outage_lock:
+            self.relay.restore()
+        self.sandbox.faults.error = self.sandbox.faults.drop = self.sandbox.faults.hang = 0.0
+        time.sleep(5)
+        stopped = datetime.now(UTC)
+        for daemon in self.daemons:
+            code = daemon.signal(signal.SIGTERM)
+            self.figures.check(code in EXPECTED_EXITS, f"{daemon.name} exited {code} at the end")
+        self.write_jobs(shutdown="60s")
+        self.last.start()
+        self.last.wait_started()
+        settle = time.monotonic() + 60
+        query = sa.text("SELECT count(*) FROM runs WHERE status = 'running' AND scheduled_for < :t")
+        while time.monotonic() < settle:
+            with self.engine.connect() as connection:
+                if connection.execute(query, {"t": stopped}).scalar_one() == 0:
+                    break
+            time.sleep(0.5)
+        end = datetime.now(UTC)
+        code = self.last.signal(signal.SIGTERM)
+        self.figures.check(code == 0, f"the final daemon exited {code}")
+        tracebacks = [
+            log.name
+            for daemon in [*self.daemons, self.last]
+            for log in daemon.logs
+            if "Traceback" in log.read_text(errors="replace")
+        ]
+        self.figures.check(not tracebacks, f"tracebacks in {tracebacks}")
+        return end
+
+    def close(self, *, keep: bool) -> None:
+        self.engine.dispose()
+        self.server.stop()
+        self.relay.close()
+        if keep:
+            print(f"kept: {self.workdir} and database {self.database}")
+        else:
+            _drop_database(self.database)
+
+
+def chaos(minutes: float, seed: int, fault_rate: float, outage_max: float, keep: bool) -> Figures:
+    run = ChaosRun(seed, fault_rate, outage_max)
+    try:
+        start = run.start()
+        run.storm(minutes)
+        end = run.finish()
+        figures = run.figures
+        figures.lines.insert(
+            0,
+            f"  {minutes:g} min; events {dict(figures.events)}; database cut for "
+            f"{figures.outage_s:.0f}s in all; daemon exits {dict(figures.exits)}; "
+            f"sandbox faults {dict(run.sandbox.stats.faults)}",
+        )
+        audit(run.engine, run.accepted, start, end, figures)
+        figures.lines.append(f"  logs in {run.workdir}")
+        return figures
+    finally:
+        for daemon in [*run.daemons, run.last]:
+            if daemon.alive() and daemon.process is not None:
+                daemon.process.kill()
+        run.close(keep=keep)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fault-rate", type=float, default=0.05)
+    parser.add_argument("--outage-max", type=float, default=60.0, help="seconds")
+    parser.add_argument("--keep", action="store_true", help="keep the database for a look")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    figures = chaos(args.minutes, args.seed, args.fault_rate, args.outage_max, args.keep)
+    if args.json:
+        print(json.dumps({"problems": figures.problems, "figures": figures.lines}))
+    else:
+        print("chaos run:")
+        print("\n".join(figures.lines))
+        print("problems:" if figures.problems else "no problems found")
+        for problem in figures.problems:
+            print(f"  - {problem}")
+    return 1 if figures.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -120,11 +120,12 @@ class _Polling(_Model):
     max_interval: Duration = 30.0
     not_found_grace: Duration = 30.0
     deadline: Duration = 1800.0
+    read_back: Duration | None = None
 
-    @field_validator("first_poll", "max_interval", "not_found_grace", "deadline")
+    @field_validator("first_poll", "max_interval", "not_found_grace", "deadline", "read_back")
     @classmethod
-    def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+    def _duration(cls, value: str | float | None) -> float | None:
+        return None if value is None else parse_duration(value)
 
 
 class _Company(_Model):
@@ -692,6 +693,7 @@ def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
             max_interval_s=float(polling.max_interval),
             not_found_grace_s=float(polling.not_found_grace),
             deadline_s=float(polling.deadline),
+            read_back_s=float(polling.read_back) if polling.read_back is not None else None,
         ),
         timeout_s=float(raw.timeout),
     )

@@ -179,6 +179,20 @@ class Polling:
     max_interval_s: float = 30.0
     not_found_grace_s: float = 30.0
     deadline_s: float = 1800.0
+    # How long state is read back after an uncertain answer (a change that may or may not have
+    # reached Kinsta) before the task is recorded uncertain. None: READ_BACK_INTERVALS polls
+    # at max_interval (5 min by default), never past the deadline.
+    read_back_s: float | None = None
+
+    @property
+    def read_back_window_s(self) -> float:
+        wanted = self.read_back_s
+        if wanted is None:
+            wanted = READ_BACK_INTERVALS * self.max_interval_s
+        return min(wanted, self.deadline_s)
+
+
+READ_BACK_INTERVALS = 10
 
 
 DEFAULT_COMPANY = "default"

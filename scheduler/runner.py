@@ -339,12 +339,15 @@ class _Context:
 
     def wait_until(self, check: Callable[[], bool]) -> bool:
         runner, polling = self._runner, self._runner.polling
+        # At least twice as long as the task's action typically takes (learned), if longer.
+        typical = runner.expected_s(self._task.action)
+        window = min(polling.deadline_s, max(polling.read_back_window_s, 2 * typical))
         started = runner.clock.monotonic()
         for attempt in itertools.count():
             if check():
                 return True
             delay = next_delay_s(attempt, 0.0, polling)
-            if runner.clock.monotonic() - started + delay > polling.deadline_s:
+            if runner.clock.monotonic() - started + delay > window:
                 return False
             if runner.clock.sleep(delay, self._task.control.stop):
                 raise PollingCancelled(attempt)

@@ -53,8 +53,8 @@ class ActionContext(Protocol):
         return its final state and message."""
 
     def wait_until(self, check: Callable[[], bool]) -> bool:
-        """Call `check` on the polling schedule until it is true (True) or the polling deadline
-        passes (False). For reading state back."""
+        """Call `check` on the polling schedule until it is true (True) or the read-back window
+        (`polling.read_back`) passes (False). For reading state back."""
 
     def note_available(
         self, kind: str, offered: Iterable[tuple[str, str]]
@@ -129,8 +129,8 @@ def change(
 ) -> ActionResult:
     """Send a change request and wait for its operation. If the answer leaves its fate unknown
     (KinstaError.uncertain: a 5xx, a timeout after sending), it is never sent again: the state
-    is read back (`done`) on the polling schedule until it shows `what`, or until the polling
-    deadline passes (then the task fails as uncertain)."""
+    is read back (`done`) on the polling schedule until it shows `what`, or until the read-back
+    window (`polling.read_back`) passes (then the task fails as uncertain)."""
     try:
         accepted = send()
     except KinstaError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -371,7 +372,8 @@ def proxied_runner(
     client = KinstaClient(
         proxy.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
     )
-    runner = Runner(client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by="t")
+    polling = replace(FAST, read_back_s=5.0)  # reading back outlasts a sandbox backup
+    runner = Runner(client, store, clock, polling, sandbox.sandbox.fleet.company_id, started_by="t")
     runner.retry_pause_s = 0.01
     yield runner
     client.close()
@@ -520,3 +522,24 @@ def test_a_change_refused_with_a_4xx_is_a_plain_failure(
         "Invalid environment"
     )
     assert not task.result and env_of(sandbox).counters["backups:add-manual:accepted"] == 0
+
+
+def test_reading_back_gives_up_after_the_read_back_window(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A 503 that did not act (the usual case) costs the read-back window (ten polls at
+    max_interval by default), not the whole polling deadline; the task stays uncertain."""
+    assert FAST.read_back_window_s == 1.0 and FAST.deadline_s == 10
+    proxied_runner.polling = FAST
+    proxy.add(
+        "POST", r"/v2/sites/environments/[^/]+/manual-backups", 503, KINSTA_503, forward=False
+    )
+    started = time.monotonic()
+    run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert time.monotonic() - started < 5
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message is not None and task.message.startswith("uncertain: ")
+    assert "reading back does not show a new manual backup" in task.message
+    assert task.result is not None and task.result["reconciled"] is True
+    assert env_of(sandbox).counters["backups:add-manual:accepted"] == 0  # and never sent again

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scheduler.actions import registry  # noqa: E402
+from scheduler.actions import Repeat, registry  # noqa: E402
 from scheduler.sandbox import Faults, Sandbox, SandboxOptions, SandboxServer  # noqa: E402
 from scheduler.sandbox.state import SandboxEnvironment, SandboxOperation  # noqa: E402
 from tests.relay import Relay  # noqa: E402
@@ -291,7 +291,7 @@ def audit_requests(
 ) -> None:
     """Every accepted request inside exactly one task that could have sent it; at most one per
     task unless its action is safe to repeat."""
-    safe = {name for name, action in registry().items() if action.idempotent}
+    safe = {name for name, action in registry().items() if action.repeat is Repeat.ALWAYS}
     by_env: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for task in tasks:
         if task.environment_id and task.started_at and task.action in KINDS:

@@ -459,14 +459,16 @@ _event_log(
 @click.option("--dry-run", is_flag=True, help="count what would be removed, remove nothing")
 @click.pass_obj
 def history_prune(state: State, older_than: str, keep_last: int, dry_run: bool) -> None:
-    """Remove old runs with their tasks and operations; a running run is never removed."""
+    """Remove old runs with their tasks and operations, and old governor events, daemon events
+    and notifications; a running run is never removed."""
     cutoff = parse_when(older_than, datetime.now(UTC))
     assert cutoff is not None
     result = _store(state).prune(cutoff, keep_last, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {result.runs} run(s), {result.tasks} task(s), {result.operations} operation(s) "
-        f"scheduled before {render.utc_iso(cutoff)}, keeping each job's newest {keep_last}"
+        f"scheduled before {render.utc_iso(cutoff)}, keeping each job's newest {keep_last}, "
+        f"and {result.events} event(s) and notification(s) from before then"
     )
 
 

@@ -137,8 +137,16 @@ class _RateLimits(_Model):
     creation_per_minute: int = Field(5, gt=0, le=MAX_COUNT)
     logs_per_minute: int = Field(35, gt=0, le=MAX_COUNT)
     per_ip_per_minute: int = Field(1000, gt=0, le=MAX_COUNT)
+    ip_key: str | None = Field(None, max_length=200)
     window: Duration = 60.0
     creation_endpoints: list[str] = list(RateLimits.creation_endpoints)
+
+    @field_validator("ip_key")
+    @classmethod
+    def _ip_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must name the egress address (or be left out for the host name)")
+        return value.strip() if value is not None else None
 
     @field_validator("creation_endpoints")
     @classmethod
@@ -160,6 +168,7 @@ class _Polling(_Model):
     max_interval: Duration = 30.0
     not_found_grace: Duration = 30.0
     deadline: Duration = 1800.0
+    read_back: Duration | None = None
 
     @field_validator("first_poll", "max_interval", "deadline")
     @classmethod
@@ -170,6 +179,11 @@ class _Polling(_Model):
     @classmethod
     def _duration(cls, value: str | float) -> float:
         return parse_duration(value)
+
+    @field_validator("read_back")
+    @classmethod
+    def _optional_positive(cls, value: str | float | None) -> float | None:
+        return None if value is None else parse_positive_duration(value)
 
 
 class _Company(_Model):
@@ -906,6 +920,7 @@ def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
             creation_per_minute=raw.rate_limits.creation_per_minute,
             logs_per_minute=raw.rate_limits.logs_per_minute,
             per_ip_per_minute=raw.rate_limits.per_ip_per_minute,
+            ip_key=raw.rate_limits.ip_key,
             window_s=float(raw.rate_limits.window),
             creation_endpoints=tuple(raw.rate_limits.creation_endpoints),
         ),
@@ -914,6 +929,7 @@ def _kinsta(raw: _Kinsta, env: Mapping[str, str]) -> KinstaSettings:
             max_interval_s=float(polling.max_interval),
             not_found_grace_s=float(polling.not_found_grace),
             deadline_s=float(polling.deadline),
+            read_back_s=float(polling.read_back) if polling.read_back is not None else None,
         ),
         timeout_s=float(raw.timeout),
     )

@@ -319,7 +319,11 @@ class Daemon:
             log.error("history.prune_failed", error=str(exc))
             return
         log.info(
-            "history.pruned", runs=result.runs, tasks=result.tasks, operations=result.operations
+            "history.pruned",
+            runs=result.runs,
+            tasks=result.tasks,
+            operations=result.operations,
+            events=result.events,
         )
 
     def _fire(self, job_id: str, fired: list[datetime] | None = None) -> None:

@@ -175,6 +175,10 @@ class RateLimits:
     creation_per_minute: int = 5
     logs_per_minute: int = 35
     per_ip_per_minute: int = 1000
+    # What the per-IP bucket is keyed by: processes with the same key share one per-IP budget.
+    # Kinsta counts requests per egress address, so replicas behind one NAT must share a key
+    # (their egress IP, say). None: this host's name, which suits hosts with their own address.
+    ip_key: str | None = None
     window_s: float = 60.0  # Kinsta's window; tests and benchmarks shrink it to scale time
     # Requests that count against the creation limit, as "METHOD /path/{param}" (the API docs'
     # notation). Kinsta does not list them; these create sites and environments.
@@ -196,6 +200,20 @@ class Polling:
     max_interval_s: float = 30.0
     not_found_grace_s: float = 30.0
     deadline_s: float = 1800.0
+    # How long state is read back after an uncertain answer (a change that may or may not have
+    # reached Kinsta) before the task is recorded uncertain. None: READ_BACK_INTERVALS polls
+    # at max_interval (5 min by default), never past the deadline.
+    read_back_s: float | None = None
+
+    @property
+    def read_back_window_s(self) -> float:
+        wanted = self.read_back_s
+        if wanted is None:
+            wanted = READ_BACK_INTERVALS * self.max_interval_s
+        return min(wanted, self.deadline_s)
+
+
+READ_BACK_INTERVALS = 10
 
 
 DEFAULT_COMPANY = "default"
@@ -294,6 +312,7 @@ class Target:
     labels: tuple[str, ...] = ()
     primary_domain: str | None = None
     cdn_cache_id: str | None = None
+    edge_cache_id: str | None = None  # Kinsta's id_edge_cache: none, no edge cache to clear
     php_version: str | None = None  # "8.3", as Kinsta reported it when targets were resolved
     wordpress_version: str | None = None
 

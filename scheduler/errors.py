@@ -10,9 +10,10 @@
     ├── EnvironmentLockLost    the lease on an environment lapsed or was taken: no more changes
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
-    └── KinstaError            anything that went wrong talking to Kinsta (method, path, message)
+    └── KinstaError            anything that went wrong talking to Kinsta (method, path, message;
+        │                          `uncertain`: a change request whose effect is unknown)
         ├── TransportError         the request may not have reached Kinsta (connect, timeout)
-        ├── RateLimitedError       Kinsta answered 429 or "too many requests"
+        ├── RateLimitedError       Kinsta answered 429 (only the status counts)
         ├── KinstaAPIError         Kinsta answered an error status (status, message)
         │   ├── AuthenticationError    401: missing, wrong or expired key
         │   └── NotFoundAPIError       404: missing, or no permission (Kinsta folds 403 into 404)
@@ -96,11 +97,21 @@ class SchemaOutOfDateError(StoreError):
     pass
 
 
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # the methods that change something
+
+
 class KinstaError(SchedulerError):
-    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+    """`uncertain`: the request changes something, may have reached Kinsta, and no answer proved
+    it rejected (a 5xx, a timeout after sending, a 2xx that cannot be read): its effect is
+    unknown. Such a request is never sent again blindly (see runner.py)."""
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", uncertain: bool = False
+    ) -> None:
         self.method = method
         self.path = path
         self.kinsta_message = message
+        self.uncertain = uncertain
         prefix = f"{method} {path}: " if method else ""
         super().__init__(prefix + message)
 
@@ -110,7 +121,7 @@ class TransportError(KinstaError):
 
     def __init__(self, message: str, *, method: str = "", path: str = "", sent: bool) -> None:
         self.sent = sent
-        super().__init__(message, method=method, path=path)
+        super().__init__(message, method=method, path=path, uncertain=sent and method in CHANGES)
 
 
 class RateLimitedError(KinstaError):
@@ -122,9 +133,18 @@ class RateLimitedError(KinstaError):
 
 
 class KinstaAPIError(KinstaError):
+    """An error status. Only a 4xx proves a change request was refused (by Kinsta or a proxy
+    before it); after a 5xx (a 502 from a load balancer, Kinsta's own 500) it may have acted."""
+
     def __init__(self, message: str, *, method: str = "", path: str = "", status: int) -> None:
         self.status = status
-        super().__init__(f"HTTP {status}: {message}", method=method, path=path)
+        refused = 400 <= status < 500
+        super().__init__(
+            f"HTTP {status}: {message}",
+            method=method,
+            path=path,
+            uncertain=method in CHANGES and not refused,
+        )
         self.kinsta_message = message
 
 
@@ -137,7 +157,11 @@ class NotFoundAPIError(KinstaAPIError):
 
 
 class ResponseFormatError(KinstaError):
-    pass
+    """A 2xx body that cannot be read: a change request was accepted, with what effect is
+    unknown (no operation id to follow)."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message, method=method, path=path, uncertain=method in CHANGES)
 
 
 class OperationError(KinstaError):

@@ -26,7 +26,7 @@ from datetime import datetime
 
 import structlog
 
-from scheduler.actions import Action, ActionResult, registry
+from scheduler.actions import Action, ActionDef, ActionResult, Repeat, registry, uncertain
 from scheduler.clock import CancelScope, Clock
 from scheduler.config import COMPANY_ACTIONS
 from scheduler.domain import (
@@ -66,7 +66,7 @@ STOPPING = "stopped early: the process was stopping"
 NOT_STARTED_STOPPING = "not started: the process was stopping"
 NOT_STARTED_TIMEOUT = "not started: the run reached its timeout"
 HEARTBEAT_S = 15.0
-IDEMPOTENT_ATTEMPTS = 4
+IDEMPOTENT_ATTEMPTS = 4  # attempts in all of an action that may be repeated
 OBSERVED_SAMPLES = 50  # durations seen in this process, per kind of operation
 MIN_OBSERVED = 5
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
@@ -353,12 +353,15 @@ class _Context:
 
     def wait_until(self, check: Callable[[], bool]) -> bool:
         runner, polling = self._runner, self._runner.polling
+        # At least twice as long as the task's action typically takes (learned), if longer.
+        typical = runner.expected_s(self._task.action)
+        window = min(polling.deadline_s, max(polling.read_back_window_s, 2 * typical))
         started = runner.clock.monotonic()
         for attempt in itertools.count():
             if check():
                 return True
             delay = next_delay_s(attempt, 0.0, polling)
-            if runner.clock.monotonic() - started + delay > polling.deadline_s:
+            if runner.clock.monotonic() - started + delay > window:
                 return False
             if runner.clock.sleep(delay, self._task.control.stop):
                 raise PollingCancelled(attempt)
@@ -392,7 +395,7 @@ class Runner:
         # `cancel` tells them to stop polling.
         self.draining = draining or threading.Event()
         self.heartbeat_s = heartbeat_s
-        self.retry_pause_s = 0.5  # the base pause before retrying an idempotent action
+        self.retry_pause_s = 0.5  # the base pause before trying an action again
         self.probe = probe or SiteProbe()
         self.locks = _Locks(store, clock, lock_lease_s)
         self.on_progress: Callable[[Progress], None] | None = None
@@ -744,21 +747,24 @@ class Runner:
         )
 
     def _attempt(self, job: Job, ref: _TaskRef, action: Action) -> ActionResult:
-        """Run an action (or its reconcile step); every error becomes the task's result."""
+        """Run an action (or its reconcile step); every error becomes the task's result, except
+        an uncertain change request (KinstaError.uncertain), which is the caller's to decide."""
         try:
             return action(_Context(self, ref), ref.target, job.actions[ref.index].options)
         except OwnershipLost:
             raise  # the run is another process's now: the pipeline stops, writing nothing
-        except Interrupted as exc:
+        except Interrupted as exc:  # a poll, a wait for rate budget or a backoff cut short
             log.warning("task.interrupted", job_id=job.id, action=ref.action, target=ref.target.key)
             raise _Interrupted from exc
-        except TransportError as exc:
-            if exc.sent:
-                raise  # the caller decides: reconcile, or report the outcome as uncertain
-            return ActionResult(TaskStatus.FAILED, str(exc), transient=True)
-        except KinstaAPIError as exc:
-            return ActionResult(TaskStatus.FAILED, str(exc), transient=exc.status >= 500)
-        except (KinstaError, EnvironmentBusy, EnvironmentLockLost) as exc:
+        except KinstaError as exc:
+            if exc.uncertain:
+                raise  # the caller decides: repeat, reconcile, or report the outcome as uncertain
+            if isinstance(exc, TransportError):
+                return ActionResult(TaskStatus.FAILED, str(exc), transient=True)
+            if isinstance(exc, KinstaAPIError):
+                return ActionResult(TaskStatus.FAILED, str(exc), transient=exc.status >= 500)
+            return ActionResult(TaskStatus.FAILED, str(exc))
+        except (EnvironmentBusy, EnvironmentLockLost) as exc:
             return ActionResult(TaskStatus.FAILED, str(exc))
         except StoreError:
             raise
@@ -767,37 +773,27 @@ class Runner:
             return ActionResult(TaskStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
 
     def _run_action(self, job: Job, ref: _TaskRef) -> ActionResult:
+        """Run the action as its `repeat` allows. A change request that may have reached Kinsta
+        is never sent again (unless repeating it is harmless); actions read the state back where
+        they can (actions.change), and what is left uncertain fails saying so."""
         definition = self._actions[ref.action]
-        if definition.idempotent:
-            return self._run_idempotent(job, ref, definition.run)
         try:
-            return self._attempt(job, ref, definition.run)
-        except TransportError as exc:
-            uncertain = f"uncertain: the request may have reached Kinsta ({exc}); not repeated"
-            if definition.reconcile is None:
-                return ActionResult(TaskStatus.FAILED, uncertain)
-            log.warning(
-                "task.reconciling",
-                job_id=job.id,
-                action=ref.action,
-                target=ref.target.key,
-                error=str(exc),
-            )
-        try:
-            return self._attempt(job, ref, definition.reconcile)
-        except TransportError as exc:
-            return ActionResult(
-                TaskStatus.FAILED, f"{uncertain}; reading the state back failed too: {exc}"
-            )
+            return self._run_repeating(job, ref, definition)
+        except KinstaError as exc:
+            return uncertain(exc, "its effect cannot be read back")
 
-    def _run_idempotent(self, job: Job, ref: _TaskRef, action: Action) -> ActionResult:
-        """An action that may safely be repeated: try again after a transient failure."""
-        for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
+    def _run_repeating(self, job: Job, ref: _TaskRef, definition: ActionDef) -> ActionResult:
+        """Try again after a transient failure, as far as the action's `repeat` allows. Raises
+        the KinstaError of an uncertain change request unless repeating it is harmless."""
+        attempts = 1 if definition.repeat is Repeat.NEVER else IDEMPOTENT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
             try:
-                result = self._attempt(job, ref, action)
-            except TransportError as exc:
+                result = self._attempt(job, ref, definition.run)
+            except KinstaError as exc:
+                if definition.repeat is not Repeat.ALWAYS:
+                    raise
                 result = ActionResult(TaskStatus.FAILED, str(exc), transient=True)
-            if not result.transient or attempt == IDEMPOTENT_ATTEMPTS:
+            if not result.transient or attempt == attempts:
                 break
             log.warning(
                 "task.retrying",

@@ -14,10 +14,11 @@ import structlog
 
 from scheduler import logs
 from scheduler.clock import CancelScope, Clock, SystemClock
-from scheduler.domain import Company, Config, Job, Run, Secret
+from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.db import refuse_in_memory
+from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current, ensure_writable
 from scheduler.history.store import RETRY_PAUSE_S
@@ -96,6 +97,12 @@ def start_sandbox(config: Config) -> SandboxServer:
     return SandboxServer(Sandbox(options)).start()
 
 
+def ip_bucket_key(limits: RateLimits) -> str:
+    """The per-IP bucket's key: `rate_limits.ip_key` (the egress address that replicas behind one
+    NAT share), else this host's name."""
+    return limits.ip_key or socket.gethostname()
+
+
 @dataclass
 class Services:
     config: Config
@@ -107,6 +114,7 @@ class Services:
     governors: dict[str, RateGovernor] = field(default_factory=dict)
     probe: SiteProbe | None = None
     draining: threading.Event = field(default_factory=threading.Event)
+    events: EventWriter | None = None  # the governors' events, written off the request path
 
     def runner_for(self, job: Job) -> Runner:
         return self.runners[job.company]
@@ -116,6 +124,8 @@ class Services:
             client.close()
         if self.probe is not None:
             self.probe.close()
+        if self.events is not None:
+            self.events.close()
         self.store.engine.dispose()
         if self.sandbox is not None:
             self.sandbox.stop()
@@ -179,6 +189,7 @@ def open_services(
     server = start_sandbox(config) if sandbox else None
     cancel = CancelScope()
     services = Services(config, store, {}, {}, server, cancel)
+    events = services.events = EventWriter(store.record_governor_events, clock)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
     via = server.url.removesuffix(BASE_PATH) if server else config.kinsta.site_base_url
@@ -191,13 +202,14 @@ def open_services(
                 clock,
                 ledger=ledger,
                 scope=key_fingerprint(key.reveal()),
-                host=socket.gethostname(),
+                ip_key=ip_bucket_key(config.kinsta.rate_limits),
                 hold_s=config.kinsta.timeout_s,
-                on_event=lambda scope, kind, seconds, detail: store.record_governor_event(
-                    scope, kind, seconds, detail, clock.now()
-                ),
+                on_event=events,
+                cancel=cancel,
             )
-            client = KinstaClient(api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s)
+            client = KinstaClient(
+                api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s, cancel=cancel
+            )
             services.clients[company.name] = client
             services.governors[company.name] = governor
             company_id = (None if sandbox else company.company_id) or client.validate().company

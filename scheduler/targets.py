@@ -41,6 +41,7 @@ def select_targets(sites: Iterable[Site], selector: TargetSelector) -> list[Targ
             labels=tuple(label.name for label in site.labels),
             primary_domain=env.primary_domain.name if env.primary_domain else None,
             cdn_cache_id=env.cdn_cache_id,
+            edge_cache_id=env.id_edge_cache,
             php_version=(
                 (env.container_info.php_engine_version or "").removeprefix("php") or None
                 if env.container_info

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scheduler.actions import ActionContext, ActionResult, outcome
-from scheduler.domain import OperationState, Target, TaskStatus
+from scheduler.actions import ActionContext, ActionResult, change, outcome
+from scheduler.domain import Target, TaskStatus
 from scheduler.kinsta.models import Backup
 
 DEFAULT_TAG = "kinsta-scheduler"
@@ -29,8 +29,20 @@ def created_at(backup: Backup) -> datetime:
 
 
 def take(ctx: ActionContext, target: Target, tag: str) -> ActionResult:
-    """Take a manual backup and wait for its operation to end."""
-    return outcome(*ctx.wait(ctx.client.create_backup(target.environment_id, tag), "backup"))
+    """Take a manual backup and wait for its operation to end. After an uncertain answer the
+    backup list is read until a new manual backup with the tag shows up."""
+    env_id, since = target.environment_id, ctx.now() - CLOCK_SLACK
+    return change(
+        ctx,
+        lambda: ctx.client.create_backup(env_id, tag),
+        lambda: any(_made(b, tag, since) for b in ctx.client.list_backups(env_id)),
+        f"a new manual backup tagged {tag!r}",
+        "backup",
+    )
+
+
+def _made(backup: Backup, tag: str, since: datetime) -> bool:
+    return backup.type == MANUAL and (backup.note or "") == tag and created_at(backup) >= since
 
 
 def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, Backup | None]:
@@ -39,11 +51,8 @@ def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, 
     result = take(ctx, target, tag)
     if result.status is not TaskStatus.SUCCEEDED:
         return result, None
-    made = [
-        b
-        for b in ctx.client.list_backups(target.environment_id)
-        if b.type == MANUAL and (b.note or "") == tag and created_at(b) >= started - CLOCK_SLACK
-    ]
+    since = started - CLOCK_SLACK
+    made = [b for b in ctx.client.list_backups(target.environment_id) if _made(b, tag, since)]
     newest = max(made, key=lambda b: b.created_at, default=None)
     return result, newest
 
@@ -57,19 +66,26 @@ def backup(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> Ac
         result = take(ctx, target, tag)
         if result.status is not TaskStatus.SUCCEEDED:
             return result
-        return ActionResult(TaskStatus.SUCCEEDED, f"backup taken ({tag})", {"tag": tag})
+        return _taken(f"backup taken ({tag})", result, {"tag": tag})
     result, made = create(ctx, target, tag)
     if result.status is not TaskStatus.SUCCEEDED:
         return result
     if made is None:
-        return ActionResult(
-            TaskStatus.SUCCEEDED,
+        return _taken(
             f"backup finished, but no manual backup tagged {tag!r} is listed yet",
+            result,
             {"tag": tag},
         )
-    return ActionResult(
-        TaskStatus.SUCCEEDED, f"backup {made.id} taken ({tag})", {"backup": backup_json(made)}
-    )
+    return _taken(f"backup {made.id} taken ({tag})", result, {"backup": backup_json(made)})
+
+
+def _taken(message: str, result: ActionResult, details: dict[str, Any]) -> ActionResult:
+    """A backup's success; one found by reading back after a lost answer says so."""
+    if result.details.get("reconciled"):
+        return ActionResult(
+            TaskStatus.SUCCEEDED, f"{message}: {result.message}", {**details, **result.details}
+        )
+    return ActionResult(TaskStatus.SUCCEEDED, message, details)
 
 
 def prune_backups(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
@@ -89,11 +105,11 @@ def prune_backups(ctx: ActionContext, target: Target, options: Mapping[str, Any]
         )
     deleted, failures = [], []
     for old in doomed:
-        state, message = ctx.wait(ctx.client.delete_backup(old.id))
-        if state is OperationState.SUCCEEDED:
+        result = _delete(ctx, target, old)
+        if result.status is TaskStatus.SUCCEEDED:
             deleted.append(backup_json(old))
         else:
-            failures.append(f"{old.id}: {message}")
+            failures.append(f"{old.id}: {result.message}")
     details = {"kept": [b.id for b in manual[:keep]], "deleted": deleted}
     if failures:
         return ActionResult(
@@ -103,6 +119,17 @@ def prune_backups(ctx: ActionContext, target: Target, options: Mapping[str, Any]
         )
     return ActionResult(
         TaskStatus.SUCCEEDED, f"deleted {len(deleted)} manual backup(s), kept {keep}", details
+    )
+
+
+def _delete(ctx: ActionContext, target: Target, backup: Backup) -> ActionResult:
+    """Delete one backup; after an uncertain answer, read the list until it is gone."""
+    env_id = target.environment_id
+    return change(
+        ctx,
+        lambda: ctx.client.delete_backup(backup.id),
+        lambda: all(b.id != backup.id for b in ctx.client.list_backups(env_id)),
+        f"backup {backup.id} gone",
     )
 
 

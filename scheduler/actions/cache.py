@@ -18,7 +18,10 @@ def clear_cache(ctx: ActionContext, target: Target, options: Mapping[str, Any]) 
 def clear_edge_cache(
     ctx: ActionContext, target: Target, options: Mapping[str, Any]
 ) -> ActionResult:
-    """Clear the environment's edge cache (POST /sites/edge-caching/clear)."""
+    """Clear the environment's edge cache (POST /sites/edge-caching/clear); skipped when the
+    environment has no edge cache id (as clear_cdn_cache is without a CDN cache id)."""
+    if not target.edge_cache_id:
+        return ActionResult(TaskStatus.SKIPPED, "the environment has no edge cache (id_edge_cache)")
     accepted = ctx.client.clear_edge_cache(target.environment_id)
     return outcome(*ctx.wait(accepted))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.actions import ActionContext, ActionResult, outcome
+from scheduler.actions import ActionContext, ActionResult, change
 from scheduler.domain import Target, TaskStatus
 
 
@@ -14,10 +14,13 @@ def add_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -
     name = str(options["domain"]).casefold()
     if any(d.name.casefold() == name for d in ctx.client.list_domains(target.environment_id)):
         return ActionResult(TaskStatus.SKIPPED, f"{name} is already on {target.key}")
-    accepted = ctx.client.add_domain(
-        target.environment_id, name, is_wildcardless=options.get("wildcardless")
+    env_id = target.environment_id
+    result = change(
+        ctx,
+        lambda: ctx.client.add_domain(env_id, name, is_wildcardless=options.get("wildcardless")),
+        lambda: any(d.name.casefold() == name for d in ctx.client.list_domains(env_id)),
+        f"{name} on {target.key}",
     )
-    result = outcome(*ctx.wait(accepted))
     message = f"added {name}" if result.status is TaskStatus.SUCCEEDED else result.message
     return ActionResult(result.status, message, {"domain": name})
 
@@ -30,6 +33,12 @@ def remove_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]
     found = [d for d in ctx.client.list_domains(target.environment_id) if d.name.casefold() == name]
     if not found:
         return ActionResult(TaskStatus.SKIPPED, f"{name} is not on {target.key}")
-    result = outcome(*ctx.wait(ctx.client.remove_domains(target.environment_id, [found[0].id])))
+    env_id, domain_id = target.environment_id, found[0].id
+    result = change(
+        ctx,
+        lambda: ctx.client.remove_domains(env_id, [domain_id]),
+        lambda: all(d.id != domain_id for d in ctx.client.list_domains(env_id)),
+        f"{name} gone from {target.key}",
+    )
     message = f"removed {name}" if result.status is TaskStatus.SUCCEEDED else result.message
     return ActionResult(result.status, message, {"domain": name})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.actions import ActionContext, ActionResult, outcome
+from scheduler.actions import ActionContext, ActionResult, change, outcome
 from scheduler.domain import Target, TaskStatus
+from scheduler.kinsta.models import Environment
 
 
 def push_to_live(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
@@ -52,10 +53,18 @@ def create_staging(ctx: ActionContext, target: Target, options: Mapping[str, Any
     existing = ctx.client.get_site_environments(target.site_id)
     if any(name.casefold() in (e.display_name.casefold(), e.name.casefold()) for e in existing):
         return ActionResult(TaskStatus.SKIPPED, f"the site already has an environment {name!r}")
-    accepted = ctx.client.clone_environment(
-        target.site_id, name, target.environment_id, is_premium=bool(options.get("premium"))
+
+    def named(e: Environment) -> bool:
+        return name.casefold() in (e.display_name.casefold(), e.name.casefold())
+
+    result = change(
+        ctx,
+        lambda: ctx.client.clone_environment(
+            target.site_id, name, target.environment_id, is_premium=bool(options.get("premium"))
+        ),
+        lambda: any(named(e) for e in ctx.client.get_site_environments(target.site_id)),
+        f"an environment {name!r} on {target.site_name}",
     )
-    result = outcome(*ctx.wait(accepted))
     if result.status is not TaskStatus.SUCCEEDED:
         return result
     created = next(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.actions import ActionContext, ActionResult, outcome
+from scheduler.actions import ActionContext, ActionResult, change, outcome
 from scheduler.domain import Target, TaskStatus
 from scheduler.kinsta.models import Environment
 
@@ -35,32 +35,18 @@ def php_version(ctx: ActionContext, target: Target) -> str | None:
 
 def set_php_version(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
     """Move the environment to PHP `version` (PUT /sites/tools/modify-php-version); skipped
-    when it is already there."""
+    when it is already there. After an uncertain answer the version is read back."""
     wanted = str(options["version"])
     before = php_version(ctx, target)
     if before == wanted:
         return ActionResult(
             TaskStatus.SKIPPED, f"already on PHP {wanted}", {"php": {"before": before}}
         )
-    result = outcome(*ctx.wait(ctx.client.set_php_version(target.environment_id, wanted)))
-    return ActionResult(result.status, result.message, {"php": {"before": before, "after": wanted}})
-
-
-def reconcile_php_version(
-    ctx: ActionContext, target: Target, options: Mapping[str, Any]
-) -> ActionResult:
-    """After an uncertain request: did the version change? Read it until it does or the polling
-    deadline passes."""
-    wanted = str(options["version"])
-    if ctx.wait_until(lambda: php_version(ctx, target) == wanted):
-        return ActionResult(
-            TaskStatus.SUCCEEDED,
-            f"the request's answer was lost, but reading back shows PHP {wanted} in place",
-            {"php": {"after": wanted}, "reconciled": True},
-        )
-    return ActionResult(
-        TaskStatus.FAILED,
-        f"uncertain: the request may have reached Kinsta, but PHP {wanted} is not in place; "
-        "not repeated",
-        {"reconciled": True},
+    result = change(
+        ctx,
+        lambda: ctx.client.set_php_version(target.environment_id, wanted),
+        lambda: php_version(ctx, target) == wanted,
+        f"PHP {wanted} in place",
     )
+    details = {**result.details, "php": {"before": before, "after": wanted}}
+    return ActionResult(result.status, result.message, details)

@@ -11,7 +11,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from scheduler.actions import ActionContext, ActionResult, outcome, verify
+from scheduler.actions import ActionContext, ActionResult, change, verify
 from scheduler.actions import backups as backup_actions
 from scheduler.domain import Target, TaskStatus
 from scheduler.kinsta.client import OperationAccepted
@@ -113,7 +113,16 @@ def _update(
         details["backup"] = backup_actions.backup_json(backup)
         if options.get("check_php_errors", True):
             fatals_before = verify.fatal_lines(ctx, target)
-    result = outcome(*ctx.wait(bulk(target.environment_id, names)))
+
+    def in_place() -> bool:
+        installed = {i.name: i.version for i in listing(target.environment_id)}
+        return all(installed.get(n) == wanted[n] for n in names)
+
+    # After an uncertain answer the update is not sent again: the versions are read back.
+    result = change(
+        ctx, lambda: bulk(target.environment_id, names), in_place, f"the {kind} updated"
+    )
+    details.update({k: v for k, v in result.details.items() if k in ("uncertain", "reconciled")})
     # Versions after: read back when the site is verified anyway (safe updates) or the
     # operation did not succeed; otherwise Kinsta's success means the offered versions are in
     # place, and one request per environment is saved.

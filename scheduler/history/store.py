@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -594,11 +594,20 @@ class HistoryStore:
     def record_governor_event(
         self, scope: str, kind: str, seconds: float | None, detail: str, now: datetime
     ) -> None:
+        self.record_governor_events([GovernorEvent(now, scope, kind, seconds, detail)])
+
+    def record_governor_events(self, events: Sequence[GovernorEvent]) -> None:
+        """Several at once, in one transaction (history.events.EventWriter's batches)."""
+        if not events:
+            return
         with self._tx() as tx:
             tx.execute(
-                insert(governor_events).values(
-                    at=now, scope=scope, kind=kind, seconds=seconds, detail=detail
-                )
+                insert(governor_events),
+                [
+                    {"at": e.at, "scope": e.scope, "kind": e.kind}
+                    | {"seconds": e.seconds, "detail": e.detail}
+                    for e in events
+                ],
             )
 
     def record_daemon_event(self, owner: str, kind: str, detail: str | None, now: datetime) -> None:
@@ -712,7 +721,8 @@ class HistoryStore:
     def prune(self, older_than: datetime, keep_last: int, *, dry_run: bool = False) -> PruneResult:
         """Delete finished runs scheduled before `older_than`, except each job's newest
         `keep_last`; a run still running is never removed. Tasks and operations go with their
-        run. Deletes in batches, so the daemon and other readers are never blocked for long."""
+        run. The event logs (governor and daemon events, notifications) before `older_than` go
+        too. Deletes in batches, so the daemon and other readers are never blocked for long."""
         newest = func.row_number().over(
             partition_by=runs.c.job_id, order_by=runs.c.scheduled_for.desc()
         )
@@ -726,9 +736,10 @@ class HistoryStore:
         )
         with self._tx() as tx:
             ids = [int(i) for i in tx.execute(doomed).scalars()]
-            counts = _counts(tx, ids)
+            counts = replace(_counts(tx, ids), events=self._count_events(tx, older_than))
         if not dry_run:
             self._prune_inventory(older_than)
+            self._prune_events(older_than)
         if dry_run or not ids:
             return counts
         for start in range(0, len(ids), PRUNE_BATCH):
@@ -739,6 +750,27 @@ class HistoryStore:
                 tx.execute(delete(tasks).where(tasks.c.run_id.in_(batch)))
                 tx.execute(delete(runs).where(runs.c.id.in_(batch)))
         return counts
+
+    @staticmethod
+    def _count_events(tx: Connection, older_than: datetime) -> int:
+        """Rows of the event logs (governor, daemon, notifications) from before `older_than`."""
+        return sum(
+            tx.execute(
+                select(func.count()).select_from(table).where(table.c.at < older_than)
+            ).scalar_one()
+            for table in EVENT_TABLES
+        )
+
+    def _prune_events(self, older_than: datetime) -> None:
+        """Delete the event logs' rows from before `older_than`, a batch per transaction."""
+        for table in EVENT_TABLES:
+            while True:
+                with self._tx() as tx:
+                    found = select(table.c.id).where(table.c.at < older_than).limit(PRUNE_BATCH)
+                    ids = [int(i) for i in tx.execute(found).scalars()]
+                    if not ids:
+                        break
+                    tx.execute(delete(table).where(table.c.id.in_(ids)))
 
     def _upsert(self, table: Table) -> Any:
         """INSERT ... ON CONFLICT for this backend (both dialects spell it alike)."""
@@ -1172,6 +1204,10 @@ class PruneResult:
     runs: int
     tasks: int
     operations: int
+    events: int = 0  # governor events, daemon events and notifications
+
+
+EVENT_TABLES = (governor_events, daemon_events, notifications)  # pruned by age alone
 
 
 PRUNE_BATCH = 500

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from scheduler.domain import OperationState
+from scheduler.errors import ResponseFormatError
 from scheduler.kinsta import models
 from scheduler.kinsta.session import (
     SENT_AT,
@@ -127,9 +128,18 @@ class KinstaClient(ApiSession):
 
     def get_operation(self, operation_id: str) -> OperationStatus:
         """One poll. 200 done, 202 running, 404 not (yet) known, 500 failed; the body's own
-        `status` wins over the HTTP code when both are present (some report failure in a 200)."""
-        response = self.request("GET", f"operations/{operation_id}", accept=(404, 500))
-        body = self._json(response, models.StatusBody)
+        `status` wins over the HTTP code when both are present (some report failure in a 200).
+        A 404 or 500 whose body is not Kinsta's JSON is no answer: KinstaAPIError. One answer
+        saying failed is not final: operations.wait_for_operation confirms it."""
+        path = f"operations/{operation_id}"
+        response = self.request("GET", path, accept=(404, 500))
+        try:
+            body = self._json(response, models.StatusBody)
+        except ResponseFormatError as exc:
+            if response.is_success:
+                raise
+            # Not Kinsta's answer about the operation (a proxy's error page): no answer at all.
+            raise self._api_error(response, "GET", "/" + path) from exc
         code = int(body.status) if body.status is not None else response.status_code
         state = {
             200: OperationState.SUCCEEDED,

@@ -2,7 +2,8 @@
 
 Buckets (limits from jobs.yaml `kinsta.rate_limits`):
 - company:<key fingerprint>  every request made with the key (120/min);
-- ip:<host>                  every request from this host (1000/min; several companies);
+- ip:<ip_key>                every request from this egress address (1000/min; several
+                             companies; `rate_limits.ip_key`, by default the host name);
 - creation:<fingerprint>     requests that create resources (5/min): the table
                              `rate_limits.creation_endpoints` (RateLimits has the default);
 - logs:<fingerprint>         the logs endpoint (35/min).
@@ -13,7 +14,11 @@ at once, so it never holds company budget while it waits for a creation slot.
 Fairness: within a process, waiting requests are served first come, first served, so operation
 polls and new actions share the budget in arrival order and neither starves; requests that also
 need a scarcer bucket (creation, logs) queue apart, so they never hold up the others. At most
-`max_in_flight` requests are outstanding per process, so slow responses cannot pile up.
+`max_in_flight` requests are outstanding per process, so slow responses cannot pile up; a request
+counts as in flight only from its grant to its response, so waiting for budget holds no slot.
+
+Shutdown: when `cancel` is set, every request waiting here (in its queue, for a slot, for budget,
+through a 429 pause or a ledger outage) raises Interrupted at once, and none is granted after.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import structlog
 
 from scheduler.clock import Clock
 from scheduler.domain import RateLimits
-from scheduler.errors import StoreError
+from scheduler.errors import Interrupted, StoreError
 from scheduler.ratelimit import BucketLimit, Grant, Ledger, MemoryLedger, parse_retry_after
 
 log = structlog.get_logger("scheduler.governor")
@@ -104,10 +109,11 @@ class RateGovernor:
         *,
         ledger: Ledger | None = None,
         scope: str = "default",
-        host: str = "localhost",
+        ip_key: str = "localhost",
         hold_s: float = 60.0,
         max_in_flight: int = MAX_IN_FLIGHT,
         on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self._clock = clock
         self._scope = scope
@@ -119,7 +125,7 @@ class RateGovernor:
         self._hold_s = hold_s
         self._limits = {
             "company": BucketLimit(f"company:{scope}", limits.per_minute),
-            "ip": BucketLimit(f"ip:{host}", limits.per_ip_per_minute),
+            "ip": BucketLimit(f"ip:{ip_key}", limits.per_ip_per_minute),
             "creation": BucketLimit(f"creation:{scope}", limits.creation_per_minute),
             "logs": BucketLimit(f"logs:{scope}", limits.logs_per_minute),
         }
@@ -129,11 +135,27 @@ class RateGovernor:
         # 5-per-minute slot must not hold up the polls and actions queued behind it.
         self._queues: dict[tuple[str, ...], deque[int]] = {}
         self._tickets = itertools.count()
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0  # requests granted whose response has not arrived yet
         self.requests = 0
         self.total_wait_s = 0.0
         self._waiting: dict[int, float] = {}  # id of a waiting request -> when it began
         self.rate_limited = 0
+        self._cancel = cancel
+        if cancel is not None:  # shutdown wakes every waiter at once, wherever it waits
+            threading.Thread(
+                target=self._wake_at_cancel, name="governor-cancel", daemon=True
+            ).start()
+
+    def _wake_at_cancel(self) -> None:
+        assert self._cancel is not None
+        self._cancel.wait()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _stop_if_cancelled(self, method: str, path: str) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise Interrupted(f"{method} {path} not sent: the process stopped its wait for budget")
 
     def _emit(self, kind: str, seconds: float | None, detail: str) -> None:
         """Tell history (if wired) about something an operator may ask about later."""
@@ -144,31 +166,53 @@ class RateGovernor:
         except Exception as exc:  # recording must never stop a request
             log.warning("governor.event_not_recorded", kind=kind, error=str(exc))
 
-    def _acquire(self, buckets: list[BucketLimit]) -> Grant:
+    def _acquire(self, buckets: list[BucketLimit], method: str, path: str) -> Grant:
+        """Wait for this request's turn in its queue, then for a grant of every bucket. An
+        in-flight slot is held only while the ledger is asked and, once granted, until the
+        response arrives: a request waiting for budget (a slow bucket, a pause) holds none.
+        Every wait ends at cancel, raising Interrupted."""
         ticket = next(self._tickets)
         with self._cond:
+            self._stop_if_cancelled(method, path)
             queue = self._queues.setdefault(tuple(b.name for b in buckets), deque())
             queue.append(ticket)
-            while queue[0] != ticket:
-                self._cond.wait()
         try:
+            with self._cond:
+                while queue[0] != ticket:
+                    self._cond.wait()
+                    self._stop_if_cancelled(method, path)
             while True:
-                try:
-                    result = self._ledger.acquire(buckets, self._window_s, self._hold_s)
-                except StoreError as exc:
-                    log.warning(
-                        "governor.ledger_unavailable", error=str(exc), retry_s=LEDGER_RETRY_S
-                    )
-                    self._emit("ledger_unavailable", LEDGER_RETRY_S, str(exc))
-                    result = LEDGER_RETRY_S
+                with self._cond:
+                    while self._in_flight >= self._max_in_flight:
+                        self._cond.wait()
+                        self._stop_if_cancelled(method, path)
+                    self._in_flight += 1
+                result = self._ask_ledger(buckets)
                 if isinstance(result, Grant):
                     return result
                 with self._cond:  # a local release wakes us early; other processes' we poll
+                    self._in_flight -= 1
+                    self._cond.notify_all()
                     self._cond.wait(timeout=min(result, self._poll_s))
+                    self._stop_if_cancelled(method, path)
         finally:
             with self._cond:
-                queue.popleft()
+                queue.remove(ticket)
                 self._cond.notify_all()
+
+    def _ask_ledger(self, buckets: list[BucketLimit]) -> Grant | float:
+        """One try at the ledger, made holding an in-flight slot (given back on any error)."""
+        try:
+            return self._ledger.acquire(buckets, self._window_s, self._hold_s)
+        except StoreError as exc:
+            log.warning("governor.ledger_unavailable", error=str(exc), retry_s=LEDGER_RETRY_S)
+            self._emit("ledger_unavailable", LEDGER_RETRY_S, str(exc))
+            return LEDGER_RETRY_S
+        except BaseException:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+            raise
 
     @contextmanager
     def permit(self, method: str, path: str) -> Iterator[Permit]:
@@ -177,31 +221,31 @@ class RateGovernor:
         marker = object()
         with self._cond:
             self._waiting[id(marker)] = started
-        with self._slots:
-            try:
-                grant = self._acquire(buckets)
-            finally:
-                with self._cond:
-                    del self._waiting[id(marker)]
-            waited = self._clock.monotonic() - started
+        try:
+            grant = self._acquire(buckets, method, path)
+        finally:
             with self._cond:
-                self.requests += 1
-                self.total_wait_s += waited
-            if waited >= self._long_wait_s:
-                self._emit(
-                    "long_wait",
-                    waited,
-                    f"{method} {path} waited for {', '.join(b.name for b in buckets)}",
-                )
+                del self._waiting[id(marker)]
+        waited = self._clock.monotonic() - started
+        with self._cond:
+            self.requests += 1
+            self.total_wait_s += waited
+        if waited >= self._long_wait_s:
+            self._emit(
+                "long_wait",
+                waited,
+                f"{method} {path} waited for {', '.join(b.name for b in buckets)}",
+            )
+        try:
+            yield Permit(tuple(b.name for b in buckets), waited)
+        finally:
             try:
-                yield Permit(tuple(b.name for b in buckets), waited)
-            finally:
-                try:
-                    self._ledger.release(grant)
-                except StoreError as exc:  # the permit then counts until it expires: safe
-                    log.warning("governor.release_failed", error=str(exc))
-                with self._cond:
-                    self._cond.notify_all()
+                self._ledger.release(grant)
+            except StoreError as exc:  # the permit then counts until it expires: safe
+                log.warning("governor.release_failed", error=str(exc))
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
 
     def current_wait_s(self) -> float:
         """How long the longest-waiting request has been waiting for budget (0 when none)."""
@@ -217,13 +261,14 @@ class RateGovernor:
         self._emit(
             "rate_limited",
             pause,
-            "Kinsta answered 429 (or too many requests); every user of the key pauses",
+            "Kinsta answered 429; every user of the key pauses",
         )
         try:
             self._ledger.block(self._limits["company"].name, pause)
-        except StoreError as exc:
+        except StoreError as exc:  # no shared pause possible: at least this request waits
             log.warning("governor.block_failed", error=str(exc))
-            self._clock.sleep(pause)
+            if self._clock.sleep(pause, self._cancel):
+                raise Interrupted("a 429 pause was cut short: the process is stopping") from exc
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Kinsta's own count, when it sends one. If it says fewer requests remain than the

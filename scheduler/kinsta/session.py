@@ -1,16 +1,25 @@
 """ApiSession: one httpx client behind the rate governor, with retries and error mapping.
 
 Retries: reads (GET, operation polls) are retried on transport errors, 5xx and 429 with capped,
-jittered backoff. A mutating call is retried only when it provably never reached Kinsta (the
-connection was not established, or Kinsta answered 429); otherwise the error is raised with
-`sent=True` for the caller to record as uncertain and reconcile.
+jittered backoff. A change request (POST, PUT, DELETE) is retried only when it provably never
+reached Kinsta (the connection was not established, or Kinsta answered 429). Any other failure is
+raised at once; unless it proves the request refused (a 4xx), the error is `uncertain` (a
+timeout after sending, a 502/503/504 or Kinsta's 500, a 2xx that cannot be read), for the caller
+to record as such and reconcile.
+
+Shutdown: every wait (for rate budget, a 429 pause, a backoff) ends when `cancel` is set, raising
+Interrupted; no request is sent after it, and one already sent is awaited as usual.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from html.parser import HTMLParser
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -24,6 +33,7 @@ from scheduler.errors import (
     BadInputError,
     Interrupted,
     KinstaAPIError,
+    KinstaError,
     NotFoundAPIError,
     RateLimitedError,
     ResponseFormatError,
@@ -41,7 +51,7 @@ WAITED_S = "kinsta_scheduler_waited_s"  # response extension: its wait for the g
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
-TOO_MANY = "too many requests"
+MESSAGE_MAX_CHARS = 160  # an error message kept for history: one short line
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class ApiSession:
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         # httpx would refuse such a key at the first request with a message quoting the header.
         problem = token_problem(api_key.reveal())
@@ -85,6 +96,7 @@ class ApiSession:
             raise BadInputError(f"the API key {problem}")
         self._governor = governor
         self._clock = clock
+        self._cancel = cancel  # set when the process stops: no request leaves after it
         self._rng = rng or random.Random()
         self._http = httpx.Client(
             base_url=api_url,
@@ -112,6 +124,8 @@ class ApiSession:
     def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         shown = "/" + path
         with self._governor.permit(method, shown) as permit:
+            if self._cancel is not None and self._cancel.is_set():
+                raise Interrupted(f"{method} {shown} not sent: the process is stopping")
             # Last moment before a change leaves: the run or the environment's lease may have
             # been lost while this request waited for budget.
             check_mutation(method, shown)
@@ -144,26 +158,35 @@ class ApiSession:
                 if attempt == MAX_ATTEMPTS:
                     raise
             except TransportError as exc:
-                if attempt == MAX_ATTEMPTS or (exc.sent and not idempotent):
+                if attempt == MAX_ATTEMPTS or exc.uncertain:
                     raise
-                self._clock.sleep(backoff_s(attempt, self._rng))
-            except KinstaAPIError as exc:
+                self._back_off(attempt, exc)
+            except KinstaAPIError as exc:  # a change request's 5xx is uncertain: not repeated
                 if not (idempotent and exc.status >= 500) or attempt == MAX_ATTEMPTS:
                     raise
-                self._clock.sleep(backoff_s(attempt, self._rng))
+                self._back_off(attempt, exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _back_off(self, attempt: int, error: KinstaError) -> None:
+        """Pause before the next attempt; a stopping process sends nothing more."""
+        if self._clock.sleep(backoff_s(attempt, self._rng), self._cancel):
+            raise Interrupted(f"not retried, the process is stopping: {error}") from error
 
     def _check(
         self, response: httpx.Response, method: str, path: str, accept: tuple[int, ...]
     ) -> None:
         status = response.status_code
-        if status == 429 or _says_too_many(response):
+        if status == 429:  # only the status: a body's words prove nothing (a log may say them)
             self._raise_rate_limited(response, method, path)
         if 200 <= status < 300 or status in accept:
             return
-        message = _error_message(response)
+        raise self._api_error(response, method, path)
+
+    @staticmethod
+    def _api_error(response: httpx.Response, method: str, path: str) -> KinstaAPIError:
+        status = response.status_code
         kind = {401: AuthenticationError, 404: NotFoundAPIError}.get(status, KinstaAPIError)
-        raise kind(message, method=method, path=path, status=status)
+        return kind(_error_message(response), method=method, path=path, status=status)
 
     @staticmethod
     def _raise_rate_limited(response: httpx.Response, method: str, path: str) -> None:
@@ -214,23 +237,64 @@ def _describe(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _says_too_many(response: httpx.Response) -> bool:
-    """Kinsta may report rate limiting in the body's `message` only. Nothing else in a body
-    counts: a log file may well contain the words."""
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    message = body.get("message") if isinstance(body, dict) else None
-    return isinstance(message, str) and TOO_MANY in message.lower()
-
-
 def _error_message(response: httpx.Response) -> str:
+    """A short, clean message for history and logs: Kinsta's JSON `message`, or for anything
+    else (a proxy's HTML page) the reason phrase and the page's first line of text."""
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip().replace("\n", " ")[:200]
-        return text or response.reason_phrase or "no message"
+        return _page_summary(response)
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return str(body)[:200]
+        return _one_line(body["message"]) or response.reason_phrase or "no message"
+    return _one_line(json.dumps(body))
+
+
+def _page_summary(response: httpx.Response) -> str:
+    reason = response.reason_phrase
+    parser = _TextOfPage()
+    parser.feed(response.text)
+    parser.close()
+    lines = (_one_line(line) for line in "".join(parser.text).splitlines())
+    first = next((line for line in lines if line), "")
+    first = first.removeprefix(str(response.status_code)).lstrip(" :-|")
+    if not first or first.casefold() == reason.casefold():
+        return reason or "no message"
+    if reason and reason.casefold() not in first.casefold():
+        first = f"{reason}: {first}"
+    return _one_line(first)
+
+
+class _TextOfPage(HTMLParser):
+    """The visible text of an HTML page (a plain-text body passes through unchanged)."""
+
+    BLOCKS = ("title", "h1", "h2", "h3", "p", "div", "br", "tr", "li", "center", "body")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._hidden += 1
+        elif tag in self.BLOCKS:
+            self.text.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self.BLOCKS:
+            self.text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.text.append(data)
+
+
+def _one_line(text: str) -> str:
+    """Control characters and runs of whitespace become one space; at most MESSAGE_MAX_CHARS."""
+    printable = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    line = " ".join(printable.split())
+    if len(line) > MESSAGE_MAX_CHARS:
+        line = line[: MESSAGE_MAX_CHARS - 1] + "…"
+    return line

@@ -14,6 +14,7 @@ from scheduler.clock import SystemClock
 from scheduler.domain import OperationState, Polling, RateLimits, Secret
 from scheduler.errors import (
     AuthenticationError,
+    KinstaAPIError,
     NotFoundAPIError,
     ResponseFormatError,
     TransportError,
@@ -207,23 +208,67 @@ def test_a_429_pauses_and_retries_after_retry_after(make_client: MakeClient) -> 
     assert client.clear_cache("e").operation_id == "cache:clear-e"
 
 
-def test_too_many_requests_in_the_body_counts_as_429(make_client: MakeClient) -> None:
+def test_only_a_429_status_pauses_the_key(make_client: MakeClient) -> None:
+    """Issue 11 item 21: the words "too many requests" in a body are not a 429. A 200 is an
+    answer, a 400 is a rejection (not retried); neither pauses anyone."""
+    validated = {"name": "k", "company": "c", "status": "active", "expires_at": None}
     answers = [
-        httpx.Response(
-            400,
-            json={"status": 400, "message": "Too many requests"},
-            headers={"Retry-After": "0.1"},
-        ),
-        httpx.Response(
-            200, json={"name": "k", "company": "c", "status": "active", "expires_at": None}
-        ),
+        httpx.Response(200, json={**validated, "message": "Too many requests? Not here."}),
+        httpx.Response(400, json={"status": 400, "message": "Too many requests"}),
     ]
-    client = make_client(
-        "https://api.example.test/v2", transport=httpx.MockTransport(lambda r: answers.pop(0))
-    )
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return answers.pop(0)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
     governor = client._governor
     assert client.validate().company == "c"
-    assert isinstance(governor, RateGovernor) and governor.requests == 2
+    with pytest.raises(KinstaAPIError) as caught:
+        client.validate()
+    assert caught.value.status == 400 and calls == ["GET", "GET"]
+    assert isinstance(governor, RateGovernor) and governor.rate_limited == 0
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (502, NGINX_502, "HTTP 502: Bad Gateway"),
+        (
+            503,
+            "<!DOCTYPE html><html><head><style>p {color: red}</style><script>var x = 1;</script>"
+            "</head><body>\r\n\r\n<p>Down&nbsp;for   maintenance,\x07 back soon</p></body></html>",
+            "HTTP 503: Service Unavailable: Down for maintenance, back soon",
+        ),
+        (504, "", "HTTP 504: Gateway Timeout"),
+        (
+            500,
+            '{"status": 500, "message": "line one\\r\\nline\\ttwo"}',
+            "HTTP 500: line one line two",
+        ),
+        (502, "x" * 1000, "HTTP 502: Bad Gateway: " + "x" * 146 + "…"),  # 160 characters
+    ],
+)
+def test_an_error_page_becomes_a_short_clean_message(
+    make_client: MakeClient, status: int, body: str, message: str
+) -> None:
+    """Issue 11 item 22: a proxy's HTML page is not a message: status, reason, first line."""
+    kind = "application/json" if body.startswith("{") else "text/html"
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(status, text=body, headers={"content-type": kind})
+    )
+    client = make_client("https://api.example.test/v2", transport=transport)
+    with pytest.raises(KinstaAPIError) as caught:
+        client.clear_cache("env")
+    assert str(caught.value) == f"POST /sites/tools/clear-cache: {message}"
 
 
 def test_the_governor_keeps_a_tight_sandbox_free_of_429s() -> None:
@@ -253,3 +298,62 @@ def test_the_words_too_many_requests_in_a_log_are_not_a_rate_limit(make_client: 
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)),
     )
     assert client.get_logs("env", "access") == logs
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "uncertain"),
+    [
+        (502, "<html><h1>502 Bad Gateway</h1></html>", True),  # a proxy: it may have gone on
+        (503, '{"message": "Service Unavailable", "status": 503}', True),
+        (504, "<html><h1>504 Gateway Time-out</h1></html>", True),
+        (500, '{"message": "Error occurred while processing your request", "status": 500}', True),
+        (400, '{"message": "Invalid environment_id", "status": 400}', False),  # refused
+        (404, '{"message": "Not found", "status": 404}', False),
+        (409, "<html>Conflict</html>", False),
+    ],
+)
+def test_a_change_answered_without_proof_of_refusal_is_uncertain(
+    make_client: MakeClient, status: int, body: str, uncertain: bool
+) -> None:
+    """Issue 11 item 16: only a 4xx proves a change request refused; after a 5xx it may have
+    acted. Either way it is sent once."""
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(status, text=body)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
+    with pytest.raises(KinstaAPIError) as caught:
+        client.restart_php("env")
+    assert caught.value.uncertain is uncertain and caught.value.status == status
+    assert calls == ["POST"]
+
+
+def test_an_accepted_change_whose_answer_cannot_be_read_is_uncertain(
+    make_client: MakeClient,
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>OK</html>")
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
+    with pytest.raises(ResponseFormatError) as caught:
+        client.clear_cache("env")
+    assert caught.value.uncertain is True
+    with pytest.raises(ResponseFormatError) as read:
+        client.list_sites("c")
+    assert read.value.uncertain is False  # a read changes nothing
+
+
+def test_failed_reads_and_lost_connections_are_not_uncertain(make_client: MakeClient) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(500, json={"message": "boom", "status": 500})
+        raise httpx.ConnectError("refused", request=request)
+
+    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(fail))
+    with pytest.raises(KinstaAPIError) as read:
+        client.validate()
+    with pytest.raises(TransportError) as never_sent:
+        client.clear_cache("env")
+    assert read.value.uncertain is False and never_sent.value.uncertain is False

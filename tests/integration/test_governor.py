@@ -3,14 +3,17 @@ the history database, and a sandbox that answers 429 once. Windows are scaled to
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from scheduler.clock import SystemClock
@@ -24,12 +27,13 @@ from scheduler.domain import (
     Secret,
     TargetSelector,
 )
+from scheduler.errors import Interrupted, StoreError
 from scheduler.history import HistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
-from scheduler.ratelimit import BucketLimit
+from scheduler.ratelimit import BucketLimit, Grant, MemoryLedger
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
 from tests.conftest import OPERATION_IDS, FakeClock
@@ -233,3 +237,138 @@ def test_a_failing_event_sink_never_stops_a_request(fake_clock: FakeClock) -> No
     with governor.permit("GET", "/validate"):
         pass
     assert governor.rate_limited == 1
+
+
+# --- shutdown: every wait inside the client ends at cancel (issue 11 item 3) -------------------
+
+
+def _wait_in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[BaseException]]:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, raised
+
+
+def _stops_promptly(
+    cancel: threading.Event, thread: threading.Thread, raised: list[BaseException]
+) -> None:
+    time.sleep(0.5)
+    assert thread.is_alive()  # it is waiting
+    cancel.set()
+    started = time.monotonic()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and time.monotonic() - started < 1.0
+    assert len(raised) == 1 and isinstance(raised[0], Interrupted), raised
+
+
+def test_a_request_paused_by_a_429_stops_within_a_second_of_cancel(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    upgrade(engine)
+    clock, cancel = SystemClock(), threading.Event()
+    governor = RateGovernor(RateLimits(), clock, ledger=SqlLedger(engine), scope="k", cancel=cancel)
+    sandbox.sandbox.faults.rate_limit_next, sandbox.sandbox.faults.retry_after_s = 1, 90
+    with KinstaClient(
+        sandbox.url, Secret(DEFAULT_API_KEY), governor, clock, cancel=cancel
+    ) as client:
+        _stops_promptly(cancel, *_wait_in_thread(client.validate))
+    assert sandbox.sandbox.snapshot()["requests"] == 1  # the 429; nothing sent after it
+    engine.dispose()
+
+
+class _LedgerDown(MemoryLedger):
+    def acquire(self, *args: Any, **kwargs: Any) -> Grant | float:
+        raise StoreError("database is locked", transient=True)
+
+
+@pytest.mark.parametrize("cause", ["block", "key_shared", "ledger_down", "queued"])
+def test_every_wait_for_budget_ends_at_cancel(cause: str) -> None:
+    clock, cancel = SystemClock(), threading.Event()
+    ledger = (
+        _LedgerDown(clock.monotonic) if cause == "ledger_down" else MemoryLedger(clock.monotonic)
+    )
+    limits = RateLimits(per_minute=1 if cause == "queued" else 10)
+    governor = RateGovernor(limits, clock, ledger=ledger, scope="k", cancel=cancel)
+    if cause == "block":
+        governor.blocked(90)  # a 429 with Retry-After: 90
+    elif cause == "key_shared":
+        governor.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "90"})
+    elif cause == "queued":  # behind another request that waits for the full bucket
+        with governor.permit("GET", "/validate"):
+            pass
+        first, first_raised = _wait_in_thread(lambda: governor.permit("GET", "/sites").__enter__())
+
+    def request() -> None:
+        with governor.permit("GET", "/validate"):
+            raise AssertionError("granted")
+
+    _stops_promptly(cancel, *_wait_in_thread(request))
+    if cause == "queued":
+        first.join(timeout=1)
+        assert isinstance(first_raised[0], Interrupted)
+
+
+class _LongBackoff(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return 10 * b  # 5 s before the second attempt
+
+
+def test_retry_backoff_ends_at_cancel_and_nothing_is_sent_after() -> None:
+    clock, cancel = SystemClock(), threading.Event()
+    calls: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise httpx.ConnectError("refused", request=request)
+
+    client = KinstaClient(
+        "https://api.example.test/v2",
+        Secret("k"),
+        RateGovernor(RateLimits(), clock, cancel=cancel),
+        clock,
+        transport=httpx.MockTransport(refuse),
+        rng=_LongBackoff(),
+        cancel=cancel,
+    )
+    with client:
+        _stops_promptly(cancel, *_wait_in_thread(client.validate))  # cancelled in the pause
+        assert calls == ["GET"]
+        with pytest.raises(Interrupted):
+            client.validate()
+        assert calls == ["GET"]
+
+
+# --- waiting for budget holds no in-flight slot (issue 11 item 18) ------------------------------
+
+
+def test_slow_bucket_waiters_do_not_delay_a_request_with_budget() -> None:
+    clock, cancel = SystemClock(), threading.Event()
+    governor = RateGovernor(
+        RateLimits(logs_per_minute=1, window_s=30.0), clock, scope="k", cancel=cancel
+    )
+    with governor.permit("GET", "/sites/environments/e0/logs"):
+        pass
+
+    def fetch_logs(environment: int) -> Callable[[], object]:
+        return lambda: governor.permit(
+            "GET", f"/sites/environments/e{environment}/logs"
+        ).__enter__()
+
+    # more than the eight in-flight slots, each waiting ~30 s for the logs bucket
+    waiters = [_wait_in_thread(fetch_logs(i)) for i in range(1, 12)]
+    time.sleep(0.3)
+    started = time.monotonic()
+    with governor.permit("GET", "/operations/cache:clear-x"):
+        assert time.monotonic() - started < 0.5  # a poll with company budget goes at once
+    cancel.set()
+    for thread, raised in waiters:
+        thread.join(timeout=2)
+        assert isinstance(raised[0], Interrupted)

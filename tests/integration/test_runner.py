@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from scheduler.history import HistoryStore
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import SKIPPED_AFTER_FAILURE, Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+from tests.fault_proxy import KINSTA_500, KINSTA_503, NGINX_502, FaultProxy
 
 FAST = Polling(first_poll_s=0.03, max_interval_s=0.1, not_found_grace_s=5, deadline_s=10)
 
@@ -230,16 +232,19 @@ def test_a_lost_answer_is_reconciled_by_reading_state_back(
 def test_an_uncertain_request_without_readable_state_is_not_repeated(
     slow_client_runner: Runner, store: HistoryStore, sandbox: SandboxServer
 ) -> None:
+    """Issue 11 item 17: restart_php's answer lost after it reached Kinsta: PHP is not restarted
+    a second time (it used to be, as an 'idempotent' action), and the task says why."""
     sandbox.sandbox.faults.only, sandbox.sandbox.faults.hang, sandbox.sandbox.faults.hang_s = (
         "POST",
         1.0,
         1.0,
     )
+    slow_client_runner.retry_pause_s = 0.01
     job = Job(
-        "cc",
+        "php",
         None,
         TargetSelector(sites=(sandbox.sandbox.fleet.sites[0].name,)),
-        (ActionSpec("backup"),),
+        (ActionSpec("restart_php"),),
     )
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
@@ -247,8 +252,9 @@ def test_an_uncertain_request_without_readable_state_is_not_repeated(
     assert task.message is not None and task.message.startswith(
         "uncertain: the request may have reached Kinsta"
     )
+    assert task.attempts <= 1 and task.result is not None and "uncertain" in task.result
     counters = sandbox.sandbox.fleet.sites[0].environments[0].counters
-    assert counters["backups:add-manual:accepted"] == 1
+    assert counters["php:restart:accepted"] == 1
 
 
 def test_an_idempotent_action_is_tried_again_after_a_lost_answer(
@@ -345,3 +351,195 @@ def test_verification_reads_the_sites_over_http(
     fatal = check(ctx, target, {}, None)
     assert "answered 500, expected 200" in fatal.summary()
     runner.probe.close()
+
+
+# --- answers that prove nothing: a 500 on a poll, a 5xx to a change (issue 11 items 15-17) -----
+
+
+@pytest.fixture
+def proxy(sandbox: SandboxServer) -> Iterator[FaultProxy]:
+    """The sandbox behind a proxy that can answer for it."""
+    found = FaultProxy(sandbox.url)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def proxied_runner(
+    proxy: FaultProxy, sandbox: SandboxServer, store: HistoryStore
+) -> Iterator[Runner]:
+    clock = SystemClock()
+    client = KinstaClient(
+        proxy.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
+    )
+    polling = replace(FAST, read_back_s=5.0)  # reading back outlasts a sandbox backup
+    runner = Runner(client, store, clock, polling, sandbox.sandbox.fleet.company_id, started_by="t")
+    runner.retry_pause_s = 0.01
+    yield runner
+    client.close()
+
+
+def one_site(sandbox: SandboxServer, *actions: str | ActionSpec) -> Job:
+    site = sandbox.sandbox.fleet.sites[0]
+    specs = tuple(a if isinstance(a, ActionSpec) else ActionSpec(a) for a in actions)
+    return Job("one", None, TargetSelector(sites=(site.name,)), specs)
+
+
+def test_a_transient_500_on_a_poll_is_not_taken_for_a_failure(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Kinsta's failed-operation answer is also what a hiccup looks like: it is confirmed by
+    further polls, and the operation's real end (here success) is what counts."""
+    proxy.add("GET", r"/v2/operations/.+", 500, KINSTA_500, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "restart_php"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    ((task,),) = [store.run_tasks(run.run_id)]
+    (operation,) = task.operations
+    assert operation.state.value == "succeeded"
+    unconfirmed = [e for e in operation.events if e.http_status == 500]
+    assert len(unconfirmed) == 1 and unconfirmed[0].message is not None
+    assert unconfirmed[0].message.startswith("not final until confirmed (1 of 3): Error occurred")
+    assert ("GET", 500) in [(m, status) for m, _, status in proxy.requests]
+
+
+def test_an_error_page_on_a_poll_is_a_failed_poll_not_an_answer(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A 500 that is not Kinsta's JSON (a proxy's page) says nothing about the operation: it is
+    recorded as a failed poll with its status, and polling goes on."""
+    page = NGINX_502.replace("502 Bad Gateway", "500 Internal Server Error")
+    proxy.add("GET", r"/v2/operations/.+", 500, page, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    ((task,),) = [store.run_tasks(run.run_id)]
+    (operation,) = task.operations
+    failed_polls = [e for e in operation.events if e.http_status == 500]
+    assert len(failed_polls) == 1 and failed_polls[0].message is not None
+    assert failed_polls[0].message.startswith("poll failed: ")
+    assert "Internal Server Error" in failed_polls[0].message
+    assert "<" not in failed_polls[0].message
+
+
+def test_edge_and_cdn_clears_skip_an_environment_without_that_cache(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Issue 11 item 23: clear_edge_cache, like clear_cdn_cache, is skipped (not sent) where the
+    environment has no cache of that kind; the others are cleared."""
+    fleet = sandbox.sandbox.fleet
+    bare = fleet.sites[0].environments[0]
+    bare.edge_cache_id = None  # Kinsta answers id_edge_cache: null
+    bare.cdn_cache_id = None
+    run = make_runner().run(
+        job("clear_edge_cache", "clear_cdn_cache"), RunTrigger.MANUAL, datetime.now(UTC)
+    )
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    by_env = {(t.environment_id, t.action): t for t in store.run_tasks(run.run_id)}
+    for action, why in (("clear_edge_cache", "edge cache"), ("clear_cdn_cache", "CDN cache")):
+        skipped = by_env[(bare.id, action)]
+        assert skipped.status is TaskStatus.SKIPPED and why in (skipped.message or "")
+    assert bare.counters["edgeCache:clear:accepted"] == 0
+    others = [t for (env, _), t in by_env.items() if env != bare.id]
+    assert others and all(t.status is TaskStatus.SUCCEEDED for t in others)
+
+
+def env_of(sandbox: SandboxServer) -> Any:
+    return sandbox.sandbox.fleet.sites[0].environments[0]
+
+
+def test_a_change_answered_502_is_uncertain_and_read_back(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Issue 11 item 16: a proxy's 502 after the backup request reached Kinsta does not prove it
+    failed. It is not sent again; the backup list is read back, and shows the backup."""
+    proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 502, NGINX_502, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message is not None and "reading back shows a new manual backup" in task.message
+    assert "HTTP 502: Bad Gateway" in task.message
+    assert task.result == {"tag": "kinsta-scheduler", "reconciled": True}
+    assert env_of(sandbox).counters["backups:add-manual:accepted"] == 1
+
+
+def test_an_update_answered_504_is_read_back_not_repeated(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    env = env_of(sandbox)
+    outdated = {n for n, item in env.plugins.items() if item.version != item.latest}
+    assert outdated  # the seeded fleet has updates on offer here
+    page = NGINX_502.replace("502 Bad Gateway", "504 Gateway Time-out")
+    proxy.add("PUT", r"/v2/sites/environments/[^/]+/plugins/bulk-update", 504, page, forward=True)
+    run = proxied_runner.run(
+        one_site(sandbox, "update_plugins"), RunTrigger.MANUAL, datetime.now(UTC)
+    )
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.result is not None and task.result["reconciled"] is True
+    assert set(task.result["updated"]) == outdated
+    assert task.versions_after == {"plugins": {n: env.plugins[n].version for n in outdated}}
+    assert env.counters["wp-plugins:bulk-update:accepted"] == 1
+
+
+def test_a_change_that_may_have_acted_and_cannot_be_read_back_stays_uncertain(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Issue 11 items 16-17: restart_php answered 503 after reaching Kinsta is recorded as
+    uncertain and never sent again (PHP is not restarted twice)."""
+    proxy.add("POST", r"/v2/sites/tools/restart-php", 503, KINSTA_503, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "restart_php"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message == (
+        "uncertain: the request may have reached Kinsta (POST /sites/tools/restart-php: HTTP 503: "
+        "Service Unavailable), but its effect cannot be read back; not repeated"
+    )
+    assert env_of(sandbox).counters["php:restart:accepted"] == 1
+    assert [m for m, path, _ in proxy.requests if path.endswith("restart-php")] == ["POST"]
+
+
+def test_a_cache_clear_is_safe_to_repeat_after_an_uncertain_answer(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """The other side of item 17's decision: clearing a cache twice does no harm, so a cache
+    clear whose answer proves nothing is simply sent again."""
+    proxy.add("POST", r"/v2/sites/tools/clear-cache", 502, NGINX_502, forward=True)
+    run = proxied_runner.run(one_site(sandbox, "clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert env_of(sandbox).counters["cache:clear:accepted"] == 2
+
+
+def test_a_change_refused_with_a_4xx_is_a_plain_failure(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A 4xx proves the request was refused: nothing is uncertain and nothing is read back."""
+    refused = '{"message": "Invalid environment", "status": 400}'
+    proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 400, refused, forward=False)
+    run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message == (
+        "POST /sites/environments/" + env_of(sandbox).id + "/manual-backups: HTTP 400: "
+        "Invalid environment"
+    )
+    assert not task.result and env_of(sandbox).counters["backups:add-manual:accepted"] == 0
+
+
+def test_reading_back_gives_up_after_the_read_back_window(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A 503 that did not act (the usual case) costs the read-back window (ten polls at
+    max_interval by default), not the whole polling deadline; the task stays uncertain."""
+    assert FAST.read_back_window_s == 1.0 and FAST.deadline_s == 10
+    proxied_runner.polling = FAST
+    proxy.add(
+        "POST", r"/v2/sites/environments/[^/]+/manual-backups", 503, KINSTA_503, forward=False
+    )
+    started = time.monotonic()
+    run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
+    assert time.monotonic() - started < 5
+    assert run is not None and run.status is RunStatus.FAILED
+    (task,) = store.run_tasks(run.run_id)
+    assert task.message is not None and task.message.startswith("uncertain: ")
+    assert "reading back does not show a new manual backup" in task.message
+    assert task.result is not None and task.result["reconciled"] is True
+    assert env_of(sandbox).counters["backups:add-manual:accepted"] == 0  # and never sent again

@@ -304,3 +304,22 @@ def test_prune_keeps_each_environments_newest_inventory(store: HistoryStore) -> 
     with store.engine.connect() as connection:
         remaining = connection.exec_driver_sql("SELECT count(*) FROM inventory").scalar_one()
     assert remaining == 2
+
+
+def test_prune_removes_old_event_log_rows(store: HistoryStore) -> None:
+    """Issue 11 item 24: the governor and daemon events and the notifications are pruned by age
+    with the runs (they used to grow without end)."""
+    from scheduler.domain import NotificationRecord
+
+    cutoff = T0 - timedelta(days=90)
+    for at in (cutoff - timedelta(days=1), cutoff - timedelta(seconds=1), cutoff + timedelta(1)):
+        store.record_governor_event("key", "long_wait", 40.0, "GET /sites waited", at)
+        store.record_daemon_event("host:1", "reloaded", None, at)
+        store.record_notification(
+            NotificationRecord(at, "nightly", None, "failure", "slack", "https://hooks", True)
+        )
+    preview = store.prune(cutoff, keep_last=0, dry_run=True)
+    assert preview.events == 6 and len(store.governor_events()) == 3
+    assert store.prune(cutoff, keep_last=0) == preview
+    left = store.governor_events(), store.daemon_events(), store.notifications()
+    assert [[e.at for e in rows] for rows in left] == [[cutoff + timedelta(1)]] * 3

@@ -519,3 +519,26 @@ def test_a_key_yaml_11_reads_as_a_boolean_is_reported_by_its_name(key: str) -> N
 def test_what_the_yaml_library_cannot_build_is_one_line(text: str, expected: str) -> None:
     (found,) = problems(text)
     assert expected in found and "\n" not in found
+
+
+def test_rate_limits_ip_key_must_name_something() -> None:
+    found = problems(
+        """version: 1
+kinsta:
+  rate_limits: {ip_key: "  "}
+jobs: []
+"""
+    )
+    assert len(found) == 1 and "rate_limits.ip_key" in found[0] and "egress" in found[0]
+
+
+def test_polling_read_back_defaults_to_ten_intervals_and_never_passes_the_deadline() -> None:
+    def polling(block: str) -> tuple[float, float | None]:
+        text = f"version: 1\nkinsta:\n  polling: {block}\njobs: []\n"
+        found = parse(text, "jobs.yaml", {}).kinsta.polling
+        return found.read_back_window_s, found.read_back_s
+
+    assert polling("{}") == (300.0, None)
+    assert polling("{max_interval: 2s}") == (20.0, None)
+    assert polling("{read_back: 90s}") == (90.0, 90.0)
+    assert polling("{read_back: 2h, deadline: 30m}") == (1800.0, 7200.0)

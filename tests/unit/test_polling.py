@@ -9,7 +9,12 @@ import pytest
 
 from scheduler.domain import OperationState, Polling
 from scheduler.kinsta.client import OperationStatus
-from scheduler.kinsta.operations import PollingCancelled, next_delay_s, wait_for_operation
+from scheduler.kinsta.operations import (
+    FAILURE_CONFIRMATIONS,
+    PollingCancelled,
+    next_delay_s,
+    wait_for_operation,
+)
 from tests.conftest import FakeClock
 
 POLLING = Polling(first_poll_s=2, max_interval_s=30, not_found_grace_s=30, deadline_s=300)
@@ -56,9 +61,51 @@ def test_not_found_after_grace_is_a_failure(fake_clock: FakeClock) -> None:
     assert sum(fake_clock.slept) > POLLING.not_found_grace_s
 
 
-def test_failure_is_final(fake_clock: FakeClock) -> None:
-    result = wait(ScriptedClient((OperationState.FAILED, 500)), fake_clock)
-    assert result.state is OperationState.FAILED and result.http_status == 500 and result.polls == 1
+def test_failure_is_final_once_confirmed(fake_clock: FakeClock) -> None:
+    client = ScriptedClient((OperationState.IN_PROGRESS, 202), (OperationState.FAILED, 500))
+    seen: list[tuple[OperationState, int, str]] = []
+
+    def record(status: OperationStatus, polls: int) -> None:
+        seen.append((status.state, status.http_status, status.message))
+
+    result = wait(client, fake_clock, on_status=record)
+    assert result.state is OperationState.FAILED and result.http_status == 500
+    assert result.polls == 1 + FAILURE_CONFIRMATIONS
+    assert seen == [
+        (OperationState.IN_PROGRESS, 202, "http 202"),
+        (OperationState.IN_PROGRESS, 500, "not final until confirmed (1 of 3): http 500"),
+        (OperationState.FAILED, 500, "http 500"),
+    ]
+
+
+def test_a_transient_failure_answer_is_not_final(fake_clock: FakeClock) -> None:
+    """Issue 11 item 15: one 500 on a poll (a hiccup, or Kinsta's failed-operation body) is
+    confirmed by further polls; a later 200 or 202 wins."""
+    client = ScriptedClient(
+        (OperationState.IN_PROGRESS, 202),
+        (OperationState.FAILED, 500),
+        (OperationState.FAILED, 500),
+        (OperationState.IN_PROGRESS, 202),
+        (OperationState.FAILED, 500),
+        (OperationState.SUCCEEDED, 200),
+    )
+    seen: list[tuple[OperationState, int]] = []
+    result = wait(client, fake_clock, on_status=lambda s, p: seen.append((s.state, s.http_status)))
+    assert result.state is OperationState.SUCCEEDED and result.polls == 6
+    assert seen == [
+        (OperationState.IN_PROGRESS, 202),
+        (OperationState.IN_PROGRESS, 500),  # recorded as it came, but not as the end
+        (OperationState.IN_PROGRESS, 202),
+        (OperationState.IN_PROGRESS, 500),
+        (OperationState.SUCCEEDED, 200),
+    ]
+    assert all(d >= POLLING.first_poll_s for d in fake_clock.slept)  # confirmations spaced out
+
+
+def test_a_failure_answer_on_the_first_poll_is_confirmed_too(fake_clock: FakeClock) -> None:
+    client = ScriptedClient((OperationState.FAILED, 500), (OperationState.SUCCEEDED, 200))
+    result = wait(client, fake_clock)
+    assert result.state is OperationState.SUCCEEDED and result.polls == 2
 
 
 def test_deadline_stops_polling(fake_clock: FakeClock) -> None:

@@ -245,6 +245,49 @@ def test_a_restart_on_the_same_host_adopts_a_killed_run_at_once(
     assert run["status"] != "running" and "recovered by" in run["error"]
 
 
+def test_sigterm_under_a_rate_pause_exits_promptly_and_leaves_work_to_recovery(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    """A 429 with Retry-After 40 s pauses the key; SIGTERM with shutdown_timeout 2 s must not
+    wait it out, must not record the waiting tasks `failed` ("client has been closed"), and the
+    next start (which waits out the rest of the shared pause) settles what was left (issue 11
+    item 3)."""
+    jobs = (
+        HEAD % "2s"
+        + """jobs:
+  - id: fleet
+    schedule: {every: %s}
+    catch_up: false
+    targets: {environment: all}
+    concurrency: 4
+    actions: [clear_cache]
+"""
+    )
+    use(cli, quick_sandbox, jobs % "3s")
+    daemon = Daemon(cli)
+    daemons.append(daemon)
+    daemon.wait_for(r'"action": "clear_cache", "status": "succeeded"')
+    quick_sandbox.post("faults", {"rate_limit_next": 1, "retry_after_s": 40})
+    daemon.wait_for(r"rate_limited|governor\.paused|429", timeout=30)
+    began = time.monotonic()
+    assert daemon.stop(timeout=60) == 0
+    assert time.monotonic() - began < 15  # not the 40 s pause
+    text = daemon.text()
+    assert "client has been closed" not in text and "Traceback" not in text
+    for run in runs(cli):
+        shown = cli("show", str(run["run_id"]), "--format", "json").json()
+        for task in shown["tasks"]:
+            assert "client has been closed" not in (task["message"] or ""), task
+            assert task["status"] != "failed", task
+    quick_sandbox.post("faults", {"rate_limit_next": 0, "retry_after_s": 1})
+    (cli.cwd / "jobs.yaml").write_text(jobs % "1h")
+    second = Daemon(cli, name="second")
+    daemons.append(second)
+    second.wait_for("daemon.started", timeout=90)
+    wait_until(lambda: all(r["status"] != "running" for r in runs(cli)), timeout=60)
+    assert second.stop() == 0
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback

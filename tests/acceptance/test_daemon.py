@@ -26,13 +26,8 @@ kinsta:
   polling: {first_poll: 0.05s, max_interval: 0.2s}
 """
 
-
-def test_kill_9_mid_run_then_restart_resolves_every_operation(
-    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
-) -> None:
-    jobs = (
-        HEAD % "30s"
-        + """jobs:
+# A job whose runs are long enough to be killed in the middle (%s: its interval).
+BACKUPS = """jobs:
   - id: backups
     schedule: {every: %s}
     catch_up: false
@@ -40,7 +35,12 @@ def test_kill_9_mid_run_then_restart_resolves_every_operation(
     concurrency: 2
     actions: [backup, clear_cache]
 """
-    )
+
+
+def test_kill_9_mid_run_then_restart_resolves_every_operation(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+) -> None:
+    jobs = HEAD % "30s" + BACKUPS
     use(cli, quick_sandbox, jobs % "4s")
     first = Daemon(cli)
     daemons.append(first)
@@ -215,17 +215,7 @@ def test_a_restart_on_the_same_host_adopts_a_killed_run_at_once(
 ) -> None:
     """With a 30 s heartbeat a run goes stale after two minutes; but its recorded owner is this
     host and that process is gone, so a restart adopts it at once (issue 11 item 14)."""
-    jobs = (
-        HEAD.replace("heartbeat: 0.3s", "heartbeat: 30s") % "30s"
-        + """jobs:
-  - id: backups
-    schedule: {every: %s}
-    catch_up: false
-    targets: {environment: all}
-    concurrency: 2
-    actions: [backup, clear_cache]
-"""
-    )
+    jobs = HEAD.replace("heartbeat: 0.3s", "heartbeat: 30s") % "30s" + BACKUPS
     use(cli, quick_sandbox, jobs % "4s")
     first = Daemon(cli)
     daemons.append(first)

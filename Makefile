@@ -71,7 +71,7 @@ WEEK ?= 2026-12-06 2026-12-07 2026-12-08 2026-12-09 2026-12-10 2026-12-11 2026-1
 test-weekdays: dev
 	for day in $(WEEK); do \
 	  echo "== $$day (`date -d $$day +%A`)"; \
-	  PYTHONPATH=tests/weekday TEST_TRAVEL_TO=$${day}T03:00:00+00:00 $(BIN)/pytest -q \
+	  PYTHONPATH=$(CURDIR)/tests/weekday TEST_TRAVEL_TO=$${day}T03:00:00+00:00 $(BIN)/pytest -q \
 	    -n $(TEST_WORKERS) -W ignore::pytest.PytestAssertRewriteWarning || exit 1; \
 	done
 

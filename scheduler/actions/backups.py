@@ -28,14 +28,20 @@ def created_at(backup: Backup) -> datetime:
     return datetime.fromtimestamp(backup.created_at / 1000, UTC)
 
 
-def take(ctx: ActionContext, target: Target, tag: str) -> ActionResult:
+def take(
+    ctx: ActionContext, target: Target, tag: str, before: frozenset[int] = frozenset()
+) -> ActionResult:
     """Take a manual backup and wait for its operation to end. After an uncertain answer the
-    backup list is read until a new manual backup with the tag shows up."""
+    backup list is read until a new manual backup with the tag shows up: one created in the
+    last minutes (Kinsta's clock may differ from ours) and not among `before`, the ids of such
+    backups listed before sending (an earlier backup with the same tag is no proof)."""
     env_id, since = target.environment_id, ctx.now() - CLOCK_SLACK
     return change(
         ctx,
         lambda: ctx.client.create_backup(env_id, tag),
-        lambda: any(_made(b, tag, since) for b in ctx.client.list_backups(env_id)),
+        lambda: any(
+            _made(b, tag, since) and b.id not in before for b in ctx.client.list_backups(env_id)
+        ),
         f"a new manual backup tagged {tag!r}",
         "backup",
     )
@@ -46,13 +52,18 @@ def _made(backup: Backup, tag: str, since: datetime) -> bool:
 
 
 def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, Backup | None]:
-    """Take a manual backup and wait for it; (result, the new backup as listed afterwards)."""
-    started = ctx.now()
-    result = take(ctx, target, tag)
+    """Take a manual backup and wait for it; (result, the new backup as listed afterwards).
+    The recent backups with the tag are listed first, so that neither the read-back after an
+    uncertain answer nor the backup returned (the one a safe update restores) can be an
+    earlier one with the same tag (a safe plugin update just before a safe theme update)."""
+    env_id, since = target.environment_id, ctx.now() - CLOCK_SLACK
+    before = frozenset(b.id for b in ctx.client.list_backups(env_id) if _made(b, tag, since))
+    result = take(ctx, target, tag, before)
     if result.status is not TaskStatus.SUCCEEDED:
         return result, None
-    since = started - CLOCK_SLACK
-    made = [b for b in ctx.client.list_backups(target.environment_id) if _made(b, tag, since)]
+    made = [
+        b for b in ctx.client.list_backups(env_id) if _made(b, tag, since) and b.id not in before
+    ]
     newest = max(made, key=lambda b: b.created_at, default=None)
     return result, newest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -471,6 +471,25 @@ def test_a_change_answered_502_is_uncertain_and_read_back(
     assert task.message is not None and "reading back shows a new manual backup" in task.message
     assert "HTTP 502: Bad Gateway" in task.message
     assert task.result == {"tag": "kinsta-scheduler", "reconciled": True}
+    assert env_of(sandbox).counters["backups:add-manual:accepted"] == 1
+
+
+def test_an_earlier_backup_with_the_same_tag_is_no_proof_of_an_uncertain_one(
+    proxied_runner: Runner, proxy: FaultProxy, store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """A backup request answered 502 that never reached Kinsta must not be taken for done
+    because a backup with the same tag was made minutes before (a safe update would then
+    restore that older backup)."""
+    find = ActionSpec("backup", {"find_id": True})
+    first = proxied_runner.run(one_site(sandbox, find), RunTrigger.MANUAL, datetime.now(UTC))
+    assert first is not None and first.status is RunStatus.SUCCEEDED
+    proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 502, NGINX_502, forward=False)
+    again = proxied_runner.run(
+        one_site(sandbox, find), RunTrigger.MANUAL, datetime.now(UTC) + timedelta(seconds=1)
+    )
+    assert again is not None and again.status is RunStatus.FAILED
+    (task,) = store.run_tasks(again.run_id)
+    assert task.message is not None and task.message.startswith("uncertain")
     assert env_of(sandbox).counters["backups:add-manual:accepted"] == 1
 
 

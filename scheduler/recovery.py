@@ -70,7 +70,7 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
     polled = 0
     for operation in store.unresolved_operations(run.run_id):
         try:
-            _follow(run, operation, runner, control)
+            _follow(run, operation, runner, control, owner)
         except Interrupted:
             log.warning("recovery.interrupted", run_id=run.run_id)
             return store.finish_run(
@@ -107,9 +107,13 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
     return final
 
 
-def _follow(run: Run, operation: UnresolvedOperation, runner: Runner, control: RunControl) -> None:
+def _follow(
+    run: Run, operation: UnresolvedOperation, runner: Runner, control: RunControl, owner: str
+) -> None:
     """Follow one operation to its end, holding its environment's lock so that no new
-    operation (with perhaps the same id) starts there meanwhile; or record it `unknown`."""
+    operation (with perhaps the same id) starts there meanwhile; or record it `unknown`.
+    The lock is held as `owner` (now the run's `started_by`) for this run, the name a run's
+    own locks have: if this recovery dies too, the next one takes the lock over likewise."""
     if operation.newer_with_same_id:
         _unknown(operation, runner, control, REUSED_ID)
         return
@@ -117,7 +121,7 @@ def _follow(run: Run, operation: UnresolvedOperation, runner: Runner, control: R
     if not env:  # a company-level operation (site creation): no environment to hold
         runner.follow(operation.row_id, operation.operation_id, 0.0, control=control, late=True)
         return
-    holder = f"recovery:{control.owner}/run-{run.run_id}/{env}"
+    holder = f"{owner}/run-{run.run_id}/{env}"
     try:
         runner.locks.acquire(
             env,

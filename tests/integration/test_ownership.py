@@ -398,6 +398,41 @@ def test_recovery_takes_over_the_dead_runs_own_lock(
     assert first.status is TaskStatus.SUCCEEDED
 
 
+def test_a_recovery_that_died_leaves_its_lock_to_the_next_one(
+    make_runner: Callable[..., Runner], store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recovery killed while following an operation holds the environment's lock until its
+    lease lapses; the next recovery of the run takes that lock over as it takes a dead run's,
+    and follows the operation instead of recording it unknown."""
+    run, _ = orphan(make_runner(), store)
+    dead = make_runner(started_by="dead-recoverer:7")
+    monkeypatch.setattr(dead.locks, "release", lambda *_args: None)  # it never gets to
+
+    def killed(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt  # kill -9 while following
+
+    monkeypatch.setattr(dead, "follow", killed)
+    with pytest.raises(KeyboardInterrupt):
+        recovery.find_and_recover(
+            store,
+            lambda _job: dead,
+            owner="dead-recoverer:7",
+            now=datetime.now(UTC),
+            stale_before=datetime.now(UTC) - timedelta(seconds=60),
+        )
+    runner = make_runner(started_by="recoverer:2")
+    recovery.find_and_recover(
+        store,
+        lambda _job: runner,
+        owner="recoverer:2",
+        now=datetime.now(UTC),
+        stale_before=datetime.now(UTC) + timedelta(seconds=1),  # the dead one's beats stopped
+    )
+    (first, *_) = store.run_tasks(run.run_id)
+    assert first.operations[0].state is OperationState.SUCCEEDED
+    assert first.status is TaskStatus.SUCCEEDED
+
+
 # --- durations seen late never train the estimate (11.27) ------------------------------------
 
 

@@ -188,6 +188,7 @@ def open_services(
     store.retry_s = config.daemon.db_retry_s
     server = start_sandbox(config) if sandbox else None
     cancel = CancelScope()
+    store.stop = cancel  # shutdown's cancel also ends the store's retries
     services = Services(config, store, {}, {}, server, cancel)
     events = services.events = EventWriter(store.record_governor_events, clock)
     ledger = SqlLedger(store.engine)

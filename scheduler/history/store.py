@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -117,7 +118,9 @@ def _retried(
     method: Callable[Concatenate[HistoryStore, P], R],
 ) -> Callable[Concatenate[HistoryStore, P], R]:
     """Writes the daemon cannot afford to lose: while the database is unreachable, try again
-    with backoff for up to the store's `retry_s`, then give up with the error."""
+    with backoff for up to the store's `retry_s`, then give up with the error. Once the
+    store's `stop` is set (the process is shutting down) a failed write is not retried: what
+    it would have written is left for the next start (a run stays `running` for recovery)."""
 
     @functools.wraps(method)
     def attempt(self: HistoryStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -127,7 +130,7 @@ def _retried(
             try:
                 return method(self, *args, **kwargs)
             except StoreError as exc:
-                if not exc.transient or self.retry_s <= 0:
+                if not exc.transient or self.retry_s <= 0 or self.stop.is_set():
                     raise
                 now = time.monotonic()
                 deadline = deadline if deadline is not None else now + self.retry_s
@@ -136,7 +139,8 @@ def _retried(
                 log.warning(
                     "history.retrying", operation=method.__name__, retry_in_s=pause, error=str(exc)
                 )
-                time.sleep(pause)
+                if self.stop.wait(pause):
+                    raise
                 pause = min(pause * 2, RETRY_PAUSE_S[1])
 
     return attempt
@@ -146,6 +150,7 @@ class HistoryStore:
     def __init__(self, engine: Engine, *, retry_s: float = 0.0) -> None:
         self.engine = engine
         self.retry_s = retry_s  # how long writes retry while the database is unreachable
+        self.stop = threading.Event()  # set at shutdown: no more retries (see _retried)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -89,3 +89,19 @@ def test_a_run_survives_a_database_outage(
     assert all(t.operations and t.operations[-1].finished_at for t in tasks)
     effects = sandbox.sandbox.fleet.counters()
     assert sum(c.get("php:restart:accepted", 0) for c in effects.values()) == 6  # none repeated
+
+
+def test_shutdown_ends_the_retries_of_a_write_at_once(
+    relayed_store: tuple[HistoryStore, Relay],
+) -> None:
+    """A write retrying through an outage (db_retry: 30 s here) gives up as soon as the
+    process stops: shutdown must not wait out every write's retry window."""
+    store, relay = relayed_store
+    relay.cut()
+    threading.Timer(1.0, store.stop.set).start()
+    began = time.monotonic()
+    with pytest.raises(StoreError):
+        store.claim_run(
+            "j", RunTrigger.SCHEDULE, datetime.now(UTC), datetime.now(UTC), started_by="t"
+        )
+    assert time.monotonic() - began < 5

@@ -57,7 +57,7 @@ def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run | 
     """Finish an adopted orphan run (see the module's rules). `run.owner_token` is the token
     the adoption gave. None when another process adopted it from us meanwhile."""
     assert run.owner_token is not None
-    with RunControl(run.run_id, run.owner_token, runner.cancel.child()) as control:
+    with runner.control(run.run_id, run.owner_token) as control:
         try:
             with runner.beating(control):
                 return _recover(run, runner, store, owner, control)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -109,15 +110,26 @@ def holding(token: str) -> Iterator[str]:
 class RunControl:
     """One run's standing in this process: its owner token (fencing its writes), a scope that
     stops its waits (the process's shutdown, or the run's loss to another process), and whether
-    it may send changes (not while its heartbeat cannot be written)."""
+    it may send changes: only while the last heartbeat that landed was *begun* less than
+    `pause_after_s` ago (by the monotonic clock), so that a write that fails, and one that
+    hangs on a half-open connection, both hold changes back long before anyone may adopt."""
 
-    def __init__(self, run_id: int, owner: str, stop: CancelScope) -> None:
+    def __init__(
+        self,
+        run_id: int,
+        owner: str,
+        stop: CancelScope,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        pause_after_s: float = float("inf"),
+    ) -> None:
         self.run_id = run_id
         self.owner = owner
         self.stop = stop
         self.lost: str | None = None
-        self._writable = threading.Event()
-        self._writable.set()
+        self._monotonic = monotonic
+        self._pause_after_s = pause_after_s
+        self._fresh_until = monotonic() + pause_after_s  # the claim (or adoption) just landed
 
     def __enter__(self) -> RunControl:
         with _held_lock:
@@ -130,21 +142,20 @@ class RunControl:
 
     def lose(self, why: str) -> None:
         self.lost = why
-        self._writable.set()  # wake anyone waiting at the gate: they must stop, not wait
-        self.stop.set()
+        self.stop.set()  # wakes anyone waiting at the gate: they must stop, not wait
 
-    def beat_failed(self) -> None:
-        self._writable.clear()
+    def beat_landed(self, begun: float) -> None:
+        """A heartbeat write begun at monotonic `begun` landed."""
+        self._fresh_until = max(self._fresh_until, begun + self._pause_after_s)
 
-    def beat_landed(self) -> None:
-        self._writable.set()
+    def writable(self) -> bool:
+        return self._monotonic() < self._fresh_until
 
     def gate(self) -> None:
         """Before a change leaves: raise OwnershipLost once the run was adopted elsewhere,
-        Interrupted when the process is stopping; wait while the heartbeat cannot be written."""
-        while not self._writable.wait(GATE_CHECK_S):
-            if self.stop.is_set():
-                break
+        Interrupted when the process is stopping; wait while the heartbeat is not fresh."""
+        while not self.writable() and not self.stop.wait(GATE_CHECK_S):
+            pass
         if self.lost is not None:
             raise OwnershipLost(self.lost)
         if self.stop.is_set():
@@ -525,7 +536,7 @@ class Runner:
         """Execute a claimed run, beating its heartbeat from start to finish (resolving the
         targets may wait for rate budget: a live run must never look orphaned meanwhile)."""
         assert run.owner_token is not None, "a claimed run has an owner token"
-        with RunControl(run.run_id, run.owner_token, self.cancel.child()) as control:
+        with self.control(run.run_id, run.owner_token) as control:
             try:
                 with self.beating(control):
                     return self._execute(job, run, control)
@@ -630,6 +641,17 @@ class Runner:
         status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
         return self._finish(run, status, f"{failed} task(s) failed" if failed else None, control)
 
+    def control(self, run_id: int, owner: str) -> RunControl:
+        """A run's control in this runner: stopped by its cancel scope, and holding changes
+        back once PAUSE_AFTER_BEATS heartbeats have not landed."""
+        return RunControl(
+            run_id,
+            owner,
+            self.cancel.child(),
+            monotonic=self.clock.monotonic,
+            pause_after_s=PAUSE_AFTER_BEATS * self.heartbeat_s,
+        )
+
     @contextmanager
     def beating(self, control: RunControl) -> Iterator[None]:
         """Beat the run's heartbeat while the block runs, so recovery can tell a live run from
@@ -640,26 +662,24 @@ class Runner:
         def beat() -> None:
             landed = self.clock.monotonic()
             while not done.wait(self.heartbeat_s):
+                begun = self.clock.monotonic()
                 try:
                     ours = self.store.heartbeat(
                         control.run_id, self.clock.now(), owner=control.owner
                     )
                 except StoreError as exc:
-                    silent_s = self.clock.monotonic() - landed
-                    if silent_s >= PAUSE_AFTER_BEATS * self.heartbeat_s:
-                        control.beat_failed()
                     log.warning(
                         "run.heartbeat_failed",
                         run_id=control.run_id,
-                        silent_s=round(silent_s, 1),
+                        silent_s=round(self.clock.monotonic() - landed, 1),
                         error=str(exc),
                     )
                     continue
                 if not ours:
                     control.lose(f"run {control.run_id} was adopted by another process")
                     return
-                landed = self.clock.monotonic()
-                control.beat_landed()
+                landed = begun
+                control.beat_landed(begun)
 
         thread = threading.Thread(target=beat, name=f"heartbeat-{control.run_id}", daemon=True)
         thread.start()

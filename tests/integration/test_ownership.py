@@ -217,6 +217,49 @@ def test_a_run_whose_heartbeat_cannot_be_written_sends_no_change_until_it_lands(
     assert accepted(sandbox, "cache:clear") == len(site.environments[:1])
 
 
+def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
+    make_runner: Callable[..., Runner],
+    store: HistoryStore,
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write that neither lands nor fails (a half-open connection) must close the gate as a
+    failing one does: others see a stale heartbeat and may adopt the run."""
+    site = sandbox.sandbox.fleet.sites[0]
+    runner = make_runner()
+    beat = store.heartbeat
+    hanging = threading.Event()
+    hanging.set()
+
+    def hung(run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+        while hanging.is_set():
+            time.sleep(0.02)
+        return beat(run_id, now, owner=owner)
+
+    monkeypatch.setattr(store, "heartbeat", hung)
+    release = threading.Event()
+    original = runner.targets
+
+    def targets_then_wait(j: Job) -> list[Target]:
+        found = original(j)
+        release.wait(5)
+        return found
+
+    monkeypatch.setattr(runner, "targets", targets_then_wait)
+    thread, out = in_background(
+        lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
+    )
+    time.sleep(4 * BEAT_S)  # the first beat has hung for more than two beats
+    release.set()
+    time.sleep(5 * BEAT_S)
+    assert accepted(sandbox, "cache:clear") == 0
+    hanging.clear()
+    thread.join(timeout=10)
+    (result,) = out
+    assert result.status is RunStatus.SUCCEEDED
+    assert accepted(sandbox, "cache:clear") == len(site.environments[:1])
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -216,6 +216,9 @@ def run(
     state: State, sandbox: bool, upgrade_db: bool, metrics_port: int | None, metrics_host: str
 ) -> None:
     """Run the daemon: fire jobs on their schedules until SIGTERM or SIGINT."""
+    # Until the daemon's own handlers are in place (it may wait for its database first), a
+    # SIGTERM ends the start quietly: nothing has been recorded yet.
+    signal.signal(signal.SIGTERM, _stop_starting)
     from scheduler.daemon import Daemon, load_for_daemon
     from scheduler.metrics import Metrics, MetricsServer
     from scheduler.notify import Notifier
@@ -229,9 +232,6 @@ def run(
     load = load_for_daemon(state.path, state.env, state.database, sandbox)
     config = load()
     register_notify_secrets(config)
-    # Until the daemon's own handlers are in place (it may wait for its database first), a
-    # SIGTERM ends the start quietly: nothing has been recorded yet.
-    signal.signal(signal.SIGTERM, _stop_starting)
     services = open_services(
         config, sandbox=sandbox, upgrade_sqlite=upgrade_db, wait_for_database=True
     )

@@ -537,7 +537,13 @@ class Daemon:
                     if dropped:
                         self._dropped[verdict.job_id] -= dropped
                 written += 1
-                if run is None:
+                if run is None:  # another process claimed (or recorded) this slot
+                    log.info(
+                        "run.already_claimed",
+                        job_id=verdict.job_id,
+                        scheduled_for=verdict.slot.isoformat(),
+                        not_recorded=verdict.status.value,
+                    )
                     continue
                 log.warning(
                     f"run.{run.status.value}",

@@ -70,6 +70,11 @@ MAX_PARALLEL_RUNS = 20
 RECOVERY_JOB = "__recovery__"
 RECOVERY_EVERY_S = 60.0
 MAX_MISSED_ROWS = 100  # missed slots recorded one by one per job; older ones are counted
+GAP_LOOKBACK_S = 6 * 3600.0  # how far back the gap check looks for slots left without a row
+LOST_SLOT = (
+    "no process recorded this slot: the one that fired it died before it could (kill -9 while "
+    "the database was unreachable); found by the gap check"
+)
 DB_CHECK_EVERY_S = 5.0
 DB_ANSWER_S = 2.0  # /healthz says 503 when the database has not answered a ping in this long
 UNRECORDED_BUFFER = 1_000  # skipped or missed slots kept while the database is unreachable
@@ -605,6 +610,47 @@ class Daemon:
                 )
         self.flush_unrecorded()
 
+    def fill_gaps(self) -> None:
+        """Slots between two recorded slots of a job that have no row of their own: the
+        process that fired them died before it could record them (`kill -9` while the
+        database was away and its rows waited in memory). Each is recorded `missed` once its
+        misfire grace has passed (no live replica will run it then). Looks back GAP_LOOKBACK_S,
+        at most MAX_MISSED_ROWS slots per job, newest first."""
+        store = self._store
+        if store is None:
+            return
+        now = self.clock.now()
+        for job in self.config.jobs:
+            if job.schedule is None or self.stop_event.is_set():
+                continue
+            # The newest slots of the lookback window (an every-second job has thousands).
+            window = slots.slots_between(
+                job.schedule, now - timedelta(seconds=GAP_LOOKBACK_S), now, MAX_MISSED_ROWS
+            )
+            if not window.slots:
+                continue
+            try:
+                recorded = store.recorded_slots(job.id, window.slots[0])
+            except StoreError as exc:
+                log.warning("gaps.not_checked", job_id=job.id, error=str(exc))
+                continue
+            if len(recorded) < 2:
+                continue
+            found = slots.slots_between(job.schedule, min(recorded), max(recorded), MAX_MISSED_ROWS)
+            for slot in found.slots:
+                if slot in recorded or self._buffered(job.id, slot):
+                    continue
+                grace_ends = slots.fire_time(job.id, job.schedule, slot) + timedelta(
+                    seconds=job.misfire_grace_s
+                )
+                log.warning("slot.lost", job_id=job.id, scheduled_for=slot.isoformat())
+                self._buffer(job.id, slot, RunStatus.MISSED, LOST_SLOT, grace_ends)
+        self.flush_unrecorded()
+
+    def _buffered(self, job_id: str, slot: datetime) -> bool:
+        with self._unrecorded_lock:
+            return any(v.job_id == job_id and v.slot == slot for v in self._unrecorded)
+
     def recover_orphans(self) -> None:
         """Adopt and finish runs whose process is gone (see recovery.py). Counted as work in
         flight, so that shutdown waits for it before the clients close."""
@@ -634,6 +680,7 @@ class Daemon:
             return
         for run in finished:
             self._after_run(self.config.job(run.job_id), run)
+        self.fill_gaps()
 
     def _runner_by_id(self, job_id: str) -> Runner | None:
         job = self.config.job(job_id)

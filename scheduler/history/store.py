@@ -309,6 +309,19 @@ class HistoryStore:
             ).scalar_one_or_none()
         return _utc(found) if found is not None else None
 
+    def recorded_slots(self, job_id: str, since: datetime) -> set[datetime]:
+        """The job's slots since `since` that have a row (run, skipped or missed), manual runs
+        aside: what the daemon's gap check compares with the schedule."""
+        with self._tx() as tx:
+            found = tx.execute(
+                select(runs.c.scheduled_for).where(
+                    runs.c.job_id == job_id,
+                    runs.c.trigger != RunTrigger.MANUAL.value,
+                    runs.c.scheduled_for >= since,
+                )
+            ).scalars()
+            return {_utc(slot) for slot in found}
+
     @_retried
     def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
         """A run of the job still going (its heartbeat newer than `alive_after`), if any."""

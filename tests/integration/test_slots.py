@@ -496,3 +496,42 @@ def test_healthz_answers_503_within_3s_while_sqlite_is_locked(
         assert time.monotonic() < deadline
         time.sleep(0.2)
     engine.dispose()
+
+
+def test_a_slot_lost_between_two_recorded_ones_is_recorded_missed_after_its_grace(
+    daemons: Daemons, store: HistoryStore
+) -> None:
+    """A process that fired a slot and died before recording it (kill -9 while its row waited
+    in memory for the database) leaves a hole behind slots recorded by others; catch-up looks
+    only after the newest row, so the daemon's gap check records it `missed`, once the slot's
+    misfire grace has passed (a live replica could still have run it before)."""
+    clock = FakeClock(real_now())
+    daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock)
+    schedule = IntervalSchedule(every_s=3600)
+    a, lost, c = upcoming(schedule, clock.now() - timedelta(hours=4), 3)
+    for slot in (a, c):
+        store.record_run(
+            "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
+        )
+    set_clock(clock, c + timedelta(minutes=1))
+    daemon.fill_gaps()
+    assert rows(store)[lost] == [RunStatus.MISSED]
+    (found,) = [r for r in store.list_runs(RunFilter(limit=10)) if r.scheduled_for == lost]
+    assert found.error is not None and "no process recorded this slot" in found.error
+    assert set(rows(store)) == {a, lost, c}  # nothing outside the recorded range
+
+
+def test_the_gap_check_leaves_a_slot_inside_its_grace_to_the_live_replicas(
+    daemons: Daemons, store: HistoryStore
+) -> None:
+    clock = FakeClock(real_now())
+    daemon = daemons.make(JOB % ("{every: 10s}", "false"), clock)
+    schedule = IntervalSchedule(every_s=10)
+    a, lost, c = upcoming(schedule, clock.now(), 3)
+    for slot in (a, c):
+        store.record_run(
+            "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
+        )
+    set_clock(clock, c + timedelta(seconds=1))  # inside the default misfire grace
+    daemon.fill_gaps()
+    assert lost not in rows(store)

@@ -63,6 +63,7 @@ KINDS = {"clear_cache": "cache:clear", "restart_php": "php:restart"}
 EXPECTED_EXITS = {0, -9, -15, 130}
 SLACK_S = 1.0  # clock tolerance when placing a request inside its task's window
 GRACE_S = 10.0  # every job's misfire_grace
+IN_FLIGHT_S = 5.0  # see _after
 
 JOBS = """version: 1
 daemon: {{heartbeat: 0.5s, shutdown_timeout: {shutdown}, db_retry: 20s}}
@@ -298,6 +299,13 @@ def audit(
     audit_requests(accepted, tasks, operations, figures)
 
 
+def _after(task: Any) -> timedelta:
+    """How long after its recorded end a task's request may still reach the sandbox: a request
+    sent just before its process was killed can be read by the server after a recovery on the
+    same host (at once: the pid is gone) recorded the task `interrupted`."""
+    return timedelta(seconds=IN_FLIGHT_S if task.status == "interrupted" else SLACK_S)
+
+
 def audit_requests(
     accepted: list[Accepted], tasks: Sequence[Any], operations: Sequence[Any], figures: Figures
 ) -> None:
@@ -331,7 +339,7 @@ def audit_requests(
             task
             for task in by_env[(request.environment_id, request.kind)]
             if _utc(task.started_at) - slack <= request.at
-            and (task.finished_at is None or request.at <= _utc(task.finished_at) + slack)
+            and (task.finished_at is None or request.at <= _utc(task.finished_at) + _after(task))
         ]
         if len(owners) == 0:
             orphans.append(request)

@@ -140,7 +140,14 @@ def test_the_daemon_survives_a_database_outage(
     for run in history:
         if run["status"] in ("succeeded", "failed", "interrupted"):
             settled(cli, run["run_id"])
-    assert "history.retrying" in daemon.text()
+    # The outage was felt (which write met it first depends on timing), and survived.
+    felt = (
+        "history.retrying",
+        "run.heartbeat_failed",
+        "history.rows_waiting",
+        "ledger_unavailable",
+    )
+    assert any(sign in daemon.text() for sign in felt)
     for (key, kind), count in accepted(quick_sandbox).items():
         runs_with_tasks = sum(1 for r in history if r["tasks_total"])
         assert count <= runs_with_tasks, (key, kind)

@@ -474,6 +474,11 @@ def test_a_recovery_that_died_leaves_its_lock_to_the_next_one(
     (first, *_) = store.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.SUCCEEDED
     assert first.status is TaskStatus.SUCCEEDED
+    # The "dead" recoverer's lease keeper still runs in this process: stop it, or it keeps
+    # renewing on a store that later tests dispose of.
+    monkeypatch.undo()
+    env = first.environment_id
+    dead.locks.release(env or "", f"dead-recoverer:7/run-{run.run_id}/{env}")
 
 
 # --- durations seen late never train the estimate (11.27) ------------------------------------

@@ -264,6 +264,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def recover_as(runner: Runner, store: HistoryStore, owner: str) -> list[Run]:
+    """One recovery pass by `owner`: runs whose heartbeat is a minute old are orphans."""
+    return recovery.find_and_recover(
+        store,
+        lambda _job: runner,
+        owner=owner,
+        now=datetime.now(UTC),
+        stale_before=datetime.now(UTC) - timedelta(seconds=60),
+    )
+
+
 # --- recovery: a heartbeat for the adopted run (11.4), dead owners on this host (11.14) --------
 
 
@@ -386,13 +397,7 @@ def test_recovery_never_attributes_a_newer_operation_with_the_same_id(
         newer.run_id, [PlannedTask(Target("s", "s", "env-x", "live"), "clear_cache")]
     )
     store.start_operation(task, reused, "clear_cache", later)
-    recovery.find_and_recover(
-        store,
-        lambda _job: runner,
-        owner="recoverer:1",
-        now=datetime.now(UTC),
-        stale_before=datetime.now(UTC) - timedelta(seconds=60),
-    )
+    recover_as(runner, store, "recoverer:1")
     (first, *_) = store.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.UNKNOWN
     assert first.operations[0].polls == 0  # never polled: the id names the newer one now
@@ -408,13 +413,7 @@ def test_recovery_does_not_poll_an_id_while_its_environment_is_busy_elsewhere(
     env = store.run_tasks(run.run_id)[0].environment_id
     assert env is not None
     store.try_lock_environment(env, "someone-else", "job other, run 9", datetime.now(UTC), 600)
-    recovery.find_and_recover(
-        store,
-        lambda _job: runner,
-        owner="recoverer:1",
-        now=datetime.now(UTC),
-        stale_before=datetime.now(UTC) - timedelta(seconds=60),
-    )
+    recover_as(runner, store, "recoverer:1")
     (first, *_) = store.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.UNKNOWN
     assert "held by job other, run 9" in (first.operations[0].message or "")
@@ -429,13 +428,7 @@ def test_recovery_takes_over_the_dead_runs_own_lock(
     assert env is not None
     dead_holder = f"gone:99/run-{run.run_id}/{env}"
     store.try_lock_environment(env, dead_holder, "job tick", datetime.now(UTC), 600)
-    recovery.find_and_recover(
-        store,
-        lambda _job: runner,
-        owner="recoverer:1",
-        now=datetime.now(UTC),
-        stale_before=datetime.now(UTC) - timedelta(seconds=60),
-    )
+    recover_as(runner, store, "recoverer:1")
     (first, *_) = store.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.SUCCEEDED
     assert first.status is TaskStatus.SUCCEEDED
@@ -456,13 +449,7 @@ def test_a_recovery_that_died_leaves_its_lock_to_the_next_one(
 
     monkeypatch.setattr(dead, "follow", killed)
     with pytest.raises(KeyboardInterrupt):
-        recovery.find_and_recover(
-            store,
-            lambda _job: dead,
-            owner="dead-recoverer:7",
-            now=datetime.now(UTC),
-            stale_before=datetime.now(UTC) - timedelta(seconds=60),
-        )
+        recover_as(dead, store, "dead-recoverer:7")
     runner = make_runner(started_by="recoverer:2")
     recovery.find_and_recover(
         store,
@@ -499,13 +486,7 @@ def test_operations_recovered_late_do_not_slow_every_later_run(
     runner = make_runner(started_by="recoverer:1")
     # enough samples for an estimate, each started 10 minutes before recovery saw it done
     orphans = [orphan(runner, store, first=i)[0] for i in range(5)]
-    recovery.find_and_recover(
-        store,
-        lambda _job: runner,
-        owner="recoverer:1",
-        now=datetime.now(UTC),
-        stale_before=datetime.now(UTC) - timedelta(seconds=60),
-    )
+    recover_as(runner, store, "recoverer:1")
     seen = [op for r in orphans for t in store.run_tasks(r.run_id) for op in t.operations]
     assert [op.state for op in seen] == [OperationState.SUCCEEDED] * 5
     assert all(op.events[-1].late for op in seen)

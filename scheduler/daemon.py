@@ -191,6 +191,7 @@ class Daemon:
         self._dropped: dict[str, int] = {}
         self.unrecorded_dropped = 0
         self._live_from: dict[str, datetime] = {}  # per job, the first slot the schedule fires
+        self._schedule_since: dict[str, datetime] = {}  # per job, when its schedule was applied
         self.clock = clock
         self._load_config = load_config
         self._path = config_path
@@ -266,6 +267,7 @@ class Daemon:
             )
             if old is None:
                 self._live_from[job_id] = slots.slot_of(trigger.schedule, first) or first
+            self._schedule_since[job_id] = now
             changes["changed" if job_id in before else "added"].append(job_id)
             self._keep_pending(after[job_id], pending.get(job_id), first)
         if old is None:
@@ -623,10 +625,13 @@ class Daemon:
         for job in self.config.jobs:
             if job.schedule is None or self.stop_event.is_set():
                 continue
-            # The newest slots of the lookback window (an every-second job has thousands).
-            window = slots.slots_between(
-                job.schedule, now - timedelta(seconds=GAP_LOOKBACK_S), now, MAX_MISSED_ROWS
+            # Only since this process has run the job with this schedule (an edited schedule
+            # has slots between the old one's rows that were never due), and only the newest
+            # slots of the lookback window (an every-second job has thousands).
+            since = max(
+                now - timedelta(seconds=GAP_LOOKBACK_S), self._schedule_since.get(job.id, now)
             )
+            window = slots.slots_between(job.schedule, since, now, MAX_MISSED_ROWS)
             if not window.slots:
                 continue
             try:

@@ -510,10 +510,11 @@ def test_a_slot_lost_between_two_recorded_ones_is_recorded_missed_after_its_grac
     in memory for the database) leaves a hole behind slots recorded by others; catch-up looks
     only after the newest row, so the daemon's gap check records it `missed`, once the slot's
     misfire grace has passed (a live replica could still have run it before)."""
-    clock = FakeClock(real_now())
+    clock = FakeClock(real_now() - timedelta(hours=5))
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock)
+    daemon.start(paused=True)  # the schedule has been this process's for five hours
     schedule = IntervalSchedule(every_s=3600)
-    a, lost, c = upcoming(schedule, clock.now() - timedelta(hours=4), 3)
+    a, lost, c = upcoming(schedule, clock.now(), 3)
     for slot in (a, c):
         store.record_run(
             "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
@@ -531,6 +532,7 @@ def test_the_gap_check_leaves_a_slot_inside_its_grace_to_the_live_replicas(
 ) -> None:
     clock = FakeClock(real_now())
     daemon = daemons.make(JOB % ("{every: 10s}", "false"), clock)
+    daemon.start(paused=True)
     schedule = IntervalSchedule(every_s=10)
     a, lost, c = upcoming(schedule, clock.now(), 3)
     for slot in (a, c):
@@ -540,3 +542,21 @@ def test_the_gap_check_leaves_a_slot_inside_its_grace_to_the_live_replicas(
     set_clock(clock, c + timedelta(seconds=1))  # inside the default misfire grace
     daemon.fill_gaps()
     assert lost not in rows(store)
+
+
+def test_the_gap_check_never_blames_a_schedule_for_slots_of_the_one_before_it(
+    daemons: Daemons, store: HistoryStore
+) -> None:
+    """Rows of an hourly schedule, then the job edited to every 10 minutes: the slots between
+    the old rows were never due, and are not recorded `missed`."""
+    clock = FakeClock(real_now())
+    hourly = upcoming(IntervalSchedule(every_s=3600), clock.now() - timedelta(hours=3), 2)
+    for slot in hourly:
+        store.record_run(
+            "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
+        )
+    daemon = daemons.make(JOB % ("{every: 10m}", "false"), clock)
+    daemon.start(paused=True)
+    set_clock(clock, clock.now() + timedelta(minutes=30))
+    daemon.fill_gaps()
+    assert set(rows(store)) == set(hourly)

@@ -625,16 +625,23 @@ class Daemon:
         for job in self.config.jobs:
             if job.schedule is None or self.stop_event.is_set():
                 continue
-            # Only since this process has run the job with this schedule (an edited schedule
-            # has slots between the old one's rows that were never due), and only the newest
-            # slots of the lookback window (an every-second job has thousands).
-            since = max(
-                now - timedelta(seconds=GAP_LOOKBACK_S), self._schedule_since.get(job.id, now)
-            )
-            window = slots.slots_between(job.schedule, since, now, MAX_MISSED_ROWS)
-            if not window.slots:
-                continue
+            # Only since the job's current schedule has been in force: since this process
+            # applied it, or since the first slot any process claimed under this revision of
+            # jobs.yaml (an edited schedule has slots between the old one's rows that were
+            # never due); and only the newest slots of the lookback window.
+            since = self._schedule_since.get(job.id, now)
             try:
+                first = store.first_slot_of_revision(job.id, self.config.revision)
+                if first is not None and first < since:
+                    since = first
+                window = slots.slots_between(
+                    job.schedule,
+                    max(since, now - timedelta(seconds=GAP_LOOKBACK_S)) - timedelta(microseconds=1),
+                    now,
+                    MAX_MISSED_ROWS,
+                )
+                if not window.slots:
+                    continue
                 recorded = store.recorded_slots(job.id, window.slots[0])
             except StoreError as exc:
                 log.warning("gaps.not_checked", job_id=job.id, error=str(exc))

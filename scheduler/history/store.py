@@ -322,6 +322,19 @@ class HistoryStore:
             ).scalars()
             return {_utc(slot) for slot in found}
 
+    def first_slot_of_revision(self, job_id: str, revision: str) -> datetime | None:
+        """The oldest slot of the job claimed under this configuration revision (by any
+        process): since then the job's current schedule has been in force."""
+        with self._tx() as tx:
+            found = tx.execute(
+                select(func.min(runs.c.scheduled_for)).where(
+                    runs.c.job_id == job_id,
+                    runs.c.config_revision == revision,
+                    runs.c.trigger != RunTrigger.MANUAL.value,
+                )
+            ).scalar_one_or_none()
+        return _utc(found) if found is not None else None
+
     @_retried
     def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
         """A run of the job still going (its heartbeat newer than `alive_after`), if any."""

@@ -560,3 +560,24 @@ def test_the_gap_check_never_blames_a_schedule_for_slots_of_the_one_before_it(
     set_clock(clock, clock.now() + timedelta(minutes=30))
     daemon.fill_gaps()
     assert set(rows(store)) == set(hourly)
+
+
+def test_a_restarted_daemon_fills_gaps_left_under_the_same_revision(
+    daemons: Daemons, store: HistoryStore
+) -> None:
+    """Both replicas restarted after a slot was lost: the gap lies before either applied the
+    schedule, but slots claimed under the same jobs.yaml revision show the schedule was in
+    force, so the gap is still recorded."""
+    clock = FakeClock(real_now())
+    daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock)
+    daemon.start(paused=True)
+    a, lost, c = upcoming(IntervalSchedule(every_s=3600), clock.now() - timedelta(hours=4), 3)
+    for slot in (a, c):
+        claimed = store.claim_run(
+            "tick", RunTrigger.SCHEDULE, slot, slot, started_by="x:1",
+            config_revision=daemon.config.revision,
+        )  # fmt: skip
+        assert claimed is not None
+        store.finish_run(claimed.run_id, RunStatus.SUCCEEDED, slot, None)
+    daemon.fill_gaps()
+    assert rows(store)[lost] == [RunStatus.MISSED]

@@ -194,15 +194,7 @@ def test_a_run_whose_heartbeat_cannot_be_written_sends_no_change_until_it_lands(
         return beat(run_id, now, owner=owner)
 
     monkeypatch.setattr(store, "heartbeat", broken)
-    gate = threading.Event()
-    original = runner.targets
-
-    def targets_then_wait(j: Job) -> list[Target]:
-        found = original(j)
-        gate.wait(5)  # let the heartbeat fail for a while before the first change
-        return found
-
-    monkeypatch.setattr(runner, "targets", targets_then_wait)
+    gate = held_before_its_first_change(runner, monkeypatch)  # let the heartbeat fail a while
     thread, out = in_background(
         lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
     )
@@ -237,15 +229,7 @@ def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
         return beat(run_id, now, owner=owner)
 
     monkeypatch.setattr(store, "heartbeat", hung)
-    release = threading.Event()
-    original = runner.targets
-
-    def targets_then_wait(j: Job) -> list[Target]:
-        found = original(j)
-        release.wait(5)
-        return found
-
-    monkeypatch.setattr(runner, "targets", targets_then_wait)
+    release = held_before_its_first_change(runner, monkeypatch)
     thread, out = in_background(
         lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
     )
@@ -262,6 +246,23 @@ def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def held_before_its_first_change(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> threading.Event:
+    """Make the runner's runs wait, once their targets are resolved and before any change,
+    until the returned event is set (5 s at most)."""
+    release = threading.Event()
+    original = runner.targets
+
+    def targets_then_wait(j: Job) -> list[Target]:
+        found = original(j)
+        release.wait(5)
+        return found
+
+    monkeypatch.setattr(runner, "targets", targets_then_wait)
+    return release
 
 
 def recover_as(runner: Runner, store: HistoryStore, owner: str) -> list[Run]:

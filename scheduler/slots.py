@@ -263,7 +263,8 @@ def plan_catch_up(
         MissedSlot(slot, reason, None if covered else grace_ends(job_id, schedule, slot, grace_s))
         for slot, reason, covered in plan.missed
     )
-    return CatchUpDecision(plan.run, missed, len(plan.missed) + found.older)
+    missed_count = found.older + len(found.slots) - (plan.run is not None)
+    return CatchUpDecision(plan.run, missed, missed_count)
 
 
 def gap_window(

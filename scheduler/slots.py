@@ -1,6 +1,7 @@
 """Pure slot arithmetic for the daemon: when a slot fires (its jitter), which slot a firing
 belongs to, which slots lie between two instants (newest first, bounded), and what becomes of
-each slot a firing or a catch-up accounts for. No clock and no database: instants are arguments.
+each slot a firing, a catch-up or the gap check accounts for (run, or missed with its reason and
+when its row may be written). No clock and no database: instants are arguments.
 
 - A slot is the un-jittered fire time (schedules.py); it is the key of exactly-once claims.
 - Jitter is a deterministic function of (job id, slot): every replica, every restart and every

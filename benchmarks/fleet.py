@@ -38,8 +38,10 @@ from typing import Any
 from scheduler import config as config_module
 from scheduler import logs
 from scheduler.clock import SystemClock
-from scheduler.daemon import Daemon
+from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import Polling, RateLimits, Secret
+from scheduler.history import HistoryStore, make_engine
+from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.operations import wait_for_operation
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
@@ -234,13 +236,18 @@ def reload_time(workdir: Path, jobs: int) -> tuple[float, float]:
 
     path.write_text(text(3, 3))
     config = config_module.load(path, {})
+    engine = make_engine(f"sqlite:///{workdir / 'reload.db'}")
+    upgrade(engine)
     daemon = Daemon(
         config,
-        lambda job: None,  # type: ignore[arg-type,return-value]
-        SystemClock(),
-        lambda: config_module.load(path, {}),
-        path,
-        cancel=threading.Event(),
+        Collaborators(
+            HistoryStore(engine),
+            lambda job: None,  # type: ignore[arg-type,return-value]
+            SystemClock(),
+            lambda: config_module.load(path, {}),
+            path,
+            cancel=threading.Event(),
+        ),
     )
     daemon.start(paused=True)
     try:
@@ -255,6 +262,7 @@ def reload_time(workdir: Path, jobs: int) -> tuple[float, float]:
         assert len(daemon.scheduled_jobs()) == jobs
     finally:
         daemon.shutdown(timeout_s=1)
+        engine.dispose()
     return every, one
 
 

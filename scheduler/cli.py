@@ -219,7 +219,7 @@ def run(
     # Until the daemon's own handlers are in place (it may wait for its database first), a
     # SIGTERM ends the start quietly: nothing has been recorded yet.
     signal.signal(signal.SIGTERM, _stop_starting)
-    from scheduler.daemon import Daemon, load_for_daemon
+    from scheduler.daemon import Collaborators, Daemon, load_for_daemon
     from scheduler.metrics import Metrics, MetricsServer
     from scheduler.notify import Notifier
     from scheduler.services import (
@@ -246,17 +246,19 @@ def run(
         notifier = Notifier(config.notify, services.store, clock)
         daemon = Daemon(
             config,
-            services.runner_for,
-            clock,
-            load,
-            state.path,
-            cancel=services.cancel,
-            store=services.store,
-            draining=services.draining,
-            owner=identity(),
-            default_runner=runners[0] if len(runners) == 1 else None,
-            on_run=daemon_hooks(services, metrics, notifier),
-            on_missed=notifier.missed,
+            Collaborators(
+                services.store,
+                services.runner_for,
+                clock,
+                load,
+                state.path,
+                cancel=services.cancel,
+                draining=services.draining,
+                owner=identity(),
+                default_runner=runners[0] if len(runners) == 1 else None,
+                on_run=daemon_hooks(services, metrics, notifier),
+                on_missed=notifier.missed,
+            ),
         )
         if metrics_port is not None:
             with _listening("--metrics-host/--metrics-port", metrics_host, metrics_port):

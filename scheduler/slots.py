@@ -1,6 +1,7 @@
 """Pure slot arithmetic for the daemon: when a slot fires (its jitter), which slot a firing
 belongs to, which slots lie between two instants (newest first, bounded), and what becomes of
-each slot a firing or a catch-up accounts for. No clock and no database: instants are arguments.
+each slot a firing, a catch-up or the gap check accounts for (run, or missed with its reason and
+when its row may be written). No clock and no database: instants are arguments.
 
 - A slot is the un-jittered fire time (schedules.py); it is the key of exactly-once claims.
 - Jitter is a deterministic function of (job id, slot): every replica, every restart and every
@@ -12,6 +13,7 @@ each slot a firing or a catch-up accounts for. No clock and no database: instant
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +23,10 @@ from scheduler.schedules import INTERVAL_ANCHOR, latest_slot, next_fire_after
 _US = timedelta(microseconds=1)
 CRON_WINDOW = timedelta(days=1)  # first window searched backwards for cron slots
 MAX_COUNTED = 10_000  # cron slots counted one by one beyond the listed ones
+LOST_SLOT = (
+    "no process recorded this slot: the one that fired it died before it could (kill -9 while "
+    "the database was unreachable); found by the gap check"
+)
 
 
 def jitter(job_id: str, schedule: Schedule, slot: datetime) -> timedelta:
@@ -37,6 +43,11 @@ def jitter(job_id: str, schedule: Schedule, slot: datetime) -> timedelta:
 
 def fire_time(job_id: str, schedule: Schedule, slot: datetime) -> datetime:
     return slot + jitter(job_id, schedule, slot)
+
+
+def grace_ends(job_id: str, schedule: Schedule, slot: datetime, grace_s: float) -> datetime:
+    """When a slot's misfire grace has passed: no live replica runs it after this."""
+    return fire_time(job_id, schedule, slot) + timedelta(seconds=grace_s)
 
 
 def slot_of(schedule: Schedule, fired: datetime) -> datetime | None:
@@ -212,3 +223,86 @@ def catch_up_plan(
         note = f" (and {older}{exact} older missed slot(s) not listed)"
         missed[0] = (slot, reason + note, covered)
     return CatchUp(run, tuple(missed))
+
+
+@dataclass(frozen=True)
+class MissedSlot:
+    """A slot that did not run, its reason, and when its row may be written (None: at once)."""
+
+    slot: datetime
+    reason: str
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CatchUpDecision:
+    """For one job at start: the slot that runs now (trigger catch_up), the rows of the missed
+    ones, and how many slots were missed in all (listed or counted)."""
+
+    run: datetime | None
+    missed: tuple[MissedSlot, ...]
+    missed_count: int
+
+
+def plan_catch_up(
+    job_id: str,
+    schedule: Schedule,
+    last_slot: datetime,
+    live_from: datetime,
+    now: datetime,
+    *,
+    window_s: float | None,
+    grace_s: float,
+    max_rows: int,
+) -> CatchUpDecision:
+    """Slots after the job's newest row and before the live schedule's first slot: the newest
+    within the catch_up window runs; a missed slot the run covers is written at once, any other
+    waits for its misfire grace (a live replica may still run it)."""
+    found = slots_between(schedule, last_slot, live_from, max_rows + 1)
+    plan = catch_up_plan(found, now, window_s, max_rows=max_rows)
+    missed = tuple(
+        MissedSlot(slot, reason, None if covered else grace_ends(job_id, schedule, slot, grace_s))
+        for slot, reason, covered in plan.missed
+    )
+    missed_count = found.older + len(found.slots) - (plan.run is not None)
+    return CatchUpDecision(plan.run, missed, missed_count)
+
+
+def gap_window(
+    schedule: Schedule,
+    in_force_since: datetime,
+    now: datetime,
+    *,
+    lookback_s: float,
+    max_rows: int,
+) -> SlotRange:
+    """The slots the gap check looks at: since the schedule has been in force (inclusive), no
+    further back than `lookback_s`, before `now`; the newest `max_rows`."""
+    since = max(in_force_since, now - timedelta(seconds=lookback_s))
+    return slots_between(schedule, since - _US, now, max_rows)
+
+
+def lost_slots(
+    job_id: str,
+    schedule: Schedule,
+    recorded: Collection[datetime],
+    *,
+    grace_s: float,
+    max_rows: int,
+) -> list[MissedSlot]:
+    """Slots strictly between the oldest and newest recorded slot that have no row: each is
+    missed once its misfire grace has passed."""
+    if len(recorded) < 2:
+        return []
+    found = slots_between(schedule, min(recorded), max(recorded), max_rows)
+    return [
+        MissedSlot(slot, LOST_SLOT, grace_ends(job_id, schedule, slot, grace_s))
+        for slot in found.slots
+        if slot not in recorded
+    ]
+
+
+def still_fires(schedule: Schedule, slot: datetime, first_slot: datetime) -> bool:
+    """Whether a schedule whose first slot is `first_slot` fires `slot` (an edit made inside
+    the slot's jitter delay keeps it only then)."""
+    return slot >= first_slot and latest_slot(schedule, slot, _US) == slot

@@ -404,6 +404,7 @@ jobs:
 def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     from scheduler import config as config_module
     from scheduler.clock import SystemClock
+    from scheduler.daemon import Collaborators
     from scheduler.daemon import Daemon as RealDaemon
     from scheduler.history import HistoryStore, make_engine
 
@@ -413,17 +414,19 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     store = HistoryStore(make_engine("postgresql://nobody@127.0.0.1:1/none"))
     daemon = RealDaemon(
         config,
-        lambda job: None,  # type: ignore[arg-type,return-value]
-        SystemClock(),
-        lambda: config,
-        path,
-        cancel=threading.Event(),
-        store=store,
+        Collaborators(
+            store,
+            lambda job: None,  # type: ignore[arg-type,return-value]
+            SystemClock(),
+            lambda: config,
+            path,
+            cancel=threading.Event(),
+        ),
     )
-    daemon._scheduler.start(paused=True)
+    daemon.timetable.start(paused=True)
     ok, why = daemon.health()
     assert not ok and "the history database is unreachable" in why
-    daemon._scheduler.shutdown(wait=False)
+    daemon.timetable.shutdown()
     store.engine.dispose()
     assert os.environ is not None
 

@@ -13,9 +13,10 @@ import pytest
 from scheduler import config as config_module
 from scheduler import recovery
 from scheduler.clock import SystemClock
-from scheduler.daemon import Daemon
+from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import Config, Polling, RateLimits, Run, RunStatus, RunTrigger, Secret
-from scheduler.history import HistoryStore, RunFilter
+from scheduler.history import HistoryStore, RunFilter, make_engine
+from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
@@ -40,7 +41,7 @@ def make_daemon(
     )
     path = tmp_path / "jobs.yaml"
 
-    def make(text: str, *, recorded: bool = False) -> Daemon:
+    def make(text: str) -> Daemon:
         path.write_text(text)
 
         def load() -> Config:
@@ -57,12 +58,7 @@ def make_daemon(
         )
         daemon = Daemon(
             load(),
-            lambda job: runner,
-            clock,
-            load,
-            path,
-            cancel=runner.cancel,
-            store=store if recorded else None,
+            Collaborators(store, lambda job: runner, clock, load, path, cancel=runner.cancel),
         )
         made.append(daemon)
         return daemon
@@ -167,11 +163,21 @@ def test_a_job_of_a_company_added_after_start_is_logged_not_run(
     def no_runner(job: object) -> Runner:
         raise KeyError("client-b")
 
+    # The daemon records the slot `missed` in its own history (test_slots.py says so); the
+    # shared store sees no run.
+    engine = make_engine(f"sqlite:///{tmp_path / 'own.db'}")
+    upgrade(engine)
+    own = HistoryStore(engine)
     daemon = Daemon(
-        config, no_runner, SystemClock(), lambda: config, path, cancel=threading.Event()
+        config,
+        Collaborators(
+            own, no_runner, SystemClock(), lambda: config, path, cancel=threading.Event()
+        ),
     )
     daemon._fire("every-second")
     assert store.list_runs(RunFilter()) == []
+    assert [r.status for r in own.list_runs(RunFilter())] == [RunStatus.MISSED]
+    engine.dispose()
 
 
 def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> None:
@@ -190,12 +196,9 @@ def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> No
 
     daemon = Daemon(
         config,
-        no_runner,
-        SystemClock(),
-        lambda: config,
-        path,
-        cancel=threading.Event(),
-        store=store,
+        Collaborators(
+            store, no_runner, SystemClock(), lambda: config, path, cancel=threading.Event()
+        ),
     )
     daemon.start(paused=True)
     assert "__housekeeping__" in daemon.scheduled_jobs(internal=True)
@@ -212,7 +215,7 @@ def test_an_edit_inside_a_jitter_delay_keeps_the_slot(
         "    catch_up: false\n    targets: {sites: [nothing-matches]}\n"
         "    actions: [clear_cache]\n    concurrency: %d\n"
     )
-    daemon = make_daemon(jobs % 1, recorded=True)
+    daemon = make_daemon(jobs % 1)
     thread = threading.Thread(target=daemon.run_forever)
     thread.start()
     try:
@@ -244,7 +247,7 @@ def test_recovery_runs_while_every_run_thread_is_busy(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("scheduler.daemon.MAX_PARALLEL_RUNS", 1)
+    monkeypatch.setattr("scheduler.daemon.wiring.MAX_PARALLEL_RUNS", 1)
     sandbox.sandbox.fleet.time_scale = 2.0  # restart_php: 20 s
     site = sandbox.sandbox.fleet.sites[0].name
     path = tmp_path / "jobs.yaml"
@@ -263,7 +266,8 @@ def test_recovery_runs_while_every_run_thread_is_busy(
         heartbeat_s=0.25,
     )  # fmt: skip
     daemon = Daemon(
-        config, lambda job: runner, clock, lambda: config, path, cancel=runner.cancel, store=store
+        config,
+        Collaborators(store, lambda job: runner, clock, lambda: config, path, cancel=runner.cancel),
     )
     thread = threading.Thread(target=daemon.run_forever)
     thread.start()

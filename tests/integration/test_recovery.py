@@ -15,7 +15,7 @@ import pytest
 from scheduler import config as config_module
 from scheduler import schedules
 from scheduler.clock import SystemClock
-from scheduler.daemon import Daemon
+from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import (
     ActionSpec,
     Config,
@@ -72,15 +72,17 @@ def make_daemon(
 
         daemon = Daemon(
             load(),
-            lambda job: runner,
-            runner.clock,
-            load,
-            path,
-            cancel=runner.cancel,
-            store=store,
-            draining=runner.draining,
-            owner="this-host:1",
-            default_runner=runner,
+            Collaborators(
+                store,
+                lambda job: runner,
+                runner.clock,
+                load,
+                path,
+                cancel=runner.cancel,
+                draining=runner.draining,
+                owner="this-host:1",
+                default_runner=runner,
+            ),
         )
         made.append(daemon)
         return daemon
@@ -290,12 +292,14 @@ def test_a_firing_while_the_previous_run_still_runs_is_recorded_skipped(
 
     daemon = Daemon(
         config,
-        lambda job: SlowRunner(),  # type: ignore[arg-type,return-value]
-        SystemClock(),
-        lambda: config,
-        path,
-        cancel=threading.Event(),
-        store=store,
+        Collaborators(
+            store,
+            lambda job: SlowRunner(),  # type: ignore[arg-type,return-value]
+            SystemClock(),
+            lambda: config,
+            path,
+            cancel=threading.Event(),
+        ),
     )
     daemon.start()
     try:

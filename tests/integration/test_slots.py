@@ -18,7 +18,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from scheduler import config as config_module
 from scheduler import slots
 from scheduler.clock import Clock, SystemClock
-from scheduler.daemon import Daemon
+from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import (
     Config,
     CronSchedule,
@@ -87,13 +87,15 @@ class Daemons:
         runner = self.runner(clock, name)
         daemon = Daemon(
             load(),
-            runner_for or (lambda job: runner),
-            clock,
-            load,
-            self.path,
-            cancel=runner.cancel,
-            store=store or self.store,
-            owner=name,
+            Collaborators(
+                store or self.store,
+                runner_for or (lambda job: runner),
+                clock,
+                load,
+                self.path,
+                cancel=runner.cancel,
+                owner=name,
+            ),
         )
         self.made.append(daemon)
         return daemon
@@ -119,7 +121,7 @@ def set_clock(clock: FakeClock, instant: datetime) -> None:
 def tick(daemon: Daemon, clock: FakeClock, job_id: str = "tick") -> None:
     """APScheduler's loop for one job at the clock's time: if its next fire time has come, fire
     it (once, coalescing what came due together) and ask the trigger for the next fire time."""
-    job = daemon._scheduler.get_job(job_id)
+    job = daemon.timetable.scheduler.get_job(job_id)
     now = clock.now()
     fired, following = [], job.next_run_time
     while following is not None and following <= now:
@@ -127,11 +129,11 @@ def tick(daemon: Daemon, clock: FakeClock, job_id: str = "tick") -> None:
         following = job.trigger.get_next_fire_time(following, now)
     if fired:
         daemon._fire(job_id, fired)
-        daemon._scheduler.modify_job(job_id, next_run_time=following)
+        daemon.timetable.scheduler.modify_job(job_id, next_run_time=following)
 
 
 def next_fire(daemon: Daemon, job_id: str = "tick") -> datetime:
-    fire: datetime = daemon._scheduler.get_job(job_id).next_run_time
+    fire: datetime = daemon.timetable.scheduler.get_job(job_id).next_run_time
     return fire
 
 
@@ -184,7 +186,7 @@ def test_a_reload_to_a_schedule_that_never_fires_keeps_the_last_good_one(
     daemon.start(paused=True)
     good = daemon.config
     before = next_fire(daemon)
-    daemon._load_config = lambda: never_fires(good)
+    daemon.watcher.load = lambda: never_fires(good)
     daemons.path.write_text(daemons.path.read_text() + "# edited\n")
     assert not daemon.reload()
     assert daemon.config is good and next_fire(daemon) == before
@@ -201,7 +203,7 @@ def test_a_reload_that_fails_unexpectedly_keeps_the_last_good_schedule(daemons: 
     def broken() -> Config:
         raise RuntimeError("a bug in the loader")
 
-    daemon._load_config = broken
+    daemon.watcher.load = broken
     daemons.path.write_text(daemons.path.read_text() + "# edited\n")
     assert not daemon.reload()
     assert daemon.config is good and daemon.scheduled_jobs() == ["tick"]
@@ -301,7 +303,7 @@ def test_catch_up_after_five_hours_of_every_second_runs_the_newest(daemons: Daem
     daemon = daemons.make(JOB % ("{every: 1s}", "1h"), FakeClock(now))
     daemon.start(paused=True)
     daemon.catch_up()
-    caught = daemon._scheduler.get_job("__catch_up__:tick")
+    caught = daemon.timetable.scheduler.get_job("__catch_up__:tick")
     assert caught is not None and caught.args[1] == now - timedelta(seconds=1)
     missed = [
         r for r in daemons.store.list_runs(RunFilter(limit=500)) if r.status.value == "missed"
@@ -335,7 +337,7 @@ def test_a_job_whose_company_has_no_client_records_its_slot_missed(daemons: Daem
 def test_slots_beyond_the_buffer_are_counted_in_the_next_row(
     daemons: Daemons, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("scheduler.daemon.UNRECORDED_BUFFER", 3)
+    monkeypatch.setattr("scheduler.daemon.outbox.UNRECORDED_BUFFER", 3)
     later = tmp_path / "later"
     engine = make_engine(f"sqlite:///{later / 'history.db'}")  # its directory does not exist yet
     unreachable = HistoryStore(engine)
@@ -343,7 +345,7 @@ def test_slots_beyond_the_buffer_are_counted_in_the_next_row(
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock, store=unreachable)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for hour in range(5):
-        daemon._buffer("tick", start + timedelta(hours=hour), RunStatus.MISSED, "database down")
+        daemon.outbox.add("tick", start + timedelta(hours=hour), RunStatus.MISSED, "database down")
     assert daemon.flush_unrecorded() == 0
     later.mkdir()
     upgrade(engine)
@@ -363,10 +365,10 @@ def test_a_busy_check_that_fails_records_the_slot_missed(daemons: Daemons, tmp_p
     unreachable = HistoryStore(engine)
     clock = FakeClock(real_now())
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock, store=unreachable)
-    daemon._scheduler.start(paused=True)
+    daemon.timetable.start(paused=True)
     (job,) = daemon.config.jobs
     slot = datetime(2026, 11, 1, tzinfo=UTC)
-    daemon._execute(job, RunTrigger.SCHEDULE, slot)
+    daemon.runs.execute(job, RunTrigger.SCHEDULE, slot)
     later.mkdir()
     upgrade(engine)
     daemon.flush_unrecorded()
@@ -400,7 +402,7 @@ def test_an_edit_of_the_jitter_inside_the_delay_runs_the_slot_at_once(daemons: D
     daemons.path.write_text(JITTERY.replace("jitter: 50m", "jitter: 1s"))  # its new time passed
     assert daemon.reload()
     assert next_fire(daemon) > SLOT + timedelta(hours=1)  # the new schedule starts after it...
-    pending = daemon._scheduler.get_job("__pending__:tick")
+    pending = daemon.timetable.scheduler.get_job("__pending__:tick")
     assert pending is not None  # ...so the slot runs now
     pending.func(*pending.args)
     assert rows(daemons.store) == {SLOT: [RunStatus.SKIPPED]}  # no site matches: it ran
@@ -457,11 +459,11 @@ def test_a_skipped_firing_never_blocks_the_scheduler_thread(
     retrying = HistoryStore(engine, retry_s=30)  # writes retry for 30 s while unreachable
     clock = FakeClock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
     daemon = daemons.make(JOB % ("{every: 5s}", "false"), clock, store=retrying)
-    daemon._scheduler.start(paused=True)
+    daemon.timetable.start(paused=True)
     fired = [datetime(2026, 11, 1, 12, 0, 5, tzinfo=UTC)]
     event = JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "tick", "default", fired)
     began = time.monotonic()
-    daemon._on_not_run(event)
+    daemon.timetable.job_not_submitted(event)
     assert time.monotonic() - began < 0.5
     later.mkdir()
     upgrade(engine)
@@ -481,12 +483,12 @@ def test_healthz_answers_503_within_3s_while_sqlite_is_locked(
     clock = SystemClock()
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock, store=store)
     daemon.start(paused=True)
-    daemon._scheduler.resume()
+    daemon.timetable.resume()
     assert daemon.health()[0]
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another process holds the file
     try:
-        daemon._db_checked_at = -1e9  # the next scrape pings
+        daemon.ping.checked_at = -1e9  # the next scrape pings
         began = time.monotonic()
         healthy, why = daemon.health()
         assert time.monotonic() - began < 3

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from scheduler import config as config_module
 from scheduler.clock import SystemClock
-from scheduler.daemon import Daemon
+from scheduler.daemon import Collaborators, Daemon
 from scheduler.errors import ConfigError
+from scheduler.history import HistoryStore, make_engine
+from scheduler.history.migrate import upgrade
 from tests.acceptance.conftest import Cli
 from tests.reliability.conftest import LONG
 
@@ -102,13 +104,18 @@ def test_a_running_daemon_keeps_its_schedule_on_a_bad_file(document: Any, mangle
         good = "version: 1\njobs:\n  - id: keep\n    schedule: {every: 1h}\n    actions: [clear_cache]\n"
         path.write_text(good)
         config = config_module.load(path, {})
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'history.db'}")
+        upgrade(engine)
         daemon = Daemon(
             config,
-            lambda job: None,  # type: ignore[arg-type,return-value]
-            SystemClock(),
-            lambda: config_module.load(path, {}),
-            path,
-            cancel=threading.Event(),
+            Collaborators(
+                HistoryStore(engine),
+                lambda job: None,  # type: ignore[arg-type,return-value]
+                SystemClock(),
+                lambda: config_module.load(path, {}),
+                path,
+                cancel=threading.Event(),
+            ),
         )
         daemon.start(paused=True)
         try:
@@ -124,3 +131,4 @@ def test_a_running_daemon_keeps_its_schedule_on_a_bad_file(document: Any, mangle
                 assert daemon.config.revision == config.revision
         finally:
             daemon.shutdown(timeout_s=1)
+            engine.dispose()

@@ -60,8 +60,44 @@ FORBIDDEN = {
         "scheduler.cli",
         "scheduler.actions",
     ),
+    "scheduler.slots": (
+        "scheduler.kinsta",
+        "scheduler.history",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+    ),
     "scheduler.runner": ("scheduler.daemon", "scheduler.cli"),
     "scheduler.daemon": ("scheduler.cli",),
+    # the daemon's parts: pure ones and the APScheduler wiring never reach for the rest
+    "scheduler.daemon.jobs": (
+        "scheduler.history",
+        "scheduler.runner",
+        "scheduler.kinsta",
+        "scheduler.daemon.",
+    ),
+    "scheduler.daemon.wiring": (
+        "scheduler.history",
+        "scheduler.runner",
+        "scheduler.kinsta",
+        "scheduler.daemon.",
+    ),
+    "scheduler.daemon.health": ("scheduler.runner", "scheduler.kinsta", "scheduler.daemon."),
+    "scheduler.daemon.outbox": ("scheduler.runner", "scheduler.kinsta", "scheduler.daemon."),
+    "scheduler.daemon.reload": (
+        "scheduler.history",
+        "scheduler.runner",
+        "scheduler.kinsta",
+        "scheduler.daemon.",
+    ),
+    "scheduler.daemon.runs": ("scheduler.daemon.daemon", "scheduler.daemon.wiring"),
+    "scheduler.daemon.backlog": (
+        "scheduler.runner",
+        "scheduler.kinsta",
+        "scheduler.daemon.daemon",
+        "scheduler.daemon.wiring",
+        "scheduler.daemon.runs",
+    ),
     "scheduler.recovery": ("scheduler.daemon", "scheduler.cli"),
     "scheduler.notify": ("scheduler.runner", "scheduler.daemon", "scheduler.cli"),
     "scheduler.metrics": ("scheduler.runner", "scheduler.daemon", "scheduler.cli"),
@@ -80,7 +116,7 @@ CONFINED = {
     "sqlalchemy": ("scheduler.history",),
     "alembic": ("scheduler.history",),
     "yaml": ("scheduler.config",),
-    "apscheduler": ("scheduler.daemon", "scheduler.schedules"),
+    "apscheduler": ("scheduler.daemon.wiring", "scheduler.schedules"),
 }
 
 

@@ -104,3 +104,86 @@ def test_a_firing_after_hours_of_suspension_lists_a_bounded_number_quickly() -> 
     assert firing.run == fired[-1] and len(firing.missed) == 100
     assert [s for s, _ in firing.missed] == fired[-101:-1]
     assert "(and 17899 older slot(s) not listed)" in firing.missed[0][1]
+
+
+# --- the daemon's decisions for slots no firing accounts for (pure, literal instants) ----------
+
+
+def test_plan_catch_up_runs_the_newest_and_writes_covered_rows_at_once() -> None:
+    schedule = IntervalSchedule(every_s=3600)
+    last, live_from = T0, T0 + timedelta(hours=4)  # 01:00, 02:00, 03:00 were missed
+    now = live_from - timedelta(minutes=30)
+    decision = slots.plan_catch_up(
+        "job", schedule, last, live_from, now, window_s=3 * 3600, grace_s=300, max_rows=10
+    )
+    assert decision.run == T0 + timedelta(hours=3)
+    assert [m.slot for m in decision.missed] == [T0 + timedelta(hours=h) for h in (1, 2)]
+    assert [m.not_before for m in decision.missed] == [None, None]  # both covered by the run
+    assert all("coalesced into the catch-up run" in m.reason for m in decision.missed)
+    assert decision.missed_count == 2
+    narrower = slots.plan_catch_up(
+        "job", schedule, last, live_from, now, window_s=7200, grace_s=300, max_rows=10
+    )  # 01:00 is older than the window: not covered, its row waits for its grace
+    assert [m.not_before for m in narrower.missed] == [T0 + timedelta(hours=1, minutes=5), None]
+
+
+def test_plan_catch_up_lets_an_uncovered_slot_wait_for_its_grace() -> None:
+    schedule = IntervalSchedule(every_s=3600, jitter_s=600)
+    last, live_from = T0, T0 + timedelta(hours=3)
+    now = T0 + timedelta(hours=2, minutes=1)  # inside the 02:00 slot's jitter delay
+    decision = slots.plan_catch_up(
+        "job", schedule, last, live_from, now, window_s=None, grace_s=300, max_rows=10
+    )
+    assert decision.run is None
+    by_slot = {m.slot: m for m in decision.missed}
+    assert set(by_slot) == {T0 + timedelta(hours=1), T0 + timedelta(hours=2)}
+    for slot, missed in by_slot.items():
+        assert missed.not_before == slots.grace_ends("job", schedule, slot, 300)
+        assert missed.not_before == slots.fire_time("job", schedule, slot) + timedelta(minutes=5)
+        assert "catch_up is off" in missed.reason
+
+
+def test_plan_catch_up_counts_what_it_does_not_list() -> None:
+    schedule = IntervalSchedule(every_s=60)
+    decision = slots.plan_catch_up(
+        "job", schedule, T0, T0 + timedelta(days=1), T0 + timedelta(days=1),
+        window_s=None, grace_s=0, max_rows=5,
+    )  # fmt: skip
+    assert len(decision.missed) == 5 and decision.missed_count == 24 * 60 - 1  # 00:01 to 23:59
+    assert "(and 1434 older missed slot(s) not listed)" in decision.missed[0].reason
+
+
+def test_the_gap_window_starts_where_the_schedule_came_into_force() -> None:
+    schedule = IntervalSchedule(every_s=3600)
+    now = T0 + timedelta(hours=10, minutes=30)
+    since = T0 + timedelta(hours=8)  # a slot: included
+    window = slots.gap_window(schedule, since, now, lookback_s=6 * 3600, max_rows=100)
+    assert window.slots == tuple(T0 + timedelta(hours=h) for h in (8, 9, 10))
+
+
+def test_the_gap_window_looks_back_no_further_than_its_bound() -> None:
+    schedule = IntervalSchedule(every_s=3600)
+    now = T0 + timedelta(hours=10, minutes=30)
+    window = slots.gap_window(schedule, T0, now, lookback_s=2 * 3600, max_rows=100)
+    assert window.slots == (T0 + timedelta(hours=9), T0 + timedelta(hours=10))
+    newest = slots.gap_window(schedule, T0, now, lookback_s=10**6, max_rows=2)
+    assert newest.slots == (T0 + timedelta(hours=9), T0 + timedelta(hours=10))
+
+
+def test_lost_slots_are_those_between_recorded_ones_without_a_row() -> None:
+    schedule = IntervalSchedule(every_s=3600)
+    recorded = {T0, T0 + timedelta(hours=1), T0 + timedelta(hours=4)}
+    lost = slots.lost_slots("job", schedule, recorded, grace_s=60, max_rows=100)
+    assert [m.slot for m in lost] == [T0 + timedelta(hours=2), T0 + timedelta(hours=3)]
+    assert all(m.reason == slots.LOST_SLOT for m in lost)
+    assert lost[0].not_before == T0 + timedelta(hours=2, minutes=1)
+    assert slots.lost_slots("job", schedule, {T0}, grace_s=60, max_rows=100) == []
+
+
+def test_an_edited_schedule_keeps_a_pending_slot_only_if_it_still_fires_it() -> None:
+    hourly = IntervalSchedule(every_s=3600)
+    slot = T0 + timedelta(hours=1)
+    assert slots.still_fires(hourly, slot, slot)
+    assert not slots.still_fires(hourly, slot, slot + timedelta(hours=1))  # starts after it
+    every_7m = IntervalSchedule(every_s=420)
+    assert not slots.still_fires(every_7m, slot + timedelta(minutes=1), slot)  # not its slot

@@ -1,0 +1,173 @@
+"""Running one slot of a job: claim it (unless a run of the job is still going anywhere) and
+run it; every way this can end leaves the slot a row (a claimed run, or skipped/missed with
+why). Work in flight is counted, so shutdown can wait for it before the clients close."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import structlog
+
+from scheduler import recovery
+from scheduler.clock import Clock
+from scheduler.domain import Config, Job, Run, RunStatus, RunTrigger
+from scheduler.errors import SchedulerError, SlotNotClaimedError, StoreError
+from scheduler.history import HistoryStore
+from scheduler.runner import Runner
+
+from .outbox import Outbox
+
+log = structlog.get_logger("scheduler.daemon")
+
+AfterRun = Callable[[Job | None, Run], None]
+
+
+def guarded_after_run(on_run: AfterRun | None) -> AfterRun:
+    """The hook after each recorded run (notifications, metrics): it never breaks the daemon."""
+
+    def after(job: Job | None, run: Run) -> None:
+        if on_run is None:
+            return
+        try:
+            on_run(job, run)
+        except StoreError as exc:  # the database is away: expected, no traceback
+            log.warning("run.after_hook_failed", run_id=run.run_id, error=str(exc))
+        except Exception:  # a notification or metric must never break the daemon
+            log.exception("run.after_hook_failed", run_id=run.run_id)
+
+    return after
+
+
+class InFlight:
+    """Runs and recoveries under way: shutdown waits for them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._count = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._cond:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify_all()
+
+    def wait(self, seconds: float) -> int:
+        """Wait up to `seconds` for everything to finish; return how many are still going."""
+        deadline = self._clock.monotonic() + seconds
+        with self._cond:
+            while self._count and (left := deadline - self._clock.monotonic()) > 0:
+                self._cond.wait(left)
+            return self._count
+
+
+class SlotRuns:
+    """Claims and runs slots. `config()` is the daemon's current configuration (its revision
+    is recorded with each run; its heartbeat says when another process's run is dead)."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        clock: Clock,
+        runner_for: Callable[[Job], Runner],
+        outbox: Outbox,
+        *,
+        config: Callable[[], Config],
+        after_run: AfterRun,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._runner_for = runner_for
+        self._outbox = outbox
+        self._config = config
+        self._after_run = after_run
+        self.in_flight = InFlight(clock)
+
+    def runner(self, job: Job) -> Runner | None:
+        try:
+            return self._runner_for(job)
+        except KeyError:  # a company added to jobs.yaml after start has no client yet
+            log.error(
+                "run.unknown_company",
+                job_id=job.id,
+                company=job.company,
+                action="restart to add it",
+            )
+            return None
+
+    def alive_after(self) -> datetime:
+        """A run whose heartbeat is older than this has lost its process."""
+        beats = recovery.STALE_BEATS * self._config().daemon.heartbeat_s
+        return self._clock.now() - timedelta(seconds=beats)
+
+    def record(self, job_id: str, slot: datetime, status: RunStatus, reason: str) -> None:
+        """A slot that did not run, with its reason: queued, then written at once if the
+        database answers (off the scheduler's thread only)."""
+        self._outbox.add(job_id, slot, status, reason)
+        self._outbox.flush()
+
+    def execute(self, job: Job, trigger: RunTrigger, slot: datetime) -> None:
+        """Claim and run one slot of a job, unless a run of it is still going anywhere."""
+        runner = self.runner(job)
+        if runner is None:
+            self.record(
+                job.id,
+                slot,
+                RunStatus.MISSED,
+                f"the daemon has no API client for company {job.company!r} "
+                "(added to jobs.yaml after start): restart the daemon",
+            )
+            return
+        with self.in_flight.held():
+            try:
+                self._claim_and_run(runner, job, trigger, slot)
+            except SlotNotClaimedError as exc:
+                log.error(
+                    "run.not_claimed", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc)
+                )
+                reason = f"the history database was unreachable: {exc}"
+                self._outbox.add(job.id, slot, RunStatus.MISSED, reason)
+            except StoreError as exc:  # mid-run: its heartbeat stops, recovery finishes it later
+                log.error(
+                    "run.history_unavailable",
+                    job_id=job.id,
+                    scheduled_for=slot.isoformat(),
+                    error=str(exc),
+                    action="left for recovery",
+                )
+                reason = f"the history database failed: {exc}"
+                self._outbox.add(job.id, slot, RunStatus.MISSED, reason)
+            except SchedulerError as exc:
+                log.error(
+                    "run.error", job_id=job.id, scheduled_for=slot.isoformat(), error=str(exc)
+                )
+                self.record(job.id, slot, RunStatus.MISSED, f"the run could not start: {exc}")
+            except Exception as exc:
+                log.exception("run.crashed", job_id=job.id, scheduled_for=slot.isoformat())
+                reason = f"the daemon failed: {exc.__class__.__name__}"
+                self.record(job.id, slot, RunStatus.MISSED, reason)
+
+    def _claim_and_run(self, runner: Runner, job: Job, trigger: RunTrigger, slot: datetime) -> None:
+        try:
+            busy = self._store.running_run(job.id, self.alive_after())
+        except StoreError as exc:
+            raise SlotNotClaimedError(str(exc)) from exc
+        if busy is not None:
+            self.record(
+                job.id,
+                slot,
+                RunStatus.SKIPPED,
+                f"run {busy.run_id} of this job (by {busy.started_by}) was still running",
+            )
+            return
+        run = runner.run(job, trigger, slot, self._config().revision)
+        if run is not None:
+            self._after_run(job, run)

@@ -314,14 +314,14 @@ class Daemon:
         if store is None:
             return
         try:
-            store.optimize()
+            store.maintenance.optimize()
         except SchedulerError as exc:
             log.warning("history.optimize_failed", error=str(exc))
         if retention is None:
             return
         cutoff = self.clock.now() - timedelta(seconds=retention.older_than_s)
         try:
-            result = store.prune(cutoff, retention.keep_last)
+            result = store.maintenance.prune(cutoff, retention.keep_last)
         except SchedulerError as exc:
             log.error("history.prune_failed", error=str(exc))
             return
@@ -406,7 +406,7 @@ class Daemon:
         try:
             if self._store is not None:
                 try:
-                    busy = self._store.running_run(job.id, self._alive_after())
+                    busy = self._store.runs.running_run(job.id, self._alive_after())
                 except StoreError as exc:
                     raise SlotNotClaimedError(str(exc)) from exc
                 if busy is not None:
@@ -528,7 +528,7 @@ class Daemon:
                         " the queue was full while the database was unreachable)"
                     )
                 try:
-                    run = self._store.record_run(
+                    run = self._store.runs.record_run(
                         verdict.job_id,
                         RunTrigger.SCHEDULE,
                         verdict.slot,
@@ -583,7 +583,7 @@ class Daemon:
             if job.schedule is None or live_from is None or self.stop_event.is_set():
                 continue
             try:
-                last = store.last_slot(job.id)
+                last = store.runs.last_slot(job.id)
             except StoreError as exc:
                 log.error("catch_up.failed", job_id=job.id, error=str(exc))
                 continue
@@ -631,7 +631,7 @@ class Daemon:
             # never due); and only the newest slots of the lookback window.
             since = self._schedule_since.get(job.id, now)
             try:
-                first = store.first_slot_of_revision(job.id, self.config.revision)
+                first = store.runs.first_slot_of_revision(job.id, self.config.revision)
                 if first is not None and first < since:
                     since = first
                 window = slots.slots_between(
@@ -642,7 +642,7 @@ class Daemon:
                 )
                 if not window.slots:
                     continue
-                recorded = store.recorded_slots(job.id, window.slots[0])
+                recorded = store.runs.recorded_slots(job.id, window.slots[0])
             except StoreError as exc:
                 log.warning("gaps.not_checked", job_id=job.id, error=str(exc))
                 continue
@@ -781,7 +781,7 @@ class Daemon:
         if self._store is None:
             return
         try:
-            self._store.record_daemon_event(self.owner, kind, detail, self.clock.now())
+            self._store.events.record_daemon_event(self.owner, kind, detail, self.clock.now())
         except StoreError as exc:
             log.warning("daemon.event_not_recorded", kind=kind, error=str(exc))
 
@@ -901,7 +901,7 @@ class Daemon:
 
     def _ping(self, store: HistoryStore) -> None:
         try:
-            store.ping()
+            store.maintenance.ping()
             error = None
         except StoreError as exc:
             error = str(exc)

@@ -59,7 +59,7 @@ class State:
         if override:
             return override
         if not self.path.exists():
-            return f"sqlite:///{(self.path.parent / config_module.DEFAULT_DATABASE_FILE).resolve()}"
+            return config_module.default_database_url(self.path)
         return self.load().database_url
 
 

@@ -42,6 +42,7 @@ from scheduler.domain import (
     Target,
     TaskStatus,
 )
+from scheduler.durations import MIN_DURATION_SAMPLES, p90
 from scheduler.errors import (
     EnvironmentLockLost,
     Interrupted,
@@ -69,7 +70,7 @@ NOT_STARTED_TIMEOUT = "not started: the run reached its timeout"
 HEARTBEAT_S = 15.0
 IDEMPOTENT_ATTEMPTS = 4  # attempts in all of an action that may be repeated
 OBSERVED_SAMPLES = 50  # durations seen in this process, per kind of operation
-MIN_OBSERVED = 5
+MIN_OBSERVED = MIN_DURATION_SAMPLES  # as many as history needs
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
 LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
 # A lease counts as lost a little before it lapses, so that a change sent at the last moment
@@ -492,8 +493,7 @@ class Runner:
             seen = self._observed.setdefault(kind, deque(maxlen=OBSERVED_SAMPLES))
             seen.append(seconds)
             if len(seen) >= MIN_OBSERVED and kind not in self._from_history:
-                ordered = sorted(seen)
-                self._expected[kind] = ordered[int(0.9 * (len(ordered) - 1))]
+                self._expected[kind] = p90(seen)
 
     def run(
         self,

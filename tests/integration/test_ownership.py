@@ -195,7 +195,7 @@ def test_a_run_whose_heartbeat_cannot_be_written_sends_no_change_until_it_lands(
             raise StoreError("database unreachable", transient=True)
         return beat(run_id, now, owner=owner)
 
-    monkeypatch.setattr(store, "heartbeat", broken)
+    monkeypatch.setattr(store.runs, "heartbeat", broken)
     gate = held_before_its_first_change(runner, monkeypatch)  # let the heartbeat fail a while
     thread, out = in_background(
         lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
@@ -230,7 +230,7 @@ def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
             time.sleep(0.02)
         return beat(run_id, now, owner=owner)
 
-    monkeypatch.setattr(store, "heartbeat", hung)
+    monkeypatch.setattr(store.runs, "heartbeat", hung)
     release = held_before_its_first_change(runner, monkeypatch)
     thread, out = in_background(
         lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
@@ -377,7 +377,7 @@ def test_a_run_is_held_from_the_moment_its_claim_is_written(
         seen.append(recovery.owner_gone(run, me))
         return run
 
-    monkeypatch.setattr(store, "claim_run", claim_and_look)
+    monkeypatch.setattr(store.runs, "claim_run", claim_and_look)
     site = sandbox.sandbox.fleet.sites[0].name
     runner.run(job("clear_cache", sites=(site,)), RunTrigger.MANUAL, now())
     assert seen == [False]
@@ -517,7 +517,7 @@ def test_a_holder_whose_lease_lapsed_sends_no_further_change(
     def no_renewal(holders: Any, now: datetime, lease_s: float) -> set[str]:
         raise StoreError("database unreachable", transient=True)
 
-    monkeypatch.setattr(store, "renew_locks", no_renewal)
+    monkeypatch.setattr(store.locks, "renew_locks", no_renewal)
     pipeline = Job(
         id="pipeline",
         schedule=None,

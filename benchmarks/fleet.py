@@ -40,7 +40,7 @@ from scheduler import logs
 from scheduler.clock import SystemClock
 from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import Polling, RateLimits, Secret
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.operations import wait_for_operation
@@ -241,7 +241,7 @@ def reload_time(workdir: Path, jobs: int) -> tuple[float, float]:
     daemon = Daemon(
         config,
         Collaborators(
-            HistoryStore(engine),
+            sql_store(engine),
             lambda job: None,  # type: ignore[arg-type,return-value]
             SystemClock(),
             lambda: config_module.load(path, {}),

@@ -33,7 +33,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, text
 
-from scheduler.history import HistoryStore, RunFilter, TaskFilter, make_engine
+from scheduler.history import (
+    HistoryStore,
+    RunFilter,
+    TaskFilter,
+    make_engine,
+    sql_store,
+)
 from scheduler.history.migrate import upgrade
 from scheduler.history.tables import inventory, operations, runs, site_actions, tasks
 
@@ -153,12 +159,12 @@ def timed(call: Callable[[], object], repeat: int = 5) -> tuple[float, object]:
 def measure(store: HistoryStore) -> dict[str, float]:
     site, run_id = "site-0042", 50_000
     queries: dict[str, Callable[[], object]] = {
-        "history --site X --since 30d": lambda: store.list_runs(RunFilter(site=site, since=NOW - timedelta(days=30))),
-        "history --status failed --since 7d": lambda: store.list_runs(RunFilter(status="failed", since=NOW - timedelta(days=7))),
-        "history --tasks --site X --action A": lambda: store.list_tasks(TaskFilter(site=site, action="backup")),
-        "show RUN_ID": lambda: (store.get_run(run_id), store.run_tasks(run_id)),
-        "sites": lambda: (store.site_actions(), store.latest_inventory()),
-        "sites --site X": lambda: (store.site_actions(site), store.latest_inventory(site)),
+        "history --site X --since 30d": lambda: store.queries.list_runs(RunFilter(site=site, since=NOW - timedelta(days=30))),
+        "history --status failed --since 7d": lambda: store.queries.list_runs(RunFilter(status="failed", since=NOW - timedelta(days=7))),
+        "history --tasks --site X --action A": lambda: store.queries.list_tasks(TaskFilter(site=site, action="backup")),
+        "show RUN_ID": lambda: (store.queries.get_run(run_id), store.tasks.run_tasks(run_id)),
+        "sites": lambda: (store.queries.site_actions(), store.catalogue.latest_inventory()),
+        "sites --site X": lambda: (store.queries.site_actions(site), store.catalogue.latest_inventory(site)),
     }  # fmt: skip
     return {name: round(timed(call)[0], 1) for name, call in queries.items()}
 
@@ -169,7 +175,7 @@ def run_on(url: str, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     fill(engine, args.runs, args.tasks_per_run, args.sites)
     filled_s = time.perf_counter() - started
-    figures = measure(HistoryStore(engine))
+    figures = measure(sql_store(engine))
     engine.dispose()
     return {"fill_s": round(filled_s, 1), "queries_ms": figures}
 

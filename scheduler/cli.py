@@ -59,7 +59,7 @@ class State:
         if override:
             return override
         if not self.path.exists():
-            return f"sqlite:///{(self.path.parent / config_module.DEFAULT_DATABASE_FILE).resolve()}"
+            return config_module.default_database_url(self.path)
         return self.load().database_url
 
 
@@ -180,7 +180,7 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
             ]
             for name, runner in services.runners.items()
         }
-        snapshots = services.store.latest_inventory()
+        snapshots = services.store.catalogue.latest_inventory()
     except AuthenticationError:
         raise
     except (KinstaError, StoreError) as exc:
@@ -305,7 +305,7 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
         with progress.shown(runner, governor, sys.stderr.isatty()) as watch:
             result = runner.run(job, RunTrigger.MANUAL, runner.clock.now(), config.revision)
         assert result is not None  # manual runs never collide on a slot
-        tasks = services.store.run_tasks(result.run_id)
+        tasks = services.store.tasks.run_tasks(result.run_id)
     finally:
         services.close()
     counts = Counter(t.status.value for t in tasks)
@@ -370,7 +370,7 @@ def history(
     store = _store(state)
     console = _console()
     if as_tasks:
-        tasks = store.list_tasks(
+        tasks = store.queries.list_tasks(
             TaskFilter(
                 job_id=job_id,
                 site=site,
@@ -389,7 +389,7 @@ def history(
             lambda: render.tasks_table(tasks, console, f"{len(tasks)} task(s)"),
         )
     else:
-        runs = store.list_runs(
+        runs = store.queries.list_runs(
             RunFilter(
                 job_id=job_id, site=site, status=status, since=since_at, until=until_at, limit=limit
             )
@@ -424,7 +424,7 @@ def _event_log(
 _event_log(
     "governor",
     "What the rate governor did: 429s, pauses for other users of a key, long waits.",
-    lambda store, since, limit: store.governor_events(since, limit),
+    lambda store, since, limit: store.events.governor_events(since, limit),
     render.governor_event_json,
     render.GOVERNOR_FIELDS,
     render.governor_table,
@@ -432,7 +432,7 @@ _event_log(
 _event_log(
     "daemon",
     "What daemons did: starts, stops, jobs.yaml reloaded, rejected (and why) or missing.",
-    lambda store, since, limit: store.daemon_events(since, limit),
+    lambda store, since, limit: store.events.daemon_events(since, limit),
     render.daemon_event_json,
     render.DAEMON_EVENT_FIELDS,
     render.daemon_events_table,
@@ -440,7 +440,7 @@ _event_log(
 _event_log(
     "notifications",
     "Notifications the daemon sent (webhooks, heartbeat pings), and whether they arrived.",
-    lambda store, since, limit: store.notifications(since, limit),
+    lambda store, since, limit: store.events.notifications(since, limit),
     render.notification_json,
     render.NOTIFICATION_FIELDS,
     render.notifications_table,
@@ -465,7 +465,7 @@ def history_prune(state: State, older_than: str, keep_last: int, dry_run: bool) 
     and notifications; a running run is never removed."""
     cutoff = parse_when(older_than, datetime.now(UTC))
     assert cutoff is not None
-    result = _store(state).prune(cutoff, keep_last, dry_run=dry_run)
+    result = _store(state).maintenance.prune(cutoff, keep_last, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {result.runs} run(s), {result.tasks} task(s), {result.operations} operation(s) "
@@ -498,10 +498,10 @@ def show(state: State, run_id: str, fmt: str) -> None:
     if len(run_id) > len(str(MAX_ROW_ID)) or int(run_id) > MAX_ROW_ID:
         raise NotFoundError(f"no run {run_id}")
     store = _store(state)
-    run = store.get_run(int(run_id))
+    run = store.queries.get_run(int(run_id))
     if run is None:
         raise NotFoundError(f"no run {run_id}")
-    tasks = store.run_tasks(run.run_id)
+    tasks = store.tasks.run_tasks(run.run_id)
     if fmt == "json":
         body = render.run_json(run)
         body["tasks"] = [render.task_json(t, with_operations=True) for t in tasks]
@@ -517,8 +517,8 @@ def show(state: State, run_id: str, fmt: str) -> None:
 def sites(state: State, site: str | None, fmt: str) -> None:
     """One row per site: each action's latest outcome, the last success and the last failure."""
     store = _store(state)
-    entries = store.site_actions(site)
-    inventory = store.latest_inventory(site)
+    entries = store.queries.site_actions(site)
+    inventory = store.catalogue.latest_inventory(site)
     if site is not None and not entries and not inventory:
         raise NotFoundError(f"no history for site {site!r}")
     rows = render.sites_json(entries, inventory)
@@ -765,7 +765,7 @@ def _plan_inputs(
     learned: dict[str, float] = {}
     with contextlib.suppress(SchedulerError):
         store = open_store(config.database_url)
-        learned = store.typical_durations([a.name for j in config.jobs for a in j.actions])
+        learned = store.queries.typical_durations([a.name for j in config.jobs for a in j.actions])
         store.engine.dispose()
     if offline:
         return None, learned, "--offline"

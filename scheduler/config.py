@@ -888,11 +888,16 @@ def _check_action_mix(raw: _Job, at: tuple[str | int, ...], problems: _Problems)
         )
 
 
+def default_database_url(config_path: Path) -> str:
+    """The history when jobs.yaml names none: a SQLite file beside it."""
+    return f"sqlite:///{(config_path.parent / DEFAULT_DATABASE_FILE).resolve()}"
+
+
 def _database_url(raw: str | None, config_path: Path, override: str | None) -> str:
     if override:
         return override
     if raw is None:
-        return f"sqlite:///{(config_path.parent / DEFAULT_DATABASE_FILE).resolve()}"
+        return default_database_url(config_path)
     # A relative SQLite path in jobs.yaml is relative to the file, not to the working directory.
     if raw.startswith("sqlite:///") and not raw.startswith("sqlite:////") and ":memory:" not in raw:
         return f"sqlite:///{(config_path.parent / raw.removeprefix('sqlite:///')).resolve()}"

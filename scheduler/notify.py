@@ -76,7 +76,7 @@ class Notifier:
             heartbeat = (job.heartbeat_url if job else None) or self.settings.heartbeat_url
             if heartbeat is not None:
                 self._ping(heartbeat, run)
-            previous = self._store.previous_outcome(run.job_id, run.run_id)
+            previous = self._store.runs.previous_outcome(run.job_id, run.run_id)
             if previous is RunStatus.FAILED and "recovery" in self.settings.on:
                 text = f"kinsta-scheduler: job {run.job_id} recovered: run {run.run_id} succeeded"
                 self._send("recovery", run, text, {"previous_status": previous.value})
@@ -173,6 +173,6 @@ class Notifier:
             self._clock.now(), job_id, run_id, kind, channel, where, error is None, error
         )
         try:
-            self._store.record_notification(record)
+            self._store.events.record_notification(record)
         except StoreError as exc:
             log.warning("notification.not_recorded", error=str(exc))

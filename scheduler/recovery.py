@@ -68,12 +68,12 @@ def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run | 
 
 def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control: RunControl) -> Run:
     polled = 0
-    for operation in store.unresolved_operations(run.run_id):
+    for operation in store.tasks.unresolved_operations(run.run_id):
         try:
             _follow(run, operation, runner, control, owner)
         except Interrupted:
             log.warning("recovery.interrupted", run_id=run.run_id)
-            return store.finish_run(
+            return store.runs.finish_run(
                 run.run_id,
                 RunStatus.INTERRUPTED,
                 runner.clock.now(),
@@ -83,15 +83,15 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
         polled += 1
     now = runner.clock.now()
     interrupted = 0
-    for task in store.run_tasks(run.run_id):
+    for task in store.tasks.run_tasks(run.run_id):
         if task.status is TaskStatus.RUNNING:
             outcome, message = _settle(task)
-            store.finish_task(task.task_id, outcome, now, message, owner=control.owner)
+            store.tasks.finish_task(task.task_id, outcome, now, message, owner=control.owner)
             interrupted += outcome is TaskStatus.INTERRUPTED
-    interrupted += store.finish_pending(
+    interrupted += store.runs.finish_pending(
         run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED, owner=control.owner
     )
-    tasks = store.run_tasks(run.run_id)
+    tasks = store.tasks.run_tasks(run.run_id)
     if any(t.status.is_failure for t in tasks):
         status = RunStatus.FAILED
     elif not tasks or any(t.status is TaskStatus.INTERRUPTED for t in tasks):
@@ -102,7 +102,7 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
         f"recovered by {owner} after {run.started_by or 'its process'} stopped: "
         f"{polled} operation(s) followed to their end, {interrupted} task(s) interrupted"
     )
-    final = store.finish_run(run.run_id, status, now, note, owner=control.owner)
+    final = store.runs.finish_run(run.run_id, status, now, note, owner=control.owner)
     log.info("run.recovered", run_id=run.run_id, job_id=run.job_id, status=status.value, note=note)
     return final
 
@@ -142,7 +142,7 @@ def _follow(
 
 def _unknown(operation: UnresolvedOperation, runner: Runner, control: RunControl, why: str) -> None:
     event = OperationEvent(runner.clock.now(), OperationState.UNKNOWN, None, why, late=True)
-    runner.store.operation_event(operation.row_id, event, 0, owner=control.owner)
+    runner.store.tasks.operation_event(operation.row_id, event, 0, owner=control.owner)
     log.warning("recovery.operation_unknown", operation_id=operation.operation_id, reason=why)
 
 
@@ -199,9 +199,9 @@ def find_and_recover(
     """Adopt and finish every orphan this process can reach; return the finished runs."""
     host = owner.rpartition(":")[0] + ":"
     candidates: dict[int, tuple[Run, datetime | None]] = {
-        run.run_id: (run, stale_before) for run in store.orphaned_runs(stale_before)
+        run.run_id: (run, stale_before) for run in store.runs.orphaned_runs(stale_before)
     }
-    for run in store.running_runs_started_by(host):
+    for run in store.runs.running_runs_started_by(host):
         if run.run_id not in candidates and owner_gone(run, owner):
             candidates[run.run_id] = (run, None)  # its process is gone: no need to wait
     done = []
@@ -211,7 +211,7 @@ def find_and_recover(
             log.warning("recovery.no_runner", run_id=run.run_id, job_id=run.job_id)
             continue
         with holding(new_owner_token()) as token:
-            if store.adopt_run(run, owner, now, stale, token) is None:
+            if store.runs.adopt_run(run, owner, now, stale, token) is None:
                 continue  # another process took it
             log.info("recovery.adopted", run_id=run.run_id, job_id=run.job_id, was=run.started_by)
             final = recover(replace(run, owner_token=token), runner, store, owner)

@@ -42,6 +42,7 @@ from scheduler.domain import (
     Target,
     TaskStatus,
 )
+from scheduler.durations import MIN_DURATION_SAMPLES, p90
 from scheduler.errors import (
     EnvironmentLockLost,
     Interrupted,
@@ -69,7 +70,7 @@ NOT_STARTED_TIMEOUT = "not started: the run reached its timeout"
 HEARTBEAT_S = 15.0
 IDEMPOTENT_ATTEMPTS = 4  # attempts in all of an action that may be repeated
 OBSERVED_SAMPLES = 50  # durations seen in this process, per kind of operation
-MIN_OBSERVED = 5
+MIN_OBSERVED = MIN_DURATION_SAMPLES  # as many as history needs
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
 LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
 # A lease counts as lost a little before it lapses, so that a change sent at the last moment
@@ -226,7 +227,7 @@ class _Locks:
         was_busy = False
         while True:
             taken_at = clock.monotonic()
-            busy_with = self._store.try_lock_environment(
+            busy_with = self._store.locks.try_lock_environment(
                 environment_id, holder, label, clock.now(), self.lease_s, take_from=take_from
             )
             if busy_with is None:
@@ -256,7 +257,7 @@ class _Locks:
         with self._mutex:
             self._held.pop(holder, None)
             self._lost.pop(holder, None)
-        self._store.unlock_environment(environment_id, holder)
+        self._store.locks.unlock_environment(environment_id, holder)
 
     def check(self, holder: str) -> None:
         """Raise EnvironmentLockLost unless `holder` still holds its lease, with time to spare."""
@@ -282,7 +283,7 @@ class _Locks:
                     return
             asked_at = self._clock.monotonic()
             try:
-                renewed = self._store.renew_locks(holders, self._clock.now(), self.lease_s)
+                renewed = self._store.locks.renew_locks(holders, self._clock.now(), self.lease_s)
             except StoreError as exc:  # retried next time; `check` sees a lease grow old
                 log.warning("environment.lock_renew_failed", error=str(exc))
                 continue
@@ -322,10 +323,10 @@ class _Context:
     def note_available(
         self, kind: str, offered: Iterable[tuple[str, str]]
     ) -> Mapping[tuple[str, str], datetime]:
-        return self._runner.store.note_available(kind, offered, self.now())
+        return self._runner.store.catalogue.note_available(kind, offered, self.now())
 
     def record_inventory(self, snapshot: InventorySnapshot) -> None:
-        self._runner.store.record_inventory(
+        self._runner.store.catalogue.record_inventory(
             self._task.task_id, self._task.run_id, self._task.target, snapshot
         )
 
@@ -355,7 +356,7 @@ class _Context:
     ) -> tuple[OperationState, str]:
         runner, control = self._runner, self._task.control
         kind = kind or self._task.action
-        row_id = runner.store.start_operation(
+        row_id = runner.store.tasks.start_operation(
             self._task.task_id, accepted.operation_id, kind, runner.clock.now(), owner=control.owner
         )
         return runner.follow(
@@ -453,7 +454,7 @@ class Runner:
             event = OperationEvent(
                 at, status.state, status.http_status, status.message, status.waited_s, late
             )
-            self.store.operation_event(row_id, event, polls, owner=control.owner)
+            self.store.tasks.operation_event(row_id, event, polls, owner=control.owner)
             elapsed = (at - started).total_seconds()
             if status.state is OperationState.IN_PROGRESS:
                 running_s = max(running_s, elapsed)
@@ -473,7 +474,7 @@ class Runner:
             event = OperationEvent(
                 clock.now(), result.state, result.http_status, result.message, late=late
             )
-            self.store.operation_event(row_id, event, result.polls, owner=control.owner)
+            self.store.tasks.operation_event(row_id, event, result.polls, owner=control.owner)
         return result.state, result.message
 
     def expected_s(self, kind: str) -> float:
@@ -492,8 +493,7 @@ class Runner:
             seen = self._observed.setdefault(kind, deque(maxlen=OBSERVED_SAMPLES))
             seen.append(seconds)
             if len(seen) >= MIN_OBSERVED and kind not in self._from_history:
-                ordered = sorted(seen)
-                self._expected[kind] = ordered[int(0.9 * (len(ordered) - 1))]
+                self._expected[kind] = p90(seen)
 
     def run(
         self,
@@ -505,7 +505,7 @@ class Runner:
         """Claim (job, slot) and execute it. None when the slot was already claimed."""
         with holding(new_owner_token()) as token:
             try:
-                run = self.store.claim_run(
+                run = self.store.runs.claim_run(
                     job.id,
                     trigger,
                     scheduled_for,
@@ -546,7 +546,7 @@ class Runner:
     def _lost(self, run: Run, why: str) -> Run:
         """Another process adopted the run: leave it to that one, writing nothing more."""
         log.error("run.adopted_elsewhere", run_id=run.run_id, job_id=run.job_id, reason=why)
-        return self.store.get_run(run.run_id) or run
+        return self.store.queries.get_run(run.run_id) or run
 
     def _execute(self, job: Job, run: Run, control: RunControl) -> Run:
         try:
@@ -562,12 +562,12 @@ class Runner:
                 run, RunStatus.SKIPPED, "no environment matched the job's targets", control
             )
         # The runner serves every job of its company, possibly at once: merge, never replace.
-        learned = self.store.typical_durations([a.name for a in job.actions])
+        learned = self.store.queries.typical_durations([a.name for a in job.actions])
         with self._mutex:
             self._expected = {**self._expected, **learned}
             self._from_history |= set(learned)
         planned = [PlannedTask(t, a.name) for t in targets for a in job.actions]
-        ids = self.store.plan_tasks(run.run_id, planned)
+        ids = self.store.runs.plan_tasks(run.run_id, planned)
         leases: list[list[str]] = [[] for _ in targets]  # one list per target's pipeline
         refs = [
             _TaskRef(
@@ -610,9 +610,11 @@ class Runner:
         now, owner = self.clock.now(), control.owner
         # A task still `running` was cut short (the process is stopping, or its client closed):
         # its operation is left at Kinsta for recovery to follow, and the run is interrupted.
-        running = sum(1 for t in self.store.run_tasks(run.run_id) if t.status is TaskStatus.RUNNING)
+        running = sum(
+            1 for t in self.store.tasks.run_tasks(run.run_id) if t.status is TaskStatus.RUNNING
+        )
         if control.stop.is_set() or self.draining.is_set() or running:
-            left = self.store.finish_pending(
+            left = self.store.runs.finish_pending(
                 run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED_STOPPING, owner=owner
             )
             if left or running:
@@ -626,7 +628,7 @@ class Runner:
                 )
         if self.clock.monotonic() > deadline:
             # Past its timeout the run fails, whether or not every task had started by then.
-            left = self.store.finish_pending(
+            left = self.store.runs.finish_pending(
                 run.run_id, TaskStatus.SKIPPED, now, NOT_STARTED_TIMEOUT, owner=owner
             )
             details = [f"{left} task(s) not started"] if left else []
@@ -664,7 +666,7 @@ class Runner:
             while not done.wait(self.heartbeat_s):
                 begun = self.clock.monotonic()
                 try:
-                    ours = self.store.heartbeat(
+                    ours = self.store.runs.heartbeat(
                         control.run_id, self.clock.now(), owner=control.owner
                     )
                 except StoreError as exc:
@@ -716,7 +718,7 @@ class Runner:
                     break
                 if failed and job.on_failure == "stop":
                     now = self.clock.now()
-                    self.store.finish_task(
+                    self.store.tasks.finish_task(
                         ref.task_id,
                         TaskStatus.SKIPPED,
                         now,
@@ -732,8 +734,8 @@ class Runner:
                         break
                     except EnvironmentBusy as exc:
                         now = self.clock.now()
-                        self.store.start_task(ref.task_id, now, owner=control.owner)
-                        self.store.finish_task(
+                        self.store.tasks.start_task(ref.task_id, now, owner=control.owner)
+                        self.store.tasks.finish_task(
                             ref.task_id, TaskStatus.FAILED, now, str(exc), owner=control.owner
                         )
                         failed += 1
@@ -823,7 +825,7 @@ class Runner:
                 attempt=attempt,
                 error=result.message,
             )
-            self.store.count_attempt(ref.task_id)
+            self.store.tasks.count_attempt(ref.task_id)
             if self.clock.sleep(min(2.0**attempt, 10.0) * self.retry_pause_s, ref.control.stop):
                 raise _Interrupted
         if result.status is TaskStatus.FAILED and attempt > 1:
@@ -833,9 +835,9 @@ class Runner:
     def _task(self, job: Job, ref: _TaskRef) -> ActionResult:
         started = self.clock.monotonic()
         owner = ref.control.owner
-        self.store.start_task(ref.task_id, self.clock.now(), owner=owner)
+        self.store.tasks.start_task(ref.task_id, self.clock.now(), owner=owner)
         result = self._run_action(job, ref)
-        self.store.finish_task(
+        self.store.tasks.finish_task(
             ref.task_id,
             result.status,
             self.clock.now(),
@@ -858,7 +860,7 @@ class Runner:
         return result
 
     def _finish(self, run: Run, status: RunStatus, error: str | None, control: RunControl) -> Run:
-        final = self.store.finish_run(
+        final = self.store.runs.finish_run(
             run.run_id, status, self.clock.now(), error, owner=control.owner
         )
         duration = (

@@ -16,12 +16,12 @@ from scheduler import logs
 from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from scheduler.history.db import refuse_in_memory
 from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current, ensure_writable
-from scheduler.history.store import RETRY_PAUSE_S
+from scheduler.history.sql import RETRY_PAUSE_S
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
@@ -37,7 +37,7 @@ log = structlog.get_logger("scheduler.services")
 
 def open_store(
     database_url: str, *, upgrade_sqlite: bool = False, wait_s: float = 0.0, recording: bool = False
-) -> HistoryStore:
+) -> SqlHistoryStore:
     """Connect and check the schema. With `wait_s` (the daemon: its `db_retry`), a database
     that cannot be reached yet (a failover, a server starting beside it) is waited for with
     backoff, as writes are; a command run by hand fails at once. `recording`: for commands that
@@ -53,7 +53,7 @@ def open_store(
             ensure_current(engine, upgrade_sqlite=upgrade_sqlite)
             if recording:
                 ensure_writable(engine)
-            return HistoryStore(engine)
+            return sql_store(engine)
         except StoreError as exc:
             if not exc.transient or time.monotonic() + pause > deadline:
                 engine.dispose()
@@ -106,7 +106,7 @@ def ip_bucket_key(limits: RateLimits) -> str:
 @dataclass
 class Services:
     config: Config
-    store: HistoryStore
+    store: SqlHistoryStore
     clients: dict[str, KinstaClient]  # by company name
     runners: dict[str, Runner]
     sandbox: SandboxServer | None
@@ -126,7 +126,7 @@ class Services:
             self.probe.close()
         if self.events is not None:
             self.events.close()
-        self.store.engine.dispose()
+        self.store.close()
         if self.sandbox is not None:
             self.sandbox.stop()
 
@@ -154,7 +154,7 @@ def daemon_hooks(
     """What happens after each recorded run: metrics, then notifications."""
 
     def on_run(job: Job | None, run: Run) -> None:
-        tasks = services.store.run_tasks(run.run_id)
+        tasks = services.store.tasks.run_tasks(run.run_id)
         metrics.run_finished(run, tasks)
         notifier.run_finished(job, run, tasks)
 
@@ -190,7 +190,7 @@ def open_services(
     cancel = CancelScope()
     store.stop = cancel  # shutdown's cancel also ends the store's retries
     services = Services(config, store, {}, {}, server, cancel)
-    events = services.events = EventWriter(store.record_governor_events, clock)
+    events = services.events = EventWriter(store.events.record_governor_events, clock)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
     via = server.url.removesuffix(BASE_PATH) if server else config.kinsta.site_base_url

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from scheduler.clock import Clock
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 
@@ -134,8 +134,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[HistoryStore]:
+def store(database_url: str) -> Iterator[SqlHistoryStore]:
     engine = make_engine(database_url)
     upgrade(engine)
-    yield HistoryStore(engine)
+    yield sql_store(engine)
     engine.dispose()

@@ -59,7 +59,7 @@ class Backlog:
             if job.schedule is None or live_from is None or self._stopping.is_set():
                 continue
             try:
-                last = self._store.last_slot(job.id)
+                last = self._store.runs.last_slot(job.id)
             except StoreError as exc:
                 log.error("catch_up.failed", job_id=job.id, error=str(exc))
                 continue
@@ -113,7 +113,7 @@ class Backlog:
         the newest slots of the lookback window."""
         assert job.schedule is not None
         since = self._schedule_since.get(job.id, now)
-        first = self._store.first_slot_of_revision(job.id, revision)
+        first = self._store.runs.first_slot_of_revision(job.id, revision)
         if first is not None and first < since:
             since = first
         window = slots.gap_window(
@@ -121,7 +121,7 @@ class Backlog:
         )
         if not window.slots:
             return []
-        recorded = self._store.recorded_slots(job.id, window.slots[0])
+        recorded = self._store.runs.recorded_slots(job.id, window.slots[0])
         return slots.lost_slots(
             job.id, job.schedule, recorded, grace_s=job.misfire_grace_s, max_rows=MAX_MISSED_ROWS
         )

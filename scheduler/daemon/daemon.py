@@ -164,14 +164,14 @@ class Daemon:
     def retain(self) -> None:
         retention, store = self.config.retention, self._store
         try:
-            store.optimize()
+            store.maintenance.optimize()
         except SchedulerError as exc:
             log.warning("history.optimize_failed", error=str(exc))
         if retention is None:
             return
         cutoff = self.clock.now() - timedelta(seconds=retention.older_than_s)
         try:
-            result = store.prune(cutoff, retention.keep_last)
+            result = store.maintenance.prune(cutoff, retention.keep_last)
         except SchedulerError as exc:
             log.error("history.prune_failed", error=str(exc))
             return
@@ -326,7 +326,7 @@ class Daemon:
     def _event(self, kind: str, detail: str) -> None:
         """Record what the daemon did in history (best effort: the log has it too)."""
         try:
-            self._store.record_daemon_event(self.owner, kind, detail, self.clock.now())
+            self._store.events.record_daemon_event(self.owner, kind, detail, self.clock.now())
         except StoreError as exc:
             log.warning("daemon.event_not_recorded", kind=kind, error=str(exc))
 

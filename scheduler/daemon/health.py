@@ -64,7 +64,7 @@ class DatabasePing:
 
     def _ping(self) -> None:
         try:
-            self._store.ping()
+            self._store.maintenance.ping()
             error = None
         except StoreError as exc:
             error = str(exc)

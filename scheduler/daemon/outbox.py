@@ -126,7 +126,7 @@ class Outbox:
                 f" (and {dropped} earlier slot(s) of this job that could not be recorded:"
                 " the queue was full while the database was unreachable)"
             )
-        run = self._store.record_run(
+        run = self._store.runs.record_run(
             verdict.job_id,
             RunTrigger.SCHEDULE,
             verdict.slot,

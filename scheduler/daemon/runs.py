@@ -157,7 +157,7 @@ class SlotRuns:
 
     def _claim_and_run(self, runner: Runner, job: Job, trigger: RunTrigger, slot: datetime) -> None:
         try:
-            busy = self._store.running_run(job.id, self.alive_after())
+            busy = self._store.runs.running_run(job.id, self.alive_after())
         except StoreError as exc:
             raise SlotNotClaimedError(str(exc)) from exc
         if busy is not None:

@@ -1,4 +1,7 @@
-"""EventWriter: the rate governor's events reach history from a background thread, never from
+"""The event log in SQL (governor and daemon events, notifications: three tables behind one
+repository), and the EventWriter that feeds it the governor's events.
+
+EventWriter: the rate governor's events reach history from a background thread, never from
 the request path. The governor only puts an event on a queue (no database round trip while a
 request holds its permit); the writer drains the queue about once a second and writes each batch
 in one transaction, merging a batch's `long_wait` events per key into one row (under pressure
@@ -11,12 +14,18 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
 
 import structlog
+from sqlalchemy import Row, Table, insert, select
 
 from scheduler.clock import Clock
-from scheduler.domain import GovernorEvent
+from scheduler.domain import DaemonEvent, GovernorEvent, NotificationRecord
 from scheduler.errors import StoreError
+from scheduler.history.sql import Database, retried
+from scheduler.history.tables import daemon_events, governor_events, notifications
 
 log = structlog.get_logger("scheduler.history.events")
 
@@ -109,3 +118,65 @@ class EventWriter:
         self._thread.join(timeout_s)
         if self.dropped:
             log.warning("governor.events_dropped", events=self.dropped)
+
+
+EVENT_TABLES = (governor_events, daemon_events, notifications)  # pruned by age alone
+
+
+class SqlEventLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record_governor_event(
+        self, scope: str, kind: str, seconds: float | None, detail: str, now: datetime
+    ) -> None:
+        self.record_governor_events([GovernorEvent(now, scope, kind, seconds, detail)])
+
+    def record_governor_events(self, events: Sequence[GovernorEvent]) -> None:
+        if not events:
+            return
+        with self.db.tx() as tx:
+            tx.execute(insert(governor_events), [asdict(e) for e in events])
+
+    def record_daemon_event(self, owner: str, kind: str, detail: str | None, now: datetime) -> None:
+        with self.db.tx() as tx:
+            tx.execute(insert(daemon_events).values(at=now, owner=owner, kind=kind, detail=detail))
+
+    @retried
+    def record_notification(self, delivery: NotificationRecord) -> None:
+        with self.db.tx() as tx:
+            tx.execute(insert(notifications).values({**asdict(delivery), "ok": int(delivery.ok)}))
+
+    def _newest(self, table: Table, since: datetime | None, limit: int) -> list[Row[Any]]:
+        query = select(table).order_by(table.c.at.desc(), table.c.id.desc())
+        if since is not None:
+            query = query.where(table.c.at >= since)
+        with self.db.tx() as tx:
+            return list(tx.execute(query.limit(limit)).all())
+
+    def governor_events(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[GovernorEvent]:
+        rows = self._newest(governor_events, since, limit)
+        return [GovernorEvent(r.at, r.scope, r.kind, r.seconds, r.detail) for r in rows]
+
+    def daemon_events(self, since: datetime | None = None, limit: int = 200) -> list[DaemonEvent]:
+        rows = self._newest(daemon_events, since, limit)
+        return [DaemonEvent(r.at, r.owner, r.kind, r.detail) for r in rows]
+
+    def notifications(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[NotificationRecord]:
+        return [
+            NotificationRecord(
+                at=r.at,
+                job_id=r.job_id,
+                run_id=r.run_id,
+                kind=r.kind,
+                channel=r.channel,
+                destination=r.destination,
+                ok=bool(r.ok),
+                detail=r.detail,
+            )
+            for r in self._newest(notifications, since, limit)
+        ]

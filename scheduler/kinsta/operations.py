@@ -28,7 +28,6 @@ GROWTH = 1.5
 # A "failed" answer must be repeated by this many polls in a row before it is believed: one HTTP
 # 500 may be a hiccup of the API (or a proxy), and a later 202 or 200 proves it was.
 FAILURE_CONFIRMATIONS = 3
-FINAL = FINAL_OPERATION_STATES
 
 
 def next_delay_s(polls_done: int, expected_s: float, polling: Polling) -> float:
@@ -97,7 +96,7 @@ def wait_for_operation(
             on_status(status, polls)
             reported = status
         last = status
-        if status.state in FINAL:
+        if status.state in FINAL_OPERATION_STATES:
             return PollResult(status.state, status.message, polls, status.http_status)
 
 

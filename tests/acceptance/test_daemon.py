@@ -406,12 +406,12 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     from scheduler.clock import SystemClock
     from scheduler.daemon import Collaborators
     from scheduler.daemon import Daemon as RealDaemon
-    from scheduler.history import HistoryStore, make_engine
+    from scheduler.history import make_engine, sql_store
 
     path = tmp_path / "jobs.yaml"
     path.write_text("version: 1\njobs: []\n")
     config = config_module.load(path, {})
-    store = HistoryStore(make_engine("postgresql://nobody@127.0.0.1:1/none"))
+    store = sql_store(make_engine("postgresql://nobody@127.0.0.1:1/none"))
     daemon = RealDaemon(
         config,
         Collaborators(

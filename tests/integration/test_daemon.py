@@ -15,7 +15,7 @@ from scheduler import recovery
 from scheduler.clock import SystemClock
 from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import Config, Polling, RateLimits, Run, RunStatus, RunTrigger, Secret
-from scheduler.history import HistoryStore, RunFilter, make_engine
+from scheduler.history import HistoryStore, RunFilter, make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
@@ -84,7 +84,7 @@ def test_interval_job_fires_each_slot_once(
 ) -> None:
     site = sandbox.sandbox.fleet.sites[0].name
     run_for(make_daemon(JOBS % site), 3.6)
-    runs = store.list_runs(RunFilter(job_id="every-second"))
+    runs = store.queries.list_runs(RunFilter(job_id="every-second"))
     assert len(runs) >= 2
     assert {r.trigger for r in runs} == {RunTrigger.SCHEDULE}
     assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
@@ -148,7 +148,7 @@ def test_fire_claims_the_unjittered_slot(
     daemon = make_daemon(JOBS % "no-such-site")
     daemon._fire("every-second")
     daemon._fire("every-second")  # the same second: the same slot, claimed once
-    runs = store.list_runs(RunFilter())
+    runs = store.queries.list_runs(RunFilter())
     assert len(runs) in (1, 2)  # two only if the second boundary fell between the calls
     assert all(r.scheduled_for <= datetime.now(UTC) for r in runs)
 
@@ -167,7 +167,7 @@ def test_a_job_of_a_company_added_after_start_is_logged_not_run(
     # shared store sees no run.
     engine = make_engine(f"sqlite:///{tmp_path / 'own.db'}")
     upgrade(engine)
-    own = HistoryStore(engine)
+    own = sql_store(engine)
     daemon = Daemon(
         config,
         Collaborators(
@@ -175,9 +175,9 @@ def test_a_job_of_a_company_added_after_start_is_logged_not_run(
         ),
     )
     daemon._fire("every-second")
-    assert store.list_runs(RunFilter()) == []
-    assert [r.status for r in own.list_runs(RunFilter())] == [RunStatus.MISSED]
-    engine.dispose()
+    assert store.queries.list_runs(RunFilter()) == []
+    assert [r.status for r in own.queries.list_runs(RunFilter())] == [RunStatus.MISSED]
+    own.close()
 
 
 def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> None:
@@ -187,9 +187,9 @@ def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> No
     old = datetime(2020, 1, 1, tzinfo=UTC)
     for day in range(3):
         slot = old + timedelta(days=day)
-        run = store.claim_run("j", RunTrigger.SCHEDULE, slot, slot, started_by="t")
+        run = store.runs.claim_run("j", RunTrigger.SCHEDULE, slot, slot, started_by="t")
         assert run is not None
-        store.finish_run(run.run_id, RunStatus.SUCCEEDED, slot)
+        store.runs.finish_run(run.run_id, RunStatus.SUCCEEDED, slot)
 
     def no_runner(job: object) -> Runner:
         raise AssertionError("no job should run")
@@ -203,7 +203,7 @@ def test_retention_prunes_old_history(tmp_path: Path, store: HistoryStore) -> No
     daemon.start(paused=True)
     assert "__housekeeping__" in daemon.scheduled_jobs(internal=True)
     daemon.retain()
-    assert [r.scheduled_for.day for r in store.list_runs(RunFilter())] == [3]
+    assert [r.scheduled_for.day for r in store.queries.list_runs(RunFilter())] == [3]
     daemon.shutdown(timeout_s=1)
 
 
@@ -238,7 +238,7 @@ def test_an_edit_inside_a_jitter_delay_keeps_the_slot(
         daemon.stop_event.set()
         thread.join(timeout=30)
     assert daemon.config.jobs[0].concurrency == 2  # the edit took effect
-    assert slot in {r.scheduled_for for r in store.list_runs(RunFilter(job_id="jittery"))}
+    assert slot in {r.scheduled_for for r in store.queries.list_runs(RunFilter(job_id="jittery"))}
 
 
 def test_recovery_runs_while_every_run_thread_is_busy(
@@ -273,14 +273,16 @@ def test_recovery_runs_while_every_run_thread_is_busy(
     thread.start()
     try:
         deadline = time.monotonic() + 10
-        while not store.list_runs(RunFilter(status="running")):  # the one run thread is busy
+        while not store.queries.list_runs(
+            RunFilter(status="running")
+        ):  # the one run thread is busy
             assert time.monotonic() < deadline
             time.sleep(0.05)
         gone = datetime(2020, 1, 1, tzinfo=UTC)
-        orphan = store.claim_run("slow", RunTrigger.SCHEDULE, gone, gone, started_by="gone")
+        orphan = store.runs.claim_run("slow", RunTrigger.SCHEDULE, gone, gone, started_by="gone")
         assert orphan is not None
         deadline = time.monotonic() + 6
-        while (found := store.get_run(orphan.run_id)) and found.status is RunStatus.RUNNING:
+        while (found := store.queries.get_run(orphan.run_id)) and found.status is RunStatus.RUNNING:
             assert time.monotonic() < deadline, "recovery did not run while runs took the pool"
             time.sleep(0.1)
         assert found is not None and "recovered by" in (found.error or "")

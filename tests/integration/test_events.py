@@ -13,8 +13,8 @@ import pytest
 from scheduler.clock import SystemClock
 from scheduler.config import parse
 from scheduler.domain import GovernorEvent
-from scheduler.history import HistoryStore
-from scheduler.history.events import EventWriter, merge
+from scheduler.history import sql_store
+from scheduler.history.events import EventWriter, SqlEventLog, merge
 from scheduler.services import open_services
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -25,13 +25,13 @@ def test_long_waits_are_recorded_off_the_request_path_and_merged(
 ) -> None:
     writers: list[str] = []
     for name in ("record_governor_event", "record_governor_events"):
-        original = getattr(HistoryStore, name)
+        original = getattr(SqlEventLog, name)
 
-        def spy(self: HistoryStore, *args: object, _original: object = original) -> None:
+        def spy(self: SqlEventLog, *args: object, _original: object = original) -> None:
             writers.append(threading.current_thread().name)
             _original(self, *args)  # type: ignore[operator]
 
-        monkeypatch.setattr(HistoryStore, name, spy)
+        monkeypatch.setattr(SqlEventLog, name, spy)
     text = f"""version: 1
 database: sqlite:///{tmp_path / "history.db"}
 kinsta:
@@ -57,7 +57,7 @@ jobs: []
     assert governor.total_wait_s > 2  # 12 requests at 2 per 0.4 s: most waited long
     services.close()
     assert writers and set(writers) == {"governor-events"}  # never a request's own thread
-    events = HistoryStore(services.store.engine).governor_events()
+    events = sql_store(services.store.engine).events.governor_events()
     assert 1 <= len(events) <= 4 and all(e.kind == "long_wait" for e in events)
     assert any("requests waited" in (e.detail or "") for e in events)  # merged
 

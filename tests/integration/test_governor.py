@@ -28,7 +28,7 @@ from scheduler.domain import (
     TargetSelector,
 )
 from scheduler.errors import Interrupted, StoreError
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import SqlHistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
@@ -62,7 +62,7 @@ def tight_sandbox() -> Iterator[SandboxServer]:
 
 
 def test_many_targets_at_once_stay_under_the_limit(
-    tight_sandbox: SandboxServer, store: HistoryStore
+    tight_sandbox: SandboxServer, store: SqlHistoryStore
 ) -> None:
     clock = SystemClock()
     governor = RateGovernor(
@@ -212,11 +212,11 @@ def test_a_creation_waiting_for_its_slot_does_not_hold_up_other_requests() -> No
     second_creation.join(timeout=10)
 
 
-def test_a_429_is_recorded_in_history(sandbox: SandboxServer, store: HistoryStore) -> None:
+def test_a_429_is_recorded_in_history(sandbox: SandboxServer, store: SqlHistoryStore) -> None:
     clock = SystemClock()
 
     def record(scope: str, kind: str, seconds: float | None, detail: str) -> None:
-        store.record_governor_event(scope, kind, seconds, detail, clock.now())
+        store.events.record_governor_event(scope, kind, seconds, detail, clock.now())
 
     governor = RateGovernor(
         RateLimits(), clock, ledger=SqlLedger(store.engine), scope="fingerprint", on_event=record
@@ -224,7 +224,7 @@ def test_a_429_is_recorded_in_history(sandbox: SandboxServer, store: HistoryStor
     sandbox.sandbox.faults.rate_limit_next, sandbox.sandbox.faults.retry_after_s = 1, 1
     with KinstaClient(sandbox.url, Secret(DEFAULT_API_KEY), governor, clock) as client:
         client.validate()
-    (event,) = store.governor_events()
+    (event,) = store.events.governor_events()
     assert (event.scope, event.kind, event.seconds) == ("fingerprint", "rate_limited", 1.0)
 
 

@@ -30,7 +30,7 @@ def umask_022() -> Iterator[None]:
 
 def test_a_new_sqlite_history_and_its_siblings_are_private(tmp_path: Path, umask_022: None) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'history.db'}")
-    store.record_daemon_event("me", "started", None, datetime(2026, 11, 1, tzinfo=UTC))
+    store.events.record_daemon_event("me", "started", None, datetime(2026, 11, 1, tzinfo=UTC))
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "history.db" in files and "history.db-wal" in files
     for path in tmp_path.iterdir():
@@ -88,5 +88,5 @@ def test_a_database_that_refuses_writes_is_an_error_at_start(database_url: str) 
         assert not caught.value.transient
         assert time.monotonic() - started < 10
         reader = open_store(url)  # reading it is fine
-        assert reader.list_runs(RunFilter()) == []
+        assert reader.queries.list_runs(RunFilter()) == []
         reader.engine.dispose()

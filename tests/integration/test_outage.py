@@ -26,7 +26,7 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.errors import StoreError
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
@@ -38,19 +38,19 @@ pytestmark = pytest.mark.pg
 
 
 @pytest.fixture
-def relayed_store(pg_url: str) -> Iterator[tuple[HistoryStore, Relay]]:
+def relayed_store(pg_url: str) -> Iterator[tuple[SqlHistoryStore, Relay]]:
     _reset_pg(pg_url)
     url = make_url(pg_url)
     relay = Relay(url.host or "127.0.0.1", url.port or 5432)
     engine = make_engine(url.set(host="127.0.0.1", port=relay.port).render_as_string(False))
     upgrade(engine)
-    yield HistoryStore(engine, retry_s=30), relay
+    yield sql_store(engine, retry_s=30), relay
     engine.dispose()
     relay.close()
 
 
 def test_a_run_survives_a_database_outage(
-    relayed_store: tuple[HistoryStore, Relay], sandbox: SandboxServer
+    relayed_store: tuple[SqlHistoryStore, Relay], sandbox: SandboxServer
 ) -> None:
     store, relay = relayed_store
     clock = SystemClock()
@@ -75,7 +75,7 @@ def test_a_run_survives_a_database_outage(
     time.sleep(0.8)
     relay.cut()
     with pytest.raises(StoreError) as down:
-        HistoryStore(store.engine).ping()  # no retry: it is really down
+        sql_store(store.engine).maintenance.ping()  # no retry: it is really down
     assert down.value.transient
     time.sleep(2.5)
     relay.restore()
@@ -84,7 +84,7 @@ def test_a_run_survives_a_database_outage(
 
     (run,) = result
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    tasks = store.run_tasks(run.run_id)
+    tasks = store.tasks.run_tasks(run.run_id)
     assert len(tasks) == 12 and {t.status for t in tasks} == {TaskStatus.SUCCEEDED}
     assert all(t.operations and t.operations[-1].finished_at for t in tasks)
     effects = sandbox.sandbox.fleet.counters()
@@ -92,7 +92,7 @@ def test_a_run_survives_a_database_outage(
 
 
 def test_shutdown_ends_the_retries_of_a_write_at_once(
-    relayed_store: tuple[HistoryStore, Relay],
+    relayed_store: tuple[SqlHistoryStore, Relay],
 ) -> None:
     """A write retrying through an outage (db_retry: 30 s here) gives up as soon as the
     process stops: shutdown must not wait out every write's retry window."""
@@ -101,7 +101,7 @@ def test_shutdown_ends_the_retries_of_a_write_at_once(
     threading.Timer(1.0, store.stop.set).start()
     began = time.monotonic()
     with pytest.raises(StoreError):
-        store.claim_run(
+        store.runs.claim_run(
             "j", RunTrigger.SCHEDULE, datetime.now(UTC), datetime.now(UTC), started_by="t"
         )
     assert time.monotonic() - began < 5

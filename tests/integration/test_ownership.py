@@ -34,9 +34,9 @@ from scheduler.domain import (
     TargetSelector,
     TaskStatus,
 )
+from scheduler.durations import operation_duration_s
 from scheduler.errors import Interrupted, OwnershipLost, StoreError
 from scheduler.history import HistoryStore, PlannedTask, TaskFilter
-from scheduler.history.store import operation_duration_s
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
@@ -113,15 +113,15 @@ def orphan(
     Kinsta on the `first`th live environment, the next not started; its heartbeat `age_s`
     old."""
     then = datetime.now(UTC) - timedelta(seconds=age_s)
-    run = store.claim_run(
+    run = store.runs.claim_run(
         "tick", RunTrigger.SCHEDULE, then - timedelta(seconds=first), then, started_by=started_by
     )
     assert run is not None
     found = targets_of(runner, first + 2)[first:]
-    ids = store.plan_tasks(run.run_id, [PlannedTask(t, "clear_cache") for t in found])
+    ids = store.runs.plan_tasks(run.run_id, [PlannedTask(t, "clear_cache") for t in found])
     operation = runner.client.clear_cache(found[0].environment_id)
-    store.start_task(ids[0], then)
-    store.start_operation(ids[0], operation.operation_id, "clear_cache", then)
+    store.tasks.start_task(ids[0], then)
+    store.tasks.start_operation(ids[0], operation.operation_id, "clear_cache", then)
     return run, ids
 
 
@@ -130,26 +130,28 @@ def orphan(
 
 def test_a_run_adopted_elsewhere_refuses_its_old_owners_writes(store: HistoryStore) -> None:
     now = datetime.now(UTC)
-    run = store.claim_run("j", RunTrigger.SCHEDULE, now, now, started_by="a:1")
+    run = store.runs.claim_run("j", RunTrigger.SCHEDULE, now, now, started_by="a:1")
     assert run is not None and run.owner_token
-    (task,) = store.plan_tasks(run.run_id, [PlannedTask(Target("s", "s", "e", "live"), "backup")])
+    (task,) = store.runs.plan_tasks(
+        run.run_id, [PlannedTask(Target("s", "s", "e", "live"), "backup")]
+    )
     later = now + timedelta(hours=1)  # its heartbeat is stale by then
-    token = store.adopt_run(run, "b:2", later, stale_before=later)
+    token = store.runs.adopt_run(run, "b:2", later, stale_before=later)
     assert token is not None and token != run.owner_token
     old = run.owner_token
-    assert store.heartbeat(run.run_id, later, owner=old) is False
-    assert store.heartbeat(run.run_id, later, owner=token) is True
+    assert store.runs.heartbeat(run.run_id, later, owner=old) is False
+    assert store.runs.heartbeat(run.run_id, later, owner=token) is True
     with pytest.raises(OwnershipLost, match="adopted by b:2"):
-        store.start_task(task, later, owner=old)
+        store.tasks.start_task(task, later, owner=old)
     with pytest.raises(OwnershipLost):
-        store.finish_task(task, TaskStatus.SUCCEEDED, later, "done", owner=old)
+        store.tasks.finish_task(task, TaskStatus.SUCCEEDED, later, "done", owner=old)
     with pytest.raises(OwnershipLost):
-        store.finish_pending(run.run_id, TaskStatus.INTERRUPTED, later, "x", owner=old)
+        store.runs.finish_pending(run.run_id, TaskStatus.INTERRUPTED, later, "x", owner=old)
     with pytest.raises(OwnershipLost):
-        store.finish_run(run.run_id, RunStatus.SUCCEEDED, later, owner=old)
+        store.runs.finish_run(run.run_id, RunStatus.SUCCEEDED, later, owner=old)
     # a second adoption needs the current token: the first adopter's beats keep it
-    assert store.adopt_run(run, "c:3", later, stale_before=later) is None
-    final = store.finish_run(run.run_id, RunStatus.SUCCEEDED, later, owner=token)
+    assert store.runs.adopt_run(run, "c:3", later, stale_before=later) is None
+    final = store.runs.finish_run(run.run_id, RunStatus.SUCCEEDED, later, owner=token)
     assert final.status is RunStatus.SUCCEEDED and final.started_by == "b:2"
 
 
@@ -163,16 +165,16 @@ def test_a_run_adopted_while_it_runs_stops_and_sends_nothing_more(
     deadline = time.monotonic() + 10
     while accepted(sandbox, "backups:add-manual") == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    (running,) = [r for r in store.orphaned_runs(datetime.now(UTC) + timedelta(hours=1))]
+    (running,) = [r for r in store.runs.orphaned_runs(datetime.now(UTC) + timedelta(hours=1))]
     now = datetime.now(UTC)
-    assert store.adopt_run(running, "other:7", now, stale_before=now + timedelta(hours=1))
+    assert store.runs.adopt_run(running, "other:7", now, stale_before=now + timedelta(hours=1))
     thread.join(timeout=10)
     assert not thread.is_alive(), "the run went on after it was adopted elsewhere"
     (result,) = out
     assert result.status is RunStatus.RUNNING and result.started_by == "other:7"
     assert accepted(sandbox, "backups:add-manual") == 1  # nothing new started after adoption
     assert accepted(sandbox, "cache:clear") == 0
-    tasks = store.run_tasks(running.run_id)
+    tasks = store.tasks.run_tasks(running.run_id)
     assert [t.status for t in tasks[:2]] == [TaskStatus.RUNNING, TaskStatus.PENDING]
 
 
@@ -184,7 +186,7 @@ def test_a_run_whose_heartbeat_cannot_be_written_sends_no_change_until_it_lands(
 ) -> None:
     site = sandbox.sandbox.fleet.sites[0]
     runner = make_runner()
-    beat = store.heartbeat
+    beat = store.runs.heartbeat
     failing = threading.Event()
     failing.set()
 
@@ -193,7 +195,7 @@ def test_a_run_whose_heartbeat_cannot_be_written_sends_no_change_until_it_lands(
             raise StoreError("database unreachable", transient=True)
         return beat(run_id, now, owner=owner)
 
-    monkeypatch.setattr(store, "heartbeat", broken)
+    monkeypatch.setattr(store.runs, "heartbeat", broken)
     gate = held_before_its_first_change(runner, monkeypatch)  # let the heartbeat fail a while
     thread, out = in_background(
         lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
@@ -219,7 +221,7 @@ def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
     failing one does: others see a stale heartbeat and may adopt the run."""
     site = sandbox.sandbox.fleet.sites[0]
     runner = make_runner()
-    beat = store.heartbeat
+    beat = store.runs.heartbeat
     hanging = threading.Event()
     hanging.set()
 
@@ -228,7 +230,7 @@ def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
             time.sleep(0.02)
         return beat(run_id, now, owner=owner)
 
-    monkeypatch.setattr(store, "heartbeat", hung)
+    monkeypatch.setattr(store.runs, "heartbeat", hung)
     release = held_before_its_first_change(runner, monkeypatch)
     thread, out = in_background(
         lambda: runner.run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now())
@@ -297,9 +299,9 @@ def test_recovery_beats_the_heartbeat_of_the_run_it_adopted(
     time.sleep(10 * BEAT_S)  # recovery is still following the operation
     assert thread.is_alive()
     stale_before = datetime.now(UTC) - timedelta(seconds=4 * BEAT_S)
-    assert [r.run_id for r in store.orphaned_runs(stale_before)] == []  # nobody may adopt it
+    assert [r.run_id for r in store.runs.orphaned_runs(stale_before)] == []  # nobody may adopt it
     thread.join(timeout=20)
-    final = store.get_run(run.run_id)
+    final = store.queries.get_run(run.run_id)
     assert final is not None and final.status is not RunStatus.RUNNING
     assert final.error is not None and "recovered by recoverer:1" in final.error
 
@@ -348,9 +350,9 @@ def test_a_run_this_process_holds_is_never_taken_for_a_dead_ones(
         )
     )
     deadline = time.monotonic() + 10
-    while not store.running_runs_started_by("host-a:") and time.monotonic() < deadline:
+    while not store.runs.running_runs_started_by("host-a:") and time.monotonic() < deadline:
         time.sleep(0.02)
-    (mine,) = store.running_runs_started_by("host-a:")
+    (mine,) = store.runs.running_runs_started_by("host-a:")
     assert not recovery.owner_gone(mine, me)
     runner.cancel.set()
     thread.join(timeout=10)
@@ -367,7 +369,7 @@ def test_a_run_is_held_from_the_moment_its_claim_is_written(
     me = f"host-a:{os.getpid()}"
     runner = make_runner(started_by=me)
     seen: list[bool] = []
-    claim = store.claim_run
+    claim = store.runs.claim_run
 
     def claim_and_look(*args: Any, **kwargs: Any) -> Any:
         run = claim(*args, **kwargs)
@@ -375,7 +377,7 @@ def test_a_run_is_held_from_the_moment_its_claim_is_written(
         seen.append(recovery.owner_gone(run, me))
         return run
 
-    monkeypatch.setattr(store, "claim_run", claim_and_look)
+    monkeypatch.setattr(store.runs, "claim_run", claim_and_look)
     site = sandbox.sandbox.fleet.sites[0].name
     runner.run(job("clear_cache", sites=(site,)), RunTrigger.MANUAL, now())
     assert seen == [False]
@@ -389,17 +391,17 @@ def test_recovery_never_attributes_a_newer_operation_with_the_same_id(
 ) -> None:
     runner = make_runner(started_by="recoverer:1")
     run, _ = orphan(runner, store)
-    (first, *_) = store.run_tasks(run.run_id)
+    (first, *_) = store.tasks.run_tasks(run.run_id)
     reused = first.operations[0].operation_id
     later = datetime.now(UTC)  # a newer run started an operation with that same id since
-    newer = store.claim_run("other", RunTrigger.MANUAL, later, later, started_by="x:1")
+    newer = store.runs.claim_run("other", RunTrigger.MANUAL, later, later, started_by="x:1")
     assert newer is not None
-    (task,) = store.plan_tasks(
+    (task,) = store.runs.plan_tasks(
         newer.run_id, [PlannedTask(Target("s", "s", "env-x", "live"), "clear_cache")]
     )
-    store.start_operation(task, reused, "clear_cache", later)
+    store.tasks.start_operation(task, reused, "clear_cache", later)
     recover_as(runner, store, "recoverer:1")
-    (first, *_) = store.run_tasks(run.run_id)
+    (first, *_) = store.tasks.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.UNKNOWN
     assert first.operations[0].polls == 0  # never polled: the id names the newer one now
     assert first.status is TaskStatus.INTERRUPTED
@@ -411,11 +413,13 @@ def test_recovery_does_not_poll_an_id_while_its_environment_is_busy_elsewhere(
 ) -> None:
     runner = make_runner(started_by="recoverer:1")
     run, _ = orphan(runner, store)
-    env = store.run_tasks(run.run_id)[0].environment_id
+    env = store.tasks.run_tasks(run.run_id)[0].environment_id
     assert env is not None
-    store.try_lock_environment(env, "someone-else", "job other, run 9", datetime.now(UTC), 600)
+    store.locks.try_lock_environment(
+        env, "someone-else", "job other, run 9", datetime.now(UTC), 600
+    )
     recover_as(runner, store, "recoverer:1")
-    (first, *_) = store.run_tasks(run.run_id)
+    (first, *_) = store.tasks.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.UNKNOWN
     assert "held by job other, run 9" in (first.operations[0].message or "")
 
@@ -425,12 +429,12 @@ def test_recovery_takes_over_the_dead_runs_own_lock(
 ) -> None:
     runner = make_runner(started_by="recoverer:1")
     run, _ = orphan(runner, store)
-    env = store.run_tasks(run.run_id)[0].environment_id
+    env = store.tasks.run_tasks(run.run_id)[0].environment_id
     assert env is not None
     dead_holder = f"gone:99/run-{run.run_id}/{env}"
-    store.try_lock_environment(env, dead_holder, "job tick", datetime.now(UTC), 600)
+    store.locks.try_lock_environment(env, dead_holder, "job tick", datetime.now(UTC), 600)
     recover_as(runner, store, "recoverer:1")
-    (first, *_) = store.run_tasks(run.run_id)
+    (first, *_) = store.tasks.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.SUCCEEDED
     assert first.status is TaskStatus.SUCCEEDED
 
@@ -459,7 +463,7 @@ def test_a_recovery_that_died_leaves_its_lock_to_the_next_one(
         now=datetime.now(UTC),
         stale_before=datetime.now(UTC) + timedelta(seconds=1),  # the dead one's beats stopped
     )
-    (first, *_) = store.run_tasks(run.run_id)
+    (first, *_) = store.tasks.run_tasks(run.run_id)
     assert first.operations[0].state is OperationState.SUCCEEDED
     assert first.status is TaskStatus.SUCCEEDED
     # The "dead" recoverer's lease keeper still runs in this process: stop it, or it keeps
@@ -488,10 +492,10 @@ def test_operations_recovered_late_do_not_slow_every_later_run(
     # enough samples for an estimate, each started 10 minutes before recovery saw it done
     orphans = [orphan(runner, store, first=i)[0] for i in range(5)]
     recover_as(runner, store, "recoverer:1")
-    seen = [op for r in orphans for t in store.run_tasks(r.run_id) for op in t.operations]
+    seen = [op for r in orphans for t in store.tasks.run_tasks(r.run_id) for op in t.operations]
     assert [op.state for op in seen] == [OperationState.SUCCEEDED] * 5
     assert all(op.events[-1].late for op in seen)
-    assert "clear_cache" not in store.typical_durations(["clear_cache"])
+    assert "clear_cache" not in store.queries.typical_durations(["clear_cache"])
 
 
 # --- environment leases (11.7) ---------------------------------------------------------------
@@ -513,7 +517,7 @@ def test_a_holder_whose_lease_lapsed_sends_no_further_change(
     def no_renewal(holders: Any, now: datetime, lease_s: float) -> set[str]:
         raise StoreError("database unreachable", transient=True)
 
-    monkeypatch.setattr(store, "renew_locks", no_renewal)
+    monkeypatch.setattr(store.locks, "renew_locks", no_renewal)
     pipeline = Job(
         id="pipeline",
         schedule=None,
@@ -523,10 +527,10 @@ def test_a_holder_whose_lease_lapsed_sends_no_further_change(
     )
     thread, out = in_background(lambda: runner.run(pipeline, RunTrigger.MANUAL, now()))
     time.sleep(1.0)  # the lease lapsed: another holder takes the environment
-    assert store.try_lock_environment(env.id, "other", "job other", now(), 60) is None
+    assert store.locks.try_lock_environment(env.id, "other", "job other", now(), 60) is None
     thread.join(timeout=20)
     (result,) = out
-    tasks = {t.action: t for t in store.run_tasks(result.run_id)}
+    tasks = {t.action: t for t in store.tasks.run_tasks(result.run_id)}
     assert tasks["clear_cache"].status is TaskStatus.FAILED
     assert "lost the environment's lock" in (tasks["clear_cache"].message or "")
     assert (
@@ -537,12 +541,12 @@ def test_a_holder_whose_lease_lapsed_sends_no_further_change(
 
 def test_renewal_reports_a_lease_taken_by_another_holder(store: HistoryStore) -> None:
     t0 = datetime.now(UTC)
-    assert store.try_lock_environment("env", "a", "job a", t0, 1) is None
-    assert store.renew_locks(["a"], t0 + timedelta(seconds=0.5), 1) == {"a"}
+    assert store.locks.try_lock_environment("env", "a", "job a", t0, 1) is None
+    assert store.locks.renew_locks(["a"], t0 + timedelta(seconds=0.5), 1) == {"a"}
     later = t0 + timedelta(seconds=5)  # a's lease lapsed; b takes it
-    assert store.renew_locks(["a"], later, 1) == set()
-    assert store.try_lock_environment("env", "b", "job b", later, 1) is None
-    assert store.renew_locks(["a", "b"], later, 1) == {"b"}
+    assert store.locks.renew_locks(["a"], later, 1) == set()
+    assert store.locks.try_lock_environment("env", "b", "job b", later, 1) is None
+    assert store.locks.renew_locks(["a", "b"], later, 1) == {"b"}
 
 
 # --- timeouts (11.13) --------------------------------------------------------------------------
@@ -558,7 +562,7 @@ def test_a_run_past_its_timeout_fails_even_when_every_task_had_started(
     )
     assert run is not None and run.status is RunStatus.FAILED
     assert run.error == "timed out after 0.5s"
-    assert {t.status for t in store.run_tasks(run.run_id)} == {TaskStatus.SUCCEEDED}
+    assert {t.status for t in store.tasks.run_tasks(run.run_id)} == {TaskStatus.SUCCEEDED}
 
 
 # --- shutdown (11.3) ---------------------------------------------------------------------------
@@ -574,14 +578,14 @@ def test_a_client_closed_under_a_running_run_leaves_it_interrupted_not_failed(
         lambda: runner.run(job("backup", sites=(site.name,)), RunTrigger.MANUAL, now())
     )
     deadline = time.monotonic() + 10
-    while not any(t.operation_id for t in store.list_tasks(TaskFilter())):
+    while not any(t.operation_id for t in store.queries.list_tasks(TaskFilter())):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     runner.client.close()
     thread.join(timeout=10)
     (result,) = out
     assert result.status is RunStatus.INTERRUPTED
-    (task,) = store.run_tasks(result.run_id)
+    (task,) = store.tasks.run_tasks(result.run_id)
     assert task.status is TaskStatus.RUNNING  # its operation is left for recovery
     assert task.operations[0].state is not OperationState.FAILED
     with pytest.raises(Interrupted):

@@ -106,7 +106,7 @@ jobs:
 
 def runs_of(store: HistoryStore, job_id: str = "tick") -> list:  # type: ignore[type-arg]
     return sorted(
-        store.list_runs(RunFilter(job_id=job_id, limit=1000)), key=lambda r: r.scheduled_for
+        store.queries.list_runs(RunFilter(job_id=job_id, limit=1000)), key=lambda r: r.scheduled_for
     )
 
 
@@ -116,7 +116,9 @@ def test_slots_missed_while_down_are_caught_up_once(
     ago = datetime.now(UTC) - timedelta(seconds=10)
     last = schedules.latest_slot(IntervalSchedule(every_s=2), ago, timedelta(seconds=2))
     assert last is not None
-    store.record_run("tick", RunTrigger.SCHEDULE, last, last, status=RunStatus.SUCCEEDED, error="x")
+    store.runs.record_run(
+        "tick", RunTrigger.SCHEDULE, last, last, status=RunStatus.SUCCEEDED, error="x"
+    )
     make_daemon(every(2)).start()  # recovery and catch-up run at once, in the background
     caught = []
     for _ in range(100):
@@ -144,7 +146,9 @@ def test_without_catch_up_every_missed_slot_is_recorded(
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     last = now - timedelta(seconds=7)
-    store.record_run("tick", RunTrigger.SCHEDULE, last, last, status=RunStatus.SUCCEEDED, error="x")
+    store.runs.record_run(
+        "tick", RunTrigger.SCHEDULE, last, last, status=RunStatus.SUCCEEDED, error="x"
+    )
     daemon = make_daemon(every(1, catch_up="false"))
     daemon.start(paused=True)
     daemon.catch_up()
@@ -172,7 +176,7 @@ def test_a_slot_whose_job_is_still_running_is_skipped(
 ) -> None:
     daemon = make_daemon(every(1))
     now = datetime.now(UTC)
-    busy = store.claim_run(
+    busy = store.runs.claim_run(
         "tick", RunTrigger.SCHEDULE, now - timedelta(seconds=1), now, started_by="other:7"
     )
     assert busy is not None
@@ -197,7 +201,7 @@ def test_a_run_past_its_timeout_starts_no_new_task(
     run = runner.run(slow, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
     assert run.error is not None and run.error.startswith("timed out after 0.3s")
-    tasks = store.run_tasks(run.run_id)
+    tasks = store.tasks.run_tasks(run.run_id)
     started = [t for t in tasks if t.status is TaskStatus.SUCCEEDED]
     assert 1 <= len(started) < len(tasks)  # the one in flight was followed to its end
     assert all(t.operation_status == "succeeded" for t in started)
@@ -212,13 +216,15 @@ def _orphan(runner: Runner, store: HistoryStore, sandbox: SandboxServer, *, stal
         runner.client.list_sites(fleet.company_id, include_environments=True), TargetSelector()
     )[:3]
     long_ago = datetime.now(UTC) - timedelta(minutes=10 if stale else 0)
-    run = store.claim_run("tick", RunTrigger.SCHEDULE, long_ago, long_ago, started_by="gone:99")
+    run = store.runs.claim_run(
+        "tick", RunTrigger.SCHEDULE, long_ago, long_ago, started_by="gone:99"
+    )
     assert run is not None
-    ids = store.plan_tasks(run.run_id, [PlannedTask(t, "clear_cache") for t in targets])
+    ids = store.runs.plan_tasks(run.run_id, [PlannedTask(t, "clear_cache") for t in targets])
     accepted = runner.client.clear_cache(targets[0].environment_id)
-    store.start_task(ids[0], long_ago)
-    store.start_operation(ids[0], accepted.operation_id, "clear_cache", long_ago)
-    store.start_task(ids[1], long_ago)
+    store.tasks.start_task(ids[0], long_ago)
+    store.tasks.start_operation(ids[0], accepted.operation_id, "clear_cache", long_ago)
+    store.tasks.start_task(ids[1], long_ago)
     return run.run_id
 
 
@@ -232,10 +238,10 @@ def test_recovery_follows_started_operations_and_repeats_nothing(
     accepted_before = sandbox.sandbox.fleet.counters()
     make_daemon(every(3600)).recover_orphans()
 
-    run = store.get_run(run_id)
+    run = store.queries.get_run(run_id)
     assert run is not None and run.status is RunStatus.INTERRUPTED
     assert run.error is not None and "recovered by this-host:1 after gone:99 stopped" in run.error
-    first, unsure, never = store.run_tasks(run_id)
+    first, unsure, never = store.tasks.run_tasks(run_id)
     assert first.status is TaskStatus.SUCCEEDED and first.operation_status == "succeeded"
     assert first.operations[0].state is OperationState.SUCCEEDED and first.operations[0].polls >= 1
     assert unsure.status is TaskStatus.INTERRUPTED and "nothing repeated" in (unsure.message or "")
@@ -254,7 +260,7 @@ def test_a_live_run_is_not_recovered(
 ) -> None:
     run_id = _orphan(runner, store, sandbox, stale=False)
     make_daemon(every(3600)).recover_orphans()
-    run = store.get_run(run_id)
+    run = store.queries.get_run(run_id)
     assert run is not None and run.status is RunStatus.RUNNING
 
 
@@ -263,11 +269,11 @@ def test_only_one_process_adopts_an_orphan(
 ) -> None:
     _orphan(runner, store, sandbox, stale=True)
     stale_before = datetime.now(UTC) - timedelta(seconds=30)
-    (orphan,) = store.orphaned_runs(stale_before)
+    (orphan,) = store.runs.orphaned_runs(stale_before)
     wins = []
 
     def adopt(owner: str) -> None:
-        wins.append(store.adopt_run(orphan, owner, datetime.now(UTC), stale_before))
+        wins.append(store.runs.adopt_run(orphan, owner, datetime.now(UTC), stale_before))
 
     threads = [threading.Thread(target=adopt, args=(f"p{n}",)) for n in range(4)]
     for thread in threads:

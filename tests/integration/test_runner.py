@@ -77,7 +77,7 @@ def test_clear_cache_over_every_live_environment(
 ) -> None:
     run = make_runner().run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    tasks = store.run_tasks(run.run_id)
+    tasks = store.tasks.run_tasks(run.run_id)
     assert len(tasks) == run.tasks_total == 6
     assert {t.status for t in tasks} == {TaskStatus.SUCCEEDED}
     assert all(
@@ -99,7 +99,7 @@ def test_a_failed_action_stops_its_target_only(
         job("restart_php", "clear_cache", concurrency=1), RunTrigger.MANUAL, datetime.now(UTC)
     )
     assert run is not None and run.status is RunStatus.FAILED and run.tasks_failed == 1
-    tasks = store.run_tasks(run.run_id)
+    tasks = store.tasks.run_tasks(run.run_id)
     assert [t.status for t in tasks[:2]] == [TaskStatus.FAILED, TaskStatus.SKIPPED]
     assert tasks[0].message == "operation failed: Error occurred while processing your request"
     assert tasks[1].message == SKIPPED_AFTER_FAILURE
@@ -116,7 +116,7 @@ def test_on_failure_continue_runs_the_rest(
         datetime.now(UTC),
     )
     assert run is not None
-    assert [t.status for t in store.run_tasks(run.run_id)[:2]] == [
+    assert [t.status for t in store.tasks.run_tasks(run.run_id)[:2]] == [
         TaskStatus.FAILED,
         TaskStatus.SUCCEEDED,
     ]
@@ -147,7 +147,7 @@ def test_cancel_leaves_an_interrupted_run(
     cancel.set()
     run = make_runner(cancel).run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.INTERRUPTED
-    assert {t.status for t in store.run_tasks(run.run_id)} == {TaskStatus.INTERRUPTED}
+    assert {t.status for t in store.tasks.run_tasks(run.run_id)} == {TaskStatus.INTERRUPTED}
     assert run.error == "stopped early: the process was stopping: 6 task(s) not started"
 
 
@@ -157,13 +157,13 @@ def test_polls_learn_each_actions_typical_duration(
     runner = make_runner()
     first = runner.run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert first is not None
-    learned = store.typical_durations(["clear_cache"])
+    learned = store.queries.typical_durations(["clear_cache"])
     assert (
         0.05 < learned["clear_cache"] < 1.0
     )  # 4 s at time_scale 0.02 = 0.08 s, plus the 404 window
     second = runner.run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert second is not None
-    polls = [op.polls for t in store.run_tasks(second.run_id) for op in t.operations]
+    polls = [op.polls for t in store.tasks.run_tasks(second.run_id) for op in t.operations]
     assert sum(polls) / len(polls) <= 1.5  # mostly one poll, near the expected end
 
 
@@ -189,7 +189,7 @@ def test_set_php_version_then_skip_when_already_there(
     } == {"8.4"}
     again = make_runner().run(php_job("8.4"), RunTrigger.MANUAL, datetime.now(UTC))
     assert again is not None and again.status is RunStatus.SUCCEEDED
-    assert {t.status for t in store.run_tasks(again.run_id)} == {TaskStatus.SKIPPED}
+    assert {t.status for t in store.tasks.run_tasks(again.run_id)} == {TaskStatus.SKIPPED}
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_a_lost_answer_is_reconciled_by_reading_state_back(
     )
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.message is not None and "reading back shows PHP 8.4 in place" in task.message
     env = sandbox.sandbox.fleet.sites[0].environments[0]
     assert env.counters["php:modify-version:accepted"] == 1  # sent once, never repeated
@@ -248,7 +248,7 @@ def test_an_uncertain_request_without_readable_state_is_not_repeated(
     )
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.message is not None and task.message.startswith(
         "uncertain: the request may have reached Kinsta"
     )
@@ -267,7 +267,7 @@ def test_an_idempotent_action_is_tried_again_after_a_lost_answer(
     job = Job("cc", None, TargetSelector(sites=(site.name,)), (ActionSpec("clear_cache"),))
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.attempts == 4 and task.message is not None and "(after 4 attempts)" in task.message
     assert site.environments[0].counters["cache:clear:accepted"] == 4  # harmless to repeat
     faults.hang = 0.0
@@ -292,13 +292,17 @@ def test_a_busy_environment_is_waited_for(
     site = sandbox.sandbox.fleet.sites[1]
     env = site.environments[0]
     now = datetime.now(UTC)
-    assert store.try_lock_environment(env.id, "elsewhere", "job other, run 1", now, 0.6) is None
+    assert (
+        store.locks.try_lock_environment(env.id, "elsewhere", "job other, run 1", now, 0.6) is None
+    )
     started = time.monotonic()
     run = make_runner().run(job("clear_cache", sites=(site.name,)), RunTrigger.MANUAL, now)
     assert run is not None and run.status is RunStatus.SUCCEEDED
     assert time.monotonic() - started >= 0.5  # it waited for the other holder's lease to lapse
     # and let go at the end: someone else may take it at once
-    assert store.try_lock_environment(env.id, "next", "job next", datetime.now(UTC), 60) is None
+    assert (
+        store.locks.try_lock_environment(env.id, "next", "job next", datetime.now(UTC), 60) is None
+    )
 
 
 def test_an_environment_that_stays_busy_fails_the_task_only(
@@ -306,13 +310,15 @@ def test_an_environment_that_stays_busy_fails_the_task_only(
 ) -> None:
     busy, free = sandbox.sandbox.fleet.sites[1], sandbox.sandbox.fleet.sites[3]
     now = datetime.now(UTC)
-    store.try_lock_environment(busy.environments[0].id, "elsewhere", "job other, run 1", now, 600)
+    store.locks.try_lock_environment(
+        busy.environments[0].id, "elsewhere", "job other, run 1", now, 600
+    )
     short = Polling(first_poll_s=0.03, max_interval_s=0.1, not_found_grace_s=5, deadline_s=0.5)
     run = make_runner(polling=short).run(
         job("clear_cache", "inventory", sites=(busy.name, free.name)), RunTrigger.MANUAL, now
     )
     assert run is not None and run.status is RunStatus.FAILED and run.tasks_failed == 1
-    tasks = {(t.site, t.action): t for t in store.run_tasks(run.run_id)}
+    tasks = {(t.site, t.action): t for t in store.tasks.run_tasks(run.run_id)}
     stuck = tasks[(busy.name, "clear_cache")]
     assert stuck.status is TaskStatus.FAILED
     assert stuck.message is not None and "held by job other, run 1" in stuck.message
@@ -393,7 +399,7 @@ def test_a_transient_500_on_a_poll_is_not_taken_for_a_failure(
     proxy.add("GET", r"/v2/operations/.+", 500, KINSTA_500, forward=True)
     run = proxied_runner.run(one_site(sandbox, "restart_php"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    ((task,),) = [store.run_tasks(run.run_id)]
+    ((task,),) = [store.tasks.run_tasks(run.run_id)]
     (operation,) = task.operations
     assert operation.state.value == "succeeded"
     unconfirmed = [e for e in operation.events if e.http_status == 500]
@@ -411,7 +417,7 @@ def test_an_error_page_on_a_poll_is_a_failed_poll_not_an_answer(
     proxy.add("GET", r"/v2/operations/.+", 500, page, forward=True)
     run = proxied_runner.run(one_site(sandbox, "clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    ((task,),) = [store.run_tasks(run.run_id)]
+    ((task,),) = [store.tasks.run_tasks(run.run_id)]
     (operation,) = task.operations
     failed_polls = [e for e in operation.events if e.http_status == 500]
     assert len(failed_polls) == 1 and failed_polls[0].message is not None
@@ -433,7 +439,7 @@ def test_edge_and_cdn_clears_skip_an_environment_without_that_cache(
         job("clear_edge_cache", "clear_cdn_cache"), RunTrigger.MANUAL, datetime.now(UTC)
     )
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    by_env = {(t.environment_id, t.action): t for t in store.run_tasks(run.run_id)}
+    by_env = {(t.environment_id, t.action): t for t in store.tasks.run_tasks(run.run_id)}
     for action, why in (("clear_edge_cache", "edge cache"), ("clear_cdn_cache", "CDN cache")):
         skipped = by_env[(bare.id, action)]
         assert skipped.status is TaskStatus.SKIPPED and why in (skipped.message or "")
@@ -467,7 +473,7 @@ def test_a_change_answered_502_is_uncertain_and_read_back(
     proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 502, NGINX_502, forward=True)
     run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.message is not None and "reading back shows a new manual backup" in task.message
     assert "HTTP 502: Bad Gateway" in task.message
     assert task.result == {"tag": "kinsta-scheduler", "reconciled": True}
@@ -488,7 +494,7 @@ def test_an_earlier_backup_with_the_same_tag_is_no_proof_of_an_uncertain_one(
         one_site(sandbox, find), RunTrigger.MANUAL, datetime.now(UTC) + timedelta(seconds=1)
     )
     assert again is not None and again.status is RunStatus.FAILED
-    (task,) = store.run_tasks(again.run_id)
+    (task,) = store.tasks.run_tasks(again.run_id)
     assert task.message is not None and task.message.startswith("uncertain")
     assert env_of(sandbox).counters["backups:add-manual:accepted"] == 1
 
@@ -505,7 +511,7 @@ def test_an_update_answered_504_is_read_back_not_repeated(
         one_site(sandbox, "update_plugins"), RunTrigger.MANUAL, datetime.now(UTC)
     )
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.result is not None and task.result["reconciled"] is True
     assert set(task.result["updated"]) == outdated
     assert task.versions_after == {"plugins": {n: env.plugins[n].version for n in outdated}}
@@ -520,7 +526,7 @@ def test_a_change_that_may_have_acted_and_cannot_be_read_back_stays_uncertain(
     proxy.add("POST", r"/v2/sites/tools/restart-php", 503, KINSTA_503, forward=True)
     run = proxied_runner.run(one_site(sandbox, "restart_php"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.message == (
         "uncertain: the request may have reached Kinsta (POST /sites/tools/restart-php: HTTP 503: "
         "Service Unavailable), but its effect cannot be read back; not repeated"
@@ -548,7 +554,7 @@ def test_a_change_refused_with_a_4xx_is_a_plain_failure(
     proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 400, refused, forward=False)
     run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.message == (
         "POST /sites/environments/" + env_of(sandbox).id + "/manual-backups: HTTP 400: "
         "Invalid environment"
@@ -570,7 +576,7 @@ def test_reading_back_gives_up_after_the_read_back_window(
     run = proxied_runner.run(one_site(sandbox, "backup"), RunTrigger.MANUAL, datetime.now(UTC))
     assert time.monotonic() - started < 5
     assert run is not None and run.status is RunStatus.FAILED
-    (task,) = store.run_tasks(run.run_id)
+    (task,) = store.tasks.run_tasks(run.run_id)
     assert task.message is not None and task.message.startswith("uncertain: ")
     assert "reading back does not show a new manual backup" in task.message
     assert task.result is not None and task.result["reconciled"] is True

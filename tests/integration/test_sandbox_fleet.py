@@ -23,7 +23,7 @@ from scheduler.domain import (
     TargetSelector,
     TaskStatus,
 )
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import HistoryStore, make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
@@ -43,7 +43,7 @@ def sandbox() -> Iterator[SandboxServer]:
 def store(tmp_path: Path) -> Iterator[HistoryStore]:
     engine = make_engine(f"sqlite:///{tmp_path / 'history.db'}")
     upgrade(engine)
-    yield HistoryStore(engine)
+    yield sql_store(engine)
     engine.dispose()
 
 
@@ -71,7 +71,7 @@ def run_job(
         assert done is not None and done.status is not RunStatus.RUNNING
         return [
             (f"{t.site}/{t.environment}", t.status, t.message or "")
-            for t in store.run_tasks(done.run_id)
+            for t in store.tasks.run_tasks(done.run_id)
         ]
 
     yield run

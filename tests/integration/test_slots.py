@@ -30,7 +30,7 @@ from scheduler.domain import (
     Secret,
 )
 from scheduler.errors import ConfigError
-from scheduler.history import HistoryStore, RunFilter, make_engine
+from scheduler.history import HistoryStore, RunFilter, make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.runner import Runner
@@ -139,7 +139,7 @@ def next_fire(daemon: Daemon, job_id: str = "tick") -> datetime:
 
 def rows(store: HistoryStore) -> dict[datetime, list[RunStatus]]:
     found: dict[datetime, list[RunStatus]] = {}
-    for run in store.list_runs(RunFilter(limit=100_000)):
+    for run in store.queries.list_runs(RunFilter(limit=100_000)):
         found.setdefault(run.scheduled_for, []).append(run.status)
     return found
 
@@ -190,7 +190,7 @@ def test_a_reload_to_a_schedule_that_never_fires_keeps_the_last_good_one(
     daemons.path.write_text(daemons.path.read_text() + "# edited\n")
     assert not daemon.reload()
     assert daemon.config is good and next_fire(daemon) == before
-    events = daemons.store.daemon_events()
+    events = daemons.store.events.daemon_events()
     assert events[0].kind == "config_rejected" and "never fires" in (events[0].detail or "")
 
 
@@ -226,7 +226,7 @@ SLOT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 def two_replicas(daemons: Daemons, restart_at: datetime) -> tuple[Daemon, FakeClock, Daemon]:
     """A live replica waiting for SLOT's jitter delay, and one restarting at `restart_at`."""
-    daemons.store.record_run(
+    daemons.store.runs.record_run(
         "tick", RunTrigger.SCHEDULE, EARLIER, EARLIER, status=RunStatus.SKIPPED, error="earlier"
     )
     live_clock = FakeClock(SLOT - timedelta(minutes=5))
@@ -251,7 +251,7 @@ def test_a_restarting_replica_leaves_a_slot_in_its_jitter_delay_to_the_live_one(
     tick(live, live_clock)
     set_clock(restarted.clock, fire + timedelta(milliseconds=5))  # type: ignore[arg-type]
     tick(restarted, restarted.clock)  # type: ignore[arg-type]
-    (run,) = daemons.store.list_runs(RunFilter(job_id="tick", since=SLOT, limit=5))
+    (run,) = daemons.store.queries.list_runs(RunFilter(job_id="tick", since=SLOT, limit=5))
     assert run.scheduled_for == SLOT and run.started_by == "live"
     assert (
         run.status is RunStatus.SKIPPED and run.error == "no environment matched the job's targets"
@@ -269,7 +269,7 @@ def test_a_restarting_replica_records_missed_only_once_the_slots_grace_has_passe
     tick(live, live_clock)  # the live replica fires it late, within misfire_grace: it runs
     set_clock(restarted.clock, fire + timedelta(seconds=301))  # type: ignore[arg-type]
     restarted.flush_unrecorded()
-    (run,) = daemons.store.list_runs(RunFilter(job_id="tick", since=SLOT, limit=5))
+    (run,) = daemons.store.queries.list_runs(RunFilter(job_id="tick", since=SLOT, limit=5))
     assert run.started_by == "live" and run.status is RunStatus.SKIPPED
 
 
@@ -277,7 +277,7 @@ def test_with_no_live_replica_the_slot_is_recorded_missed_after_its_grace(
     daemons: Daemons,
 ) -> None:
     fire = slots.fire_time("tick", IntervalSchedule(3600, 3000), SLOT)
-    daemons.store.record_run(
+    daemons.store.runs.record_run(
         "tick", RunTrigger.SCHEDULE, EARLIER, EARLIER, status=RunStatus.SKIPPED, error="earlier"
     )
     clock = FakeClock(fire + timedelta(seconds=10))
@@ -287,7 +287,7 @@ def test_with_no_live_replica_the_slot_is_recorded_missed_after_its_grace(
     assert SLOT not in rows(daemons.store)
     set_clock(clock, fire + timedelta(seconds=301))
     restarted.flush_unrecorded()
-    (run,) = daemons.store.list_runs(RunFilter(job_id="tick", since=SLOT, limit=5))
+    (run,) = daemons.store.queries.list_runs(RunFilter(job_id="tick", since=SLOT, limit=5))
     assert run.status is RunStatus.MISSED and "catch_up is off" in (run.error or "")
 
 
@@ -297,7 +297,7 @@ def test_with_no_live_replica_the_slot_is_recorded_missed_after_its_grace(
 def test_catch_up_after_five_hours_of_every_second_runs_the_newest(daemons: Daemons) -> None:
     now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     last = now - timedelta(hours=5)
-    daemons.store.record_run(
+    daemons.store.runs.record_run(
         "tick", RunTrigger.SCHEDULE, last, last, status=RunStatus.SKIPPED, error="before"
     )
     daemon = daemons.make(JOB % ("{every: 1s}", "1h"), FakeClock(now))
@@ -306,7 +306,9 @@ def test_catch_up_after_five_hours_of_every_second_runs_the_newest(daemons: Daem
     caught = daemon.timetable.scheduler.get_job("__catch_up__:tick")
     assert caught is not None and caught.args[1] == now - timedelta(seconds=1)
     missed = [
-        r for r in daemons.store.list_runs(RunFilter(limit=500)) if r.status.value == "missed"
+        r
+        for r in daemons.store.queries.list_runs(RunFilter(limit=500))
+        if r.status.value == "missed"
     ]
     slots = sorted(r.scheduled_for for r in missed)
     assert slots == [now - timedelta(seconds=s) for s in range(101, 1, -1)]  # the newest 100
@@ -330,7 +332,7 @@ def test_a_job_whose_company_has_no_client_records_its_slot_missed(daemons: Daem
     daemon.flush_unrecorded()
     ((_slot, statuses),) = rows(daemons.store).items()
     assert statuses == [RunStatus.MISSED]
-    (run,) = daemons.store.list_runs(RunFilter())
+    (run,) = daemons.store.queries.list_runs(RunFilter())
     assert "restart" in (run.error or "") and "client" in (run.error or "")
 
 
@@ -340,7 +342,7 @@ def test_slots_beyond_the_buffer_are_counted_in_the_next_row(
     monkeypatch.setattr("scheduler.daemon.outbox.UNRECORDED_BUFFER", 3)
     later = tmp_path / "later"
     engine = make_engine(f"sqlite:///{later / 'history.db'}")  # its directory does not exist yet
-    unreachable = HistoryStore(engine)
+    unreachable = sql_store(engine)
     clock = FakeClock(real_now())
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock, store=unreachable)
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -350,7 +352,7 @@ def test_slots_beyond_the_buffer_are_counted_in_the_next_row(
     later.mkdir()
     upgrade(engine)
     assert daemon.flush_unrecorded() == 3
-    recorded = unreachable.list_runs(RunFilter())
+    recorded = unreachable.queries.list_runs(RunFilter())
     assert sorted(r.scheduled_for for r in recorded) == [
         start + timedelta(hours=h) for h in (2, 3, 4)
     ]
@@ -362,7 +364,7 @@ def test_slots_beyond_the_buffer_are_counted_in_the_next_row(
 def test_a_busy_check_that_fails_records_the_slot_missed(daemons: Daemons, tmp_path: Path) -> None:
     later = tmp_path / "later"
     engine = make_engine(f"sqlite:///{later / 'history.db'}")
-    unreachable = HistoryStore(engine)
+    unreachable = sql_store(engine)
     clock = FakeClock(real_now())
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock, store=unreachable)
     daemon.timetable.start(paused=True)
@@ -372,7 +374,7 @@ def test_a_busy_check_that_fails_records_the_slot_missed(daemons: Daemons, tmp_p
     later.mkdir()
     upgrade(engine)
     daemon.flush_unrecorded()
-    (run,) = unreachable.list_runs(RunFilter())
+    (run,) = unreachable.queries.list_runs(RunFilter())
     assert run.scheduled_for == slot and run.status is RunStatus.MISSED
     assert "unreachable" in (run.error or "")
     engine.dispose()
@@ -428,7 +430,9 @@ def test_a_suspended_host_leaves_every_slot_a_row(daemons: Daemons) -> None:
     assert all(len(statuses) == 1 for statuses in found.values())
     newest = max(found)
     assert found[newest] == [RunStatus.SKIPPED]  # it ran (no site matches)
-    missed = [r for r in daemons.store.list_runs(RunFilter()) if r.status is RunStatus.MISSED]
+    missed = [
+        r for r in daemons.store.queries.list_runs(RunFilter()) if r.status is RunStatus.MISSED
+    ]
     assert len(missed) == 4  # 12:00:10 to 12:00:25; 12:00:30 ran
     assert all("coalesced into the run of" in (r.error or "") for r in missed)
 
@@ -444,7 +448,7 @@ def test_a_firing_later_than_misfire_grace_is_missed_with_its_reason(daemons: Da
     set_clock(clock, start + timedelta(seconds=4 + 3))  # the 12:00:05 slot, 3 s late
     tick(daemon, clock)
     daemon.flush_unrecorded()
-    (run,) = daemons.store.list_runs(RunFilter())
+    (run,) = daemons.store.queries.list_runs(RunFilter())
     assert run.status is RunStatus.MISSED and "more than misfire_grace (2s)" in (run.error or "")
 
 
@@ -456,7 +460,7 @@ def test_a_skipped_firing_never_blocks_the_scheduler_thread(
 ) -> None:
     later = tmp_path / "later"
     engine = make_engine(f"sqlite:///{later / 'history.db'}")
-    retrying = HistoryStore(engine, retry_s=30)  # writes retry for 30 s while unreachable
+    retrying = sql_store(engine, retry_s=30)  # writes retry for 30 s while unreachable
     clock = FakeClock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
     daemon = daemons.make(JOB % ("{every: 5s}", "false"), clock, store=retrying)
     daemon.timetable.start(paused=True)
@@ -468,7 +472,7 @@ def test_a_skipped_firing_never_blocks_the_scheduler_thread(
     later.mkdir()
     upgrade(engine)
     daemon.flush_unrecorded()
-    (run,) = retrying.list_runs(RunFilter())
+    (run,) = retrying.queries.list_runs(RunFilter())
     assert run.status is RunStatus.SKIPPED and run.scheduled_for == fired[0]
     engine.dispose()
 
@@ -479,7 +483,7 @@ def test_healthz_answers_503_within_3s_while_sqlite_is_locked(
     path = tmp_path / "locked.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
-    store = HistoryStore(engine, retry_s=30)
+    store = sql_store(engine, retry_s=30)
     clock = SystemClock()
     daemon = daemons.make(JOB % ("{every: 1h}", "false"), clock, store=store)
     daemon.start(paused=True)
@@ -518,13 +522,13 @@ def test_a_slot_lost_between_two_recorded_ones_is_recorded_missed_after_its_grac
     schedule = IntervalSchedule(every_s=3600)
     a, lost, c = upcoming(schedule, clock.now(), 3)
     for slot in (a, c):
-        store.record_run(
+        store.runs.record_run(
             "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
         )
     set_clock(clock, c + timedelta(minutes=1))
     daemon.fill_gaps()
     assert rows(store)[lost] == [RunStatus.MISSED]
-    (found,) = [r for r in store.list_runs(RunFilter(limit=10)) if r.scheduled_for == lost]
+    (found,) = [r for r in store.queries.list_runs(RunFilter(limit=10)) if r.scheduled_for == lost]
     assert found.error is not None and "no process recorded this slot" in found.error
     assert set(rows(store)) == {a, lost, c}  # nothing outside the recorded range
 
@@ -538,7 +542,7 @@ def test_the_gap_check_leaves_a_slot_inside_its_grace_to_the_live_replicas(
     schedule = IntervalSchedule(every_s=10)
     a, lost, c = upcoming(schedule, clock.now(), 3)
     for slot in (a, c):
-        store.record_run(
+        store.runs.record_run(
             "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
         )
     set_clock(clock, c + timedelta(seconds=1))  # inside the default misfire grace
@@ -554,7 +558,7 @@ def test_the_gap_check_never_blames_a_schedule_for_slots_of_the_one_before_it(
     clock = FakeClock(real_now())
     hourly = upcoming(IntervalSchedule(every_s=3600), clock.now() - timedelta(hours=3), 2)
     for slot in hourly:
-        store.record_run(
+        store.runs.record_run(
             "tick", RunTrigger.SCHEDULE, slot, slot, status=RunStatus.SKIPPED, error="x"
         )
     daemon = daemons.make(JOB % ("{every: 10m}", "false"), clock)
@@ -575,11 +579,11 @@ def test_a_restarted_daemon_fills_gaps_left_under_the_same_revision(
     daemon.start(paused=True)
     a, lost, c = upcoming(IntervalSchedule(every_s=3600), clock.now() - timedelta(hours=4), 3)
     for slot in (a, c):
-        claimed = store.claim_run(
+        claimed = store.runs.claim_run(
             "tick", RunTrigger.SCHEDULE, slot, slot, started_by="x:1",
             config_revision=daemon.config.revision,
         )  # fmt: skip
         assert claimed is not None
-        store.finish_run(claimed.run_id, RunStatus.SUCCEEDED, slot, None)
+        store.runs.finish_run(claimed.run_id, RunStatus.SUCCEEDED, slot, None)
     daemon.fill_gaps()
     assert rows(store)[lost] == [RunStatus.MISSED]

@@ -16,7 +16,7 @@ from scheduler import config as config_module
 from scheduler.clock import SystemClock
 from scheduler.daemon import Collaborators, Daemon
 from scheduler.errors import ConfigError
-from scheduler.history import HistoryStore, make_engine
+from scheduler.history import make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from tests.acceptance.conftest import Cli
 from tests.reliability.conftest import LONG
@@ -109,7 +109,7 @@ def test_a_running_daemon_keeps_its_schedule_on_a_bad_file(document: Any, mangle
         daemon = Daemon(
             config,
             Collaborators(
-                HistoryStore(engine),
+                sql_store(engine),
                 lambda job: None,  # type: ignore[arg-type,return-value]
                 SystemClock(),
                 lambda: config_module.load(path, {}),

@@ -60,12 +60,14 @@ def test_an_unchanged_config_changes_nothing(tmp_path: Path) -> None:
 
 
 class FakeStore:
-    """record_run as the history store does it: None when the slot has a row already."""
+    """record_run as the history store's run ledger does it: None when the slot has a row
+    already; a database that can be down (which the in-memory store cannot be)."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, datetime], Run] = {}
         self.down = False
         self.ids = itertools.count(1)
+        self.runs = self.maintenance = self  # the two ports the outbox and the ping use
 
     def record_run(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scheduler.history.store import operation_duration_s
+from scheduler.durations import operation_duration_s
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -33,6 +33,28 @@ FORBIDDEN = {
         "scheduler.daemon",
         "scheduler.cli",
     ),
+    "scheduler.ports": (
+        "scheduler.config",
+        "scheduler.kinsta",
+        "scheduler.history",
+        "scheduler.actions",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+    ),
+    "scheduler.durations": (
+        "scheduler.config",
+        "scheduler.kinsta",
+        "scheduler.history",
+        "scheduler.actions",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+    ),
+    # The in-memory twin needs no database: SQLAlchemy stays in the SQL modules beside it.
+    "scheduler.history.memory": ("scheduler.history.sql", "sqlalchemy"),
+    "scheduler.history.store": ("scheduler.history.sql", "sqlalchemy"),
+    "scheduler.history.rows": ("scheduler.history.sql", "sqlalchemy"),
     "scheduler.config": (
         "scheduler.kinsta",
         "scheduler.history",

@@ -1,0 +1,109 @@
+"""The read side in SQL: the query shapes of the CLI (and the coming dashboard)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import and_, exists, select
+
+from scheduler.domain import OperationState, Run, SiteAction, Task, TaskStatus
+from scheduler.durations import operation_duration_s, typical_duration_s
+from scheduler.history.sql import Database, get_run, period, run_from, task_from
+from scheduler.history.tables import operations, runs, site_actions, tasks
+from scheduler.ports import RunFilter, TaskFilter
+
+
+class SqlHistoryQueries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get_run(self, run_id: int) -> Run | None:
+        with self.db.tx() as tx:
+            return get_run(tx, run_id)
+
+    def list_runs(self, where: RunFilter) -> list[Run]:
+        conditions = period(where.since, where.until)
+        if where.job_id:
+            conditions.append(runs.c.job_id == where.job_id)
+        if where.status:
+            conditions.append(runs.c.status == where.status)
+        if where.site:
+            conditions.append(
+                exists().where(and_(tasks.c.run_id == runs.c.id, tasks.c.site == where.site))
+            )
+        query = (
+            select(runs)
+            .where(*conditions)
+            .order_by(runs.c.scheduled_for.desc(), runs.c.id.desc())
+            .limit(where.limit)
+        )
+        with self.db.tx() as tx:
+            rows = tx.execute(query).all()
+        return [run_from(r) for r in rows]
+
+    def list_tasks(self, where: TaskFilter) -> list[Task]:
+        conditions = period(where.since, where.until)
+        for column, value in (
+            (tasks.c.run_id, where.run_id),
+            (runs.c.job_id, where.job_id),
+            (tasks.c.site, where.site),
+            (tasks.c.action, where.action),
+            (tasks.c.status, where.status),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        query = select(tasks).join(runs, runs.c.id == tasks.c.run_id).where(*conditions)
+        if where.run_id is not None:
+            query = query.order_by(tasks.c.position)
+        else:
+            query = query.order_by(runs.c.scheduled_for.desc(), tasks.c.position)
+        with self.db.tx() as tx:
+            rows = tx.execute(query.limit(where.limit)).all()
+        return [task_from(r) for r in rows]
+
+    def site_actions(self, site: str | None = None) -> list[SiteAction]:
+        query = select(site_actions).order_by(
+            site_actions.c.site, site_actions.c.environment, site_actions.c.action
+        )
+        if site is not None:
+            query = query.where(site_actions.c.site == site)
+        with self.db.tx() as tx:
+            rows = tx.execute(query).all()
+        return [
+            SiteAction(
+                site=r.site,
+                environment=r.environment,
+                action=r.action,
+                last_run_id=r.last_run_id,
+                last_status=TaskStatus(r.last_status),
+                last_finished_at=r.last_finished_at,
+                last_message=r.last_message,
+                last_success_at=r.last_success_at,
+                last_failure_at=r.last_failure_at,
+                last_failure_message=r.last_failure_message,
+            )
+            for r in rows
+        ]
+
+    def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        """Per action, the p90 of the duration estimates of its last `samples` successful
+        operations (scheduler.durations; at least five needed)."""
+        found: dict[str, float] = {}
+        with self.db.tx() as tx:
+            for action in set(actions):
+                rows = tx.execute(
+                    select(operations.c.started_at, operations.c.finished_at, operations.c.events)
+                    .where(
+                        operations.c.action == action,
+                        operations.c.state == OperationState.SUCCEEDED.value,
+                        operations.c.finished_at.is_not(None),
+                    )
+                    .order_by(operations.c.id.desc())
+                    .limit(samples)
+                ).all()
+                typical = typical_duration_s(
+                    operation_duration_s(r.started_at, r.finished_at, r.events) for r in rows
+                )
+                if typical is not None:
+                    found[action] = typical
+        return found

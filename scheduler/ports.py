@@ -1,0 +1,346 @@
+"""The storage ports: what the core asks of its history, grouped by concern. Each port is
+implemented twice, in SQL (scheduler.history: SQLite and PostgreSQL) and in memory
+(scheduler.history.memory), and one contract suite (tests/contract) holds both to it.
+
+Every write of a running run may be fenced by its owner token (`owner=`): a process whose run
+was adopted elsewhere gets OwnershipLost instead of changing it. Times are aware datetimes; the
+stores give them back in UTC. Rows are domain objects or the frozen rows below, never tuples.
+The rate-limit ledger's port is `Ledger` (kept in scheduler.ratelimit, re-exported here).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from scheduler.domain import (
+    DaemonEvent,
+    GovernorEvent,
+    InventorySnapshot,
+    NotificationRecord,
+    OperationEvent,
+    Run,
+    RunStatus,
+    RunTrigger,
+    SiteAction,
+    Target,
+    Task,
+    TaskStatus,
+)
+from scheduler.ratelimit import Ledger
+
+__all__ = [
+    "Catalogue",
+    "EnvironmentLocks",
+    "EventLog",
+    "HistoryQueries",
+    "Ledger",
+    "Maintenance",
+    "PlannedTask",
+    "PruneResult",
+    "RunFilter",
+    "RunLedger",
+    "TaskFilter",
+    "TaskLog",
+    "UnresolvedOperation",
+    "new_owner_token",
+]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    job_id: str | None = None
+    site: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    run_id: int | None = None
+    job_id: str | None = None
+    site: str | None = None
+    action: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    target: Target
+    action: str
+
+
+@dataclass(frozen=True)
+class UnresolvedOperation:
+    """An operation a run started that has no final state in history (see recovery.py)."""
+
+    task_id: int
+    row_id: int
+    operation_id: str
+    action: str
+    started_at: datetime
+    environment_id: str | None
+    newer_with_same_id: bool  # a later operation (any run) has the same id
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    runs: int
+    tasks: int
+    operations: int
+    events: int = 0  # governor events, daemon events and notifications
+
+
+def new_owner_token() -> str:
+    return uuid.uuid4().hex
+
+
+class RunLedger(Protocol):
+    """Run claims and a run's lifecycle: claim, plan, beat, settle; orphans and adoption."""
+
+    def claim_run(
+        self,
+        job_id: str,
+        trigger: RunTrigger,
+        scheduled_for: datetime,
+        now: datetime,
+        *,
+        started_by: str,
+        config_revision: str | None = None,
+        owner_token: str | None = None,
+    ) -> Run | None:
+        """Record a run as started. None when this (job, slot) was already claimed (by another
+        process, or before a restart): exactly one claim wins. Manual runs never collide.
+        `owner_token`: the caller's (held before the row exists), else a new one."""
+
+    def record_run(
+        self,
+        job_id: str,
+        trigger: RunTrigger,
+        scheduled_for: datetime,
+        now: datetime,
+        *,
+        status: RunStatus,
+        error: str,
+    ) -> Run | None:
+        """A run that did not execute (skipped, missed), recorded with its reason; None when
+        the slot already has a row."""
+
+    def plan_tasks(self, run_id: int, planned: Sequence[PlannedTask]) -> list[int]:
+        """Store the resolved targets with the run and create its tasks, all pending."""
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        owner: str | None = None,
+    ) -> Run:
+        """Settle a run (counting its failed tasks). With `owner`, only while the run is still
+        this owner's: OwnershipLost when another process adopted it meanwhile."""
+
+    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+        """Beat a running run's heartbeat. False when the run is no longer `owner`'s. Never
+        retried: the next beat is the retry."""
+
+    def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
+        """A run of the job still going (its heartbeat newer than `alive_after`), if any."""
+
+    def last_slot(self, job_id: str) -> datetime | None:
+        """The newest slot of the job with a row (run, skipped or missed), manual runs aside."""
+
+    def recorded_slots(self, job_id: str, since: datetime) -> set[datetime]:
+        """The job's slots since `since` that have a row, manual runs aside."""
+
+    def first_slot_of_revision(self, job_id: str, revision: str) -> datetime | None:
+        """The oldest slot of the job claimed under this configuration revision."""
+
+    def orphaned_runs(self, stale_before: datetime) -> list[Run]:
+        """Runs whose owner is gone: still `running` with a stale heartbeat, or `interrupted`
+        with a task still `running` (its operation was left in flight at shutdown)."""
+
+    def running_runs_started_by(self, prefix: str) -> list[Run]:
+        """Runs still `running` whose recorded owner starts with `prefix` (a host's runs)."""
+
+    def adopt_run(
+        self,
+        run: Run,
+        owner: str,
+        now: datetime,
+        stale_before: datetime | None,
+        token: str | None = None,
+    ) -> str | None:
+        """Take over an orphaned run; exactly one process wins and gets the run's new owner
+        token (None: another process took it, or its owner came back to life). Compare and
+        swap on the owner token read with `run` and, for a running run, on its heartbeat still
+        being older than `stale_before` (None: its owner is known to be gone)."""
+
+    def finish_pending(
+        self,
+        run_id: int,
+        status: TaskStatus,
+        now: datetime,
+        message: str,
+        *,
+        owner: str | None = None,
+    ) -> int:
+        """Settle the run's tasks that never started; return how many there were."""
+
+    def previous_outcome(self, job_id: str, before_run_id: int) -> RunStatus | None:
+        """The status of the job's last run before this one that ran (succeeded or failed)."""
+
+
+class TaskLog(Protocol):
+    """Tasks and the Kinsta operations they start, each write fenced by the run's owner."""
+
+    def start_task(self, task_id: int, now: datetime, *, owner: str | None = None) -> None: ...
+
+    def count_attempt(self, task_id: int) -> None: ...
+
+    def finish_task(
+        self,
+        task_id: int,
+        status: TaskStatus,
+        now: datetime,
+        message: str | None,
+        *,
+        result: Mapping[str, Any] | None = None,
+        versions_before: Mapping[str, Any] | None = None,
+        versions_after: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """Settle a task; the (site, environment, action) summary keeps the latest outcome."""
+
+    def start_operation(
+        self,
+        task_id: int,
+        operation_id: str,
+        action: str,
+        now: datetime,
+        *,
+        owner: str | None = None,
+    ) -> int:
+        """Record an operation the task started (pending); return its row id."""
+
+    def operation_event(
+        self, row_id: int, event: OperationEvent, polls: int, *, owner: str | None = None
+    ) -> None:
+        """Append what a poll saw to the operation's timeline (a final state ends it)."""
+
+    def unresolved_operations(self, run_id: int) -> list[UnresolvedOperation]:
+        """The run's operations that never reached a final state, in the order they started."""
+
+    def run_tasks(self, run_id: int) -> list[Task]:
+        """Every task of a run, in order, each with its operations."""
+
+
+class EnvironmentLocks(Protocol):
+    """One holder at a time per environment, as a lease renewed while working."""
+
+    def try_lock_environment(
+        self,
+        environment_id: str,
+        holder: str,
+        label: str,
+        now: datetime,
+        lease_s: float,
+        *,
+        take_from: str | None = None,
+    ) -> str | None:
+        """Take (or re-take) the lock for `holder` until now + lease_s. None when taken; else
+        the label of whoever holds it. A lapsed lease is taken over, and so is one whose holder
+        starts with `take_from` (recovery taking the lock of the run it adopts)."""
+
+    def renew_locks(self, holders: Iterable[str], now: datetime, lease_s: float) -> set[str]:
+        """Extend the leases these holders still have; return the holders renewed."""
+
+    def unlock_environment(self, environment_id: str, holder: str) -> None: ...
+
+
+class EventLog(Protocol):
+    """What the governor and the daemon did, and every notification tried: append and query,
+    newest first."""
+
+    def record_governor_event(
+        self, scope: str, kind: str, seconds: float | None, detail: str, now: datetime
+    ) -> None: ...
+
+    def record_governor_events(self, events: Sequence[GovernorEvent]) -> None:
+        """Several at once, in one transaction."""
+
+    def record_daemon_event(
+        self, owner: str, kind: str, detail: str | None, now: datetime
+    ) -> None: ...
+
+    def record_notification(self, delivery: NotificationRecord) -> None: ...
+
+    def governor_events(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[GovernorEvent]: ...
+
+    def daemon_events(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[DaemonEvent]: ...
+
+    def notifications(
+        self, since: datetime | None = None, limit: int = 200
+    ) -> list[NotificationRecord]: ...
+
+
+class Catalogue(Protocol):
+    """What the fleet looks like: versions on offer and inventory snapshots."""
+
+    def note_available(
+        self, kind: str, offered: Iterable[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], datetime]:
+        """Record that these (name, version) updates of `kind` (plugins|themes) are offered, if
+        not seen before; return when each was first seen (the clock of `min_age`)."""
+
+    def record_inventory(
+        self, task_id: int | None, run_id: int | None, target: Target, snapshot: InventorySnapshot
+    ) -> None: ...
+
+    def latest_inventory(self, site: str | None = None) -> list[InventorySnapshot]:
+        """The newest snapshot of each environment (of `site`), by site and environment."""
+
+
+class HistoryQueries(Protocol):
+    """The read side: what the CLI (and a dashboard) ask of history."""
+
+    def get_run(self, run_id: int) -> Run | None: ...
+
+    def list_runs(self, where: RunFilter) -> list[Run]:
+        """Newest slot first."""
+
+    def list_tasks(self, where: TaskFilter) -> list[Task]:
+        """In run order within a run; newest run first across runs."""
+
+    def site_actions(self, site: str | None = None) -> list[SiteAction]:
+        """The latest outcome of every action on every environment (of `site`), by site."""
+
+    def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        """Per action, how long its recent successful operations took (scheduler.durations)."""
+
+
+class Maintenance(Protocol):
+    def prune(self, older_than: datetime, keep_last: int, *, dry_run: bool = False) -> PruneResult:
+        """Delete finished runs scheduled before `older_than`, except each job's newest
+        `keep_last`; a running run is never removed. Tasks and operations go with their run;
+        event-log rows before `older_than` go too, and inventory snapshots except each
+        environment's newest."""
+
+    def optimize(self) -> None:
+        """Keep the query planner's statistics fresh (where the backend wants telling)."""
+
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers."""

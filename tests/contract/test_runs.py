@@ -1,0 +1,169 @@
+"""The run ledger's contract beyond claims: fencing by owner token, compare-and-swap adoption,
+orphans, the slots the gap check reads, unresolved operations, the event log and learned
+durations. Over memory, SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from scheduler.domain import (
+    DaemonEvent,
+    NotificationRecord,
+    OperationEvent,
+    OperationState,
+    RunStatus,
+    RunTrigger,
+    TaskStatus,
+)
+from scheduler.errors import OwnershipLost, StoreError
+from scheduler.history import HistoryStore, PlannedTask
+from tests.contract.test_store import T0, TARGETS
+
+LATER = T0 + timedelta(minutes=5)
+
+
+def _running(store: HistoryStore, job: str = "nightly", by: str = "host-a:1") -> tuple[int, str]:
+    run = store.runs.claim_run(job, RunTrigger.SCHEDULE, T0, T0, started_by=by)
+    assert run is not None and run.owner_token is not None
+    return run.run_id, run.owner_token
+
+
+def test_an_adopted_run_refuses_its_old_owners_writes(store: HistoryStore) -> None:
+    run_id, token = _running(store)
+    (task,) = store.runs.plan_tasks(run_id, [PlannedTask(TARGETS[0], "clear_cache")])
+    run = store.queries.get_run(run_id)
+    assert run is not None
+    new = store.runs.adopt_run(run, "host-b:2", LATER, stale_before=LATER)
+    assert new is not None and new != token
+    assert store.runs.heartbeat(run_id, LATER, owner=token) is False
+    with pytest.raises(OwnershipLost, match="host-b:2"):
+        store.tasks.start_task(task, LATER, owner=token)
+    with pytest.raises(OwnershipLost):
+        store.runs.finish_run(run_id, RunStatus.SUCCEEDED, LATER, owner=token)
+    with pytest.raises(OwnershipLost):
+        store.runs.finish_pending(run_id, TaskStatus.SKIPPED, LATER, "stop", owner=token)
+    assert store.runs.heartbeat(run_id, LATER, owner=new) is True
+    store.tasks.start_task(task, LATER, owner=new)
+    done = store.runs.finish_run(run_id, RunStatus.SUCCEEDED, LATER, owner=new)
+    assert done.started_by == "host-b:2" and done.owner_token == new
+
+
+def test_adoption_is_a_compare_and_swap(store: HistoryStore) -> None:
+    run_id, _ = _running(store)
+    seen = store.queries.get_run(run_id)
+    assert seen is not None
+    assert store.runs.adopt_run(seen, "b", LATER, stale_before=T0) is None  # heartbeat is fresh
+    first = store.runs.adopt_run(seen, "b", LATER, stale_before=LATER, token="t-b")
+    assert first == "t-b"
+    assert store.runs.adopt_run(seen, "c", LATER, stale_before=None) is None  # token moved on
+
+
+def test_orphans_are_stale_runs_and_interrupted_runs_with_work_in_flight(
+    store: HistoryStore,
+) -> None:
+    stale, _ = _running(store, "a")
+    fresh = store.runs.claim_run("b", RunTrigger.SCHEDULE, T0, LATER, started_by="x")
+    left = store.runs.claim_run("c", RunTrigger.SCHEDULE, T0, LATER, started_by="x")
+    assert fresh is not None and left is not None
+    (task,) = store.runs.plan_tasks(left.run_id, [PlannedTask(TARGETS[0], "backup")])
+    store.tasks.start_task(task, LATER)
+    store.runs.finish_run(left.run_id, RunStatus.INTERRUPTED, LATER)
+    orphans = store.runs.orphaned_runs(stale_before=T0 + timedelta(minutes=1))
+    assert [r.run_id for r in orphans] == [stale, left.run_id]
+    assert store.runs.running_run("b", alive_after=LATER) == store.queries.get_run(fresh.run_id)
+    assert store.runs.running_run("a", alive_after=LATER) is None
+    assert [r.job_id for r in store.runs.running_runs_started_by("host-a")] == ["a"]
+    assert store.runs.running_runs_started_by("host_") == []  # a prefix, not a pattern
+
+
+def test_slots_the_gap_check_reads(store: HistoryStore) -> None:
+    for hours, revision in ((0, "r1"), (1, "r2"), (2, "r2")):
+        slot = T0 + timedelta(hours=hours)
+        store.runs.claim_run(
+            "j", RunTrigger.SCHEDULE, slot, slot, started_by="x", config_revision=revision
+        )
+    store.runs.record_run(
+        "j", RunTrigger.CATCH_UP, T0 + timedelta(hours=3), LATER, status=RunStatus.MISSED, error="-"
+    )
+    store.runs.claim_run("j", RunTrigger.MANUAL, T0 + timedelta(days=1), LATER, started_by="x")
+    assert store.runs.last_slot("j") == T0 + timedelta(hours=3)
+    assert store.runs.last_slot("other") is None
+    assert store.runs.first_slot_of_revision("j", "r2") == T0 + timedelta(hours=1)
+    assert store.runs.first_slot_of_revision("j", "r9") is None
+    since = store.runs.recorded_slots("j", T0 + timedelta(hours=2))
+    assert since == {T0 + timedelta(hours=2), T0 + timedelta(hours=3)}
+
+
+def test_previous_outcome_is_the_last_run_that_ran(store: HistoryStore) -> None:
+    ids = []
+    for day, status in enumerate((RunStatus.FAILED, RunStatus.SUCCEEDED, RunStatus.SKIPPED)):
+        slot = T0 + timedelta(days=day)
+        run = store.runs.claim_run("nightly", RunTrigger.SCHEDULE, slot, slot, started_by="x")
+        assert run is not None
+        store.runs.finish_run(run.run_id, status, slot)
+        ids.append(run.run_id)
+    assert store.runs.previous_outcome("nightly", ids[0]) is None
+    assert store.runs.previous_outcome("nightly", ids[2]) is RunStatus.SUCCEEDED
+    assert store.runs.previous_outcome("nightly", ids[1]) is RunStatus.FAILED
+
+
+def test_unresolved_operations_name_a_newer_operation_with_the_same_id(
+    store: HistoryStore,
+) -> None:
+    first, _ = _running(store, "a")
+    t1, t2 = store.runs.plan_tasks(
+        first, [PlannedTask(TARGETS[0], "backup"), PlannedTask(TARGETS[1], "backup")]
+    )
+    open_row = store.tasks.start_operation(t1, "op-1", "backup", T0)
+    done_row = store.tasks.start_operation(t2, "op-2", "backup", T0)
+    done = OperationEvent(LATER, OperationState.SUCCEEDED, 200, "done")
+    store.tasks.operation_event(done_row, done, 3)
+    second, _ = _running(store, "b")
+    (t3,) = store.runs.plan_tasks(second, [PlannedTask(TARGETS[0], "backup")])
+    store.tasks.start_operation(t3, "op-1", "backup", LATER)
+    (unresolved,) = store.tasks.unresolved_operations(first)
+    assert (unresolved.row_id, unresolved.task_id, unresolved.operation_id) == (
+        open_row,
+        t1,
+        "op-1",
+    )
+    assert unresolved.environment_id == "e1" and unresolved.started_at == T0
+    assert unresolved.newer_with_same_id is True
+    (newest,) = store.tasks.unresolved_operations(second)
+    assert newest.newer_with_same_id is False
+
+
+def test_typical_durations_need_five_successes(store: HistoryStore) -> None:
+    run_id, _ = _running(store)
+    planned = [PlannedTask(TARGETS[0], "backup")] * 6 + [PlannedTask(TARGETS[0], "clear_cache")]
+    tasks = store.runs.plan_tasks(run_id, planned)
+    for seconds, task in zip((10, 20, 30, 40, 50, 60, 5), tasks, strict=True):
+        action = "backup" if seconds > 5 else "clear_cache"
+        row = store.tasks.start_operation(task, f"op-{task}", action, T0)
+        event = OperationEvent(T0 + timedelta(seconds=seconds), OperationState.SUCCEEDED, 200)
+        store.tasks.operation_event(row, event, 2)
+    assert store.queries.typical_durations(["backup", "clear_cache"]) == {"backup": 50.0}
+
+
+def test_the_event_logs_answer_newest_first(store: HistoryStore) -> None:
+    for minutes in (1, 3, 2):
+        at = T0 + timedelta(minutes=minutes)
+        store.events.record_daemon_event("host:1", f"k{minutes}", None, at)
+        store.events.record_notification(
+            NotificationRecord(at, "j", None, "failure", "slack", None, minutes != 2)
+        )
+    daemon = store.events.daemon_events(since=T0 + timedelta(minutes=2))
+    assert daemon == [
+        DaemonEvent(T0 + timedelta(minutes=3), "host:1", "k3", None),
+        DaemonEvent(T0 + timedelta(minutes=2), "host:1", "k2", None),
+    ]
+    assert [n.ok for n in store.events.notifications(limit=2)] == [True, False]
+    store.events.record_governor_events([])
+    assert store.events.governor_events() == []
+
+
+def test_naive_times_are_refused(store: HistoryStore) -> None:
+    with pytest.raises((StoreError, ValueError)):
+        store.runs.claim_run("j", RunTrigger.MANUAL, T0.replace(tzinfo=None), T0, started_by="x")

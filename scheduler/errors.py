@@ -6,8 +6,12 @@
     │   └── NotFoundError      an unknown JOB_ID or RUN_ID
     ├── Interrupted            the process is stopping: a wait (rate budget, a poll, a lock)
     │   │                      was cut short; nothing was sent after it
-    │   └── OwnershipLost      another process adopted this run: this one stops writing to it
+    │   ├── OwnershipLost      another process adopted this run: this one stops writing to it
+    │   ├── PollingCancelled   a poll (or a wait for a busy environment) stopped early
+    │   └── TaskInterrupted    a task was cut short: it is left as it is (running, with its
+    │                          operation id) for recovery to follow
     ├── EnvironmentLockLost    the lease on an environment lapsed or was taken: no more changes
+    ├── EnvironmentBusy        an environment stayed locked by someone else until the deadline
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message;
@@ -74,6 +78,22 @@ class Interrupted(SchedulerError):
 class OwnershipLost(Interrupted):
     """Another process adopted this run (its heartbeat looked stale there): every write this
     process would make to it is refused (fenced by the run's owner token), and it stops."""
+
+
+class PollingCancelled(Interrupted):
+    """Polling stopped because the process is shutting down; the operation may still run."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        super().__init__(f"polling stopped after {polls} poll(s)")
+
+
+class TaskInterrupted(Interrupted):
+    """The process is stopping: leave the task as it is (running, with its operation id)."""
+
+
+class EnvironmentBusy(SchedulerError):
+    """The environment stayed locked by someone else until the deadline."""
 
 
 class EnvironmentLockLost(SchedulerError):

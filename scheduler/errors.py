@@ -123,7 +123,7 @@ CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # the methods that chan
 class KinstaError(SchedulerError):
     """`uncertain`: the request changes something, may have reached Kinsta, and no answer proved
     it rejected (a 5xx, a timeout after sending, a 2xx that cannot be read): its effect is
-    unknown. Such a request is never sent again blindly (see runner.py)."""
+    unknown. Such a request is never sent again blindly (see run/policy.py)."""
 
     def __init__(
         self, message: str, *, method: str = "", path: str = "", uncertain: bool = False

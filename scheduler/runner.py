@@ -25,7 +25,7 @@ from scheduler.actions import registry
 from scheduler.clock import CancelScope, Clock
 from scheduler.domain import Job, OperationState, Polling, Run, RunTrigger, Target
 from scheduler.errors import EnvironmentBusy
-from scheduler.history import HistoryStore
+from scheduler.history import HistoryStore, new_owner_token
 from scheduler.kinsta.client import KinstaClient
 from scheduler.kinsta.probe import SiteProbe
 from scheduler.run.context import FirstUser, Toolkit
@@ -112,14 +112,9 @@ class Runner:
         config_revision: str | None = None,
     ) -> Run | None:
         """Claim (job, slot) and execute it. None when the slot was already claimed."""
-        return self._executor().run(
-            job,
-            trigger,
-            scheduled_for,
-            config_revision,
-            resolve=self.targets,
-            on_progress=self.on_progress,
-        )
+        with holding(new_owner_token()) as token:
+            run = self._executor().claim(job, trigger, scheduled_for, config_revision, token)
+            return None if run is None else self.execute(job, run)
 
     def execute(self, job: Job, run: Run) -> Run:
         """Execute a claimed run (see Executor.execute)."""

@@ -22,11 +22,11 @@ from scheduler.errors import (
     SlotNotClaimedError,
     StoreError,
 )
-from scheduler.history import PlannedTask, new_owner_token
+from scheduler.history import PlannedTask
 from scheduler.kinsta.client import KinstaClient
 from scheduler.run import policy
 from scheduler.run.context import TaskRef, Toolkit
-from scheduler.run.leases import Heartbeats, RunControl, holding
+from scheduler.run.leases import Heartbeats, RunControl
 from scheduler.run.pipeline import Pipeline
 from scheduler.targets import select_targets
 
@@ -79,36 +79,31 @@ class Executor:
         self._started_by = started_by
         self._draining = draining
 
-    def run(
+    def claim(
         self,
         job: Job,
         trigger: RunTrigger,
         scheduled_for: datetime,
         config_revision: str | None,
-        *,
-        resolve: Resolve,
-        on_progress: OnProgress | None = None,
+        owner_token: str,
     ) -> Run | None:
-        """Claim (job, slot) and execute it. None when the slot was already claimed."""
-        with holding(new_owner_token()) as token:
-            try:
-                run = self._store.claim_run(
-                    job.id,
-                    trigger,
-                    scheduled_for,
-                    self._clock.now(),
-                    started_by=self._started_by,
-                    config_revision=config_revision,
-                    owner_token=token,
-                )
-            except StoreError as exc:
-                raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
-            if run is None:
-                log.info(
-                    "run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat()
-                )
-                return None
-            return self.execute(job, run, resolve=resolve, on_progress=on_progress)
+        """Claim (job, slot) with `owner_token` (counted as this process's: see
+        leases.holding). None when the slot was already claimed."""
+        try:
+            run = self._store.claim_run(
+                job.id,
+                trigger,
+                scheduled_for,
+                self._clock.now(),
+                started_by=self._started_by,
+                config_revision=config_revision,
+                owner_token=owner_token,
+            )
+        except StoreError as exc:
+            raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
+        if run is None:
+            log.info("run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat())
+        return run
 
     def execute(
         self, job: Job, run: Run, *, resolve: Resolve, on_progress: OnProgress | None = None

@@ -6,8 +6,12 @@
     │   └── NotFoundError      an unknown JOB_ID or RUN_ID
     ├── Interrupted            the process is stopping: a wait (rate budget, a poll, a lock)
     │   │                      was cut short; nothing was sent after it
-    │   └── OwnershipLost      another process adopted this run: this one stops writing to it
+    │   ├── OwnershipLost      another process adopted this run: this one stops writing to it
+    │   ├── PollingCancelled   a poll (or a wait for a busy environment) stopped early
+    │   └── TaskInterrupted    a task was cut short: it is left as it is (running, with its
+    │                          operation id) for recovery to follow
     ├── EnvironmentLockLost    the lease on an environment lapsed or was taken: no more changes
+    ├── EnvironmentBusy        an environment stayed locked by someone else until the deadline
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message;
@@ -76,6 +80,22 @@ class OwnershipLost(Interrupted):
     process would make to it is refused (fenced by the run's owner token), and it stops."""
 
 
+class PollingCancelled(Interrupted):
+    """Polling stopped because the process is shutting down; the operation may still run."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        super().__init__(f"polling stopped after {polls} poll(s)")
+
+
+class TaskInterrupted(Interrupted):
+    """The process is stopping: leave the task as it is (running, with its operation id)."""
+
+
+class EnvironmentBusy(SchedulerError):
+    """The environment stayed locked by someone else until the deadline."""
+
+
 class EnvironmentLockLost(SchedulerError):
     """The lease on an environment lapsed (not renewed in time: a paused process, an outage) or
     was taken by another holder: the pipeline must send no further change to it."""
@@ -103,7 +123,7 @@ CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # the methods that chan
 class KinstaError(SchedulerError):
     """`uncertain`: the request changes something, may have reached Kinsta, and no answer proved
     it rejected (a 5xx, a timeout after sending, a 2xx that cannot be read): its effect is
-    unknown. Such a request is never sent again blindly (see runner.py)."""
+    unknown. Such a request is never sent again blindly (see run/policy.py)."""
 
     def __init__(
         self, message: str, *, method: str = "", path: str = "", uncertain: bool = False

@@ -37,9 +37,11 @@ import structlog
 
 from scheduler.actions import registry
 from scheduler.domain import OperationEvent, OperationState, Run, RunStatus, Task, TaskStatus
-from scheduler.errors import Interrupted, OwnershipLost
+from scheduler.errors import EnvironmentBusy, Interrupted, OwnershipLost
 from scheduler.history import HistoryStore, UnresolvedOperation, new_owner_token
-from scheduler.runner import STALE_BEATS, EnvironmentBusy, RunControl, Runner, holding, holds
+from scheduler.run import policy
+from scheduler.run.leases import STALE_BEATS, RunControl, holding, holds
+from scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler.recovery")
 _ACTIONS = registry()
@@ -57,9 +59,9 @@ def recover(run: Run, runner: Runner, store: HistoryStore, owner: str) -> Run | 
     """Finish an adopted orphan run (see the module's rules). `run.owner_token` is the token
     the adoption gave. None when another process adopted it from us meanwhile."""
     assert run.owner_token is not None
-    with runner.control(run.run_id, run.owner_token) as control:
+    with runner.heartbeats.control(run.run_id, run.owner_token) as control:
         try:
-            with runner.beating(control):
+            with runner.heartbeats.beating(control):
                 return _recover(run, runner, store, owner, control)
         except OwnershipLost as exc:
             log.warning("recovery.lost", run_id=run.run_id, reason=str(exc))
@@ -92,12 +94,11 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
         run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED, owner=control.owner
     )
     tasks = store.tasks.run_tasks(run.run_id)
-    if any(t.status.is_failure for t in tasks):
-        status = RunStatus.FAILED
-    elif not tasks or any(t.status is TaskStatus.INTERRUPTED for t in tasks):
-        status = RunStatus.INTERRUPTED  # no task at all: it stopped before planning any
-    else:
-        status = RunStatus.SUCCEEDED
+    status = policy.run_status(
+        failed=sum(t.status.is_failure for t in tasks),
+        interrupted=sum(t.status is TaskStatus.INTERRUPTED for t in tasks),
+        total=len(tasks),  # no task at all: it stopped before planning any (interrupted)
+    )
     note = (
         f"recovered by {owner} after {run.started_by or 'its process'} stopped: "
         f"{polled} operation(s) followed to their end, {interrupted} task(s) interrupted"
@@ -147,26 +148,9 @@ def _unknown(operation: UnresolvedOperation, runner: Runner, control: RunControl
 
 
 def _settle(task: Task) -> tuple[TaskStatus, str]:
-    ops = task.operations
-    states = [op.state for op in ops]
-    summary = ", ".join(f"{op.action} {op.state.value}" for op in ops) or "no operation started"
     definition = _ACTIONS.get(task.action)
-    if any(s is OperationState.UNKNOWN for s in states):
-        return (
-            TaskStatus.INTERRUPTED,
-            f"its process stopped mid-action ({summary}); the outcome cannot be known, "
-            "nothing repeated",
-        )
-    if definition is not None and definition.one_operation and len(ops) == 1:
-        if ops[0].state is OperationState.SUCCEEDED:
-            return TaskStatus.SUCCEEDED, f"recovered: {summary} after its process stopped"
-        return TaskStatus.FAILED, f"recovered: {summary}: {ops[0].message or ''}".strip()
-    if any(s in (OperationState.FAILED, OperationState.TIMED_OUT) for s in states):
-        return TaskStatus.FAILED, f"its process stopped mid-action ({summary})"
-    return (
-        TaskStatus.INTERRUPTED,
-        f"its process stopped mid-action ({summary}); later steps not run, nothing repeated",
-    )
+    one_operation = definition is not None and definition.one_operation
+    return policy.recovered_task(task.operations, one_operation)
 
 
 def owner_gone(run: Run, me: str) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from scheduler.clock import Clock
 from scheduler.domain import FINAL_OPERATION_STATES, OperationState, Polling
-from scheduler.errors import Interrupted, KinstaAPIError, KinstaError
+from scheduler.errors import KinstaAPIError, KinstaError, PollingCancelled
 from scheduler.kinsta.client import KinstaClient, OperationStatus
 
 GROWTH = 1.5
@@ -36,14 +36,6 @@ def next_delay_s(polls_done: int, expected_s: float, polling: Polling) -> float:
         return max(polling.first_poll_s, expected_s)
     interval = max(polling.first_poll_s, expected_s / 4) * GROWTH ** (polls_done - 1)
     return min(polling.max_interval_s, interval)
-
-
-class PollingCancelled(Interrupted):
-    """Polling stopped because the process is shutting down; the operation may still run."""
-
-    def __init__(self, polls: int) -> None:
-        self.polls = polls
-        super().__init__(f"polling stopped after {polls} poll(s)")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ FORBIDDEN = {
         "scheduler.config",
         "scheduler.kinsta",
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
@@ -22,6 +23,7 @@ FORBIDDEN = {
     "scheduler.ratelimit": (
         "scheduler.kinsta",
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
@@ -29,6 +31,7 @@ FORBIDDEN = {
     "scheduler.schedules": (
         "scheduler.kinsta",
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
@@ -58,12 +61,14 @@ FORBIDDEN = {
     "scheduler.config": (
         "scheduler.kinsta",
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
     ),
     "scheduler.kinsta": (
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
@@ -71,12 +76,14 @@ FORBIDDEN = {
     ),
     "scheduler.actions": (
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
     ),
     "scheduler.history": (
         "scheduler.kinsta",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",
@@ -85,7 +92,15 @@ FORBIDDEN = {
     "scheduler.slots": (
         "scheduler.kinsta",
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+    ),
+    # the runner's parts never reach back to what composes them
+    "scheduler.run": (
+        "scheduler.runner",
+        "scheduler.recovery",
         "scheduler.daemon",
         "scheduler.cli",
     ),
@@ -94,26 +109,40 @@ FORBIDDEN = {
     # the daemon's parts: pure ones and the APScheduler wiring never reach for the rest
     "scheduler.daemon.jobs": (
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.kinsta",
         "scheduler.daemon.",
     ),
     "scheduler.daemon.wiring": (
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.kinsta",
         "scheduler.daemon.",
     ),
-    "scheduler.daemon.health": ("scheduler.runner", "scheduler.kinsta", "scheduler.daemon."),
-    "scheduler.daemon.outbox": ("scheduler.runner", "scheduler.kinsta", "scheduler.daemon."),
+    "scheduler.daemon.health": (
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.kinsta",
+        "scheduler.daemon.",
+    ),
+    "scheduler.daemon.outbox": (
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.kinsta",
+        "scheduler.daemon.",
+    ),
     "scheduler.daemon.reload": (
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.kinsta",
         "scheduler.daemon.",
     ),
     "scheduler.daemon.runs": ("scheduler.daemon.daemon", "scheduler.daemon.wiring"),
     "scheduler.daemon.backlog": (
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.kinsta",
         "scheduler.daemon.daemon",
@@ -121,10 +150,11 @@ FORBIDDEN = {
         "scheduler.daemon.runs",
     ),
     "scheduler.recovery": ("scheduler.daemon", "scheduler.cli"),
-    "scheduler.notify": ("scheduler.runner", "scheduler.daemon", "scheduler.cli"),
-    "scheduler.metrics": ("scheduler.runner", "scheduler.daemon", "scheduler.cli"),
+    "scheduler.notify": ("scheduler.run", "scheduler.runner", "scheduler.daemon", "scheduler.cli"),
+    "scheduler.metrics": ("scheduler.run", "scheduler.runner", "scheduler.daemon", "scheduler.cli"),
     "scheduler.sandbox": (
         "scheduler.history",
+        "scheduler.run",
         "scheduler.runner",
         "scheduler.daemon",
         "scheduler.cli",

@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 
 from scheduler.domain import OperationState, Polling
+from scheduler.errors import PollingCancelled
 from scheduler.kinsta.client import OperationStatus
-from scheduler.kinsta.operations import (
-    FAILURE_CONFIRMATIONS,
-    PollingCancelled,
-    next_delay_s,
-    wait_for_operation,
-)
+from scheduler.kinsta.operations import FAILURE_CONFIRMATIONS, next_delay_s, wait_for_operation
 from tests.conftest import FakeClock
 
 POLLING = Polling(first_poll_s=2, max_interval_s=30, not_found_grace_s=30, deadline_s=300)

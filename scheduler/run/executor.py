@@ -1,0 +1,247 @@
+"""Executes one run: claim its slot, resolve its targets, plan its tasks, run each target's
+pipeline (targets concurrently, up to the job's concurrency), settle the run's status, and end
+with one summary log line. The run's heartbeat beats from start to finish."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from scheduler.config import COMPANY_ACTIONS
+from scheduler.domain import Job, Run, RunStatus, RunTrigger, Target, TaskStatus
+from scheduler.errors import (
+    Interrupted,
+    KinstaError,
+    OwnershipLost,
+    SlotNotClaimedError,
+    StoreError,
+)
+from scheduler.history import PlannedTask
+from scheduler.kinsta.client import KinstaClient
+from scheduler.run import policy
+from scheduler.run.context import TaskRef, Toolkit
+from scheduler.run.leases import Heartbeats, RunControl
+from scheduler.run.pipeline import Pipeline
+from scheduler.targets import select_targets
+
+log = structlog.get_logger("scheduler.runner")
+
+Resolve = Callable[[Job], list[Target]]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What trigger's progress display is told: a target's pipeline ended."""
+
+    targets_total: int
+    targets_done: int
+    target: str
+    failed: bool
+
+
+OnProgress = Callable[[Progress], None]
+
+
+def resolve_targets(client: KinstaClient, company_id: str, job: Job) -> list[Target]:
+    """The environments the job acts on now, from the live site list."""
+    if all(a.name in COMPANY_ACTIONS for a in job.actions):
+        # Acts on the company: one pseudo-target named after what it creates.
+        name = str(job.actions[0].options.get("display_name") or job.id)
+        return [Target(site_id="", site_name=name, environment_id="", environment_name="-")]
+    sites = client.list_sites(company_id, include_environments=True)
+    return select_targets(sites, job.targets)
+
+
+class Executor:
+    """Runs claimed runs with the runner's tools; `resolve` (the job's targets) and
+    `on_progress` (told as each target's pipeline ends) are passed per call."""
+
+    def __init__(
+        self,
+        tools: Toolkit,
+        heartbeats: Heartbeats,
+        pipeline: Pipeline,
+        *,
+        started_by: str,
+        draining: threading.Event,
+    ) -> None:
+        self._tools = tools
+        self._store = tools.store
+        self._clock = tools.clock
+        self._heartbeats = heartbeats
+        self._pipeline = pipeline
+        self._started_by = started_by
+        self._draining = draining
+
+    def claim(
+        self,
+        job: Job,
+        trigger: RunTrigger,
+        scheduled_for: datetime,
+        config_revision: str | None,
+        owner_token: str,
+    ) -> Run | None:
+        """Claim (job, slot) with `owner_token` (counted as this process's: see
+        leases.holding). None when the slot was already claimed."""
+        try:
+            run = self._store.runs.claim_run(
+                job.id,
+                trigger,
+                scheduled_for,
+                self._clock.now(),
+                started_by=self._started_by,
+                config_revision=config_revision,
+                owner_token=owner_token,
+            )
+        except StoreError as exc:
+            raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc
+        if run is None:
+            log.info("run.already_claimed", job_id=job.id, scheduled_for=scheduled_for.isoformat())
+        return run
+
+    def execute(
+        self, job: Job, run: Run, *, resolve: Resolve, on_progress: OnProgress | None = None
+    ) -> Run:
+        """Execute a claimed run, beating its heartbeat from start to finish (resolving the
+        targets may wait for rate budget: a live run must never look orphaned meanwhile)."""
+        assert run.owner_token is not None, "a claimed run has an owner token"
+        with self._heartbeats.control(run.run_id, run.owner_token) as control:
+            try:
+                with self._heartbeats.beating(control):
+                    return self._execute(job, run, control, resolve, on_progress)
+            except OwnershipLost as exc:
+                return self._lost(run, str(exc))
+
+    def _lost(self, run: Run, why: str) -> Run:
+        """Another process adopted the run: leave it to that one, writing nothing more."""
+        log.error("run.adopted_elsewhere", run_id=run.run_id, job_id=run.job_id, reason=why)
+        return self._store.queries.get_run(run.run_id) or run
+
+    def _execute(
+        self,
+        job: Job,
+        run: Run,
+        control: RunControl,
+        resolve: Resolve,
+        on_progress: OnProgress | None,
+    ) -> Run:
+        try:
+            targets = resolve(job)
+        except Interrupted:
+            why = f"{policy.STOPPING}: before its targets were resolved"
+            return self._finish(run, RunStatus.INTERRUPTED, why, control)
+        except KinstaError as exc:
+            return self._finish(run, RunStatus.FAILED, f"could not resolve targets: {exc}", control)
+        if not targets:
+            return self._finish(
+                run, RunStatus.SKIPPED, "no environment matched the job's targets", control
+            )
+        # The runner serves every job of its company, possibly at once: merge, never replace.
+        self._tools.learner.learn(
+            self._store.queries.typical_durations([a.name for a in job.actions])
+        )
+        chains = self._plan(job, run, control, targets)
+        deadline = self._clock.monotonic() + job.timeout_s
+        failed = self._pipelines(job, run, chains, deadline, on_progress)
+        if control.lost is not None:
+            raise OwnershipLost(control.lost)
+        total = sum(len(chain) for chain in chains)
+        return self._settle(job, run, control, failed=failed, total=total, deadline=deadline)
+
+    def _plan(
+        self, job: Job, run: Run, control: RunControl, targets: Sequence[Target]
+    ) -> list[list[TaskRef]]:
+        """Record the run's tasks (every action on every target); one chain per target."""
+        planned = [PlannedTask(t, a.name) for t in targets for a in job.actions]
+        ids = self._store.runs.plan_tasks(run.run_id, planned)
+        leases: list[list[str]] = [[] for _ in targets]  # one list per target's pipeline
+        refs = [
+            TaskRef(
+                task_id,
+                run.run_id,
+                p.target,
+                p.action,
+                i % len(job.actions),
+                holder=f"{self._started_by}/run-{run.run_id}/{p.target.environment_id}",
+                label=f"job {job.id}, run {run.run_id}, {p.target.key}",
+                control=control,
+                holders=leases[i // len(job.actions)],
+            )
+            for i, (task_id, p) in enumerate(zip(ids, planned, strict=True))
+        ]
+        return [refs[i : i + len(job.actions)] for i in range(0, len(refs), len(job.actions))]
+
+    def _pipelines(
+        self,
+        job: Job,
+        run: Run,
+        chains: Sequence[Sequence[TaskRef]],
+        deadline: float,
+        on_progress: OnProgress | None,
+    ) -> int:
+        """Run every target's pipeline, up to the job's concurrency; how many tasks failed."""
+        done = itertools.count(1)
+
+        def pipeline(chain: Sequence[TaskRef]) -> int:
+            failed = self._pipeline.run(job, chain, deadline)
+            if on_progress is not None:
+                on_progress(Progress(len(chains), next(done), chain[0].target.key, failed > 0))
+            return failed
+
+        with ThreadPoolExecutor(
+            max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
+        ) as pool:
+            return sum(pool.map(pipeline, chains))
+
+    def _settle(
+        self, job: Job, run: Run, control: RunControl, *, failed: int, total: int, deadline: float
+    ) -> Run:
+        """The run's final status once every pipeline ended."""
+        now, owner = self._clock.now(), control.owner
+        # A task still `running` was cut short (the process is stopping, or its client closed):
+        # its operation is left at Kinsta for recovery to follow, and the run is interrupted.
+        tasks = self._store.tasks.run_tasks(run.run_id)
+        running = sum(1 for t in tasks if t.status is TaskStatus.RUNNING)
+        if control.stop.is_set() or self._draining.is_set() or running:
+            left = self._store.runs.finish_pending(
+                run.run_id, TaskStatus.INTERRUPTED, now, policy.NOT_STARTED_STOPPING, owner=owner
+            )
+            why = policy.stopped(left, running)
+            if why is not None:
+                return self._finish(run, RunStatus.INTERRUPTED, why, control)
+        if self._clock.monotonic() > deadline:
+            left = self._store.runs.finish_pending(
+                run.run_id, TaskStatus.SKIPPED, now, policy.NOT_STARTED_TIMEOUT, owner=owner
+            )
+            why = policy.timed_out(job.timeout_s, left, failed)
+            return self._finish(run, RunStatus.FAILED, why, control)
+        status = policy.run_status(failed=failed, interrupted=0, total=total)
+        return self._finish(run, status, f"{failed} task(s) failed" if failed else None, control)
+
+    def _finish(self, run: Run, status: RunStatus, error: str | None, control: RunControl) -> Run:
+        final = self._store.runs.finish_run(
+            run.run_id, status, self._clock.now(), error, owner=control.owner
+        )
+        duration = (
+            (final.finished_at - final.started_at).total_seconds()
+            if final.started_at and final.finished_at
+            else None
+        )
+        log.info(
+            "run.finished",
+            run_id=final.run_id,
+            job_id=final.job_id,
+            trigger=final.trigger.value,
+            status=final.status.value,
+            tasks_total=final.tasks_total,
+            tasks_failed=final.tasks_failed,
+            error=error,
+            duration_s=duration,
+        )
+        return final

@@ -24,7 +24,7 @@
         ├── ResponseFormatError    a 2xx body that is not JSON or lacks expected fields
         └── OperationError         an operation ended failed, or its deadline passed
 
-Exit codes are decided in one place (cli.py): ConfigError/BadInputError -> 2, a failed run -> 1.
+Exit codes are decided in one place (cli.main): ConfigError/BadInputError -> 2, a failed run -> 1.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from scheduler.domain import Run, RunStatus, RunTrigger, Task
+from scheduler.events import Bus, RunFinished
 from scheduler.kinsta.governor import RateGovernor
 
 Health = Callable[[], tuple[bool, str]]
@@ -89,6 +90,9 @@ class Metrics:
         )
         if governors is not None:
             registry.register(_GovernorCollector(governors))
+
+    def subscribe(self, bus: Bus) -> None:
+        bus.subscribe(RunFinished, lambda event: self.run_finished(event.run, event.tasks))
 
     def run_finished(self, run: Run, tasks: Sequence[Task]) -> None:
         self.runs.labels(run.job_id, run.status.value).inc()

@@ -1,19 +1,20 @@
 """trigger's progress display: a rich progress bar on a terminal (targets done / total, API
 requests spent, the current wait for the rate governor), plain lines otherwise. On stderr, so
-stdout keeps only the summary."""
+stdout keeps only the summary. It subscribes to the bus's TargetFinished events for the
+duration of one run."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from scheduler import runner as runner_module
+from scheduler.events import Bus, TargetFinished
 from scheduler.kinsta.governor import RateGovernor
 
 REFRESH_S = 0.25
@@ -34,25 +35,32 @@ def _stats(governor: RateGovernor, base: int) -> str:
 
 
 @contextmanager
-def shown(runner: runner_module.Runner, governor: RateGovernor, tty: bool) -> Iterator[Watch]:
+def shown(bus: Bus, governor: RateGovernor, tty: bool) -> Iterator[Watch]:
+    """Show the run's progress while the block runs, from the bus's TargetFinished events."""
     watch, base = Watch(), governor.requests
-    if not tty:
-
-        def line(event: runner_module.Progress) -> None:
-            outcome = "failed" if event.failed else "done"
-            sys.stderr.write(
-                f"[{event.targets_done}/{event.targets_total}] {event.target}: {outcome} "
-                f"({_stats(governor, base)})\n"
-            )
-            sys.stderr.flush()
-
-        runner.on_progress = line
+    with _bar(governor, base) if tty else _lines(governor, base) as subscriber:
+        unsubscribe = bus.subscribe(TargetFinished, subscriber)
         try:
             yield watch
         finally:
-            runner.on_progress = None
-        return
+            unsubscribe()
 
+
+@contextmanager
+def _lines(governor: RateGovernor, base: int) -> Iterator[Callable[[TargetFinished], None]]:
+    def line(event: TargetFinished) -> None:
+        outcome = "failed" if event.failed else "done"
+        sys.stderr.write(
+            f"[{event.targets_done}/{event.targets_total}] {event.target}: {outcome} "
+            f"({_stats(governor, base)})\n"
+        )
+        sys.stderr.flush()
+
+    yield line
+
+
+@contextmanager
+def _bar(governor: RateGovernor, base: int) -> Iterator[Callable[[TargetFinished], None]]:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -66,7 +74,7 @@ def shown(runner: runner_module.Runner, governor: RateGovernor, tty: bool) -> It
     failed = 0
     stop = threading.Event()
 
-    def advance(event: runner_module.Progress) -> None:
+    def advance(event: TargetFinished) -> None:
         nonlocal failed
         failed += event.failed
         description = f"running ({failed} failed)" if failed else "running"
@@ -78,14 +86,12 @@ def shown(runner: runner_module.Runner, governor: RateGovernor, tty: bool) -> It
         while not stop.wait(REFRESH_S):
             bar.update(task, stats=_stats(governor, base))
 
-    runner.on_progress = advance
     ticker = threading.Thread(target=refresh, name="progress", daemon=True)
     with bar:
         ticker.start()
         try:
-            yield watch
+            yield advance
         finally:
             stop.set()
             ticker.join()
             bar.update(task, stats=_stats(governor, base))
-            runner.on_progress = None

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.bootstrap import open_services
 from scheduler.clock import SystemClock
 from scheduler.config import parse
 from scheduler.domain import GovernorEvent
 from scheduler.history import sql_store
 from scheduler.history.events import EventWriter, SqlEventLog, merge
-from scheduler.services import open_services
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from scheduler.bootstrap import open_store
 from scheduler.errors import BadInputError, StoreError
 from scheduler.history import RunFilter, make_engine
 from scheduler.history.migrate import upgrade
-from scheduler.services import open_store
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from scheduler.bootstrap import open_services
 from scheduler.config import parse
 from scheduler.domain import Config
 from scheduler.history.tables import rate_permits
-from scheduler.services import open_services
 
 
 def config(tmp_path: Path, rate_limits: str) -> Config:

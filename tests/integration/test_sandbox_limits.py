@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from scheduler.bootstrap import start_sandbox
 from scheduler.config import parse
 from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
-from scheduler.services import start_sandbox
 from tests.conftest import FakeClock, checked_sandbox
 
 serving = contextmanager(checked_sandbox)

@@ -150,8 +150,53 @@ FORBIDDEN = {
         "scheduler.daemon.runs",
     ),
     "scheduler.recovery": ("scheduler.daemon", "scheduler.cli"),
-    "scheduler.notify": ("scheduler.run", "scheduler.runner", "scheduler.daemon", "scheduler.cli"),
-    "scheduler.metrics": ("scheduler.run", "scheduler.runner", "scheduler.daemon", "scheduler.cli"),
+    "scheduler.notify": (
+        "scheduler.history",
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+        "scheduler.bootstrap",
+    ),
+    "scheduler.notify.policy": ("scheduler.events", "scheduler.notify.dispatch"),  # pure
+    "scheduler.notify.channels": ("scheduler.events", "scheduler.notify.dispatch"),  # pure
+    "scheduler.metrics": (
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+        "scheduler.bootstrap",
+    ),
+    # the bus: publishers and subscribers import it, never the other way round
+    "scheduler.events": (
+        "scheduler.kinsta",
+        "scheduler.history",
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+        "scheduler.notify",
+        "scheduler.metrics",
+        "scheduler.eventlog",
+        "scheduler.progress",
+        "scheduler.bootstrap",
+    ),
+    "scheduler.eventlog": (
+        "scheduler.history",
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+        "scheduler.bootstrap",
+    ),
+    "scheduler.progress": (
+        "scheduler.run",
+        "scheduler.runner",
+        "scheduler.daemon",
+        "scheduler.cli",
+    ),
+    # the composition root: everything but the command line
+    "scheduler.bootstrap": ("scheduler.cli",),
     "scheduler.sandbox": (
         "scheduler.history",
         "scheduler.run",
@@ -163,7 +208,7 @@ FORBIDDEN = {
 }
 # third-party library -> the only places that may import it
 CONFINED = {
-    "httpx": ("scheduler.kinsta", "scheduler.notify"),  # Kinsta's API; webhooks
+    "httpx": ("scheduler.kinsta", "scheduler.notify.dispatch"),  # Kinsta's API; webhooks
     "prometheus_client": ("scheduler.metrics",),
     "sqlalchemy": ("scheduler.history",),
     "alembic": ("scheduler.history",),

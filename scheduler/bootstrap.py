@@ -1,5 +1,7 @@
-"""Composition: from a Config to the connected parts a command needs (store, client, runner),
-including the in-process sandbox for --sandbox. Entry points call this, then one function."""
+"""The composition root: from a Config to the connected parts a command needs (store, clients,
+governors, runners, the event bus and its subscribers: history's event log, metrics,
+notifications), including the in-process sandbox for --sandbox. Entry points call this, then one
+function. The only place that knows how the parts fit together."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
@@ -16,6 +19,8 @@ from scheduler import logs
 from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
+from scheduler.eventlog import EventLog
+from scheduler.events import Bus, GovernorActed, RunFinished, SlotsMissed, TargetFinished
 from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from scheduler.history.db import refuse_in_memory
 from scheduler.history.events import EventWriter
@@ -26,13 +31,13 @@ from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
 from scheduler.metrics import Metrics
-from scheduler.notify import Notifier
-from scheduler.runner import Runner
+from scheduler.notify import Dispatcher, Notifier
+from scheduler.runner import Progress, Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH
 from scheduler.sandbox.state import OPERATION_ID_MODES
 
-log = structlog.get_logger("scheduler.services")
+log = structlog.get_logger("scheduler.bootstrap")
 
 
 def open_store(
@@ -105,6 +110,8 @@ def ip_bucket_key(limits: RateLimits) -> str:
 
 @dataclass
 class Services:
+    """The connected parts of one process; `close` releases them all."""
+
     config: Config
     store: SqlHistoryStore
     clients: dict[str, KinstaClient]  # by company name
@@ -115,11 +122,16 @@ class Services:
     probe: SiteProbe | None = None
     draining: threading.Event = field(default_factory=threading.Event)
     events: EventWriter | None = None  # the governors' events, written off the request path
+    bus: Bus = field(default_factory=Bus)
+    clock: Clock = field(default_factory=SystemClock)
+    notifier: Notifier | None = None  # the daemon's (open_daemon_effects)
 
     def runner_for(self, job: Job) -> Runner:
         return self.runners[job.company]
 
     def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.close()
         for client in self.clients.values():
             client.close()
         if self.probe is not None:
@@ -148,17 +160,56 @@ def _keys(config: Config, server: SandboxServer | None) -> list[tuple[Company, s
     return [(c, config.kinsta.api_url, c.api_key) for c in companies if c.api_key is not None]
 
 
-def daemon_hooks(
-    services: Services, metrics: Metrics, notifier: Notifier
-) -> Callable[[Job | None, Run], None]:
-    """What happens after each recorded run: metrics, then notifications."""
+@dataclass(frozen=True)
+class DaemonHooks:
+    """The daemon's after-run and missed-slot hooks: each publishes on the bus."""
+
+    on_run: Callable[[Job | None, Run], None]
+    on_missed: Callable[[str, list[datetime], str], None]
+
+
+def daemon_hooks(services: Services) -> DaemonHooks:
+    """After each recorded run, RunFinished with its tasks; after missed slots, SlotsMissed."""
+    bus = services.bus
 
     def on_run(job: Job | None, run: Run) -> None:
         tasks = services.store.tasks.run_tasks(run.run_id)
-        metrics.run_finished(run, tasks)
-        notifier.run_finished(job, run, tasks)
+        bus.publish(RunFinished(job, run, tuple(tasks)))
 
-    return on_run
+    def on_missed(job_id: str, missed: list[datetime], reason: str) -> None:
+        bus.publish(SlotsMissed(job_id, tuple(missed), reason))
+
+    return DaemonHooks(on_run, on_missed)
+
+
+def open_daemon_effects(services: Services) -> Metrics:
+    """The daemon's subscribers, in the order they hear of a run: metrics, then notifications
+    (whose deliveries history's event log records)."""
+    metrics = Metrics(services.governors)
+    metrics.subscribe(services.bus)
+    dispatcher = Dispatcher(services.clock, services.bus.publish)
+    notifier = Notifier(services.config.notify, services.store.runs, dispatcher)
+    services.notifier = notifier
+    notifier.subscribe(services.bus)
+    return metrics
+
+
+def _publish_progress(bus: Bus) -> Callable[[Progress], None]:
+    def publish(progress: Progress) -> None:
+        bus.publish(
+            TargetFinished(
+                progress.targets_total, progress.targets_done, progress.target, progress.failed
+            )
+        )
+
+    return publish
+
+
+def _publish_governor_events(bus: Bus) -> Callable[[str, str, float | None, str], None]:
+    def publish(scope: str, kind: str, seconds: float | None, detail: str) -> None:
+        bus.publish(GovernorActed(scope, kind, seconds, detail))
+
+    return publish
 
 
 def register_notify_secrets(config: Config) -> None:
@@ -189,44 +240,60 @@ def open_services(
     server = start_sandbox(config) if sandbox else None
     cancel = CancelScope()
     store.stop = cancel  # shutdown's cancel also ends the store's retries
-    services = Services(config, store, {}, {}, server, cancel)
+    services = Services(config, store, {}, {}, server, cancel, clock=clock)
     events = services.events = EventWriter(store.events.record_governor_events, clock)
+    EventLog(store.events, events).subscribe(services.bus)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
     via = server.url.removesuffix(BASE_PATH) if server else config.kinsta.site_base_url
     services.probe = SiteProbe(config.kinsta.timeout_s, via=via)
     try:
         for company, api_url, key in _keys(config, server):
-            logs.register_secret(key.reveal())
-            governor = RateGovernor(
-                config.kinsta.rate_limits,
-                clock,
-                ledger=ledger,
-                scope=key_fingerprint(key.reveal()),
-                ip_key=ip_bucket_key(config.kinsta.rate_limits),
-                hold_s=config.kinsta.timeout_s,
-                on_event=events,
-                cancel=cancel,
-            )
-            client = KinstaClient(
-                api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s, cancel=cancel
-            )
-            services.clients[company.name] = client
-            services.governors[company.name] = governor
-            company_id = (None if sandbox else company.company_id) or client.validate().company
-            services.runners[company.name] = Runner(
-                client,
-                store,
-                clock,
-                config.kinsta.polling,
-                company_id,
-                started_by=identity(),
-                cancel=cancel,
-                probe=services.probe,
-                draining=services.draining,
-                heartbeat_s=config.daemon.heartbeat_s,
-            )
+            _connect(services, company, api_url, key, ledger, sandbox=sandbox)
     except BaseException:
         services.close()
         raise
     return services
+
+
+def _connect(
+    services: Services,
+    company: Company,
+    api_url: str,
+    key: Secret,
+    ledger: SqlLedger,
+    *,
+    sandbox: bool,
+) -> None:
+    """One company's governor, client and runner, each telling the bus what happened."""
+    config, store, clock, cancel = services.config, services.store, services.clock, services.cancel
+    logs.register_secret(key.reveal())
+    governor = RateGovernor(
+        config.kinsta.rate_limits,
+        clock,
+        ledger=ledger,
+        scope=key_fingerprint(key.reveal()),
+        ip_key=ip_bucket_key(config.kinsta.rate_limits),
+        hold_s=config.kinsta.timeout_s,
+        on_event=_publish_governor_events(services.bus),
+        cancel=cancel,
+    )
+    client = KinstaClient(
+        api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s, cancel=cancel
+    )
+    services.clients[company.name] = client
+    services.governors[company.name] = governor
+    company_id = (None if sandbox else company.company_id) or client.validate().company
+    services.runners[company.name] = Runner(
+        client,
+        store,
+        clock,
+        config.kinsta.polling,
+        company_id,
+        started_by=identity(),
+        cancel=cancel,
+        probe=services.probe,
+        draining=services.draining,
+        heartbeat_s=config.daemon.heartbeat_s,
+    )
+    services.runners[company.name].on_progress = _publish_progress(services.bus)

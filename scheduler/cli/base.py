@@ -1,0 +1,142 @@
+"""What every command shares: the root group and its options, the state it hands down (the
+configuration's path and the database), time parsing, output helpers. Exit codes are decided in
+scheduler.cli.main only: 0 ok; 1 a run failed; 2 bad configuration or input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from scheduler import config as config_module
+from scheduler import logs, render
+from scheduler.domain import Config
+from scheduler.errors import BadInputError
+
+FORMATS = ("table", "json", "csv")
+RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+
+
+class State:
+    def __init__(self, config: str | None, database: str | None) -> None:
+        self.env = dict(os.environ)
+        self.path = config_module.resolve_path(config, self.env)
+        self.database = database
+
+    def load(self, *, require_api_key: bool = False, sandbox: bool = False) -> Config:
+        return config_module.load(
+            self.path,
+            self.env,
+            database_override=self.database,
+            require_api_key=require_api_key,
+            sandbox=sandbox,
+        )
+
+    def database_url(self) -> str:
+        """For history queries: the database, even when jobs.yaml is absent or invalid."""
+        override = self.database or self.env.get(config_module.ENV_DATABASE_URL)
+        if override:
+            return override
+        if not self.path.exists():
+            return config_module.default_database_url(self.path)
+        return self.load().database_url
+
+
+def parse_when(value: str | None, now: datetime) -> datetime | None:
+    """'7d', '12h', '30m', '2w' ago, or an ISO date/time (local zone unless it names one)."""
+    if value is None:
+        return None
+    match = RELATIVE.match(value.strip())
+    try:
+        if match:
+            unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+            return now - timedelta(**{unit: int(match.group(1))})
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadInputError(f"cannot read time {value!r}: use 7d, 12h, 30m or an ISO date") from exc
+    except OverflowError as exc:  # timedelta's limit, or before the year 1
+        raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
+    try:
+        return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # the year 1 or 9999 seen from another zone
+        raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
+
+
+def make_console() -> Console:
+    """Rich console; when piped, wide enough that tables are not squeezed to 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+@contextlib.contextmanager
+def listening(flags: str, host: str, port: int) -> Iterator[None]:
+    """Binding a server socket: a port in use or a host that is no address here is bad input."""
+    try:
+        yield
+    except (OSError, OverflowError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise BadInputError(f"{flags}: cannot listen on {host}:{port}: {reason}") from exc
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {logs.mask(message)}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="jobs.yaml (default $KINSTA_SCHEDULER_CONFIG or ./jobs.yaml)",
+)
+@click.option("--database", metavar="URL", help="history database URL (overrides jobs.yaml)")
+@click.option(
+    "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto")
+@click.version_option(package_name="kinsta-scheduler")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    database: str | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Scheduled maintenance for WordPress sites on Kinsta, with a queryable history."""
+    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
+    ctx.obj = State(config_path, database)
+
+
+sandbox_flag = click.option(
+    "--sandbox", is_flag=True, help="use the built-in fake Kinsta API on loopback"
+)
+upgrade_flag = click.option(
+    "--upgrade-db",
+    is_flag=True,
+    help="migrate an older SQLite history first (PostgreSQL: db upgrade)",
+)
+
+
+def emit(
+    fmt: str, rows: list[dict[str, Any]], fields: tuple[str, ...], table: Callable[[], None]
+) -> None:
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+    elif fmt == "csv":
+        click.echo(render.to_csv(rows, fields), nl=False)
+    else:
+        table()
+
+
+def history_store(state: State) -> Any:
+    from scheduler.bootstrap import open_store
+
+    return open_store(state.database_url())

@@ -1,0 +1,50 @@
+"""db: the history database's schema (Alembic migrations)."""
+
+from __future__ import annotations
+
+import click
+
+from scheduler.cli.base import State, cli
+
+
+@cli.group()
+def db() -> None:
+    """The history database's schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_obj
+def db_upgrade(state: State, revision: str) -> None:
+    """Migrate the schema up to REVISION (default: the newest)."""
+    from scheduler.history import make_engine
+    from scheduler.history.migrate import current_revision, upgrade
+
+    engine = make_engine(state.database_url())
+    before = current_revision(engine)
+    upgrade(engine, revision)
+    click.echo(f"schema: {before or 'empty'} -> {current_revision(engine)}")
+
+
+@db.command("current")
+@click.pass_obj
+def db_current(state: State) -> None:
+    """Print the schema revision of the database and of the code."""
+    from scheduler.history import make_engine
+    from scheduler.history.migrate import current_revision, head_revision
+
+    engine = make_engine(state.database_url())
+    click.echo(f"database: {current_revision(engine) or 'empty'}  code: {head_revision(engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_obj
+def db_downgrade(state: State, revision: str) -> None:
+    """Migrate the schema down to REVISION ('base' removes every table)."""
+    from scheduler.history import make_engine
+    from scheduler.history.migrate import current_revision, downgrade
+
+    engine = make_engine(state.database_url())
+    downgrade(engine, revision)
+    click.echo(f"schema: {current_revision(engine) or 'empty'}")

@@ -1,0 +1,168 @@
+"""plan: each job's next fire times, targets, request budget and colliding schedules."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from scheduler import render
+from scheduler.cli.base import RELATIVE, State, cli, parse_when, sandbox_flag
+from scheduler.domain import Config
+from scheduler.errors import BadInputError, KinstaError, SchedulerError
+
+PLAN_AT_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
+@cli.command()
+@click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True
+)
+@sandbox_flag
+@click.option("--offline", is_flag=True, help="do not ask the API for the targets")
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="plan as if it were this ISO date/time (default: now), e.g. the start of a freeze",
+)
+@click.pass_obj
+def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: str | None) -> None:
+    """Each job's next fire times in its zone (DST cases marked), its targets, the requests a run
+    needs and the time the rate limit needs for them; warns about colliding schedules (looking
+    over each pair of jobs' common cycle, at least a week ahead, whatever --count shows)."""
+    config = state.load(sandbox=sandbox)
+    now = _parse_at(at) if at else datetime.now(UTC)
+    targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
+    rows, found = _plan(config, now, count, targets, learned)
+    for row in rows:
+        row["warnings"] = [text for jobs, text in found if row["job_id"] in jobs]
+        row["targets_note"] = note
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+        return
+    if note:
+        click.echo(f"(targets not resolved: {note})")
+    for row in rows:
+        click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
+        if row["targets"] is not None:
+            budget = (
+                f"{row['governor_minutes']:.1f} min of rate budget"
+                if row["governor_minutes"]
+                else "within one rate window"
+            )
+            click.echo(
+                f"  {row['targets']} target(s), ~{row['requests']} request(s) per run "
+                f"({budget}), a run takes ~{row['duration_minutes']:.1f} min"
+            )
+        if not row["next_local"]:
+            click.echo("  runs only when triggered")
+        for moment, dst in zip(row["next_local"], row["dst"], strict=True):
+            click.echo(f"  {moment}" + (f"  [{dst}]" if dst else ""))
+    for _, text in found:
+        click.echo(f"warning: {text}", err=True)
+
+
+def _parse_at(value: str) -> datetime:
+    """plan --at: an ISO date/time (local zone unless it names one), not a relative one."""
+    if RELATIVE.match(value.strip()):
+        raise BadInputError(f"--at {value!r}: give an ISO date/time such as 2026-11-27T03:00")
+    found = parse_when(value, datetime.now(UTC))
+    assert found is not None
+    # Planning looks up to a year past it (and fire times beyond): keep clear of the calendar's
+    # ends, where a cron's next firing cannot be computed.
+    if not PLAN_AT_RANGE[0] <= found <= PLAN_AT_RANGE[1]:
+        raise BadInputError(f"--at {value!r}: give a time between the years 1900 and 9000")
+    return found
+
+
+def _plan_inputs(
+    state: State, config: Config, *, sandbox: bool, offline: bool
+) -> tuple[dict[str, set[str]] | None, dict[str, float], str | None]:
+    """(environment ids per job, learned durations, why targets are unknown)."""
+    from scheduler.bootstrap import open_services, open_store
+
+    learned: dict[str, float] = {}
+    with contextlib.suppress(SchedulerError):
+        store = open_store(config.database_url)
+        learned = store.queries.typical_durations([a.name for j in config.jobs for a in j.actions])
+        store.engine.dispose()
+    if offline:
+        return None, learned, "--offline"
+    if not sandbox and any(c.api_key is None for c in config.kinsta.all_companies()):
+        return None, learned, "no API key (set KINSTA_API_KEY, or use --sandbox)"
+    try:
+        services = open_services(config, sandbox=sandbox)
+    except SchedulerError as exc:
+        return None, learned, str(exc)
+    try:
+        found = {
+            job.id: {t.environment_id or t.key for t in services.runner_for(job).targets(job)}
+            for job in config.jobs
+        }
+    except KinstaError as exc:
+        return None, learned, f"Kinsta API: {exc}"
+    finally:
+        services.close()
+    return found, learned, None
+
+
+def _plan(
+    config: Config,
+    now: datetime,
+    count: int,
+    targets: dict[str, set[str]] | None,
+    learned: dict[str, float],
+) -> tuple[list[dict[str, Any]], list[tuple[tuple[str, ...], str]]]:
+    from zoneinfo import ZoneInfo
+
+    from scheduler import planning, schedules
+    from scheduler.actions import registry
+    from scheduler.domain import CronSchedule
+
+    actions = registry()
+    per_minute = config.kinsta.rate_limits.per_minute
+    rows, estimates = [], {}
+    for job in config.jobs:
+        times = schedules.upcoming(job.schedule, now, count) if job.schedule else []
+        zone = ZoneInfo(job.schedule.timezone) if isinstance(job.schedule, CronSchedule) else UTC
+        resolved = len(targets[job.id]) if targets is not None else None
+        guess = planning.estimate(job, resolved, actions, per_minute, learned)
+        estimates[job.id] = guess
+        rows.append(
+            {
+                "job_id": job.id,
+                "schedule": _describe_schedule(job.schedule),
+                "timezone": str(zone),
+                "next": [render.utc_iso(t) for t in times],
+                "next_local": [t.astimezone(zone).isoformat() for t in times],
+                "dst": [schedules.dst_note(job.schedule, t) for t in times] if job.schedule else [],
+                "targets": guess.targets,
+                "requests": guess.requests,
+                "governor_minutes": None if guess.governor_s is None else guess.governor_s / 60,
+                "duration_minutes": None if guess.duration_s is None else guess.duration_s / 60,
+            }
+        )
+    shared: dict[tuple[str, str], int | None] = {}
+    for index, first in enumerate(config.jobs):
+        for second in config.jobs[index + 1 :]:
+            if targets is not None:
+                common = len(targets[first.id] & targets[second.id])
+                if common and first.company == second.company:
+                    shared[(first.id, second.id)] = common
+            elif planning.may_share(first, second):
+                shared[(first.id, second.id)] = None
+    return rows, planning.warnings(config.jobs, estimates, now, shared)
+
+
+def _describe_schedule(schedule: Any) -> str:
+    from scheduler.domain import CronSchedule
+
+    if schedule is None:
+        return "no schedule"
+    if isinstance(schedule, CronSchedule):
+        return f"cron {schedule.expression}"
+    return f"every {schedule.every_s:g}s"

@@ -42,7 +42,6 @@ from scheduler.history import HistoryStore, UnresolvedOperation, new_owner_token
 from scheduler.runner import STALE_BEATS, EnvironmentBusy, RunControl, Runner, holding, holds
 
 log = structlog.get_logger("scheduler.recovery")
-_ACTIONS = registry()
 
 __all__ = ["STALE_BEATS", "find_and_recover", "owner_gone", "recover"]
 
@@ -150,7 +149,7 @@ def _settle(task: Task) -> tuple[TaskStatus, str]:
     ops = task.operations
     states = [op.state for op in ops]
     summary = ", ".join(f"{op.action} {op.state.value}" for op in ops) or "no operation started"
-    definition = _ACTIONS.get(task.action)
+    definition = registry().get(task.action)
     if any(s is OperationState.UNKNOWN for s in states):
         return (
             TaskStatus.INTERRUPTED,

@@ -27,9 +27,9 @@ from datetime import datetime
 
 import structlog
 
-from scheduler.actions import Action, ActionDef, ActionResult, Repeat, registry, uncertain
+from scheduler.actions import Action, ActionDef, ActionResult, Repeat, Scope, registry, uncertain
+from scheduler.actions.specs import company_target_name
 from scheduler.clock import CancelScope, Clock
-from scheduler.config import COMPANY_ACTIONS
 from scheduler.domain import (
     InventorySnapshot,
     Job,
@@ -525,9 +525,9 @@ class Runner:
 
     def targets(self, job: Job) -> list[Target]:
         """The environments the job acts on now, from the live site list."""
-        if all(a.name in COMPANY_ACTIONS for a in job.actions):
+        if all(self._actions[a.name].scope is Scope.COMPANY for a in job.actions):
             # Acts on the company: one pseudo-target named after what it creates.
-            name = str(job.actions[0].options.get("display_name") or job.id)
+            name = company_target_name(job.actions[0], job.id)
             return [Target(site_id="", site_name=name, environment_id="", environment_name="-")]
         sites = self.client.list_sites(self.company_id, include_environments=True)
         return select_targets(sites, job.targets)
@@ -808,7 +808,7 @@ class Runner:
         attempts = 1 if definition.repeat is Repeat.NEVER else IDEMPOTENT_ATTEMPTS
         for attempt in range(1, attempts + 1):
             try:
-                result = self._attempt(job, ref, definition.run)
+                result = self._attempt(job, ref, definition.invoke)
             except KinstaError as exc:
                 if definition.repeat is not Repeat.ALWAYS:
                     raise

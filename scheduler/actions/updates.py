@@ -9,16 +9,37 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from scheduler.actions import ActionContext, ActionResult, change, verify
+from pydantic import field_validator
+
+from scheduler.actions import ActionContext, ActionResult, Options, change, define, verify
 from scheduler.actions import backups as backup_actions
+from scheduler.actions.verify import VerifyOptions
 from scheduler.domain import Target, TaskStatus
-from scheduler.kinsta.client import OperationAccepted
-from scheduler.kinsta.models import WpItem
+from scheduler.values import Duration, parse_duration
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.client import OperationAccepted
+    from scheduler.kinsta.models import WpItem
 
 SAFE_TAG = "kinsta-scheduler pre-update"
 STEPS = ("patch", "minor", "all")
+
+
+class UpdateOptions(Options):
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    only: Literal["patch", "minor", "all"] = "all"
+    min_age: Duration = 0.0  # seconds once validated
+    safe: bool = False
+    verify: VerifyOptions = VerifyOptions()
+    check_php_errors: bool = True
+
+    @field_validator("min_age")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
 
 
 def _numbers(version: str) -> tuple[int, ...] | None:
@@ -46,15 +67,13 @@ def _allowed(size: str, only: str) -> bool:
 
 def choose(
     items: list[WpItem],
-    options: Mapping[str, Any],
+    options: UpdateOptions,
     first_seen: Mapping[tuple[str, str], datetime],
     now: datetime,
 ) -> tuple[list[WpItem], dict[str, str]]:
     """(items to update, held back: name -> why)."""
-    include = tuple(options.get("include") or ("*",))
-    exclude = tuple(options.get("exclude") or ())
-    only = str(options.get("only") or "all")
-    min_age = float(options.get("min_age") or 0)
+    include = options.include or ("*",)
+    exclude, only, min_age = options.exclude, options.only, float(options.min_age)
     chosen, held = [], {}
     for item in items:
         if not item.has_update or item.update_version is None:
@@ -84,7 +103,7 @@ def _update(
     kind: str,
     ctx: ActionContext,
     target: Target,
-    options: Mapping[str, Any],
+    options: UpdateOptions,
     *,
     listing: Callable[[str], list[WpItem]],
     bulk: Callable[[str, list[str]], OperationAccepted],
@@ -100,7 +119,7 @@ def _update(
     names = [i.name for i in chosen]
     before = {kind: {i.name: i.version for i in chosen}}
     wanted = {i.name: i.update_version for i in chosen}
-    safe = bool(options.get("safe"))
+    safe = options.safe
     backup = None
     fatals_before: set[str] | None = None
     if safe:
@@ -111,7 +130,7 @@ def _update(
                 TaskStatus.FAILED, f"no update: the safety backup failed ({reason})", details
             )
         details["backup"] = backup_actions.backup_json(backup)
-        if options.get("check_php_errors", True):
+        if options.check_php_errors:
             fatals_before = verify.fatal_lines(ctx, target)
 
     def in_place() -> bool:
@@ -141,7 +160,7 @@ def _update(
         f"{n} {before[kind][n]} -> {now_installed.get(n)}" for n in moved
     )
     if safe and backup is not None:
-        verdict = verify.check(ctx, target, options.get("verify") or {}, fatals_before)
+        verdict = verify.check(ctx, target, options.verify, fatals_before)
         details["verify"] = verdict.to_json()
         if not verdict.ok or result.status is not TaskStatus.SUCCEEDED:
             why = verdict.summary() if not verdict.ok else result.message
@@ -170,7 +189,7 @@ def _update(
     return ActionResult(TaskStatus.SUCCEEDED, message, details, before, after)
 
 
-def update_plugins(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def update_plugins(ctx: ActionContext, target: Target, options: UpdateOptions) -> ActionResult:
     client = ctx.client
     return _update(
         "plugins",
@@ -182,8 +201,14 @@ def update_plugins(ctx: ActionContext, target: Target, options: Mapping[str, Any
     )
 
 
-def update_themes(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def update_themes(ctx: ActionContext, target: Target, options: UpdateOptions) -> ActionResult:
     client = ctx.client
     return _update(
         "themes", ctx, target, options, listing=client.list_themes, bulk=client.bulk_update_themes
     )
+
+
+UPDATE_PLUGINS = define(
+    "update_plugins", update_plugins, UpdateOptions, requests=3.0, typical_s=90.0
+)
+UPDATE_THEMES = define("update_themes", update_themes, UpdateOptions, requests=3.0, typical_s=90.0)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
@@ -131,24 +130,13 @@ class TargetSelector:
     environment: str = "live"
 
 
-def freeze(options: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only copy, all the way down: mappings become read-only, lists tuples."""
-
-    def deep(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return MappingProxyType({k: deep(v) for k, v in value.items()})
-        if isinstance(value, list | tuple):
-            return tuple(deep(v) for v in value)
-        return value
-
-    frozen: Mapping[str, Any] = deep(options)
-    return frozen
-
-
 @dataclass(frozen=True)
 class ActionSpec:
+    """One of a job's actions: its name in the catalogue (scheduler.actions) and its options,
+    an instance of the options model the catalogue declares for it (None: its defaults)."""
+
     name: str
-    options: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+    options: object = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from fnmatch import fnmatchcase
 
 from scheduler import schedules
 from scheduler.actions import ActionDef
+from scheduler.actions.updates import UpdateOptions
 from scheduler.domain import IntervalSchedule, Job, Schedule
 
 LIST_REQUESTS = 1  # resolving targets: one GET /sites with environments
@@ -195,9 +196,9 @@ def target_warnings(
             continue
         for action in job.actions:
             kind = {"update_plugins": "plugins", "update_themes": "themes"}.get(action.name)
-            if kind is None:
+            if kind is None or not isinstance(action.options, UpdateOptions):
                 continue
-            for pattern in action.options.get("exclude", ()):
+            for pattern in action.options.exclude:
                 if not any(fnmatchcase(name, pattern) for name in installed.get(kind, set())):
                     found.append(
                         (job.id, f"{action.name}.exclude: no environment has {kind} {pattern!r}")

@@ -44,7 +44,6 @@ from scheduler.run.leases import STALE_BEATS, RunControl, holding, holds
 from scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler.recovery")
-_ACTIONS = registry()
 
 __all__ = ["STALE_BEATS", "find_and_recover", "owner_gone", "recover"]
 
@@ -148,7 +147,7 @@ def _unknown(operation: UnresolvedOperation, runner: Runner, control: RunControl
 
 
 def _settle(task: Task) -> tuple[TaskStatus, str]:
-    definition = _ACTIONS.get(task.action)
+    definition = registry().get(task.action)
     one_operation = definition is not None and definition.one_operation
     return policy.recovered_task(task.operations, one_operation)
 

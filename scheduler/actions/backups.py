@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from scheduler.actions import ActionContext, ActionResult, change, outcome
+from pydantic import Field
+
+from scheduler.actions import ActionContext, ActionResult, Options, change, define, outcome
 from scheduler.domain import Target, TaskStatus
-from scheduler.kinsta.models import Backup
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.models import Backup
 
 DEFAULT_TAG = "kinsta-scheduler"
 MANUAL = "manual"
 CLOCK_SLACK = timedelta(minutes=5)  # Kinsta's clock against ours when finding the new backup
+
+
+class BackupOptions(Options):
+    tag: str = Field(DEFAULT_TAG, max_length=200)
+    find_id: bool = False  # list the backups afterwards to record the new one's id
+
+
+class PruneBackupsOptions(Options):
+    keep: int = Field(ge=0, le=100)
+
+
+class RestoreBackupOptions(Options):
+    backup: Literal["latest_manual", "latest"] | Annotated[int, Field(ge=1, lt=2**63)] = (
+        "latest_manual"
+    )
+    tag: str | None = None
 
 
 def backup_json(backup: Backup) -> dict[str, Any]:
@@ -68,12 +87,12 @@ def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, 
     return result, newest
 
 
-def backup(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def backup(ctx: ActionContext, target: Target, options: BackupOptions) -> ActionResult:
     """A manual backup (POST .../manual-backups), waited on until its operation ends. Its id is
     looked up only when asked (`find_id: true`): that costs a request per environment, and
     `restore_backup` finds backups by tag anyway."""
-    tag = str(options.get("tag") or DEFAULT_TAG)
-    if not options.get("find_id"):
+    tag = options.tag or DEFAULT_TAG
+    if not options.find_id:
         result = take(ctx, target, tag)
         if result.status is not TaskStatus.SUCCEEDED:
             return result
@@ -99,10 +118,10 @@ def _taken(message: str, result: ActionResult, details: dict[str, Any]) -> Actio
     return ActionResult(TaskStatus.SUCCEEDED, message, details)
 
 
-def prune_backups(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def prune_backups(ctx: ActionContext, target: Target, options: PruneBackupsOptions) -> ActionResult:
     """Delete manual backups beyond the newest `keep`. Automatic (daily, hourly, system)
     backups are never touched: they are Kinsta's, not ours to manage."""
-    keep = int(options["keep"])
+    keep = options.keep
     manual = sorted(
         (b for b in ctx.client.list_backups(target.environment_id) if b.type == MANUAL),
         key=lambda b: b.created_at,
@@ -164,11 +183,27 @@ def restore(ctx: ActionContext, target: Target, chosen: Backup) -> ActionResult:
     )
 
 
-def restore_backup(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def restore_backup(
+    ctx: ActionContext, target: Target, options: RestoreBackupOptions
+) -> ActionResult:
     """Restore one of the environment's backups onto it (on demand)."""
-    which, tag = options["backup"], options.get("tag")
+    which, tag = options.backup, options.tag
     chosen = pick(ctx.client.list_backups(target.environment_id), which, tag)
     if chosen is None:
         wanted = f"backup {which}" + (f" tagged {tag!r}" if tag else "")
         return ActionResult(TaskStatus.FAILED, f"no {wanted} on this environment")
     return restore(ctx, target, chosen)
+
+
+BACKUP = define("backup", backup, BackupOptions, one_operation=True, requests=2.0, typical_s=90.0)
+PRUNE_BACKUPS = define(
+    "prune_backups", prune_backups, PruneBackupsOptions, requests=3.0, typical_s=15.0
+)
+RESTORE_BACKUP = define(
+    "restore_backup",
+    restore_backup,
+    RestoreBackupOptions,
+    on_demand=True,
+    requests=4.0,
+    typical_s=120.0,
+)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from scheduler.actions import ActionContext, ActionResult, outcome
+from scheduler.actions import ActionContext, ActionResult, NoOptions, Repeat, define, outcome
 from scheduler.domain import Target, TaskStatus
 
 
-def clear_cache(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def clear_cache(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Clear the environment's page cache (POST /sites/tools/clear-cache)."""
     accepted = ctx.client.clear_cache(target.environment_id)
     return outcome(*ctx.wait(accepted))
 
 
-def clear_edge_cache(
-    ctx: ActionContext, target: Target, options: Mapping[str, Any]
-) -> ActionResult:
+def clear_edge_cache(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Clear the environment's edge cache (POST /sites/edge-caching/clear); skipped when the
     environment has no edge cache id (as clear_cdn_cache is without a CDN cache id)."""
     if not target.edge_cache_id:
@@ -26,10 +21,31 @@ def clear_edge_cache(
     return outcome(*ctx.wait(accepted))
 
 
-def clear_cdn_cache(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def clear_cdn_cache(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Clear the environment's CDN cache (POST /sites/cdn/clear-cache); skipped when the
     environment has no CDN cache id."""
     if not target.cdn_cache_id:
         return ActionResult(TaskStatus.SKIPPED, "the environment has no CDN cache (cdn_cache_id)")
     accepted = ctx.client.clear_cdn_cache(target.environment_id, target.cdn_cache_id)
     return outcome(*ctx.wait(accepted))
+
+
+CLEAR_CACHE = define(
+    "clear_cache", clear_cache, NoOptions, one_operation=True, repeat=Repeat.ALWAYS, typical_s=5.0
+)
+CLEAR_EDGE_CACHE = define(
+    "clear_edge_cache",
+    clear_edge_cache,
+    NoOptions,
+    one_operation=True,
+    repeat=Repeat.ALWAYS,
+    typical_s=5.0,
+)
+CLEAR_CDN_CACHE = define(
+    "clear_cdn_cache",
+    clear_cdn_cache,
+    NoOptions,
+    one_operation=True,
+    repeat=Repeat.ALWAYS,
+    typical_s=5.0,
+)

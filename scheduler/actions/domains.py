@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from pydantic import Field
 
-from scheduler.actions import ActionContext, ActionResult, change
+from scheduler.actions import ActionContext, ActionResult, Options, change, define
 from scheduler.domain import Target, TaskStatus
 
 
-def add_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+class DomainOptions(Options):
+    domain: str = Field(pattern=r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+    wildcardless: bool | None = None
+
+
+def add_domain(ctx: ActionContext, target: Target, options: DomainOptions) -> ActionResult:
     """Add `domain`; skipped when the environment has it already."""
-    name = str(options["domain"]).casefold()
+    name = options.domain.casefold()
     if any(d.name.casefold() == name for d in ctx.client.list_domains(target.environment_id)):
         return ActionResult(TaskStatus.SKIPPED, f"{name} is already on {target.key}")
     env_id = target.environment_id
     result = change(
         ctx,
-        lambda: ctx.client.add_domain(env_id, name, is_wildcardless=options.get("wildcardless")),
+        lambda: ctx.client.add_domain(env_id, name, is_wildcardless=options.wildcardless),
         lambda: any(d.name.casefold() == name for d in ctx.client.list_domains(env_id)),
         f"{name} on {target.key}",
     )
@@ -25,9 +29,9 @@ def add_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -
     return ActionResult(result.status, message, {"domain": name})
 
 
-def remove_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def remove_domain(ctx: ActionContext, target: Target, options: DomainOptions) -> ActionResult:
     """Remove `domain`; skipped when it is not there; never the primary domain."""
-    name = str(options["domain"]).casefold()
+    name = options.domain.casefold()
     if target.primary_domain and target.primary_domain.casefold() == name:
         return ActionResult(TaskStatus.FAILED, f"{name} is the primary domain; not removed")
     found = [d for d in ctx.client.list_domains(target.environment_id) if d.name.casefold() == name]
@@ -42,3 +46,23 @@ def remove_domain(ctx: ActionContext, target: Target, options: Mapping[str, Any]
     )
     message = f"removed {name}" if result.status is TaskStatus.SUCCEEDED else result.message
     return ActionResult(result.status, message, {"domain": name})
+
+
+ADD_DOMAIN = define(
+    "add_domain",
+    add_domain,
+    DomainOptions,
+    on_demand=True,
+    one_operation=True,
+    requests=3.0,
+    typical_s=20.0,
+)
+REMOVE_DOMAIN = define(
+    "remove_domain",
+    remove_domain,
+    DomainOptions,
+    on_demand=True,
+    one_operation=True,
+    requests=3.0,
+    typical_s=15.0,
+)

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from scheduler.actions import ActionContext, ActionResult, change, outcome
+from pydantic import Field
+
+from scheduler.actions import ActionContext, ActionResult, Options, Scope, change, define, outcome
 from scheduler.domain import Target, TaskStatus
-from scheduler.kinsta.models import Environment
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.models import Environment
 
 
-def push_to_live(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+class PushToLiveOptions(Options):
+    push_db: bool = True
+    push_files: bool = True
+    run_search_and_replace: bool = True
+    file_list: tuple[str, ...] = ()
+
+
+class CreateStagingOptions(Options):
+    display_name: str = Field("Staging", min_length=1, max_length=100)
+    premium: bool = False
+
+
+def _staging_only(environment: str) -> str | None:
+    if environment != "live":
+        return None
+    return (
+        "push_to_live pushes a staging environment to live: set environment: staging "
+        "(or the staging environment's name)"
+    )
+
+
+def push_to_live(ctx: ActionContext, target: Target, options: PushToLiveOptions) -> ActionResult:
     """Push this (staging) environment onto the site's live environment. The live environment is
     locked too, so no other job changes it meanwhile."""
     if target.environment_name == "live":
@@ -26,17 +50,17 @@ def push_to_live(ctx: ActionContext, target: Target, options: Mapping[str, Any])
             target.site_id,
             target.environment_id,
             live.id,
-            push_db=bool(options.get("push_db", True)),
-            push_files=bool(options.get("push_files", True)),
-            run_search_and_replace=bool(options.get("run_search_and_replace", True)),
-            file_list=list(options.get("file_list") or ()) or None,
+            push_db=options.push_db,
+            push_files=options.push_files,
+            run_search_and_replace=options.run_search_and_replace,
+            file_list=list(options.file_list) or None,
         )
         result = outcome(*ctx.wait(accepted))
     details = {
         "source": target.environment_name,
         "target": "live",
-        "push_db": bool(options.get("push_db", True)),
-        "push_files": bool(options.get("push_files", True)),
+        "push_db": options.push_db,
+        "push_files": options.push_files,
     }
     message = (
         f"pushed {target.environment_name} to live"
@@ -46,10 +70,12 @@ def push_to_live(ctx: ActionContext, target: Target, options: Mapping[str, Any])
     return ActionResult(result.status, message, details)
 
 
-def create_staging(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def create_staging(
+    ctx: ActionContext, target: Target, options: CreateStagingOptions
+) -> ActionResult:
     """Clone this environment into a new staging environment named `display_name`; skipped
     when the site already has one by that name."""
-    name = str(options.get("display_name") or "Staging")
+    name = options.display_name or "Staging"
     existing = ctx.client.get_site_environments(target.site_id)
     if any(name.casefold() in (e.display_name.casefold(), e.name.casefold()) for e in existing):
         return ActionResult(TaskStatus.SKIPPED, f"the site already has an environment {name!r}")
@@ -60,7 +86,7 @@ def create_staging(ctx: ActionContext, target: Target, options: Mapping[str, Any
     result = change(
         ctx,
         lambda: ctx.client.clone_environment(
-            target.site_id, name, target.environment_id, is_premium=bool(options.get("premium"))
+            target.site_id, name, target.environment_id, is_premium=options.premium
         ),
         lambda: any(named(e) for e in ctx.client.get_site_environments(target.site_id)),
         f"an environment {name!r} on {target.site_name}",
@@ -75,3 +101,26 @@ def create_staging(ctx: ActionContext, target: Target, options: Mapping[str, Any
     return ActionResult(
         TaskStatus.SUCCEEDED, f"created {name} from {target.environment_name}", details
     )
+
+
+PUSH_TO_LIVE = define(
+    "push_to_live",
+    push_to_live,
+    PushToLiveOptions,
+    scope=Scope.SITE,
+    targets=_staging_only,
+    on_demand=True,
+    one_operation=True,
+    requests=3.0,
+    typical_s=120.0,
+)
+CREATE_STAGING = define(
+    "create_staging",
+    create_staging,
+    CreateStagingOptions,
+    scope=Scope.SITE,
+    on_demand=True,
+    one_operation=True,
+    requests=3.0,
+    typical_s=180.0,
+)

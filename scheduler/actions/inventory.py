@@ -3,14 +3,15 @@ updates, backups) stored in history for reporting (`sites`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scheduler.actions import ActionContext, ActionResult
+from scheduler.actions import ActionContext, ActionResult, NoOptions, Repeat, define
 from scheduler.actions import php as php_actions
 from scheduler.actions.backups import backup_json
 from scheduler.domain import InventorySnapshot, Target, TaskStatus
-from scheduler.kinsta.models import WpItem
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.models import WpItem
 
 
 def _items(items: list[WpItem]) -> tuple[dict[str, Any], ...]:
@@ -26,7 +27,7 @@ def _items(items: list[WpItem]) -> tuple[dict[str, Any], ...]:
     )
 
 
-def inventory(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def inventory(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Read the environment as it is now (earlier actions of the run may have changed it)."""
     current = php_actions.current_environment(ctx, target)
     php = php_actions.engine_version(current) or target.php_version
@@ -58,3 +59,14 @@ def inventory(ctx: ActionContext, target: Target, options: Mapping[str, Any]) ->
         message,
         {"pending_updates": snapshot.pending_updates, "backups": len(backups)},
     )
+
+
+INVENTORY = define(
+    "inventory",
+    inventory,
+    NoOptions,
+    mutating=False,
+    repeat=Repeat.ALWAYS,
+    requests=4.0,
+    typical_s=2.0,
+)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Literal
 
-from scheduler.actions import ActionContext, ActionResult
+from pydantic import Field
+
+from scheduler.actions import ActionContext, ActionResult, Options, Repeat, define
 from scheduler.actions.verify import FATAL
 from scheduler.domain import Target, TaskStatus
 
@@ -13,9 +14,14 @@ TAIL_LINES = 50  # kept in history, whatever was fetched
 TAIL_CHARS = 16_000
 
 
-def fetch_logs(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+class FetchLogsOptions(Options):
+    file: Literal["error", "access", "kinsta-cache-perf"] = "error"
+    lines: int = Field(1000, ge=1, le=20000)
+
+
+def fetch_logs(ctx: ActionContext, target: Target, options: FetchLogsOptions) -> ActionResult:
     """GET .../logs: count the PHP fatal errors in the last `lines` and keep a short tail."""
-    file_name, lines = str(options.get("file", "error")), int(options.get("lines", 1000))
+    file_name, lines = options.file, options.lines
     text = ctx.client.get_logs(target.environment_id, file_name, lines)
     all_lines = text.splitlines()
     fatals = sum(1 for line in all_lines if FATAL in line)
@@ -32,3 +38,14 @@ def fetch_logs(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -
     if file_name == "error":
         message += f", {fatals} PHP fatal error(s)"
     return ActionResult(TaskStatus.SUCCEEDED, message, details)
+
+
+FETCH_LOGS = define(
+    "fetch_logs",
+    fetch_logs,
+    FetchLogsOptions,
+    mutating=False,
+    repeat=Repeat.ALWAYS,
+    requests=1.0,
+    typical_s=1.0,
+)

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from scheduler.actions import ActionContext, ActionResult, change, outcome
+from pydantic import Field
+
+from scheduler.actions import (
+    ActionContext,
+    ActionResult,
+    NoOptions,
+    Options,
+    Repeat,
+    change,
+    define,
+    outcome,
+)
 from scheduler.domain import Target, TaskStatus
-from scheduler.kinsta.models import Environment
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.models import Environment
 
 
-def restart_php(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+class PhpVersionOptions(Options):
+    version: str = Field(pattern=r"^\d+\.\d+$", description="for example 8.3")
+
+
+def restart_php(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Restart the environment's PHP engine (POST /sites/tools/restart-php)."""
     accepted = ctx.client.restart_php(target.environment_id)
     return outcome(*ctx.wait(accepted))
@@ -33,10 +49,10 @@ def php_version(ctx: ActionContext, target: Target) -> str | None:
     return engine_version(current_environment(ctx, target))
 
 
-def set_php_version(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def set_php_version(ctx: ActionContext, target: Target, options: PhpVersionOptions) -> ActionResult:
     """Move the environment to PHP `version` (PUT /sites/tools/modify-php-version); skipped
     when it is already there. After an uncertain answer the version is read back."""
-    wanted = str(options["version"])
+    wanted = options.version
     before = php_version(ctx, target)
     if before == wanted:
         return ActionResult(
@@ -50,3 +66,16 @@ def set_php_version(ctx: ActionContext, target: Target, options: Mapping[str, An
     )
     details = {**result.details, "php": {"before": before, "after": wanted}}
     return ActionResult(result.status, result.message, details)
+
+
+RESTART_PHP = define(
+    "restart_php",
+    restart_php,
+    NoOptions,
+    one_operation=True,
+    repeat=Repeat.IF_NOT_SENT,
+    typical_s=15.0,
+)
+SET_PHP_VERSION = define(
+    "set_php_version", set_php_version, PhpVersionOptions, requests=3.0, typical_s=45.0
+)

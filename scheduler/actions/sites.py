@@ -3,12 +3,33 @@ creation limit (the governor's creation bucket)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from scheduler.actions import ActionContext, ActionResult, change
+from pydantic import Field
+
+from scheduler.actions import ActionContext, ActionResult, Options, Scope, change, define
 from scheduler.domain import Target, TaskStatus
-from scheduler.kinsta.client import OperationAccepted
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.client import OperationAccepted
+
+
+class CreateSiteOptions(Options):
+    display_name: str = Field(min_length=1, max_length=100)
+    region: str = Field(min_length=1, description="a Kinsta region, for example us-central1")
+    admin_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    admin_user: str = Field(min_length=1)
+    admin_password: str = Field(min_length=8, description="use ${VAR}, never the plain value")
+    site_title: str | None = None
+    wp_language: str = "en_US"
+    woocommerce: bool | None = None
+    wordpressseo: bool | None = None
+    is_multisite: bool | None = None
+
+
+class CloneSiteOptions(Options):
+    display_name: str = Field(min_length=1, max_length=100)
 
 
 def _existing(ctx: ActionContext, display_name: str) -> str | None:
@@ -36,9 +57,9 @@ def _created(
     )
 
 
-def create_site(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def create_site(ctx: ActionContext, target: Target, options: CreateSiteOptions) -> ActionResult:
     """A new WordPress site in the company; skipped when one by that name exists already."""
-    name = str(options["display_name"])
+    name = options.display_name
     if _existing(ctx, name):
         return ActionResult(TaskStatus.SKIPPED, f"a site named {name!r} exists already")
 
@@ -46,26 +67,47 @@ def create_site(ctx: ActionContext, target: Target, options: Mapping[str, Any]) 
         return ctx.client.create_site(
             ctx.company_id,
             name,
-            str(options["region"]),
-            admin_email=str(options["admin_email"]),
-            admin_password=str(options["admin_password"]),
-            admin_user=str(options["admin_user"]),
-            site_title=str(options.get("site_title") or name),
-            wp_language=str(options.get("wp_language") or "en_US"),
-            woocommerce=options.get("woocommerce"),
-            wordpressseo=options.get("wordpressseo"),
-            is_multisite=options.get("is_multisite"),
+            options.region,
+            admin_email=options.admin_email,
+            admin_password=options.admin_password,
+            admin_user=options.admin_user,
+            site_title=options.site_title or name,
+            wp_language=options.wp_language or "en_US",
+            woocommerce=options.woocommerce,
+            wordpressseo=options.wordpressseo,
+            is_multisite=options.is_multisite,
         )
 
     return _created(ctx, name, _change(ctx, send, name), "created site")
 
 
-def clone_site(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def clone_site(ctx: ActionContext, target: Target, options: CloneSiteOptions) -> ActionResult:
     """A new site cloned from this environment; skipped when one by that name exists already."""
-    name = str(options["display_name"])
+    name = options.display_name
     if _existing(ctx, name):
         return ActionResult(TaskStatus.SKIPPED, f"a site named {name!r} exists already")
     result = _change(
         ctx, lambda: ctx.client.clone_site(ctx.company_id, name, target.environment_id), name
     )
     return _created(ctx, name, result, f"cloned {target.key} into")
+
+
+CREATE_SITE = define(
+    "create_site",
+    create_site,
+    CreateSiteOptions,
+    scope=Scope.COMPANY,
+    on_demand=True,
+    one_operation=True,
+    requests=3.0,
+    typical_s=180.0,
+)
+CLONE_SITE = define(
+    "clone_site",
+    clone_site,
+    CloneSiteOptions,
+    on_demand=True,
+    one_operation=True,
+    requests=3.0,
+    typical_s=240.0,
+)

@@ -7,18 +7,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from scheduler.actions import ActionContext, ActionResult, change, verify
+from pydantic import field_validator
+
+from scheduler.actions import ActionContext, ActionResult, Options, change, define, verify
 from scheduler.actions import backups as backup_actions
+from scheduler.actions.verify import VerifyOptions
 from scheduler.domain import Target, TaskStatus
-from scheduler.kinsta.client import OperationAccepted
-from scheduler.kinsta.models import WpItem
+from scheduler.values import Duration, parse_duration
+
+if TYPE_CHECKING:
+    from scheduler.kinsta.client import OperationAccepted
+    from scheduler.kinsta.models import Backup, WpItem
 
 SAFE_TAG = "kinsta-scheduler pre-update"
 STEPS = ("patch", "minor", "all")
+
+
+class UpdateOptions(Options):
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    only: Literal["patch", "minor", "all"] = "all"
+    min_age: Duration = 0.0  # seconds once validated
+    safe: bool = False
+    verify: VerifyOptions = VerifyOptions()
+    check_php_errors: bool = True
+
+    @field_validator("min_age")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
 
 
 def _numbers(version: str) -> tuple[int, ...] | None:
@@ -46,15 +68,13 @@ def _allowed(size: str, only: str) -> bool:
 
 def choose(
     items: list[WpItem],
-    options: Mapping[str, Any],
+    options: UpdateOptions,
     first_seen: Mapping[tuple[str, str], datetime],
     now: datetime,
 ) -> tuple[list[WpItem], dict[str, str]]:
     """(items to update, held back: name -> why)."""
-    include = tuple(options.get("include") or ("*",))
-    exclude = tuple(options.get("exclude") or ())
-    only = str(options.get("only") or "all")
-    min_age = float(options.get("min_age") or 0)
+    include = options.include or ("*",)
+    exclude, only, min_age = options.exclude, options.only, float(options.min_age)
     chosen, held = [], {}
     for item in items:
         if not item.has_update or item.update_version is None:
@@ -80,11 +100,28 @@ def choose(
     return chosen, held
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """The items one update sends, with their versions before and the versions offered."""
+
+    kind: str
+    names: list[str]
+    before: dict[str, dict[str, str | None]]
+    wanted: dict[str, str | None]
+    listing: Callable[[str], list[WpItem]]
+
+    def installed(self, target: Target) -> dict[str, str | None]:
+        return {i.name: i.version for i in self.listing(target.environment_id)}
+
+    def versions(self, installed: Mapping[str, str | None]) -> dict[str, dict[str, str | None]]:
+        return {self.kind: {name: installed.get(name) for name in self.names}}
+
+
 def _update(
     kind: str,
     ctx: ActionContext,
     target: Target,
-    options: Mapping[str, Any],
+    options: UpdateOptions,
     *,
     listing: Callable[[str], list[WpItem]],
     bulk: Callable[[str, list[str]], OperationAccepted],
@@ -97,41 +134,92 @@ def _update(
     if not chosen:
         reason = "no updates available" if not offered else "no update passes the job's filters"
         return ActionResult(TaskStatus.SKIPPED, f"{kind}: {reason}", details)
-    names = [i.name for i in chosen]
-    before = {kind: {i.name: i.version for i in chosen}}
-    wanted = {i.name: i.update_version for i in chosen}
-    safe = bool(options.get("safe"))
-    backup = None
-    fatals_before: set[str] | None = None
-    if safe:
-        result, backup = backup_actions.create(ctx, target, SAFE_TAG)
-        if backup is None:
-            reason = result.message if result.status is not TaskStatus.SUCCEEDED else "not listed"
-            return ActionResult(
-                TaskStatus.FAILED, f"no update: the safety backup failed ({reason})", details
-            )
-        details["backup"] = backup_actions.backup_json(backup)
-        if options.get("check_php_errors", True):
-            fatals_before = verify.fatal_lines(ctx, target)
+    batch = _Batch(
+        kind,
+        [i.name for i in chosen],
+        {kind: {i.name: i.version for i in chosen}},
+        {i.name: i.update_version for i in chosen},
+        listing,
+    )
+    backup, fatals_before = None, None
+    if options.safe:
+        failed, backup, fatals_before = _safety_backup(ctx, target, options, details)
+        if failed is not None:
+            return failed
+    result, now_installed = _apply(ctx, target, batch, bulk, details, read_back=options.safe)
+    return _settle(
+        ctx,
+        target,
+        options,
+        batch,
+        result=result,
+        now_installed=now_installed,
+        backup=backup,
+        fatals_before=fatals_before,
+        details=details,
+    )
+
+
+def _safety_backup(
+    ctx: ActionContext, target: Target, options: UpdateOptions, details: dict[str, Any]
+) -> tuple[ActionResult | None, Backup | None, set[str] | None]:
+    """(the failure that stops the update, or None; the backup; the fatal errors before)."""
+    result, backup = backup_actions.create(ctx, target, SAFE_TAG)
+    if backup is None:
+        reason = result.message if result.status is not TaskStatus.SUCCEEDED else "not listed"
+        failed = ActionResult(
+            TaskStatus.FAILED, f"no update: the safety backup failed ({reason})", details
+        )
+        return failed, None, None
+    details["backup"] = backup_actions.backup_json(backup)
+    fatals = verify.fatal_lines(ctx, target) if options.check_php_errors else None
+    return None, backup, fatals
+
+
+def _apply(
+    ctx: ActionContext,
+    target: Target,
+    batch: _Batch,
+    bulk: Callable[[str, list[str]], OperationAccepted],
+    details: dict[str, Any],
+    *,
+    read_back: bool,
+) -> tuple[ActionResult, dict[str, str | None]]:
+    """Send the bulk update; (its result, the versions installed afterwards)."""
 
     def in_place() -> bool:
-        installed = {i.name: i.version for i in listing(target.environment_id)}
-        return all(installed.get(n) == wanted[n] for n in names)
+        installed = batch.installed(target)
+        return all(installed.get(n) == batch.wanted[n] for n in batch.names)
 
     # After an uncertain answer the update is not sent again: the versions are read back.
     result = change(
-        ctx, lambda: bulk(target.environment_id, names), in_place, f"the {kind} updated"
+        ctx, lambda: bulk(target.environment_id, batch.names), in_place, f"the {batch.kind} updated"
     )
     details.update({k: v for k, v in result.details.items() if k in ("uncertain", "reconciled")})
     # Versions after: read back when the site is verified anyway (safe updates) or the
     # operation did not succeed; otherwise Kinsta's success means the offered versions are in
     # place, and one request per environment is saved.
-    if safe or result.status is not TaskStatus.SUCCEEDED:
-        now_installed = {i.name: i.version for i in listing(target.environment_id)}
-    else:
-        now_installed = dict(wanted)
-    after = {kind: {name: now_installed.get(name) for name in names}}
-    moved = [n for n in names if now_installed.get(n) == wanted[n]]
+    if read_back or result.status is not TaskStatus.SUCCEEDED:
+        return result, batch.installed(target)
+    return result, dict(batch.wanted)
+
+
+def _settle(
+    ctx: ActionContext,
+    target: Target,
+    options: UpdateOptions,
+    batch: _Batch,
+    *,
+    result: ActionResult,
+    now_installed: dict[str, str | None],
+    backup: Backup | None,
+    fatals_before: set[str] | None,
+    details: dict[str, Any],
+) -> ActionResult:
+    """The task's result: what moved, verified (and rolled back) when the update is safe."""
+    kind, names, before = batch.kind, batch.names, batch.before
+    after = batch.versions(now_installed)
+    moved = [n for n in names if now_installed.get(n) == batch.wanted[n]]
     details["updated"] = moved
     if result.status is TaskStatus.SUCCEEDED and len(moved) < len(names):
         stuck = ", ".join(n for n in names if n not in moved)
@@ -140,29 +228,13 @@ def _update(
     message = f"updated {len(moved)} {noun}: " + ", ".join(
         f"{n} {before[kind][n]} -> {now_installed.get(n)}" for n in moved
     )
-    if safe and backup is not None:
-        verdict = verify.check(ctx, target, options.get("verify") or {}, fatals_before)
+    if options.safe and backup is not None:
+        verdict = verify.check(ctx, target, options.verify, fatals_before)
         details["verify"] = verdict.to_json()
         if not verdict.ok or result.status is not TaskStatus.SUCCEEDED:
             why = verdict.summary() if not verdict.ok else result.message
-            restored = backup_actions.restore(ctx, target, backup)
-            if restored.status is not TaskStatus.SUCCEEDED:
-                return ActionResult(
-                    TaskStatus.FAILED,
-                    f"{why}; restoring backup {backup.id} FAILED: {restored.message}",
-                    details,
-                    before,
-                    after,
-                )
-            back = {i.name: i.version for i in listing(target.environment_id)}
-            after = {kind: {name: back.get(name) for name in names}}
-            details["rolled_back_to"] = backup.id
-            return ActionResult(
-                TaskStatus.ROLLED_BACK,
-                f"{why}; restored backup {backup.id}",
-                details,
-                before,
-                after,
+            return _roll_back(
+                ctx, target, batch, backup=backup, why=why, details=details, after=after
             )
         message += "; site verified"
     if result.status is not TaskStatus.SUCCEEDED:
@@ -170,7 +242,37 @@ def _update(
     return ActionResult(TaskStatus.SUCCEEDED, message, details, before, after)
 
 
-def update_plugins(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def _roll_back(
+    ctx: ActionContext,
+    target: Target,
+    batch: _Batch,
+    *,
+    backup: Backup,
+    why: str,
+    details: dict[str, Any],
+    after: dict[str, dict[str, str | None]],
+) -> ActionResult:
+    """Restore the safety backup after a failed update or verification."""
+    restored = backup_actions.restore(ctx, target, backup)
+    if restored.status is not TaskStatus.SUCCEEDED:
+        return ActionResult(
+            TaskStatus.FAILED,
+            f"{why}; restoring backup {backup.id} FAILED: {restored.message}",
+            details,
+            batch.before,
+            after,
+        )
+    details["rolled_back_to"] = backup.id
+    return ActionResult(
+        TaskStatus.ROLLED_BACK,
+        f"{why}; restored backup {backup.id}",
+        details,
+        batch.before,
+        batch.versions(batch.installed(target)),
+    )
+
+
+def update_plugins(ctx: ActionContext, target: Target, options: UpdateOptions) -> ActionResult:
     client = ctx.client
     return _update(
         "plugins",
@@ -182,8 +284,14 @@ def update_plugins(ctx: ActionContext, target: Target, options: Mapping[str, Any
     )
 
 
-def update_themes(ctx: ActionContext, target: Target, options: Mapping[str, Any]) -> ActionResult:
+def update_themes(ctx: ActionContext, target: Target, options: UpdateOptions) -> ActionResult:
     client = ctx.client
     return _update(
         "themes", ctx, target, options, listing=client.list_themes, bulk=client.bulk_update_themes
     )
+
+
+UPDATE_PLUGINS = define(
+    "update_plugins", update_plugins, UpdateOptions, requests=3.0, typical_s=90.0
+)
+UPDATE_THEMES = define("update_themes", update_themes, UpdateOptions, requests=3.0, typical_s=90.0)

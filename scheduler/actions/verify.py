@@ -7,11 +7,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.actions import ActionContext
+from pydantic import Field, field_validator
+
+from scheduler.actions import ActionContext, Options
 from scheduler.domain import Target
 
 FATAL = "PHP Fatal error"
 LOG_LINES = 500
+
+
+class VerifyOptions(Options):
+    paths: tuple[str, ...] = Field(("/",), min_length=1)
+    status: int = Field(200, ge=100, le=599)
+    contains: str | None = None
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not value.startswith("/"):
+                raise ValueError(f"{value!r}: a path starts with / (for example /shop/)")
+        return values
 
 
 @dataclass(frozen=True)
@@ -42,7 +58,7 @@ def fatal_lines(ctx: ActionContext, target: Target) -> set[str]:
 def check(
     ctx: ActionContext,
     target: Target,
-    options: Mapping[str, Any],
+    options: VerifyOptions,
     fatals_before: set[str] | None,
 ) -> Verdict:
     """Verify the environment: each path answers `status` with a non-blank body (containing
@@ -50,11 +66,11 @@ def check(
     problems: list[str] = []
     pages: list[dict[str, Any]] = []
     domain = target.primary_domain
-    expected = int(options.get("status", 200))
+    expected = options.status
     if domain is None:
         problems.append("the environment has no primary domain to check")
     else:
-        for path in options.get("paths") or ("/",):
+        for path in options.paths or ("/",):
             page = ctx.probe.get(domain, str(path))
             pages.append({"url": f"{domain}{path}", "status": page.status, "error": page.error})
             where = f"{domain}{path}"
@@ -64,8 +80,8 @@ def check(
                 problems.append(f"{where} answered {page.status}, expected {expected}")
             elif not page.body.strip():
                 problems.append(f"{where} answered {page.status} with a blank page")
-            elif options.get("contains") and str(options["contains"]) not in page.body:
-                problems.append(f"{where} lacks the marker {options['contains']!r}")
+            elif options.contains and options.contains not in page.body:
+                problems.append(f"{where} lacks the marker {options.contains!r}")
     new_fatals: tuple[str, ...] = ()
     if fatals_before is not None:
         new_fatals = tuple(sorted(fatal_lines(ctx, target) - fatals_before))

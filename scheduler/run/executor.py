@@ -13,7 +13,8 @@ from datetime import datetime
 
 import structlog
 
-from scheduler.config import COMPANY_ACTIONS
+from scheduler.actions import Scope, registry
+from scheduler.actions.specs import company_target_name
 from scheduler.domain import Job, Run, RunStatus, RunTrigger, Target, TaskStatus
 from scheduler.errors import (
     Interrupted,
@@ -50,9 +51,9 @@ OnProgress = Callable[[Progress], None]
 
 def resolve_targets(client: KinstaClient, company_id: str, job: Job) -> list[Target]:
     """The environments the job acts on now, from the live site list."""
-    if all(a.name in COMPANY_ACTIONS for a in job.actions):
+    if all(registry()[a.name].scope is Scope.COMPANY for a in job.actions):
         # Acts on the company: one pseudo-target named after what it creates.
-        name = str(job.actions[0].options.get("display_name") or job.id)
+        name = company_target_name(job.actions[0], job.id)
         return [Target(site_id="", site_name=name, environment_id="", environment_name="-")]
     sites = client.list_sites(company_id, include_environments=True)
     return select_targets(sites, job.targets)

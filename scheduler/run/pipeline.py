@@ -181,7 +181,7 @@ class Pipeline:
         as the policy says, and whether it is final. Raises TaskInterrupted when the process
         is stopping, and what is not the task's to decide (the run lost, the store failed)."""
         try:
-            return definition.run(
+            return definition.invoke(
                 TaskContext(self._tools, ref), ref.target, job.actions[ref.index].options
             ), False
         except Exception as exc:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from scheduler.actions.catalogue import CATALOGUE
 from scheduler.clock import CancelScope, SystemClock
 from scheduler.domain import (
     ActionSpec,
@@ -172,7 +173,7 @@ def php_job(version: str) -> Job:
         "php",
         None,
         TargetSelector(sites=("*",)),
-        (ActionSpec("set_php_version", {"version": version}),),
+        (CATALOGUE.step("set_php_version", version=version),),
     )
 
 
@@ -219,7 +220,7 @@ def test_a_lost_answer_is_reconciled_by_reading_state_back(
         "php",
         None,
         TargetSelector(sites=(sandbox.sandbox.fleet.sites[0].name,)),
-        (ActionSpec("set_php_version", {"version": "8.4"}),),
+        (CATALOGUE.step("set_php_version", version="8.4"),),
     )
     run = slow_client_runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.SUCCEEDED
@@ -329,7 +330,7 @@ def test_an_environment_that_stays_busy_fails_the_task_only(
 def test_verification_reads_the_sites_over_http(
     make_runner: Callable[..., Runner], sandbox: SandboxServer
 ) -> None:
-    from scheduler.actions.verify import check
+    from scheduler.actions.verify import VerifyOptions, check
     from scheduler.kinsta.probe import SiteProbe
     from scheduler.targets import select_targets
 
@@ -347,14 +348,14 @@ def test_verification_reads_the_sites_over_http(
         probe = runner.probe
 
     ctx: Any = Ctx()
-    healthy = check(ctx, target, {"paths": ["/", "/shop/"], "status": 200}, set())
+    healthy = check(ctx, target, VerifyOptions(paths=("/", "/shop/"), status=200), set())
     assert healthy.ok and [p["status"] for p in healthy.pages] == [200, 200]
-    assert not check(ctx, target, {"contains": "no such marker"}, None).ok
+    assert not check(ctx, target, VerifyOptions(contains="no such marker"), None).ok
     site.environments[0].broken = "blank"
-    blank = check(ctx, target, {}, None)
+    blank = check(ctx, target, VerifyOptions(), None)
     assert not blank.ok and "blank page" in blank.summary()
     site.environments[0].broken = "fatal"
-    fatal = check(ctx, target, {}, None)
+    fatal = check(ctx, target, VerifyOptions(), None)
     assert "answered 500, expected 200" in fatal.summary()
     runner.probe.close()
 
@@ -486,7 +487,7 @@ def test_an_earlier_backup_with_the_same_tag_is_no_proof_of_an_uncertain_one(
     """A backup request answered 502 that never reached Kinsta must not be taken for done
     because a backup with the same tag was made minutes before (a safe update would then
     restore that older backup)."""
-    find = ActionSpec("backup", {"find_id": True})
+    find = CATALOGUE.step("backup", find_id=True)
     first = proxied_runner.run(one_site(sandbox, find), RunTrigger.MANUAL, datetime.now(UTC))
     assert first is not None and first.status is RunStatus.SUCCEEDED
     proxy.add("POST", r"/v2/sites/environments/[^/]+/manual-backups", 502, NGINX_502, forward=False)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from scheduler.actions.catalogue import CATALOGUE
 from scheduler.clock import SystemClock
 from scheduler.domain import (
-    ActionSpec,
     Job,
     Polling,
     RateLimits,
@@ -65,7 +65,7 @@ def run_job(
             "fleet-test",
             None,
             TargetSelector(sites=sites, environment=env),
-            tuple(ActionSpec(name, options) for name, options in actions),
+            tuple(CATALOGUE.step(name, **options) for name, options in actions),
         )
         done = runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
         assert done is not None and done.status is not RunStatus.RUNNING

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.actions.backups import PruneBackupsOptions
+from scheduler.actions.updates import UpdateOptions
 from scheduler.config import ACTION_OPTIONS, load, parse, parse_duration
 from scheduler.domain import CronSchedule, IntervalSchedule
 from scheduler.errors import ConfigError
@@ -283,9 +285,16 @@ jobs:
         {},
     )
     options = {a.name: a.options for a in config.jobs[0].actions}
-    assert options["update_plugins"]["min_age"] == 3 * 86400
-    assert options["update_plugins"]["verify"]["paths"] == ("/", "/shop/")
-    assert options["update_themes"]["only"] == "all" and options["prune_backups"]["keep"] == 3
+    plugins, themes, prune = (
+        options["update_plugins"],
+        options["update_themes"],
+        options["prune_backups"],
+    )
+    assert isinstance(plugins, UpdateOptions) and isinstance(themes, UpdateOptions)
+    assert isinstance(prune, PruneBackupsOptions)
+    assert plugins.min_age == 3 * 86400
+    assert plugins.verify.paths == ("/", "/shop/")
+    assert themes.only == "all" and prune.keep == 3
 
 
 def test_bad_action_options_name_the_field() -> None:

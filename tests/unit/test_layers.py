@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "scheduler"
 # module prefix -> modules of ours it must not import
 FORBIDDEN = {
     "scheduler.errors": ("scheduler.",),
+    "scheduler.values": ("scheduler.",),
     "scheduler.domain": (
         "scheduler.config",
         "scheduler.kinsta",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from scheduler import planning, schedules
 from scheduler.actions import registry
+from scheduler.actions.catalogue import CATALOGUE
 from scheduler.domain import (
     ActionSpec,
     CronSchedule,
@@ -15,7 +16,6 @@ from scheduler.domain import (
     Job,
     Schedule,
     TargetSelector,
-    freeze,
 )
 
 ACTIONS = registry()
@@ -124,7 +124,7 @@ def test_target_warnings() -> None:
         id="u",
         schedule=None,
         targets=TargetSelector(sites=("shop-*", "blog"), labels=("Gold",)),
-        actions=(ActionSpec("update_plugins", freeze({"exclude": ["woo*", "hello-dolly"]})),),
+        actions=(CATALOGUE.step("update_plugins", exclude=["woo*", "hello-dolly"]),),
     )
     sites = {"default": [("shop-one", ["Silver"]), ("shop-two", ["gold"])]}
     installed = {"plugins": {"woocommerce", "akismet"}, "themes": set()}

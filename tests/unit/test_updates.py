@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.actions.updates import choose, step
+from scheduler.actions.updates import UpdateOptions, choose, step
 from scheduler.kinsta.models import WpItem
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -51,18 +51,18 @@ def names(chosen: list[WpItem]) -> list[str]:
 
 
 def test_everything_with_an_update_by_default() -> None:
-    chosen, held = choose(ITEMS, {}, {}, NOW)
+    chosen, held = choose(ITEMS, UpdateOptions(), {}, NOW)
     assert names(chosen) == ["akismet", "woocommerce", "wordpress-seo", "wordfence"]
     assert held == {}
 
 
 def test_include_exclude_and_only() -> None:
-    chosen, held = choose(ITEMS, {"include": ["w*"], "exclude": ["woocommerce"]}, {}, NOW)
+    chosen, held = choose(ITEMS, UpdateOptions(include=("w*",), exclude=("woocommerce",)), {}, NOW)
     assert names(chosen) == ["wordpress-seo", "wordfence"] and held == {"woocommerce": "excluded"}
-    chosen, held = choose(ITEMS, {"only": "patch"}, {}, NOW)
+    chosen, held = choose(ITEMS, UpdateOptions(only="patch"), {}, NOW)
     assert names(chosen) == ["akismet", "wordfence"]
     assert held["woocommerce"].startswith("major") and held["wordpress-seo"].startswith("minor")
-    chosen, _ = choose(ITEMS, {"only": "minor"}, {}, NOW)
+    chosen, _ = choose(ITEMS, UpdateOptions(only="minor"), {}, NOW)
     assert names(chosen) == ["akismet", "wordpress-seo", "wordfence"]
 
 
@@ -72,7 +72,7 @@ def test_min_age_soaks_new_versions() -> None:
         ("woocommerce", "9.0.0"): NOW - timedelta(hours=2),
         # wordpress-seo 22.2 and wordfence 7.11.1 are seen for the first time now
     }
-    chosen, held = choose(ITEMS, {"min_age": 3 * 86400}, seen, NOW)
+    chosen, held = choose(ITEMS, UpdateOptions(min_age=3 * 86400), seen, NOW)
     assert names(chosen) == ["akismet"]
     assert "soaking" in held["woocommerce"] and "2.0 h" in held["woocommerce"]
     assert set(held) == {"woocommerce", "wordpress-seo", "wordfence"}

@@ -1,0 +1,242 @@
+"""The shape of jobs.yaml as pydantic models (each job validated on its own, so one bad job
+hides no other). Nothing outside the config package sees these models; actions' options models
+live beside their actions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from scheduler.domain import RateLimits
+from scheduler.values import Duration, parse_duration, parse_positive_duration
+
+MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
+ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_{}/.-]*$")
+
+
+def url_problem(value: str) -> str | None:
+    """What keeps `value` from being an http(s) URL a request can go to, said without quoting
+    it (webhook URLs are credentials); None when it is one."""
+    if not value.strip():
+        return "is empty"
+    if any(char.isspace() or not char.isprintable() for char in value):
+        return "contains spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (reading it validates it)
+    except ValueError as exc:
+        return f"cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
+def _url(value: str | None) -> str | None:
+    """A pydantic validator: None, or an http(s) URL."""
+    problem = url_problem(value) if value is not None else None
+    if problem is not None:
+        raise ValueError(f"the URL {problem}")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _RateLimits(_Model):
+    per_minute: int = Field(120, gt=0, le=MAX_COUNT)
+    creation_per_minute: int = Field(5, gt=0, le=MAX_COUNT)
+    logs_per_minute: int = Field(35, gt=0, le=MAX_COUNT)
+    per_ip_per_minute: int = Field(1000, gt=0, le=MAX_COUNT)
+    ip_key: str | None = Field(None, max_length=200)
+    window: Duration = 60.0
+    creation_endpoints: list[str] = list(RateLimits.creation_endpoints)
+
+    @field_validator("ip_key")
+    @classmethod
+    def _ip_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must name the egress address (or be left out for the host name)")
+        return value.strip() if value is not None else None
+
+    @field_validator("creation_endpoints")
+    @classmethod
+    def _endpoints(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not ENDPOINT.match(value):
+                example = "POST /sites/{site_id}/environments"
+                raise ValueError(f"{value!r} is not 'METHOD /path' (for example {example!r})")
+        return values
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_positive_duration(value)
+
+
+class _Polling(_Model):
+    first_poll: Duration = 3.0
+    max_interval: Duration = 30.0
+    not_found_grace: Duration = 30.0
+    deadline: Duration = 1800.0
+    read_back: Duration | None = None
+
+    @field_validator("first_poll", "max_interval", "deadline")
+    @classmethod
+    def _positive(cls, value: str | float) -> float:
+        return parse_positive_duration(value)
+
+    @field_validator("not_found_grace")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+    @field_validator("read_back")
+    @classmethod
+    def _optional_positive(cls, value: str | float | None) -> float | None:
+        return None if value is None else parse_positive_duration(value)
+
+
+class _Company(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    api_key: str | None = None
+    company_id: str | None = None
+
+
+class KinstaModel(_Model):
+    api_key: str | None = None
+    company_id: str | None = None
+    api_url: str | None = None
+    hosting_api_url: str | None = None
+    site_base_url: str | None = None
+    companies: list[_Company] = []
+    rate_limits: _RateLimits = _RateLimits()
+    polling: _Polling = _Polling()
+    timeout: Duration = 30.0
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_positive_duration(value)
+
+    @field_validator("api_url", "hosting_api_url", "site_base_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _url(value)
+
+
+class _Sandbox(_Model):
+    sites: int = Field(6, ge=1, le=5000)
+    seed: int = Field(1, ge=-(2**63), lt=2**63)
+    time_scale: float = Field(1.0, gt=0, le=100)
+
+
+class ScheduleModel(_Model):
+    cron: str | None = None
+    every: Duration | None = None
+    timezone: str | None = None
+    jitter: Duration = 0.0
+
+
+class _Targets(_Model):
+    sites: list[str] = ["*"]
+    labels: list[str] = []
+    exclude: list[str] = []
+    environment: str = "live"
+
+
+class JobModel(_Model):
+    id: str
+    schedule: ScheduleModel | None = None
+    targets: _Targets = _Targets()
+    actions: list[str | dict[str, Any]] = Field(min_length=1)
+    concurrency: int = Field(4, ge=1, le=64)
+    on_failure: Literal["stop", "continue"] = "stop"
+    misfire_grace: Duration = 300.0
+    company: str | None = None
+    allow_scheduled: bool = False
+    catch_up: Duration | Literal[False] = 3600.0
+    timeout: Duration = 7200.0
+    heartbeat_url: str | None = None
+    sandbox_only: bool = False  # a demonstration: left out unless --sandbox
+
+    @field_validator("catch_up")
+    @classmethod
+    def _catch_up(cls, value: str | float | bool) -> float | bool:
+        if value is False:
+            return False
+        if value is True:
+            raise ValueError("give a duration such as 1h, or false")
+        return parse_duration(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | float) -> float:
+        return parse_positive_duration(value)
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _url(value)
+
+
+class _Retention(_Model):
+    older_than: Duration
+    keep_last: int = Field(20, ge=0, le=MAX_COUNT)
+
+    @field_validator("older_than")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class NotifyModel(_Model):
+    slack: str | list[str] = []
+    webhooks: list[str] = []
+    on: list[Literal["failure", "recovery", "missed"]] = ["failure", "recovery", "missed"]
+    heartbeat_url: str | None = None
+
+    @field_validator("slack", "webhooks")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            problem = url_problem(url)
+            if problem is not None:
+                raise ValueError(f"a webhook is an http(s):// URL; this one {problem}")
+        return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _url(value)
+
+
+class _Daemon(_Model):
+    shutdown_timeout: Duration = 30.0
+    heartbeat: Duration = 15.0
+    db_retry: Duration = 120.0
+
+    @field_validator("shutdown_timeout", "heartbeat", "db_retry")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("must be more than 0")
+        return seconds
+
+
+class FileModel(_Model):
+    version: Literal[1]
+    timezone: str = "UTC"
+    database: str | None = None
+    kinsta: KinstaModel = KinstaModel()
+    sandbox: _Sandbox = _Sandbox()
+    retention: _Retention | None = None
+    notify: NotifyModel = NotifyModel()
+    daemon: _Daemon = _Daemon()
+    jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other

@@ -1,0 +1,45 @@
+"""Pure parsers for values jobs.yaml holds in more than one section (durations), shared by the
+configuration and the actions' options models, so neither imports the other."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated
+
+from pydantic import Field
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_S = 36_500 * 86_400.0  # 100 years: far enough, and far from datetime's year 9999
+
+# A duration as written ('30s', '5m', or seconds); a field validator turns it into seconds.
+Duration = Annotated[str | float, Field()]
+
+
+def parse_duration(value: str | float) -> float:
+    """'30s', '5m', '6h', '3d', '1w' or a number of seconds -> seconds (0 to 100 years)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+    else:
+        match = _DURATION.match(str(value)[:100])
+        if not match:
+            raise ValueError(f"{str(value)[:40]!r} is not a duration such as 30s, 5m, 6h or 3d")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+    if math.isnan(seconds):
+        raise ValueError("a duration must be a number")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION_S:
+        raise ValueError("a duration can be at most 36500d (100 years)")
+    return seconds
+
+
+def parse_positive_duration(value: str | float) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be more than 0")
+    return seconds

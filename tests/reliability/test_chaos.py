@@ -18,8 +18,5 @@ def test_two_daemons_under_chaos_account_for_every_slot_once(pg_url: str) -> Non
         fault_rate=0.05,
         outage_max=30 if LONG else 8,
         keep=False,
-        # A request outside every task's window is reported (figures.findings), not failed on,
-        # here: under investigation (see Figures.findings); `make chaos` fails on it.
-        strict=False,
     )
     assert not figures.problems, "\n".join(figures.problems + figures.lines)

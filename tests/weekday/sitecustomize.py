@@ -16,3 +16,7 @@ if _destination:
     _began = float(os.environ.setdefault("TEST_TRAVEL_FROM", repr(time.time())))
     _now = datetime.fromisoformat(_destination).timestamp() + (time.time() - _began)
     time_machine.travel(_now, tick=True).start()
+    # time-machine starts the tick at the first read of the clock, not at start(): a process
+    # that first reads it seconds later would lag every other process by those seconds (the
+    # sandbox in a pytest worker saw daemons' requests "before" the tasks that sent them).
+    time.time()

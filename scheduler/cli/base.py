@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -19,6 +19,9 @@ from scheduler import config as config_module
 from scheduler import logs, render
 from scheduler.domain import Config
 from scheduler.errors import BadInputError
+
+if TYPE_CHECKING:
+    from scheduler.history import SqlHistoryStore
 
 FORMATS = ("table", "json", "csv")
 RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
@@ -136,7 +139,7 @@ def emit(
         table()
 
 
-def history_store(state: State) -> Any:
+def history_store(state: State) -> SqlHistoryStore:
     from scheduler.bootstrap import open_store
 
     return open_store(state.database_url())

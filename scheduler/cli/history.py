@@ -155,7 +155,7 @@ def history_prune(state: State, older_than: str, keep_last: int, dry_run: bool) 
     and notifications; a running run is never removed."""
     cutoff = parse_when(older_than, datetime.now(UTC))
     assert cutoff is not None
-    result = history_store(state).prune(cutoff, keep_last, dry_run=dry_run)
+    result = history_store(state).maintenance.prune(cutoff, keep_last, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {result.runs} run(s), {result.tasks} task(s), {result.operations} operation(s) "

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 
 from scheduler import logs
 from scheduler.clock import CancelScope, Clock, SystemClock
+from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
 from scheduler.eventlog import EventLog
@@ -180,6 +182,31 @@ def daemon_hooks(services: Services) -> DaemonHooks:
         bus.publish(SlotsMissed(job_id, tuple(missed), reason))
 
     return DaemonHooks(on_run, on_missed)
+
+
+def build_daemon(
+    services: Services, config: Config, load: Callable[[], Config], path: Path
+) -> Daemon:
+    """The daemon over these services: their store, runners and cancel events, and the hooks
+    that publish its runs and missed slots on the bus."""
+    runners = list(services.runners.values())
+    hooks = daemon_hooks(services)
+    return Daemon(
+        config,
+        Collaborators(
+            services.store,
+            services.runner_for,
+            runners[0].clock,
+            load,
+            path,
+            cancel=services.cancel,
+            draining=services.draining,
+            owner=identity(),
+            default_runner=runners[0] if len(runners) == 1 else None,
+            on_run=hooks.on_run,
+            on_missed=hooks.on_missed,
+        ),
+    )
 
 
 def open_daemon_effects(services: Services) -> Metrics:

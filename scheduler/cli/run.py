@@ -41,13 +41,12 @@ def run(
     # SIGTERM ends the start quietly: nothing has been recorded yet.
     signal.signal(signal.SIGTERM, _stop_starting)
     from scheduler.bootstrap import (
-        daemon_hooks,
-        identity,
+        build_daemon,
         open_daemon_effects,
         open_services,
         register_notify_secrets,
     )
-    from scheduler.daemon import Collaborators, Daemon, load_for_daemon
+    from scheduler.daemon import load_for_daemon
 
     load = load_for_daemon(state.path, state.env, state.database, sandbox)
     config = load()
@@ -59,26 +58,8 @@ def run(
         stack.callback(services.close)
         if services.sandbox is not None:
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
-        runners = list(services.runners.values())
-        clock = runners[0].clock
         metrics = open_daemon_effects(services)  # metrics and notifications subscribe to the bus
-        hooks = daemon_hooks(services)
-        daemon = Daemon(
-            config,
-            Collaborators(
-                services.store,
-                services.runner_for,
-                clock,
-                load,
-                state.path,
-                cancel=services.cancel,
-                draining=services.draining,
-                owner=identity(),
-                default_runner=runners[0] if len(runners) == 1 else None,
-                on_run=hooks.on_run,
-                on_missed=hooks.on_missed,
-            ),
-        )
+        daemon = build_daemon(services, config, load, state.path)
         if metrics_port is not None:
             server = _serve_metrics(metrics, daemon, metrics_host, metrics_port)
             stack.callback(server.stop)

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -19,10 +18,10 @@ import structlog
 from scheduler import logs
 from scheduler.clock import CancelScope, Clock, SystemClock
 from scheduler.daemon import Collaborators, Daemon
-from scheduler.domain import Company, Config, Job, RateLimits, Run, Secret
+from scheduler.domain import Company, Config, Job, RateLimits, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
 from scheduler.eventlog import EventLog
-from scheduler.events import Bus, GovernorActed, RunFinished, SlotsMissed, TargetFinished
+from scheduler.events import Bus, GovernorActed, TargetFinished
 from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from scheduler.history.db import refuse_in_memory
 from scheduler.history.events import EventWriter
@@ -162,35 +161,11 @@ def _keys(config: Config, server: SandboxServer | None) -> list[tuple[Company, s
     return [(c, config.kinsta.api_url, c.api_key) for c in companies if c.api_key is not None]
 
 
-@dataclass(frozen=True)
-class DaemonHooks:
-    """The daemon's after-run and missed-slot hooks: each publishes on the bus."""
-
-    on_run: Callable[[Job | None, Run], None]
-    on_missed: Callable[[str, list[datetime], str], None]
-
-
-def daemon_hooks(services: Services) -> DaemonHooks:
-    """After each recorded run, RunFinished with its tasks; after missed slots, SlotsMissed."""
-    bus = services.bus
-
-    def on_run(job: Job | None, run: Run) -> None:
-        tasks = services.store.tasks.run_tasks(run.run_id)
-        bus.publish(RunFinished(job, run, tuple(tasks)))
-
-    def on_missed(job_id: str, missed: list[datetime], reason: str) -> None:
-        bus.publish(SlotsMissed(job_id, tuple(missed), reason))
-
-    return DaemonHooks(on_run, on_missed)
-
-
 def build_daemon(
     services: Services, config: Config, load: Callable[[], Config], path: Path
 ) -> Daemon:
-    """The daemon over these services: their store, runners and cancel events, and the hooks
-    that publish its runs and missed slots on the bus."""
+    """The daemon over these services: their store, runners, cancel events and bus."""
     runners = list(services.runners.values())
-    hooks = daemon_hooks(services)
     return Daemon(
         config,
         Collaborators(
@@ -203,8 +178,7 @@ def build_daemon(
             draining=services.draining,
             owner=identity(),
             default_runner=runners[0] if len(runners) == 1 else None,
-            on_run=hooks.on_run,
-            on_missed=hooks.on_missed,
+            bus=services.bus,
         ),
     )
 

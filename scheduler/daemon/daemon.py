@@ -22,7 +22,8 @@ import structlog
 from scheduler import recovery, slots
 from scheduler.clock import Clock
 from scheduler.domain import Config, Job, Run, RunStatus, RunTrigger
-from scheduler.errors import ConfigError, Problem, SchedulerError, StoreError
+from scheduler.errors import ConfigError, Problem, SchedulerError
+from scheduler.events import Bus, DaemonActed, SlotsMissed
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
@@ -30,7 +31,7 @@ from . import health, jobs
 from .backlog import MAX_MISSED_ROWS, Backlog
 from .outbox import Outbox
 from .reload import ConfigWatcher
-from .runs import AfterRun, SlotRuns, guarded_after_run
+from .runs import SlotRuns, published_runs
 from .wiring import Timetable, first_fire
 
 log = structlog.get_logger("scheduler.daemon")
@@ -52,8 +53,9 @@ class Collaborators:
     """What a daemon is built from. `runner_for(job)` raises KeyError for a company without an
     API client; `load_config` re-reads `config_path`; `cancel` ends every wait at shutdown and
     `draining` stops new tasks; `default_runner` recovers runs of jobs gone from jobs.yaml;
-    `on_run` follows each recorded run, `on_missed(job_id, slots, reason)` each batch of missed
-    slots."""
+    `bus` hears what the daemon does: each recorded run (RunFinished), each batch of missed
+    slots (SlotsMissed), starts, stops and reloads (DaemonActed); metrics, notifications and
+    history's event log subscribe to it."""
 
     store: HistoryStore
     runner_for: Callable[[Job], Runner]
@@ -64,8 +66,7 @@ class Collaborators:
     draining: threading.Event = field(default_factory=threading.Event)
     owner: str = "daemon"
     default_runner: Runner | None = None
-    on_run: AfterRun | None = None
-    on_missed: Callable[[str, list[datetime], str], None] | None = None
+    bus: Bus = field(default_factory=Bus)
 
 
 class Daemon:
@@ -75,7 +76,7 @@ class Daemon:
         self.owner = parts.owner
         self._store = parts.store
         self._parts = parts
-        self._after_run = guarded_after_run(parts.on_run)
+        self._after_run = published_runs(parts.store, parts.bus.publish)
         self.stop_event = threading.Event()
         self._reload_event = threading.Event()
         self.outbox = Outbox(parts.store, parts.clock, self._recorded, self._missed)
@@ -240,12 +241,7 @@ class Daemon:
         self._after_run(self.config.job(run.job_id), run)
 
     def _missed(self, job_id: str, missed: list[datetime], reason: str) -> None:
-        if self._parts.on_missed is None:
-            return
-        try:
-            self._parts.on_missed(job_id, missed, reason)
-        except Exception:
-            log.exception("run.missed_hook_failed", job_id=job_id)
+        self._parts.bus.publish(SlotsMissed(job_id, tuple(missed), reason))
 
     def flush_unrecorded(self, *, everything: bool = False) -> int:
         """Write queued rows whose time has come (`everything`: all, at shutdown)."""
@@ -324,11 +320,8 @@ class Daemon:
             log.exception("config.restore_failed")
 
     def _event(self, kind: str, detail: str) -> None:
-        """Record what the daemon did in history (best effort: the log has it too)."""
-        try:
-            self._store.events.record_daemon_event(self.owner, kind, detail, self.clock.now())
-        except StoreError as exc:
-            log.warning("daemon.event_not_recorded", kind=kind, error=str(exc))
+        """What the daemon did, for history's event log (best effort: the log has it too)."""
+        self._parts.bus.publish(DaemonActed(self.clock.now(), self.owner, kind, detail))
 
     # --- the main loop ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from scheduler import recovery
 from scheduler.clock import Clock
 from scheduler.domain import Config, Job, Run, RunStatus, RunTrigger
 from scheduler.errors import SchedulerError, SlotNotClaimedError, StoreError
+from scheduler.events import Event, RunFinished
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
@@ -25,18 +26,18 @@ log = structlog.get_logger("scheduler.daemon")
 AfterRun = Callable[[Job | None, Run], None]
 
 
-def guarded_after_run(on_run: AfterRun | None) -> AfterRun:
-    """The hook after each recorded run (notifications, metrics): it never breaks the daemon."""
+def published_runs(store: HistoryStore, publish: Callable[[Event], None]) -> AfterRun:
+    """After each recorded run: RunFinished, with its tasks, on the bus (metrics and
+    notifications listen). Reading the tasks may fail while the database is away: said, and
+    nothing published; the bus itself never raises."""
 
     def after(job: Job | None, run: Run) -> None:
-        if on_run is None:
-            return
         try:
-            on_run(job, run)
+            tasks = store.tasks.run_tasks(run.run_id)
         except StoreError as exc:  # the database is away: expected, no traceback
             log.warning("run.after_hook_failed", run_id=run.run_id, error=str(exc))
-        except Exception:  # a notification or metric must never break the daemon
-            log.exception("run.after_hook_failed", run_id=run.run_id)
+            return
+        publish(RunFinished(job, run, tuple(tasks)))
 
     return after
 

@@ -30,6 +30,8 @@ from scheduler.domain import (
     Secret,
 )
 from scheduler.errors import ConfigError
+from scheduler.eventlog import EventLog
+from scheduler.events import Bus
 from scheduler.history import HistoryStore, RunFilter, make_engine, sql_store
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
@@ -85,6 +87,8 @@ class Daemons:
             return config_module.load(self.path, {})
 
         runner = self.runner(clock, name)
+        bus = Bus()  # history's event log hears the daemon, as bootstrap wires it
+        EventLog((store or self.store).events, lambda *event: None).subscribe(bus)
         daemon = Daemon(
             load(),
             Collaborators(
@@ -95,6 +99,7 @@ class Daemons:
                 self.path,
                 cancel=runner.cancel,
                 owner=name,
+                bus=bus,
             ),
         )
         self.made.append(daemon)

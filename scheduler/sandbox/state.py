@@ -9,20 +9,51 @@ moved, a backup added) is applied when they end. Durations are per action and sc
 `time_scale`. Operation ids are `<kind>-<uuid4>`, fresh per call (the spec's examples), or
 `<kind>-<target id>`, repeating per target (`operation_ids="per-target"`, as recorded fixtures
 suggest Kinsta may do): clients must work with both.
+
+What the fleet is made of (sites, environments, plugins and themes, backups, domains) lives in
+wordpress.py; its names stay importable from here.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from scheduler.clock import Clock
+from scheduler.sandbox.wordpress import (
+    PLUGINS,
+    SITE_LABELS,
+    SITE_WORDS,
+    THEMES,
+    Backup,
+    Item,
+    SandboxEnvironment,
+    SandboxSite,
+    SiteDomain,
+    draw_items,
+    new_uuid,
+    now_ms,
+)
+
+__all__ = [
+    "ACTION_DURATION_S",
+    "CACHELESS_SHARE",
+    "NOT_FOUND_FOR_S",
+    "OPERATION_ID_MODES",
+    "SYSTEM",
+    "Backup",
+    "Fleet",
+    "Item",
+    "SandboxEnvironment",
+    "SandboxOperation",
+    "SandboxSite",
+    "SiteDomain",
+]
 
 # Seconds at time_scale 1.0, roughly what Kinsta takes.
 ACTION_DURATION_S: dict[str, float] = {
@@ -55,217 +86,6 @@ CACHELESS_SHARE = 0.25  # environments generated without CDN and edge cache ids
 OPERATION_ID_MODES = ("fresh", "per-target")
 # Backups Kinsta takes itself before a restore or a push overwrites an environment.
 SYSTEM = "system"
-
-_WORDS = (
-    "acme", "bakery", "harbor", "nordic", "pixel", "summit", "garden", "atlas", "copper", "willow",
-    "lumen", "orbit", "meadow", "granite", "cobalt", "juniper", "falcon", "tidal", "ember", "maple",
-)  # fmt: skip
-_LABELS = ("Gold", "Silver", "WooCommerce", "Agency", "Do not remove")
-_PLUGINS = (
-    ("akismet", "Akismet Anti-Spam: Spam Protection"),
-    ("woocommerce", "WooCommerce"),
-    ("wordpress-seo", "Yoast SEO"),
-    ("contact-form-7", "Contact Form 7"),
-    ("elementor", "Elementor"),
-    ("wordfence", "Wordfence Security"),
-    ("redirection", "Redirection"),
-    ("classic-editor", "Classic Editor"),
-)
-_THEMES = (
-    ("twentytwentyfour", "Twenty Twenty-Four"),
-    ("astra", "Astra"),
-    ("generatepress", "GeneratePress"),
-)
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class Item:
-    """A plugin or theme installed on an environment."""
-
-    name: str
-    title: str
-    version: str
-    latest: str
-    status: str = "active"
-
-    def to_json(self) -> dict[str, Any]:
-        pending = self.latest != self.version
-        return {
-            "name": self.name,
-            "title": self.title,
-            "status": self.status,
-            "version": self.version,
-            "update": "available" if pending else "none",
-            "update_version": self.latest if pending else None,
-            "update_status": None,
-        }
-
-
-@dataclass
-class Backup:
-    id: int
-    name: str
-    note: str | None
-    type: str
-    created_at: int
-    files: dict[str, dict[str, Item]]  # "plugins"/"themes" -> name -> a copy, as taken
-    broken: str | None = None  # the environment's homepage state when the backup was taken
-
-    @property
-    def snapshot(self) -> dict[str, dict[str, str]]:
-        """ "plugins"/"themes" -> name -> version, as taken."""
-        return {
-            kind: {n: i.version for n, i in items.items()} for kind, items in self.files.items()
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "note": self.note,
-            "type": self.type,
-            "created_at": self.created_at,
-        }
-
-
-@dataclass
-class SiteDomain:
-    id: str
-    name: str
-
-
-@dataclass
-class SandboxEnvironment:
-    id: str
-    site_id: str
-    name: str
-    display_name: str
-    domain: str
-    domain_id: str
-    cdn_cache_id: str | None
-    edge_cache_id: str | None
-    container_id: str
-    php_version: str = "8.2"
-    is_premium: bool = False
-    plugins: dict[str, Item] = field(default_factory=dict)
-    themes: dict[str, Item] = field(default_factory=dict)
-    backups: list[Backup] = field(default_factory=list)
-    extra_domains: list[SiteDomain] = field(default_factory=list)
-    denied_ips: list[str] = field(default_factory=list)
-    log_lines: dict[str, list[str]] = field(default_factory=dict)
-    counters: Counter[str] = field(default_factory=Counter)
-    broken: str | None = None  # how the homepage fails ("fatal", "blank"), None when healthy
-
-    def homepage(self, site_title: str, path: str) -> tuple[int, str]:
-        """What a browser gets at `path`: WordPress's page, or its failure after a bad update."""
-        if self.broken == "fatal":
-            return 500, (
-                "<!DOCTYPE html><html><body><p>There has been a critical error on this "
-                "website.</p></body></html>"
-            )
-        if self.broken == "blank":
-            return 200, ""
-        return 200, (
-            f"<!DOCTYPE html><html><head><title>{site_title}</title></head><body>"
-            f"<h1>{site_title}</h1><p>{path}</p><footer>Powered by WordPress</footer>"
-            "</body></html>"
-        )
-
-    def primary_domain_json(self) -> dict[str, Any]:
-        return {
-            "id": self.domain_id,
-            "name": self.domain,
-            "site_id": self.site_id,
-            "is_active": True,
-            "type": "live" if self.name == "live" else "staging",
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        domain = self.primary_domain_json()
-        extra = [
-            {
-                "id": d.id,
-                "name": d.name,
-                "site_id": self.site_id,
-                "is_active": True,
-                "type": domain["type"],
-            }
-            for d in self.extra_domains
-        ]
-        return {
-            "id": self.id,
-            "name": self.name,
-            "display_name": self.display_name,
-            "is_blocked": False,
-            "id_edge_cache": self.edge_cache_id,
-            "cdn_cache_id": self.cdn_cache_id,
-            "is_opt_out_from_automatic_php_update": False,
-            "web_root": "/release_v1",
-            "image_optimization_type": "off",
-            "is_additional_sftp_accounts_enabled": False,
-            "is_premium": self.is_premium,
-            "wordpress_version": "6.6.2",
-            "domains": [domain, *extra],
-            "primaryDomain": domain,
-            "ssh_connection": {"ssh_port": "22", "ssh_ip": {"external_ip": "127.0.0.1"}},
-            "container_info": {
-                "id": self.container_id,
-                "php_engine_version": f"php{self.php_version}",
-            },
-        }
-
-    def snapshot(self) -> dict[str, dict[str, str]]:
-        return {
-            "plugins": {n: p.version for n, p in self.plugins.items()},
-            "themes": {n: t.version for n, t in self.themes.items()},
-        }
-
-    def files(self) -> dict[str, dict[str, Item]]:
-        """Copies of the plugins and themes: what a backup keeps, a push or a clone copies."""
-        return {
-            "plugins": {n: replace(item) for n, item in self.plugins.items()},
-            "themes": {n: replace(item) for n, item in self.themes.items()},
-        }
-
-    def copy_from(self, source: SandboxEnvironment) -> None:
-        """Files pushed or cloned: the same plugins and themes at the same versions."""
-        files = source.files()
-        self.plugins, self.themes = files["plugins"], files["themes"]
-
-    def restore(self, backup: Backup) -> None:
-        """The files as the backup took them: the same plugins and themes, versions included."""
-        self.plugins = {n: replace(item) for n, item in backup.files["plugins"].items()}
-        self.themes = {n: replace(item) for n, item in backup.files["themes"].items()}
-        self.broken = backup.broken
-
-
-@dataclass
-class SandboxSite:
-    id: str
-    name: str
-    display_name: str
-    labels: list[tuple[str, str]]
-    environments: list[SandboxEnvironment]
-
-    def to_json(self, *, include_environments: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "display_name": self.display_name,
-            "status": "live",
-            "siteLabels": [{"id": i, "name": n} for i, n in self.labels],
-        }
-        if include_environments:
-            body["environments"] = [e.to_json() for e in self.environments]
-        return body
 
 
 @dataclass
@@ -304,10 +124,10 @@ class Fleet:
         self._rng = random.Random(seed)
         # A stream of its own, so that which environments lack caches leaves every id as it was.
         self._cache_rng = random.Random(f"caches-{seed}")
-        self.company_id = _uuid(self._rng)
+        self.company_id = new_uuid(self._rng)
         self.users = [
             {
-                "id": _uuid(self._rng),
+                "id": new_uuid(self._rng),
                 "email": f"{who}@agency.example",
                 "image": "",
                 "full_name": who.title(),
@@ -326,49 +146,30 @@ class Fleet:
 
     # --- generation -------------------------------------------------------------------------
 
-    def _items(self, catalogue: tuple[tuple[str, str], ...], count: int) -> dict[str, Item]:
-        items = {}
-        for name, title in self._rng.sample(catalogue, count):
-            major, minor, patch = (
-                self._rng.randint(1, 9),
-                self._rng.randint(0, 9),
-                self._rng.randint(0, 9),
-            )
-            version = f"{major}.{minor}.{patch}"
-            roll = self._rng.random()
-            latest = (
-                f"{major}.{minor}.{patch + 1}" if roll < 0.3
-                else f"{major}.{minor + 1}.0" if roll < 0.45
-                else f"{major + 1}.0.0" if roll < 0.5
-                else version
-            )  # fmt: skip
-            items[name] = Item(name, title, version, latest)
-        return items
-
     def make_environment(
         self, site_id: str, name: str, display: str, domain: str
     ) -> SandboxEnvironment:
         rng = self._rng
         env = SandboxEnvironment(
-            id=_uuid(rng),
+            id=new_uuid(rng),
             site_id=site_id,
             name=name,
             display_name=display,
             domain=domain,
-            domain_id=_uuid(rng),
-            cdn_cache_id=_uuid(rng),
-            edge_cache_id=_uuid(rng),
-            container_id=_uuid(rng),
+            domain_id=new_uuid(rng),
+            cdn_cache_id=new_uuid(rng),
+            edge_cache_id=new_uuid(rng),
+            container_id=new_uuid(rng),
             php_version=rng.choice(("8.1", "8.2", "8.3")),
-            plugins=self._items(_PLUGINS, rng.randint(3, 6)),
-            themes=self._items(_THEMES, 2),
+            plugins=draw_items(rng, PLUGINS, rng.randint(3, 6)),
+            themes=draw_items(rng, THEMES, 2),
         )
         if self._cache_rng.random() < CACHELESS_SHARE:
             env.cdn_cache_id = env.edge_cache_id = None
         day_ms = 86_400_000
         for age in (3, 2, 1):
             env.backups.append(
-                self._backup(env, "automatic", "Daily Auto Backup", _now_ms() - age * day_ms)
+                self._backup(env, "automatic", "Daily Auto Backup", now_ms() - age * day_ms)
             )
         env.log_lines = {
             "error": [
@@ -392,15 +193,19 @@ class Fleet:
 
     def _make_site(self, index: int, name: str | None = None) -> SandboxSite:
         rng = self._rng
-        name = name or f"{rng.choice(_WORDS)}-{rng.choice(_WORDS)}-{index + 1}"
-        site_id = _uuid(rng)
-        labels = [(_uuid(rng), label) for label in rng.sample(_LABELS, rng.randint(0, 2))]
+        name = name or f"{rng.choice(SITE_WORDS)}-{rng.choice(SITE_WORDS)}-{index + 1}"
+        site_id = new_uuid(rng)
+        labels = [(new_uuid(rng), label) for label in rng.sample(SITE_LABELS, rng.randint(0, 2))]
         environments = [self.make_environment(site_id, "live", "Live", f"{name}.example.com")]
         if index % 2 == 0:
             environments.append(
                 self.make_environment(site_id, "staging", "Staging", f"stg-{name}.kinsta.cloud")
             )
         return SandboxSite(site_id, name, name.replace("-", " ").title(), labels, environments)
+
+    def new_id(self) -> str:
+        """A uuid4 drawn from the fleet's seeded stream (a site or a domain being made)."""
+        return new_uuid(self._rng)
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -425,12 +230,12 @@ class Fleet:
     # --- changes (applied when their operation ends) -------------------------------------------
 
     def add_manual_backup(self, env: SandboxEnvironment, tag: str) -> None:
-        env.backups.append(self._backup(env, "manual", tag or None, _now_ms()))
+        env.backups.append(self._backup(env, "manual", tag or None, now_ms()))
 
     def add_system_backup(self, env: SandboxEnvironment, note: str) -> None:
         """What Kinsta does before a restore or a push overwrites an environment."""
         with self.lock:
-            env.backups.append(self._backup(env, SYSTEM, note, _now_ms()))
+            env.backups.append(self._backup(env, SYSTEM, note, now_ms()))
 
     def claimed(self, claim: str) -> int:
         """Running operations holding `claim` (a backup or an environment not there yet)."""

@@ -1,0 +1,1 @@
+"""The sandbox's endpoint handlers, one module per resource group; base.py holds what they share."""

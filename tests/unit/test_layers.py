@@ -191,3 +191,16 @@ def test_adapter_libraries_stay_in_their_layer() -> None:
         if imported.split(".")[0] == library and not any(module.startswith(a) for a in allowed)
     ]
     assert bad == []
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject lists the packages a wheel (and the Docker image) holds: a new subpackage left
+    out of the list works in a checkout and breaks every install."""
+    import tomllib
+
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    packages = {
+        ".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")
+    }
+    assert packages - listed == set()

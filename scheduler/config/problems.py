@@ -49,5 +49,7 @@ def validation_messages(exc: ValidationError) -> list[tuple[tuple[str | int, ...
             message = "unknown key"
         elif error["type"] == "literal_error" and loc == ("version",):
             message = "unsupported version; expected 1"
+        elif error["type"] == "tuple_type":  # options hold lists as tuples; YAML says list
+            message = "Input should be a valid list"
         out.append((loc, message.removeprefix("Value error, ")))
     return out

@@ -117,6 +117,13 @@ jobs:
     ]
 
 
+def test_a_list_option_given_a_scalar_asks_for_a_list() -> None:
+    text = "version: 1\njobs:\n  - id: x\n    actions: [{update_plugins: {exclude: 5}}]\n"
+    assert problems(text) == [
+        "jobs.yaml:4: job 'x': actions.0.update_plugins.exclude: Input should be a valid list"
+    ]
+
+
 def test_unknown_action_option_is_named() -> None:
     text = "version: 1\njobs:\n  - id: x\n    actions: [{clear_cache: {force: true}}]\n"
     assert problems(text) == ["jobs.yaml:4: job 'x': actions.0.clear_cache.force: unknown key"]

@@ -1,4 +1,4 @@
-"""Every KinstaClient and HostingClient method against the sandbox over real HTTP. The `sandbox`
+"""Every KinstaClient method against the sandbox over real HTTP. The `sandbox`
 fixture fails the test if a request (or the sandbox's answer) does not match openapi.json; each
 test checks the response parsed and, for actions, the effect on the sandbox's state."""
 
@@ -12,9 +12,8 @@ import pytest
 from scheduler.clock import SystemClock
 from scheduler.domain import OperationState, Polling, RateLimits, Secret
 from scheduler.kinsta import KinstaClient, OperationAccepted, RateGovernor
-from scheduler.kinsta.hosting import HostingClient
 from scheduler.kinsta.operations import wait_for_operation
-from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
+from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 from scheduler.sandbox.state import Fleet, SandboxEnvironment
 from tests.conftest import checked_sandbox
 
@@ -177,63 +176,6 @@ def test_logs(client: KinstaClient, fleet: Fleet) -> None:
     assert len(client.get_logs(env.id, "access", lines=2).splitlines()) == 2
 
 
-@pytest.fixture
-def hosting() -> Iterator[tuple[HostingClient, Sandbox]]:
-    """The hosting endpoints are answered from the spec's examples (the sandbox does not model
-    them); the requests are still checked against the spec."""
-    server = SandboxServer(Sandbox(SandboxOptions(sites=1))).start()
-    clock = SystemClock()
-    client = HostingClient(
-        server.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
-    )
-    yield client, server.sandbox
-    client.close()
-    server.stop()
-    stats = server.sandbox.snapshot()
-    assert stats["violations"] == [] and stats["response_violations"] == []
-
-
-def test_every_hosting_method(hosting: tuple[HostingClient, Sandbox]) -> None:
-    client, sandbox = hosting
-    company = sandbox.fleet.company_id
-    assert isinstance(client.list_static_sites(company, limit=5), list)
-    client.get_static_site("s1")
-    client.update_static_site("s1", display_name="New name")
-    client.delete_static_site("s1")
-    client.get_static_site_deployment("d1")
-    client.deploy_static_site("s1", branch="main")
-    client.redeploy_static_site("s1", deployment_id="d1")
-    assert isinstance(client.list_applications(company), list)
-    client.get_application("a1")
-    client.update_application("a1", display_name="App")
-    client.delete_application("a1")
-    client.create_internal_connection("a1", "appResource", "a2")
-    client.toggle_application_cdn("a1")
-    client.toggle_application_edge_cache("a1")
-    client.clear_application_cache("a1")
-    client.get_application_metric(
-        "a1",
-        "cpu-usage",
-        interval_s=60,
-        timeframe_start="2026-11-01T00:00:00Z",
-        timeframe_end="2026-11-02T00:00:00Z",
-    )
-    client.get_application_deployment("d1")
-    client.deploy_application("a1", branch="main")
-    client.promote_application("a1", ["a2"])
-    client.get_process("p1")
-    client.update_process("p1", entrypoint="npm start")
-    assert isinstance(client.list_pipelines(company), list)
-    client.create_preview_app("pl1", "feature-x")
-    assert isinstance(client.list_databases(company), list)
-    client.create_database(company, location="us-central1", resource_type="db1", display_name="DB", db_name="db",
-                           db_password="secret-pw", db_type="postgresql", version="16")  # fmt: skip
-    client.get_database("db1")
-    client.update_database("db1", display_name="DB 2")
-    client.delete_database("db1")
-    assert len(sandbox.snapshot()["canned"]) >= 25
-
-
 KINSTA_TESTED = {
     "validate", "list_company_users", "get_operation", "list_sites", "get_site", "create_site", "clone_site",
     "create_plain_site", "delete_site", "get_site_environments", "create_environment", "create_plain_environment",
@@ -252,5 +194,3 @@ def _public(cls: type) -> set[str]:
 
 def test_every_endpoint_method_has_a_contract_test() -> None:
     assert _public(KinstaClient) == KINSTA_TESTED
-    source = inspect.getsource(test_every_hosting_method)
-    assert {m for m in _public(HostingClient) if f"client.{m}(" not in source} == set()

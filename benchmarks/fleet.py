@@ -156,20 +156,20 @@ def serial(sandbox: SandboxServer, scale: float, sample: int) -> float:
     )
     company = sandbox.sandbox.fleet.company_id
     try:
-        sites = client.list_sites(company, include_environments=True)
+        sites = client.sites.list(company, include_environments=True)
         envs = [env.id for site in sites for env in site.environments][:sample]
         started = time.monotonic()
         for env_id in envs:
             for step in ("backup", "update", "clear", "clear"):
                 if step == "backup":
-                    accepted = client.create_backup(env_id, "serial")
+                    accepted = client.backups.create(env_id, "serial")
                 elif step == "update":
-                    names = [p.name for p in client.list_plugins(env_id) if p.has_update]
+                    names = [p.name for p in client.plugins.list(env_id) if p.has_update]
                     if not names:
                         continue
-                    accepted = client.bulk_update_plugins(env_id, names)
+                    accepted = client.plugins.bulk_update(env_id, names)
                 else:
-                    accepted = client.clear_cache(env_id)
+                    accepted = client.tools.clear_cache(env_id)
                 wait_for_operation(client, accepted.operation_id, fixed, clock, expected_s=0.0)
         return (time.monotonic() - started) / max(1, len(envs))
     finally:

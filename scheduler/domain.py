@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Any
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
-DEFAULT_HOSTING_API_URL = "https://api.sevalla.com/v2"  # applications, static sites, databases
 
 
 class Secret:
@@ -224,7 +223,6 @@ class KinstaSettings:
     rate_limits: RateLimits = RateLimits()
     polling: Polling = Polling()
     timeout_s: float = 30.0
-    hosting_api_url: str = DEFAULT_HOSTING_API_URL
     companies: tuple[Company, ...] = ()
     # Verification GETs go to https://<domain>/ unless this is set: then to this base URL with
     # the domain in the Host header (a proxy, or a standalone sandbox serving its fake sites).
@@ -260,7 +258,6 @@ class DaemonSettings:
     shutdown_timeout_s: float = 30.0  # running tasks get this long to reach a safe point
     heartbeat_s: float = 15.0  # a running run's heartbeat; 4 missed ones mark its owner gone
     db_retry_s: float = 120.0  # how long writes retry while the history database is unreachable
-    metrics_port: int | None = None
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@
         ├── KinstaAPIError         Kinsta answered an error status (status, message)
         │   ├── AuthenticationError    401: missing, wrong or expired key
         │   └── NotFoundAPIError       404: missing, or no permission (Kinsta folds 403 into 404)
-        ├── ResponseFormatError    a 2xx body that is not JSON or lacks expected fields
-        └── OperationError         an operation ended failed, or its deadline passed
+        └── ResponseFormatError    a 2xx body that is not JSON or lacks expected fields
 
 Exit codes are decided in one place (cli.main): ConfigError/BadInputError -> 2, a failed run -> 1.
 """
@@ -182,7 +181,3 @@ class ResponseFormatError(KinstaError):
 
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         super().__init__(message, method=method, path=path, uncertain=method in CHANGES)
-
-
-class OperationError(KinstaError):
-    pass

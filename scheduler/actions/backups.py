@@ -57,9 +57,9 @@ def take(
     env_id, since = target.environment_id, ctx.now() - CLOCK_SLACK
     return change(
         ctx,
-        lambda: ctx.client.create_backup(env_id, tag),
+        lambda: ctx.client.backups.create(env_id, tag),
         lambda: any(
-            _made(b, tag, since) and b.id not in before for b in ctx.client.list_backups(env_id)
+            _made(b, tag, since) and b.id not in before for b in ctx.client.backups.list(env_id)
         ),
         f"a new manual backup tagged {tag!r}",
         "backup",
@@ -76,12 +76,12 @@ def create(ctx: ActionContext, target: Target, tag: str) -> tuple[ActionResult, 
     uncertain answer nor the backup returned (the one a safe update restores) can be an
     earlier one with the same tag (a safe plugin update just before a safe theme update)."""
     env_id, since = target.environment_id, ctx.now() - CLOCK_SLACK
-    before = frozenset(b.id for b in ctx.client.list_backups(env_id) if _made(b, tag, since))
+    before = frozenset(b.id for b in ctx.client.backups.list(env_id) if _made(b, tag, since))
     result = take(ctx, target, tag, before)
     if result.status is not TaskStatus.SUCCEEDED:
         return result, None
     made = [
-        b for b in ctx.client.list_backups(env_id) if _made(b, tag, since) and b.id not in before
+        b for b in ctx.client.backups.list(env_id) if _made(b, tag, since) and b.id not in before
     ]
     newest = max(made, key=lambda b: b.created_at, default=None)
     return result, newest
@@ -123,7 +123,7 @@ def prune_backups(ctx: ActionContext, target: Target, options: PruneBackupsOptio
     backups are never touched: they are Kinsta's, not ours to manage."""
     keep = options.keep
     manual = sorted(
-        (b for b in ctx.client.list_backups(target.environment_id) if b.type == MANUAL),
+        (b for b in ctx.client.backups.list(target.environment_id) if b.type == MANUAL),
         key=lambda b: b.created_at,
         reverse=True,
     )
@@ -157,8 +157,8 @@ def _delete(ctx: ActionContext, target: Target, backup: Backup) -> ActionResult:
     env_id = target.environment_id
     return change(
         ctx,
-        lambda: ctx.client.delete_backup(backup.id),
-        lambda: all(b.id != backup.id for b in ctx.client.list_backups(env_id)),
+        lambda: ctx.client.backups.delete(backup.id),
+        lambda: all(b.id != backup.id for b in ctx.client.backups.list(env_id)),
         f"backup {backup.id} gone",
     )
 
@@ -174,7 +174,7 @@ def pick(backups: list[Backup], which: str | int, tag: str | None) -> Backup | N
 
 
 def restore(ctx: ActionContext, target: Target, chosen: Backup) -> ActionResult:
-    accepted = ctx.client.restore_backup(target.environment_id, chosen.id, ctx.notify_user_id())
+    accepted = ctx.client.backups.restore(target.environment_id, chosen.id, ctx.notify_user_id())
     result = outcome(*ctx.wait(accepted, "restore_backup"))
     return ActionResult(
         result.status,
@@ -188,7 +188,7 @@ def restore_backup(
 ) -> ActionResult:
     """Restore one of the environment's backups onto it (on demand)."""
     which, tag = options.backup, options.tag
-    chosen = pick(ctx.client.list_backups(target.environment_id), which, tag)
+    chosen = pick(ctx.client.backups.list(target.environment_id), which, tag)
     if chosen is None:
         wanted = f"backup {which}" + (f" tagged {tag!r}" if tag else "")
         return ActionResult(TaskStatus.FAILED, f"no {wanted} on this environment")

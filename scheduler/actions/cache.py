@@ -8,7 +8,7 @@ from scheduler.domain import Target, TaskStatus
 
 def clear_cache(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Clear the environment's page cache (POST /sites/tools/clear-cache)."""
-    accepted = ctx.client.clear_cache(target.environment_id)
+    accepted = ctx.client.tools.clear_cache(target.environment_id)
     return outcome(*ctx.wait(accepted))
 
 
@@ -17,7 +17,7 @@ def clear_edge_cache(ctx: ActionContext, target: Target, options: NoOptions) -> 
     environment has no edge cache id (as clear_cdn_cache is without a CDN cache id)."""
     if not target.edge_cache_id:
         return ActionResult(TaskStatus.SKIPPED, "the environment has no edge cache (id_edge_cache)")
-    accepted = ctx.client.clear_edge_cache(target.environment_id)
+    accepted = ctx.client.tools.clear_edge_cache(target.environment_id)
     return outcome(*ctx.wait(accepted))
 
 
@@ -26,7 +26,7 @@ def clear_cdn_cache(ctx: ActionContext, target: Target, options: NoOptions) -> A
     environment has no CDN cache id."""
     if not target.cdn_cache_id:
         return ActionResult(TaskStatus.SKIPPED, "the environment has no CDN cache (cdn_cache_id)")
-    accepted = ctx.client.clear_cdn_cache(target.environment_id, target.cdn_cache_id)
+    accepted = ctx.client.tools.clear_cdn_cache(target.environment_id, target.cdn_cache_id)
     return outcome(*ctx.wait(accepted))
 
 

@@ -16,13 +16,13 @@ class DomainOptions(Options):
 def add_domain(ctx: ActionContext, target: Target, options: DomainOptions) -> ActionResult:
     """Add `domain`; skipped when the environment has it already."""
     name = options.domain.casefold()
-    if any(d.name.casefold() == name for d in ctx.client.list_domains(target.environment_id)):
+    if any(d.name.casefold() == name for d in ctx.client.domains.list(target.environment_id)):
         return ActionResult(TaskStatus.SKIPPED, f"{name} is already on {target.key}")
     env_id = target.environment_id
     result = change(
         ctx,
-        lambda: ctx.client.add_domain(env_id, name, is_wildcardless=options.wildcardless),
-        lambda: any(d.name.casefold() == name for d in ctx.client.list_domains(env_id)),
+        lambda: ctx.client.domains.add(env_id, name, is_wildcardless=options.wildcardless),
+        lambda: any(d.name.casefold() == name for d in ctx.client.domains.list(env_id)),
         f"{name} on {target.key}",
     )
     message = f"added {name}" if result.status is TaskStatus.SUCCEEDED else result.message
@@ -34,14 +34,14 @@ def remove_domain(ctx: ActionContext, target: Target, options: DomainOptions) ->
     name = options.domain.casefold()
     if target.primary_domain and target.primary_domain.casefold() == name:
         return ActionResult(TaskStatus.FAILED, f"{name} is the primary domain; not removed")
-    found = [d for d in ctx.client.list_domains(target.environment_id) if d.name.casefold() == name]
+    found = [d for d in ctx.client.domains.list(target.environment_id) if d.name.casefold() == name]
     if not found:
         return ActionResult(TaskStatus.SKIPPED, f"{name} is not on {target.key}")
     env_id, domain_id = target.environment_id, found[0].id
     result = change(
         ctx,
-        lambda: ctx.client.remove_domains(env_id, [domain_id]),
-        lambda: all(d.id != domain_id for d in ctx.client.list_domains(env_id)),
+        lambda: ctx.client.domains.remove(env_id, [domain_id]),
+        lambda: all(d.id != domain_id for d in ctx.client.domains.list(env_id)),
         f"{name} gone from {target.key}",
     )
     message = f"removed {name}" if result.status is TaskStatus.SUCCEEDED else result.message

@@ -41,12 +41,12 @@ def push_to_live(ctx: ActionContext, target: Target, options: PushToLiveOptions)
         return ActionResult(
             TaskStatus.FAILED, "push_to_live pushes a staging environment; this one is live"
         )
-    environments = ctx.client.get_site_environments(target.site_id)
+    environments = ctx.client.environments.list(target.site_id)
     live = next((e for e in environments if e.name == "live"), None)
     if live is None:
         return ActionResult(TaskStatus.FAILED, "the site has no live environment")
     with ctx.exclusive(live.id, f"{target.site_name}/live"):
-        accepted = ctx.client.push_environment(
+        accepted = ctx.client.environments.push(
             target.site_id,
             target.environment_id,
             live.id,
@@ -76,7 +76,7 @@ def create_staging(
     """Clone this environment into a new staging environment named `display_name`; skipped
     when the site already has one by that name."""
     name = options.display_name or "Staging"
-    existing = ctx.client.get_site_environments(target.site_id)
+    existing = ctx.client.environments.list(target.site_id)
     if any(name.casefold() in (e.display_name.casefold(), e.name.casefold()) for e in existing):
         return ActionResult(TaskStatus.SKIPPED, f"the site already has an environment {name!r}")
 
@@ -85,16 +85,16 @@ def create_staging(
 
     result = change(
         ctx,
-        lambda: ctx.client.clone_environment(
+        lambda: ctx.client.environments.clone(
             target.site_id, name, target.environment_id, is_premium=options.premium
         ),
-        lambda: any(named(e) for e in ctx.client.get_site_environments(target.site_id)),
+        lambda: any(named(e) for e in ctx.client.environments.list(target.site_id)),
         f"an environment {name!r} on {target.site_name}",
     )
     if result.status is not TaskStatus.SUCCEEDED:
         return result
     created = next(
-        (e for e in ctx.client.get_site_environments(target.site_id) if e.display_name == name),
+        (e for e in ctx.client.environments.list(target.site_id) if e.display_name == name),
         None,
     )
     details = {"environment_id": created.id if created else None, "display_name": name}

@@ -32,9 +32,9 @@ def inventory(ctx: ActionContext, target: Target, options: NoOptions) -> ActionR
     current = php_actions.current_environment(ctx, target)
     php = php_actions.engine_version(current) or target.php_version
     wordpress = (current.wordpress_version if current else None) or target.wordpress_version
-    plugins = ctx.client.list_plugins(target.environment_id)
-    themes = ctx.client.list_themes(target.environment_id)
-    backups = ctx.client.list_backups(target.environment_id)
+    plugins = ctx.client.plugins.list(target.environment_id)
+    themes = ctx.client.themes.list(target.environment_id)
+    backups = ctx.client.backups.list(target.environment_id)
     for kind, items in (("plugins", plugins), ("themes", themes)):
         ctx.note_available(
             kind, [(i.name, i.update_version) for i in items if i.has_update and i.update_version]

@@ -22,7 +22,7 @@ class FetchLogsOptions(Options):
 def fetch_logs(ctx: ActionContext, target: Target, options: FetchLogsOptions) -> ActionResult:
     """GET .../logs: count the PHP fatal errors in the last `lines` and keep a short tail."""
     file_name, lines = options.file, options.lines
-    text = ctx.client.get_logs(target.environment_id, file_name, lines)
+    text = ctx.client.logs.get(target.environment_id, file_name, lines)
     all_lines = text.splitlines()
     fatals = sum(1 for line in all_lines if FATAL in line)
     tail = all_lines[-TAIL_LINES:]

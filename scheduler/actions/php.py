@@ -28,13 +28,13 @@ class PhpVersionOptions(Options):
 
 def restart_php(ctx: ActionContext, target: Target, options: NoOptions) -> ActionResult:
     """Restart the environment's PHP engine (POST /sites/tools/restart-php)."""
-    accepted = ctx.client.restart_php(target.environment_id)
+    accepted = ctx.client.tools.restart_php(target.environment_id)
     return outcome(*ctx.wait(accepted))
 
 
 def current_environment(ctx: ActionContext, target: Target) -> Environment | None:
     """The target's environment as Kinsta reports it now."""
-    found = ctx.client.get_site_environments(target.site_id)
+    found = ctx.client.environments.list(target.site_id)
     return next((env for env in found if env.id == target.environment_id), None)
 
 
@@ -60,7 +60,7 @@ def set_php_version(ctx: ActionContext, target: Target, options: PhpVersionOptio
         )
     result = change(
         ctx,
-        lambda: ctx.client.set_php_version(target.environment_id, wanted),
+        lambda: ctx.client.tools.set_php_version(target.environment_id, wanted),
         lambda: php_version(ctx, target) == wanted,
         f"PHP {wanted} in place",
     )

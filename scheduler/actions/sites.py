@@ -33,7 +33,7 @@ class CloneSiteOptions(Options):
 
 
 def _existing(ctx: ActionContext, display_name: str) -> str | None:
-    for site in ctx.client.list_sites(ctx.company_id):
+    for site in ctx.client.sites.list(ctx.company_id):
         if display_name.casefold() in (site.display_name.casefold(), site.name.casefold()):
             return site.id
     return None
@@ -64,7 +64,7 @@ def create_site(ctx: ActionContext, target: Target, options: CreateSiteOptions) 
         return ActionResult(TaskStatus.SKIPPED, f"a site named {name!r} exists already")
 
     def send() -> OperationAccepted:
-        return ctx.client.create_site(
+        return ctx.client.sites.create(
             ctx.company_id,
             name,
             options.region,
@@ -87,7 +87,7 @@ def clone_site(ctx: ActionContext, target: Target, options: CloneSiteOptions) ->
     if _existing(ctx, name):
         return ActionResult(TaskStatus.SKIPPED, f"a site named {name!r} exists already")
     result = _change(
-        ctx, lambda: ctx.client.clone_site(ctx.company_id, name, target.environment_id), name
+        ctx, lambda: ctx.client.sites.clone(ctx.company_id, name, target.environment_id), name
     )
     return _created(ctx, name, result, f"cloned {target.key} into")
 

@@ -279,15 +279,15 @@ def update_plugins(ctx: ActionContext, target: Target, options: UpdateOptions) -
         ctx,
         target,
         options,
-        listing=client.list_plugins,
-        bulk=client.bulk_update_plugins,
+        listing=client.plugins.list,
+        bulk=client.plugins.bulk_update,
     )
 
 
 def update_themes(ctx: ActionContext, target: Target, options: UpdateOptions) -> ActionResult:
     client = ctx.client
     return _update(
-        "themes", ctx, target, options, listing=client.list_themes, bulk=client.bulk_update_themes
+        "themes", ctx, target, options, listing=client.themes.list, bulk=client.themes.bulk_update
     )
 
 

@@ -51,7 +51,7 @@ class Verdict:
 
 def fatal_lines(ctx: ActionContext, target: Target) -> set[str]:
     """The PHP fatal errors in the tail of the environment's error log."""
-    text = ctx.client.get_logs(target.environment_id, "error", LOG_LINES)
+    text = ctx.client.logs.get(target.environment_id, "error", LOG_LINES)
     return {line for line in text.splitlines() if FATAL in line}
 
 

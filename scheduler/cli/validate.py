@@ -47,7 +47,7 @@ def _target_warnings(config: Config, *, sandbox: bool) -> tuple[list[tuple[str, 
         sites = {
             name: [
                 (s.name, [label.name for label in s.labels])
-                for s in runner.client.list_sites(runner.company_id)
+                for s in runner.client.sites.list(runner.company_id)
             ]
             for name, runner in services.runners.items()
         }

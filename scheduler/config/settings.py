@@ -12,7 +12,6 @@ from scheduler.config.problems import Problems
 from scheduler.config.shape import FileModel, KinstaModel, NotifyModel, url_problem
 from scheduler.domain import (
     DEFAULT_API_URL,
-    DEFAULT_HOSTING_API_URL,
     Company,
     Job,
     KinstaSettings,
@@ -64,7 +63,6 @@ def kinsta_settings(raw: KinstaModel, env: Mapping[str, str]) -> KinstaSettings:
         api_key=Secret(key) if key else None,
         company_id=None if raw.companies else env.get(ENV_COMPANY_ID) or raw.company_id or None,
         companies=companies,
-        hosting_api_url=(raw.hosting_api_url or DEFAULT_HOSTING_API_URL).rstrip("/"),
         api_url=(env.get(ENV_API_URL) or raw.api_url or DEFAULT_API_URL).rstrip("/"),
         site_base_url=env.get(ENV_SITE_BASE_URL) or raw.site_base_url or None,
         rate_limits=RateLimits(

@@ -112,6 +112,8 @@ class KinstaModel(_Model):
     api_key: str | None = None
     company_id: str | None = None
     api_url: str | None = None
+    # No longer used (the applications/static sites/databases client is gone): still accepted,
+    # and still checked as a URL, so that an existing jobs.yaml keeps validating.
     hosting_api_url: str | None = None
     site_base_url: str | None = None
     companies: list[_Company] = []

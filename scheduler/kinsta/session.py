@@ -199,34 +199,38 @@ class ApiSession:
             _error_message(response), method=method, path=path, retry_after_s=retry_after
         )
 
-    def _json(self, response: httpx.Response, model: type[M]) -> M:
-        method, path = response.request.method, response.request.url.path
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ResponseFormatError(
-                f"HTTP {response.status_code} body is not JSON", method=method, path=path
-            ) from exc
-        try:
-            return model.model_validate(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ResponseFormatError(
-                f"unexpected response shape at {where or 'body'}: {first['msg']}",
-                method=method,
-                path=path,
-            ) from exc
 
-    def _accepted(self, response: httpx.Response) -> OperationAccepted:
-        body = self._json(response, models.OperationAcceptedBody)
-        if not body.operation_id:
-            raise ResponseFormatError(
-                "the response carries no operation_id",
-                method=response.request.method,
-                path=response.request.url.path,
-            )
-        return OperationAccepted(body.operation_id, body.message)
+def read_model(response: httpx.Response, model: type[M]) -> M:
+    """The response's JSON body as `model`; ResponseFormatError when it is not that."""
+    method, path = response.request.method, response.request.url.path
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ResponseFormatError(
+            f"HTTP {response.status_code} body is not JSON", method=method, path=path
+        ) from exc
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ResponseFormatError(
+            f"unexpected response shape at {where or 'body'}: {first['msg']}",
+            method=method,
+            path=path,
+        ) from exc
+
+
+def read_accepted(response: httpx.Response) -> OperationAccepted:
+    """An asynchronous action's answer: the operation to follow."""
+    body = read_model(response, models.OperationAcceptedBody)
+    if not body.operation_id:
+        raise ResponseFormatError(
+            "the response carries no operation_id",
+            method=response.request.method,
+            path=response.request.url.path,
+        )
+    return OperationAccepted(body.operation_id, body.message)
 
 
 def _describe(exc: httpx.TransportError) -> str:

@@ -49,7 +49,7 @@ class FirstUser:
     def __call__(self) -> str:
         with self._lock:
             if self._user is None:
-                users = self._client.list_company_users(self._company_id)
+                users = self._client.company.list_users(self._company_id)
                 if not users:
                     raise KinstaError("the company has no users to notify")
                 self._user = users[0].id

@@ -55,7 +55,7 @@ def resolve_targets(client: KinstaClient, company_id: str, job: Job) -> list[Tar
         # Acts on the company: one pseudo-target named after what it creates.
         name = company_target_name(job.actions[0], job.id)
         return [Target(site_id="", site_name=name, environment_id="", environment_name="-")]
-    sites = client.list_sites(company_id, include_environments=True)
+    sites = client.sites.list(company_id, include_environments=True)
     return select_targets(sites, job.targets)
 
 

@@ -65,8 +65,8 @@ def test_list_sites_with_and_without_environments(
     client: KinstaClient, sandbox: SandboxServer
 ) -> None:
     company = sandbox.sandbox.fleet.company_id
-    bare = client.list_sites(company)
-    full = client.list_sites(company, include_environments=True)
+    bare = client.sites.list(company)
+    full = client.sites.list(company, include_environments=True)
     assert len(bare) == len(full) == 6
     assert bare[0].environments == [] and full[0].environments[0].name == "live"
     assert full[0].environments[0].primary_domain is not None
@@ -74,7 +74,7 @@ def test_list_sites_with_and_without_environments(
 
 def test_site_environments(client: KinstaClient, sandbox: SandboxServer) -> None:
     site = sandbox.sandbox.fleet.sites[0]
-    envs = client.get_site_environments(site.id)
+    envs = client.environments.list(site.id)
     assert [e.id for e in envs] == [e.id for e in site.environments]
 
 
@@ -85,7 +85,7 @@ def test_tool_operations_run_to_success(
     client: KinstaClient, sandbox: SandboxServer, method: str, kind: str
 ) -> None:
     env = sandbox.sandbox.fleet.sites[1].environments[0]
-    accepted = getattr(client, method)(env.id)
+    accepted = getattr(client.tools, method)(env.id)
     if OPERATION_IDS == "per-target":
         assert accepted.operation_id == f"{kind}-{env.id}"
     else:  # fresh: <kind>-<uuid4>, as the spec's examples show
@@ -106,7 +106,7 @@ def test_a_failed_operation_is_reported_failed(
     sandbox.sandbox.fleet.fail_next["cache:clear"] = 1
     env = sandbox.sandbox.fleet.sites[0].environments[0]
     result = wait_for_operation(
-        client, client.clear_cache(env.id).operation_id, FAST, SystemClock()
+        client, client.tools.clear_cache(env.id).operation_id, FAST, SystemClock()
     )
     assert result.state is OperationState.FAILED and result.http_status == 500
 
@@ -118,13 +118,13 @@ def test_operation_ids_repeat_per_target_only_when_the_sandbox_says_so(
     with contextmanager(checked_sandbox)(operation_ids=mode) as sandbox:
         client = make_client(sandbox.url)
         env = sandbox.sandbox.fleet.sites[0].environments[0]
-        first, second = (client.clear_cache(env.id).operation_id for _ in range(2))
+        first, second = (client.tools.clear_cache(env.id).operation_id for _ in range(2))
         assert (first == second) is (mode == "per-target")
 
 
 def test_unknown_site_is_a_typed_not_found(client: KinstaClient) -> None:
     with pytest.raises(NotFoundAPIError) as caught:
-        client.get_site_environments("00000000-0000-4000-8000-000000000000")
+        client.environments.list("00000000-0000-4000-8000-000000000000")
     assert caught.value.status == 404 and caught.value.path.startswith("/sites/")
 
 
@@ -152,7 +152,7 @@ def test_missing_fields_are_a_format_error(make_client: MakeClient) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"company": {}}))
     client = make_client("https://api.example.test/v2", transport=transport)
     with pytest.raises(ResponseFormatError, match=r"company\.sites: Field required"):
-        client.list_sites("c")
+        client.sites.list("c")
 
 
 def test_connection_refused_is_not_sent_and_retried(make_client: MakeClient) -> None:
@@ -164,7 +164,7 @@ def test_connection_refused_is_not_sent_and_retried(make_client: MakeClient) -> 
 
     client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(refuse))
     with pytest.raises(TransportError) as caught:
-        client.clear_cache("env")
+        client.tools.clear_cache("env")
     assert caught.value.sent is False and len(calls) == 5  # never reached Kinsta: safe to retry
 
 
@@ -177,7 +177,7 @@ def test_a_mutating_call_that_may_have_arrived_is_not_repeated(make_client: Make
 
     client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(time_out))
     with pytest.raises(TransportError) as caught:
-        client.clear_cache("env")
+        client.tools.clear_cache("env")
     assert caught.value.sent is True and calls == ["POST"]
 
 
@@ -205,7 +205,7 @@ def test_a_429_pauses_and_retries_after_retry_after(make_client: MakeClient) -> 
     client = make_client(
         "https://api.example.test/v2", transport=httpx.MockTransport(lambda r: answers.pop(0))
     )
-    assert client.clear_cache("e").operation_id == "cache:clear-e"
+    assert client.tools.clear_cache("e").operation_id == "cache:clear-e"
 
 
 def test_only_a_429_status_pauses_the_key(make_client: MakeClient) -> None:
@@ -267,7 +267,7 @@ def test_an_error_page_becomes_a_short_clean_message(
     )
     client = make_client("https://api.example.test/v2", transport=transport)
     with pytest.raises(KinstaAPIError) as caught:
-        client.clear_cache("env")
+        client.tools.clear_cache("env")
     assert str(caught.value) == f"POST /sites/tools/clear-cache: {message}"
 
 
@@ -297,7 +297,7 @@ def test_the_words_too_many_requests_in_a_log_are_not_a_rate_limit(make_client: 
         "https://api.example.test/v2",
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)),
     )
-    assert client.get_logs("env", "access") == logs
+    assert client.logs.get("env", "access") == logs
 
 
 @pytest.mark.parametrize(
@@ -325,7 +325,7 @@ def test_a_change_answered_without_proof_of_refusal_is_uncertain(
 
     client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
     with pytest.raises(KinstaAPIError) as caught:
-        client.restart_php("env")
+        client.tools.restart_php("env")
     assert caught.value.uncertain is uncertain and caught.value.status == status
     assert calls == ["POST"]
 
@@ -338,10 +338,10 @@ def test_an_accepted_change_whose_answer_cannot_be_read_is_uncertain(
 
     client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(answer))
     with pytest.raises(ResponseFormatError) as caught:
-        client.clear_cache("env")
+        client.tools.clear_cache("env")
     assert caught.value.uncertain is True
     with pytest.raises(ResponseFormatError) as read:
-        client.list_sites("c")
+        client.sites.list("c")
     assert read.value.uncertain is False  # a read changes nothing
 
 
@@ -355,5 +355,5 @@ def test_failed_reads_and_lost_connections_are_not_uncertain(make_client: MakeCl
     with pytest.raises(KinstaAPIError) as read:
         client.validate()
     with pytest.raises(TransportError) as never_sent:
-        client.clear_cache("env")
+        client.tools.clear_cache("env")
     assert read.value.uncertain is False and never_sent.value.uncertain is False

@@ -1,4 +1,4 @@
-"""Every KinstaClient and HostingClient method against the sandbox over real HTTP. The `sandbox`
+"""Every KinstaClient method against the sandbox over real HTTP. The `sandbox`
 fixture fails the test if a request (or the sandbox's answer) does not match openapi.json; each
 test checks the response parsed and, for actions, the effect on the sandbox's state."""
 
@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
 from scheduler.clock import SystemClock
 from scheduler.domain import OperationState, Polling, RateLimits, Secret
 from scheduler.kinsta import KinstaClient, OperationAccepted, RateGovernor
-from scheduler.kinsta.hosting import HostingClient
 from scheduler.kinsta.operations import wait_for_operation
-from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
+from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 from scheduler.sandbox.state import Fleet, SandboxEnvironment
 from tests.conftest import checked_sandbox
 
@@ -52,49 +54,49 @@ def done(client: KinstaClient, accepted: OperationAccepted) -> object:
 
 
 def test_company_users(client: KinstaClient, fleet: Fleet) -> None:
-    users = client.list_company_users(fleet.company_id)
+    users = client.company.list_users(fleet.company_id)
     assert [u.email for u in users] == [u["email"] for u in fleet.users]
 
 
 def test_get_site(client: KinstaClient, fleet: Fleet) -> None:
-    site = client.get_site(fleet.sites[0].id)
+    site = client.sites.get(fleet.sites[0].id)
     assert site.name == fleet.sites[0].name and site.company_id == fleet.company_id
     assert site.environments[0].primary_domain is not None
 
 
 def test_create_clone_plain_and_delete_sites(client: KinstaClient, fleet: Fleet) -> None:
     before = len(fleet.sites)
-    data = done(client, client.create_site(
+    data = done(client, client.sites.create(
         fleet.company_id, "New Shop", "us-central1", admin_email="a@b.example", admin_password="pw-123456",
         admin_user="admin", site_title="New Shop", woocommerce=True,
     ))  # fmt: skip
     assert isinstance(data, dict) and fleet.site(data["idSite"]) is not None
-    done(client, client.clone_site(fleet.company_id, "Copy Of One", live(fleet).id))
-    done(client, client.create_plain_site(fleet.company_id, "Plain One", "us-central1"))
+    done(client, client.sites.clone(fleet.company_id, "Copy Of One", live(fleet).id))
+    done(client, client.sites.create_plain(fleet.company_id, "Plain One", "us-central1"))
     assert len(fleet.sites) == before + 3
-    done(client, client.delete_site(data["idSite"]))
+    done(client, client.sites.delete(data["idSite"]))
     assert fleet.site(data["idSite"]) is None
 
 
 def test_environments_create_clone_plain_push_delete(client: KinstaClient, fleet: Fleet) -> None:
     site = fleet.sites[1]
-    done(client, client.create_environment(
+    done(client, client.environments.create(
         site.id, "Dev", site_title="Dev", admin_email="a@b.example", admin_password="pw-123456", admin_user="admin",
     ))  # fmt: skip
     # Dev is the site's standard staging environment; Kinsta allows one, so Plain is premium.
-    done(client, client.create_plain_environment(site.id, "Plain", is_premium=True))
+    done(client, client.environments.create_plain(site.id, "Plain", is_premium=True))
     cloned = done(
-        client, client.clone_environment(site.id, "Copy", site.environments[0].id, is_premium=True)
+        client, client.environments.clone(site.id, "Copy", site.environments[0].id, is_premium=True)
     )
     assert isinstance(cloned, dict)
-    names = [e.name for e in client.get_site_environments(site.id)]
+    names = [e.name for e in client.environments.list(site.id)]
     assert {"dev", "plain", "copy"} <= set(names)
     source = fleet.environment(cloned["idEnv"])
     assert source is not None
     next(iter(source.plugins.values())).version = "99.0.0"
-    done(client, client.push_environment(site.id, source.id, site.environments[0].id))
+    done(client, client.environments.push(site.id, source.id, site.environments[0].id))
     assert "99.0.0" in {p.version for p in site.environments[0].plugins.values()}
-    done(client, client.delete_environment(source.id))
+    done(client, client.environments.delete(source.id))
     assert fleet.environment(source.id) is None
 
 
@@ -102,15 +104,16 @@ def test_tools(client: KinstaClient, fleet: Fleet) -> None:
     # An environment with a CDN and an edge cache (some have neither: test_sandbox_fleet.py).
     env = next(e for s in fleet.sites for e in s.environments if e.cdn_cache_id)
     assert env.cdn_cache_id is not None and env.edge_cache_id is not None
-    done(client, client.clear_cache(env.id))
-    done(client, client.restart_php(env.id))
-    done(client, client.set_php_version(env.id, "8.3", opt_out_of_automatic_updates=False))
+    done(client, client.tools.clear_cache(env.id))
+    done(client, client.tools.restart_php(env.id))
+    done(client, client.tools.set_php_version(env.id, "8.3", opt_out_of_automatic_updates=False))
     assert env.php_version == "8.3"
-    assert client.get_site_environments(env.site_id)[0].container_info is not None
+    assert client.environments.list(env.site_id)[0].container_info is not None
     done(
-        client, client.clear_edge_cache(env.id, url="https://x.example/", clear_subdirectories=True)
+        client,
+        client.tools.clear_edge_cache(env.id, url="https://x.example/", clear_subdirectories=True),
     )
-    done(client, client.clear_cdn_cache(env.id, env.cdn_cache_id))
+    done(client, client.tools.clear_cdn_cache(env.id, env.cdn_cache_id))
     assert {
         "cache:clear:done",
         "php:restart:done",
@@ -121,127 +124,71 @@ def test_tools(client: KinstaClient, fleet: Fleet) -> None:
 
 def test_denied_ips(client: KinstaClient, fleet: Fleet) -> None:
     env = live(fleet)
-    assert client.get_denied_ips(env.id) == []
-    client.set_denied_ips(env.id, ["203.0.113.7", "198.51.100.0/24"])
-    assert client.get_denied_ips(env.id) == ["203.0.113.7", "198.51.100.0/24"]
+    assert client.tools.get_denied_ips(env.id) == []
+    client.tools.set_denied_ips(env.id, ["203.0.113.7", "198.51.100.0/24"])
+    assert client.tools.get_denied_ips(env.id) == ["203.0.113.7", "198.51.100.0/24"]
 
 
 def test_plugins_and_themes(client: KinstaClient, fleet: Fleet) -> None:
     env = live(fleet)
-    plugins = client.list_plugins(env.id)
+    plugins = client.plugins.list(env.id)
     assert {p.name for p in plugins} == set(env.plugins)
-    themes = client.list_themes(env.id)
+    themes = client.themes.list(env.id)
     assert {t.name for t in themes} == set(env.themes)
     first = plugins[0]
-    done(client, client.update_plugin(env.id, first.name, "50.0.0"))
+    done(client, client.plugins.update(env.id, first.name, "50.0.0"))
     assert env.plugins[first.name].version == "50.0.0"
-    done(client, client.update_theme(env.id, themes[0].name, "7.7.7"))
+    done(client, client.themes.update(env.id, themes[0].name, "7.7.7"))
     assert env.themes[themes[0].name].version == "7.7.7"
-    done(client, client.bulk_update_plugins(env.id, [p.name for p in plugins]))
-    assert not any(p.has_update for p in client.list_plugins(env.id))
-    done(client, client.bulk_update_themes(env.id, [t.name for t in themes]))
-    assert not any(t.has_update for t in client.list_themes(env.id))
+    done(client, client.plugins.bulk_update(env.id, [p.name for p in plugins]))
+    assert not any(p.has_update for p in client.plugins.list(env.id))
+    done(client, client.themes.bulk_update(env.id, [t.name for t in themes]))
+    assert not any(t.has_update for t in client.themes.list(env.id))
 
 
 def test_domains(client: KinstaClient, fleet: Fleet) -> None:
     env = live(fleet)
-    done(client, client.add_domain(env.id, "shop.example.org", is_wildcardless=True))
-    added = [d for d in client.list_domains(env.id) if d.name == "shop.example.org"]
+    done(client, client.domains.add(env.id, "shop.example.org", is_wildcardless=True))
+    added = [d for d in client.domains.list(env.id) if d.name == "shop.example.org"]
     assert len(added) == 1
-    done(client, client.remove_domains(env.id, [added[0].id]))
-    assert [d.name for d in client.list_domains(env.id)] == [env.domain]
+    done(client, client.domains.remove(env.id, [added[0].id]))
+    assert [d.name for d in client.domains.list(env.id)] == [env.domain]
 
 
 def test_backups(client: KinstaClient, fleet: Fleet) -> None:
     env = live(fleet)
-    automatic = client.list_backups(env.id)
+    automatic = client.backups.list(env.id)
     assert len(automatic) == 3 and all(b.type == "automatic" for b in automatic)
-    assert client.list_downloadable_backups(env.id) == []
-    done(client, client.create_backup(env.id, tag="before-updates"))
-    manual = [b for b in client.list_backups(env.id) if b.type == "manual"]
+    assert client.backups.list_downloadable(env.id) == []
+    done(client, client.backups.create(env.id, tag="before-updates"))
+    manual = [b for b in client.backups.list(env.id) if b.type == "manual"]
     assert len(manual) == 1 and manual[0].note == "before-updates"
     name = next(iter(env.plugins))
     before = env.plugins[name].version
     env.plugins[name].version = "0.0.1"
-    done(client, client.restore_backup(env.id, manual[0].id, fleet.users[0]["id"]))
+    done(client, client.backups.restore(env.id, manual[0].id, fleet.users[0]["id"]))
     assert env.plugins[name].version == before
-    done(client, client.delete_backup(manual[0].id))
+    done(client, client.backups.delete(manual[0].id))
     # Left: the automatic ones and the system backup Kinsta took before the restore.
-    left = client.list_backups(env.id)
+    left = client.backups.list(env.id)
     assert [b.type for b in left] == ["automatic"] * 3 + ["system"]
 
 
 def test_logs(client: KinstaClient, fleet: Fleet) -> None:
     env = live(fleet)
-    assert "PHP Warning" in client.get_logs(env.id, "error", lines=2)
-    assert len(client.get_logs(env.id, "access", lines=2).splitlines()) == 2
-
-
-@pytest.fixture
-def hosting() -> Iterator[tuple[HostingClient, Sandbox]]:
-    """The hosting endpoints are answered from the spec's examples (the sandbox does not model
-    them); the requests are still checked against the spec."""
-    server = SandboxServer(Sandbox(SandboxOptions(sites=1))).start()
-    clock = SystemClock()
-    client = HostingClient(
-        server.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
-    )
-    yield client, server.sandbox
-    client.close()
-    server.stop()
-    stats = server.sandbox.snapshot()
-    assert stats["violations"] == [] and stats["response_violations"] == []
-
-
-def test_every_hosting_method(hosting: tuple[HostingClient, Sandbox]) -> None:
-    client, sandbox = hosting
-    company = sandbox.fleet.company_id
-    assert isinstance(client.list_static_sites(company, limit=5), list)
-    client.get_static_site("s1")
-    client.update_static_site("s1", display_name="New name")
-    client.delete_static_site("s1")
-    client.get_static_site_deployment("d1")
-    client.deploy_static_site("s1", branch="main")
-    client.redeploy_static_site("s1", deployment_id="d1")
-    assert isinstance(client.list_applications(company), list)
-    client.get_application("a1")
-    client.update_application("a1", display_name="App")
-    client.delete_application("a1")
-    client.create_internal_connection("a1", "appResource", "a2")
-    client.toggle_application_cdn("a1")
-    client.toggle_application_edge_cache("a1")
-    client.clear_application_cache("a1")
-    client.get_application_metric(
-        "a1",
-        "cpu-usage",
-        interval_s=60,
-        timeframe_start="2026-11-01T00:00:00Z",
-        timeframe_end="2026-11-02T00:00:00Z",
-    )
-    client.get_application_deployment("d1")
-    client.deploy_application("a1", branch="main")
-    client.promote_application("a1", ["a2"])
-    client.get_process("p1")
-    client.update_process("p1", entrypoint="npm start")
-    assert isinstance(client.list_pipelines(company), list)
-    client.create_preview_app("pl1", "feature-x")
-    assert isinstance(client.list_databases(company), list)
-    client.create_database(company, location="us-central1", resource_type="db1", display_name="DB", db_name="db",
-                           db_password="secret-pw", db_type="postgresql", version="16")  # fmt: skip
-    client.get_database("db1")
-    client.update_database("db1", display_name="DB 2")
-    client.delete_database("db1")
-    assert len(sandbox.snapshot()["canned"]) >= 25
+    assert "PHP Warning" in client.logs.get(env.id, "error", lines=2)
+    assert len(client.logs.get(env.id, "access", lines=2).splitlines()) == 2
 
 
 KINSTA_TESTED = {
-    "validate", "list_company_users", "get_operation", "list_sites", "get_site", "create_site", "clone_site",
-    "create_plain_site", "delete_site", "get_site_environments", "create_environment", "create_plain_environment",
-    "clone_environment", "push_environment", "delete_environment", "clear_cache", "restart_php", "set_php_version",
-    "get_denied_ips", "set_denied_ips", "clear_edge_cache", "clear_cdn_cache", "list_plugins", "list_themes",
-    "update_plugin", "update_theme", "bulk_update_plugins", "bulk_update_themes", "list_domains", "add_domain",
-    "remove_domains", "list_backups", "list_downloadable_backups", "create_backup", "restore_backup", "delete_backup",
-    "get_logs",
+    "validate", "get_operation", "company.list_users", "sites.list", "sites.get", "sites.create", "sites.clone",
+    "sites.create_plain", "sites.delete", "environments.list", "environments.create",
+    "environments.create_plain", "environments.clone", "environments.push", "environments.delete",
+    "tools.clear_cache", "tools.restart_php", "tools.set_php_version", "tools.get_denied_ips",
+    "tools.set_denied_ips", "tools.clear_edge_cache", "tools.clear_cdn_cache", "plugins.list", "themes.list",
+    "plugins.update", "themes.update", "plugins.bulk_update", "themes.bulk_update", "domains.list",
+    "domains.add", "domains.remove", "backups.list", "backups.list_downloadable", "backups.create",
+    "backups.restore", "backups.delete", "logs.get",
 }  # fmt: skip
 
 
@@ -250,7 +197,22 @@ def _public(cls: type) -> set[str]:
     return own
 
 
+def _endpoint_methods() -> set[str]:
+    """KinstaClient's own methods, and each endpoint group's as `group.method`."""
+    groups = {
+        name: get_type_hints(value.func)["return"]
+        for name, value in vars(KinstaClient).items()
+        if isinstance(value, cached_property)
+    }
+    return _public(KinstaClient) | {
+        f"{name}.{method}" for name, group in groups.items() for method in _public(group)
+    }
+
+
 def test_every_endpoint_method_has_a_contract_test() -> None:
-    assert _public(KinstaClient) == KINSTA_TESTED
-    source = inspect.getsource(test_every_hosting_method)
-    assert {m for m in _public(HostingClient) if f"client.{m}(" not in source} == set()
+    assert _endpoint_methods() == KINSTA_TESTED
+    here = Path(__file__).parent
+    source = "".join(
+        (here / f).read_text() for f in (Path(__file__).name, "test_client_contract.py")
+    )
+    assert {m for m in KINSTA_TESTED if f".{m}(" not in source} == set()

@@ -46,7 +46,7 @@ class ShoutOptions(Options):
 
 def shout(ctx: ActionContext, target: Target, options: ShoutOptions) -> ActionResult:
     """Clear the page cache, and say the word (the options arrive typed, defaults applied)."""
-    result = outcome(*ctx.wait(ctx.client.clear_cache(target.environment_id)))
+    result = outcome(*ctx.wait(ctx.client.tools.clear_cache(target.environment_id)))
     if result.status is not TaskStatus.SUCCEEDED:
         return result
     return ActionResult(result.status, " ".join([options.word] * options.times))

@@ -97,7 +97,7 @@ def accepted(sandbox: SandboxServer, kind: str) -> int:
 
 
 def targets_of(runner: Runner, count: int) -> list[Target]:
-    sites = runner.client.list_sites(runner.company_id, include_environments=True)
+    sites = runner.client.sites.list(runner.company_id, include_environments=True)
     return select_targets(sites, TargetSelector())[:count]
 
 
@@ -119,7 +119,7 @@ def orphan(
     assert run is not None
     found = targets_of(runner, first + 2)[first:]
     ids = store.runs.plan_tasks(run.run_id, [PlannedTask(t, "clear_cache") for t in found])
-    operation = runner.client.clear_cache(found[0].environment_id)
+    operation = runner.client.tools.clear_cache(found[0].environment_id)
     store.tasks.start_task(ids[0], then)
     store.tasks.start_operation(ids[0], operation.operation_id, "clear_cache", then)
     return run, ids
@@ -589,4 +589,4 @@ def test_a_client_closed_under_a_running_run_leaves_it_interrupted_not_failed(
     assert task.status is TaskStatus.RUNNING  # its operation is left for recovery
     assert task.operations[0].state is not OperationState.FAILED
     with pytest.raises(Interrupted):
-        runner.client.list_sites(runner.company_id)
+        runner.client.sites.list(runner.company_id)

@@ -213,7 +213,7 @@ def _orphan(runner: Runner, store: HistoryStore, sandbox: SandboxServer, *, stal
     request may or may not have been sent, one never started; its heartbeat stops."""
     fleet = sandbox.sandbox.fleet
     targets = select_targets(
-        runner.client.list_sites(fleet.company_id, include_environments=True), TargetSelector()
+        runner.client.sites.list(fleet.company_id, include_environments=True), TargetSelector()
     )[:3]
     long_ago = datetime.now(UTC) - timedelta(minutes=10 if stale else 0)
     run = store.runs.claim_run(
@@ -221,7 +221,7 @@ def _orphan(runner: Runner, store: HistoryStore, sandbox: SandboxServer, *, stal
     )
     assert run is not None
     ids = store.runs.plan_tasks(run.run_id, [PlannedTask(t, "clear_cache") for t in targets])
-    accepted = runner.client.clear_cache(targets[0].environment_id)
+    accepted = runner.client.tools.clear_cache(targets[0].environment_id)
     store.tasks.start_task(ids[0], long_ago)
     store.tasks.start_operation(ids[0], accepted.operation_id, "clear_cache", long_ago)
     store.tasks.start_task(ids[1], long_ago)

@@ -282,8 +282,8 @@ def test_the_sandbox_counts_overlapping_mutations(
     """The control for the exclusion tests: two mutations at once on one environment count."""
     client = make_runner().client
     env = sandbox.sandbox.fleet.sites[0].environments[0]
-    client.clear_cache(env.id)
-    client.restart_php(env.id)
+    client.tools.clear_cache(env.id)
+    client.tools.restart_php(env.id)
     assert sandbox.sandbox.fleet.overlaps == 1
 
 
@@ -339,7 +339,7 @@ def test_verification_reads_the_sites_over_http(
     fleet = sandbox.sandbox.fleet
     site = fleet.sites[0]
     target = select_targets(
-        runner.client.list_sites(fleet.company_id, include_environments=True),
+        runner.client.sites.list(fleet.company_id, include_environments=True),
         TargetSelector(sites=(site.name,)),
     )[0]
 

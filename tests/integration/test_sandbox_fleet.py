@@ -104,7 +104,7 @@ def test_an_environment_without_caches_shows_null_ids(sandbox: SandboxServer) ->
     with KinstaClient(
         sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
     ) as client:
-        listed = next(e for e in client.get_site_environments(bare.site_id) if e.id == bare.id)
+        listed = next(e for e in client.environments.list(bare.site_id) if e.id == bare.id)
     assert listed.cdn_cache_id is None and listed.id_edge_cache is None
     # the response validated against the spec (checked_sandbox), nulls included
 

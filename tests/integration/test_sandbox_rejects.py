@@ -73,13 +73,13 @@ def test_the_regions_list_is_served_and_a_site_needs_a_region_from_it(
     assert {"name": "Dallas US (us-south1)", "region": "us-south1"} in regions
     assert http.get(f"/company/{UNKNOWN}/available-regions").status_code == 404
 
-    error = refused(lambda: client.create_plain_site(fleet.company_id, "Mars", "mars-north1"))
+    error = refused(lambda: client.sites.create_plain(fleet.company_id, "Mars", "mars-north1"))
     assert "mars-north1" in error.kinsta_message
     body = {"company": fleet.company_id, "display_name": "Mars", "region": "mars-north1"}
     raw = http.post("/sites/plain", json=body)
     assert raw.json() == {"message": error.kinsta_message, "status": 400}
     for region in (r["region"] for r in regions[:2]):
-        done(client, client.create_plain_site(fleet.company_id, f"In {region}", region))
+        done(client, client.sites.create_plain(fleet.company_id, f"In {region}", region))
     assert len(fleet.sites) == 8
 
 
@@ -87,12 +87,12 @@ def test_php_versions_kinsta_does_not_offer_are_refused(client: KinstaClient, fl
     env = fleet.sites[0].environments[0]
     before = env.php_version
     for version in ("5.2", "7.4", "9.9"):
-        error = refused(lambda v=version: client.set_php_version(env.id, v))  # type: ignore[misc]
+        error = refused(lambda v=version: client.tools.set_php_version(env.id, v))  # type: ignore[misc]
         assert f"PHP version {version} is not supported" in error.kinsta_message
         assert "8.4" in error.kinsta_message
     assert env.php_version == before and "php:modify-version:accepted" not in env.counters
     assert SUPPORTED_PHP_VERSIONS == ("8.0", "8.1", "8.2", "8.3", "8.4")
-    done(client, client.set_php_version(env.id, "8.4"))
+    done(client, client.tools.set_php_version(env.id, "8.4"))
     assert env.php_version == "8.4"
 
 
@@ -103,7 +103,7 @@ def test_a_name_that_is_not_a_domain_is_refused(
     client: KinstaClient, fleet: Fleet, name: str
 ) -> None:
     env = fleet.sites[0].environments[0]
-    error = refused(lambda: client.add_domain(env.id, name))
+    error = refused(lambda: client.domains.add(env.id, name))
     assert error.kinsta_message == f"Invalid domain name: {name}"
     assert "sites:add-domain:accepted" not in env.counters
 
@@ -111,7 +111,7 @@ def test_a_name_that_is_not_a_domain_is_refused(
 def test_real_domain_names_are_accepted(client: KinstaClient, fleet: Fleet) -> None:
     env = fleet.sites[0].environments[0]
     for name in ("shop.example.org", "*.example.co.uk", "xn--bcher-kva.example"):
-        done(client, client.add_domain(env.id, name))
+        done(client, client.domains.add(env.id, name))
     assert {d.name for d in env.extra_domains} >= {"shop.example.org", "*.example.co.uk"}
 
 
@@ -119,16 +119,16 @@ def test_a_sixth_manual_backup_is_refused_until_one_is_deleted(
     client: KinstaClient, fleet: Fleet
 ) -> None:
     env = fleet.sites[0].environments[0]
-    accepted = [client.create_backup(env.id, f"b{n}") for n in range(5)]  # taken at once
-    error = refused(lambda: client.create_backup(env.id, "sixth"))  # counts those in flight
+    accepted = [client.backups.create(env.id, f"b{n}") for n in range(5)]  # taken at once
+    error = refused(lambda: client.backups.create(env.id, "sixth"))  # counts those in flight
     assert "5 manual backups" in error.kinsta_message
     for one in accepted:
         done(client, one)
-    refused(lambda: client.create_backup(env.id, "sixth"))
-    manual = [b for b in client.list_backups(env.id) if b.type == "manual"]
+    refused(lambda: client.backups.create(env.id, "sixth"))
+    manual = [b for b in client.backups.list(env.id) if b.type == "manual"]
     assert len(manual) == 5
-    done(client, client.delete_backup(manual[0].id))
-    done(client, client.create_backup(env.id, "sixth"))
+    done(client, client.backups.delete(manual[0].id))
+    done(client, client.backups.create(env.id, "sixth"))
 
 
 def test_a_second_standard_staging_environment_is_refused(
@@ -136,14 +136,14 @@ def test_a_second_standard_staging_environment_is_refused(
 ) -> None:
     with_staging = next(s for s in fleet.sites if len(s.environments) == 2)
     live = with_staging.environments[0]
-    error = refused(lambda: client.clone_environment(with_staging.id, "QA", live.id))
+    error = refused(lambda: client.environments.clone(with_staging.id, "QA", live.id))
     assert "standard staging environment" in error.kinsta_message
-    refused(lambda: client.create_plain_environment(with_staging.id, "QA"))
-    done(client, client.clone_environment(with_staging.id, "QA", live.id, is_premium=True))
+    refused(lambda: client.environments.create_plain(with_staging.id, "QA"))
+    done(client, client.environments.clone(with_staging.id, "QA", live.id, is_premium=True))
 
     bare = next(s for s in fleet.sites if len(s.environments) == 1)
-    first = client.clone_environment(bare.id, "Staging", bare.environments[0].id)
-    refused(lambda: client.create_plain_environment(bare.id, "Second"))  # the first is in flight
+    first = client.environments.clone(bare.id, "Staging", bare.environments[0].id)
+    refused(lambda: client.environments.create_plain(bare.id, "Second"))  # the first is in flight
     done(client, first)
     assert [e.is_premium for e in bare.environments] == [False, False]
 
@@ -154,13 +154,13 @@ def test_a_second_standard_staging_environment_is_refused(
 @pytest.mark.parametrize(
     "call",
     [
-        lambda c: c.clear_cache(UNKNOWN),
-        lambda c: c.restart_php(UNKNOWN),
-        lambda c: c.set_php_version(UNKNOWN, "8.3"),
-        lambda c: c.clear_edge_cache(UNKNOWN),
-        lambda c: c.clear_cdn_cache(UNKNOWN, UNKNOWN),
-        lambda c: c.get_denied_ips(UNKNOWN),
-        lambda c: c.set_denied_ips(UNKNOWN, ["203.0.113.7"]),
+        lambda c: c.tools.clear_cache(UNKNOWN),
+        lambda c: c.tools.restart_php(UNKNOWN),
+        lambda c: c.tools.set_php_version(UNKNOWN, "8.3"),
+        lambda c: c.tools.clear_edge_cache(UNKNOWN),
+        lambda c: c.tools.clear_cdn_cache(UNKNOWN, UNKNOWN),
+        lambda c: c.tools.get_denied_ips(UNKNOWN),
+        lambda c: c.tools.set_denied_ips(UNKNOWN, ["203.0.113.7"]),
     ],
     ids=["clear-cache", "restart-php", "php-version", "edge", "cdn", "get-ips", "set-ips"],
 )
@@ -182,14 +182,14 @@ def test_a_cache_the_environment_lacks_is_not_found(
     with_caches = next(e for s in fleet.sites for e in s.environments if e.cdn_cache_id)
     bare = next(e for s in fleet.sites for e in s.environments if e.edge_cache_id is None)
     with pytest.raises(NotFoundAPIError):
-        client.clear_cdn_cache(with_caches.id, UNKNOWN)
+        client.tools.clear_cdn_cache(with_caches.id, UNKNOWN)
     with pytest.raises(NotFoundAPIError) as caught:
-        client.clear_edge_cache(bare.id)
+        client.tools.clear_edge_cache(bare.id)
     assert caught.value.kinsta_message == (
         "Could not find data or the user does not have permissions to retrieve it"
     )
     with pytest.raises(NotFoundAPIError):
-        client.clear_cdn_cache(bare.id, UNKNOWN)
+        client.tools.clear_cdn_cache(bare.id, UNKNOWN)
     counters = sandbox.sandbox.fleet.counters()
     assert not any(k.endswith("cache:clear:accepted") for c in counters.values() for k in c)
 

@@ -482,6 +482,15 @@ def test_an_api_url_that_is_no_http_url_is_a_problem_in_the_file_and_in_the_envi
     assert in_env.startswith("jobs.yaml: KINSTA_API_URL: the URL ")
 
 
+def test_hosting_api_url_is_still_accepted_though_no_longer_used() -> None:
+    text = JOB.format(
+        schedule="{every: 1h}",
+        extra="",
+        top="kinsta: {hosting_api_url: 'https://api.sevalla.com/v2'}\n",
+    )
+    assert parse(text, "jobs.yaml", {}).kinsta.api_url == "https://api.kinsta.com/v2"
+
+
 def test_a_webhook_url_is_checked_without_being_echoed() -> None:
     (found,) = job_problems(top="notify: {slack: 'https://[secret.example/T0/B0'}\n")
     assert found.startswith("jobs.yaml:2: notify.slack: a webhook is an http(s):// URL")

@@ -112,13 +112,23 @@ class Bus:
             return [s for kind in type(event).__mro__ for s in self._subscribers.get(kind, ())]
 
     def publish(self, event: Event) -> None:
-        """Tell every subscriber; never raises."""
+        """Tell every subscriber; never raises. A failure is logged with the run or job the
+        event is about."""
         for subscriber in self.subscribers(event):
             try:
                 subscriber(event)
             except StoreError as exc:  # the database is away: expected, no traceback
-                log.warning(
-                    "event.subscriber_failed", published=type(event).__name__, error=str(exc)
-                )
+                log.warning("event.subscriber_failed", **_about(event), error=str(exc))
             except Exception:
-                log.exception("event.subscriber_failed", published=type(event).__name__)
+                log.exception("event.subscriber_failed", **_about(event))
+
+
+def _about(event: Event) -> dict[str, object]:
+    """What a log line says of an event: its type, and its run and job when it has them."""
+    about: dict[str, object] = {"published": type(event).__name__}
+    run = getattr(event, "run", None)
+    if isinstance(run, Run):
+        about.update(run_id=run.run_id, job_id=run.job_id)
+    elif isinstance(job_id := getattr(event, "job_id", None), str):
+        about["job_id"] = job_id
+    return about

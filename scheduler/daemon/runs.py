@@ -37,6 +37,9 @@ def published_runs(store: HistoryStore, publish: Callable[[Event], None]) -> Aft
         except StoreError as exc:  # the database is away: expected, no traceback
             log.warning("run.after_hook_failed", run_id=run.run_id, error=str(exc))
             return
+        except Exception:  # a bug reading the tasks must not fail the run that finished
+            log.exception("run.after_hook_failed", run_id=run.run_id)
+            return
         publish(RunFinished(job, run, tuple(tasks)))
 
     return after

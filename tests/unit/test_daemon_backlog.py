@@ -8,6 +8,8 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import structlog
+
 from scheduler.daemon.backlog import Backlog
 from scheduler.daemon.outbox import Outbox
 from scheduler.domain import Config, Run, RunStatus, RunTrigger
@@ -102,3 +104,21 @@ def test_a_slot_lost_between_two_recorded_ones_is_recorded_missed_after_its_grac
     assert rows(store, "hourly")[T0 + timedelta(hours=1)] is RunStatus.MISSED
     backlog.fill_gaps(config, clock.now())  # found again: the row is there, nothing queued
     assert len(box) == 0
+
+
+def test_after_a_run_a_failure_to_read_its_tasks_is_logged_and_nothing_published() -> None:
+    from scheduler.daemon.runs import published_runs
+    from scheduler.events import Event
+
+    store, heard = memory_store(), list[Event]()
+    ran(store, "hourly", T0)
+    (run,) = store.queries.list_runs(RunFilter(job_id="hourly"))
+
+    def broken(run_id: int) -> list[object]:
+        raise ValueError("a row the mapper cannot read")
+
+    store.tasks.run_tasks = broken  # type: ignore[method-assign,assignment]
+    with structlog.testing.capture_logs() as logs:
+        published_runs(store, heard.append)(None, run)  # never raises: the run did finish
+    assert heard == []
+    assert [(e["event"], e["run_id"]) for e in logs] == [("run.after_hook_failed", run.run_id)]

@@ -54,6 +54,7 @@ def test_a_failing_subscriber_is_logged_and_the_rest_still_hear() -> None:
         ("event.subscriber_failed", "error"),
         ("event.subscriber_failed", "warning"),
     ]
+    assert all(e["job_id"] == "backup" and e["published"] == "SlotsMissed" for e in logs)
 
 
 def test_unsubscribe_stops_delivery() -> None:

@@ -298,6 +298,12 @@ def test_an_environment_lock_has_one_holder_until_released_or_lapsed(store: Hist
 
 
 def test_prune_keeps_each_environments_newest_inventory(store: HistoryStore) -> None:
+    prune_old_inventory(store)
+    # (on SQL, tests/integration/test_store.py also counts the rows left)
+
+
+def prune_old_inventory(store: HistoryStore) -> None:
+    """Three old snapshots of alpha and beta's only one, pruned: each keeps its newest."""
     from scheduler.domain import InventorySnapshot
 
     def snap(at: datetime) -> InventorySnapshot:
@@ -314,7 +320,6 @@ def test_prune_keeps_each_environments_newest_inventory(store: HistoryStore) -> 
         ("alpha", old + timedelta(days=2)),
         ("beta", old),
     ]
-    # (on SQL, tests/integration/test_store.py also counts the rows left)
 
 
 def test_prune_removes_old_event_log_rows(store: HistoryStore) -> None:

@@ -4,7 +4,6 @@ contract over every store)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,11 @@ from scheduler.domain import RunTrigger
 from scheduler.errors import StoreError
 from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from tests.conftest import FakeClock
-from tests.contract.test_store import T0, TARGETS
+from tests.contract.test_store import T0, prune_old_inventory
 
 
 def test_prune_keeps_each_environments_newest_inventory(store: SqlHistoryStore) -> None:
-    from scheduler.domain import InventorySnapshot
-
-    def snap(at: datetime) -> InventorySnapshot:
-        return InventorySnapshot("alpha", "live", at, "8.2", "6.6", (), (), ())
-
-    old = T0 - timedelta(days=200)
-    for days in (0, 1, 2):
-        store.catalogue.record_inventory(None, None, TARGETS[0], snap(old + timedelta(days=days)))
-    store.catalogue.record_inventory(None, None, TARGETS[2], snap(old))  # beta: its only snapshot
-    store.maintenance.prune(T0 - timedelta(days=90), keep_last=0)
-    store.maintenance.optimize()
-    latest = store.catalogue.latest_inventory()
-    assert [(s.site, s.taken_at) for s in latest] == [
-        ("alpha", old + timedelta(days=2)),
-        ("beta", old),
-    ]
+    prune_old_inventory(store)
     with store.engine.connect() as connection:
         remaining = connection.exec_driver_sql("SELECT count(*) FROM inventory").scalar_one()
     assert remaining == 2

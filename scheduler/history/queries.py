@@ -8,7 +8,8 @@ from sqlalchemy import and_, exists, select
 
 from scheduler.domain import OperationState, Run, SiteAction, Task, TaskStatus
 from scheduler.durations import operation_duration_s, typical_duration_s
-from scheduler.history.sql import Database, get_run, period, run_from, task_from
+from scheduler.history.rows import run_from, task_from
+from scheduler.history.sql import Database, get_run, period
 from scheduler.history.tables import operations, runs, site_actions, tasks
 from scheduler.ports import RunFilter, TaskFilter
 

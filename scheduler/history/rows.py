@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler.domain import FINAL_OPERATION_STATES, OperationEvent, OperationState, TaskStatus
+from scheduler.domain import (
+    FINAL_OPERATION_STATES,
+    OperationEvent,
+    OperationRecord,
+    OperationState,
+    Run,
+    RunStatus,
+    RunTrigger,
+    Task,
+    TaskStatus,
+)
 
 FINAL_STATE_VALUES = tuple(sorted(s.value for s in FINAL_OPERATION_STATES))
 
@@ -59,3 +69,61 @@ def latest_outcome(
     if status.is_failure:
         latest.update(last_failure_at=now, last_failure_message=message)
     return latest
+
+
+def run_from(row: Any) -> Run:
+    """A run from its row: a SQL result row, or the in-memory store's row (same names)."""
+    return Run(
+        run_id=row.id,
+        job_id=row.job_id,
+        trigger=RunTrigger(row.trigger),
+        scheduled_for=row.scheduled_for,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=RunStatus(row.status),
+        tasks_total=row.tasks_total,
+        tasks_failed=row.tasks_failed,
+        error=row.error,
+        started_by=row.started_by,
+        targets=tuple(row.targets or ()),
+        owner_token=row.owner_token,
+    )
+
+
+def task_from(
+    row: Any, ops: tuple[OperationRecord, ...] = (), fresh: Callable[[Any], Any] = lambda v: v
+) -> Task:
+    """A task from its row; `fresh` copies its JSON fields where the row is kept in memory."""
+    return Task(
+        task_id=row.id,
+        run_id=row.run_id,
+        site=row.site,
+        environment=row.environment,
+        action=row.action,
+        status=TaskStatus(row.status),
+        operation_id=row.operation_id,
+        operation_status=row.operation_status,
+        message=row.message,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        attempts=row.attempts,
+        site_id=row.site_id,
+        environment_id=row.environment_id,
+        operations=ops,
+        versions_before=fresh(row.versions_before),
+        versions_after=fresh(row.versions_after),
+        result=fresh(row.result),
+    )
+
+
+def operation_from(row: Any) -> OperationRecord:
+    return OperationRecord(
+        operation_id=row.operation_id,
+        action=row.action,
+        state=OperationState(row.state),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        polls=row.polls,
+        message=row.message,
+        events=events_from_json(row.events),
+    )

@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, u
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.domain import Run, RunStatus, RunTrigger, TaskStatus
-from scheduler.history.rows import utc
-from scheduler.history.sql import Database, get_run, lost, retried, run_from
+from scheduler.history.rows import run_from, utc
+from scheduler.history.sql import Database, get_run, lost, retried
 from scheduler.history.tables import runs, tasks
 from scheduler.ports import PlannedTask, new_owner_token
 

@@ -12,22 +12,16 @@ from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from scheduler.clock import Clock
 from scheduler.domain import (
-    OperationRecord,
-    OperationState,
     Run,
-    RunStatus,
-    RunTrigger,
-    Task,
-    TaskStatus,
 )
 from scheduler.errors import OwnershipLost, StoreError
-from scheduler.history.rows import events_from_json
+from scheduler.history.rows import run_from
 from scheduler.history.store import RetryPolicy
 from scheduler.history.tables import runs, tasks
 
@@ -141,60 +135,6 @@ def period(since: datetime | None, until: datetime | None) -> list[ColumnElement
     if until:
         found.append(runs.c.scheduled_for < until)
     return found
-
-
-def run_from(row: Row[Any]) -> Run:
-    return Run(
-        run_id=row.id,
-        job_id=row.job_id,
-        trigger=RunTrigger(row.trigger),
-        scheduled_for=row.scheduled_for,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        status=RunStatus(row.status),
-        tasks_total=row.tasks_total,
-        tasks_failed=row.tasks_failed,
-        error=row.error,
-        started_by=row.started_by,
-        targets=tuple(row.targets or ()),
-        owner_token=row.owner_token,
-    )
-
-
-def task_from(row: Row[Any], ops: tuple[OperationRecord, ...] = ()) -> Task:
-    return Task(
-        task_id=row.id,
-        run_id=row.run_id,
-        site=row.site,
-        environment=row.environment,
-        action=row.action,
-        status=TaskStatus(row.status),
-        operation_id=row.operation_id,
-        operation_status=row.operation_status,
-        message=row.message,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        attempts=row.attempts,
-        site_id=row.site_id,
-        environment_id=row.environment_id,
-        operations=ops,
-        versions_before=row.versions_before,
-        versions_after=row.versions_after,
-        result=row.result,
-    )
-
-
-def operation_from(row: Row[Any]) -> OperationRecord:
-    return OperationRecord(
-        operation_id=row.operation_id,
-        action=row.action,
-        state=OperationState(row.state),
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        polls=row.polls,
-        message=row.message,
-        events=events_from_json(row.events),
-    )
 
 
 def get_run(tx: Connection, run_id: int) -> Run | None:

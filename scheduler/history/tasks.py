@@ -17,8 +17,15 @@ from scheduler.domain import (
     Task,
     TaskStatus,
 )
-from scheduler.history.rows import FINAL_STATE_VALUES, event_json, latest_outcome, utc
-from scheduler.history.sql import Database, operation_from, retried, task_from
+from scheduler.history.rows import (
+    FINAL_STATE_VALUES,
+    event_json,
+    latest_outcome,
+    operation_from,
+    task_from,
+    utc,
+)
+from scheduler.history.sql import Database, retried
 from scheduler.history.tables import operations, site_actions, tasks
 from scheduler.ports import UnresolvedOperation
 

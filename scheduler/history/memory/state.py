@@ -26,7 +26,7 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.errors import OwnershipLost, StoreError
-from scheduler.history.rows import events_from_json, utc
+from scheduler.history.rows import operation_from, run_from, task_from, utc
 
 J = TypeVar("J")
 
@@ -67,21 +67,7 @@ class RunRow:
     owner_token: str | None = None
 
     def domain(self) -> Run:
-        return Run(
-            run_id=self.id,
-            job_id=self.job_id,
-            trigger=self.trigger,
-            scheduled_for=self.scheduled_for,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            status=self.status,
-            tasks_total=self.tasks_total,
-            tasks_failed=self.tasks_failed,
-            error=self.error,
-            started_by=self.started_by,
-            targets=tuple(self.targets or ()),
-            owner_token=self.owner_token,
-        )
+        return run_from(self)
 
 
 @dataclass
@@ -106,26 +92,7 @@ class TaskRow:
     result: dict[str, Any] | None = None
 
     def domain(self, ops: tuple[OperationRecord, ...] = ()) -> Task:
-        return Task(
-            task_id=self.id,
-            run_id=self.run_id,
-            site=self.site,
-            environment=self.environment,
-            action=self.action,
-            status=self.status,
-            operation_id=self.operation_id,
-            operation_status=self.operation_status,
-            message=self.message,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            attempts=self.attempts,
-            site_id=self.site_id,
-            environment_id=self.environment_id,
-            operations=ops,
-            versions_before=copied(self.versions_before),
-            versions_after=copied(self.versions_after),
-            result=copied(self.result),
-        )
+        return task_from(self, ops, fresh=copied)
 
 
 @dataclass
@@ -142,16 +109,7 @@ class OperationRow:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def domain(self) -> OperationRecord:
-        return OperationRecord(
-            operation_id=self.operation_id,
-            action=self.action,
-            state=self.state,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            polls=self.polls,
-            message=self.message,
-            events=events_from_json(self.events),
-        )
+        return operation_from(self)
 
 
 @dataclass

@@ -138,13 +138,18 @@ class ActionSpec:
     options: object = None
 
 
+# The most targets a run works on at once: `concurrency: auto` stops there, and an explicit
+# `concurrency: N` may not ask for more (each target in flight holds a thread and a lease).
+MAX_CONCURRENCY = 256
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
     schedule: Schedule | None
     targets: TargetSelector
     actions: tuple[ActionSpec, ...]
-    concurrency: int = 4
+    concurrency: int | None = None  # targets at once at most; None: auto (follows the budget)
     on_failure: str = "stop"
     misfire_grace_s: float = 300.0
     company: str = "default"

@@ -44,6 +44,8 @@ def estimate(
     requests = LIST_REQUESTS + math.ceil(per_target * targets)
     # The first per_minute requests go at once; each further batch waits a window.
     governor = max(0.0, (requests - per_minute) / per_minute * 60)
+    if job.concurrency is None:  # auto: targets start as the budget allows
+        return Estimate(job.id, targets, requests, governor, chain, max(governor, chain))
     waves = math.ceil(targets / job.concurrency) if targets else 0
     return Estimate(job.id, targets, requests, governor, chain, max(governor, waves * chain))
 

@@ -145,7 +145,7 @@ def _job(raw: JobModel, index: int, default_zone: str, problems: Problems) -> Jo
         schedule=schedule,
         targets=targets,
         actions=actions,
-        concurrency=raw.concurrency,
+        concurrency=raw.concurrency if isinstance(raw.concurrency, int) else None,
         on_failure=raw.on_failure,
         misfire_grace_s=grace,
         company=raw.company or DEFAULT_COMPANY,

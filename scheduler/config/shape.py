@@ -5,12 +5,12 @@ live beside their actions."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from scheduler.domain import RateLimits
+from scheduler.domain import MAX_CONCURRENCY, RateLimits
 from scheduler.values import Duration, parse_duration, parse_positive_duration
 
 MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
@@ -157,7 +157,9 @@ class JobModel(_Model):
     schedule: ScheduleModel | None = None
     targets: _Targets = _Targets()
     actions: list[str | dict[str, Any]] = Field(min_length=1)
-    concurrency: int = Field(4, ge=1, le=64)
+    # auto: targets start while the rate budget has room for them (scheduler/run/admission.py);
+    # a number caps them as well.
+    concurrency: Annotated[int | str, Field(union_mode="left_to_right")] = "auto"
     on_failure: Literal["stop", "continue"] = "stop"
     misfire_grace: Duration = 300.0
     company: str | None = None
@@ -166,6 +168,15 @@ class JobModel(_Model):
     timeout: Duration = 7200.0
     heartbeat_url: str | None = None
     sandbox_only: bool = False  # a demonstration: left out unless --sandbox
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: object) -> int | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CONCURRENCY:
+            return value
+        raise ValueError(f"must be auto or a whole number from 1 to {MAX_CONCURRENCY}")
 
     @field_validator("catch_up")
     @classmethod

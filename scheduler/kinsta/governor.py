@@ -97,6 +97,19 @@ class Governor(Protocol):
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read RateLimit-* / X-RateLimit-* headers of a response."""
 
+    def backlog(self) -> Backlog:
+        """How many of this process's requests wait for budget now, and how many have come."""
+
+    def next_arrival(self, after: int, timeout_s: float) -> int:
+        """Wait until more than `after` requests have come (or `timeout_s`); how many have."""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    waiting: int  # requests of this process waiting for budget (or an in-flight slot) now
+    arrivals: int  # requests that have asked for a permit since the governor was made
+    per_window: int  # the key's limit: requests per window
+
 
 EventSink = Callable[[str, str, float | None, str], None]  # (scope, kind, seconds, detail)
 
@@ -140,6 +153,8 @@ class RateGovernor:
         self.requests = 0
         self.total_wait_s = 0.0
         self._waiting: dict[int, float] = {}  # id of a waiting request -> when it began
+        self._arrivals = 0  # requests that have asked for a permit
+        self._arrived = threading.Condition()  # apart: queued requests need not wake for it
         self.rate_limited = 0
         self._cancel = cancel
         if cancel is not None:  # shutdown wakes every waiter at once, wherever it waits
@@ -221,6 +236,9 @@ class RateGovernor:
         marker = object()
         with self._cond:
             self._waiting[id(marker)] = started
+        with self._arrived:
+            self._arrivals += 1
+            self._arrived.notify_all()
         try:
             grant = self._acquire(buckets, method, path)
         finally:
@@ -246,6 +264,16 @@ class RateGovernor:
             with self._cond:
                 self._in_flight -= 1
                 self._cond.notify_all()
+
+    def backlog(self) -> Backlog:
+        with self._cond:
+            waiting = len(self._waiting)
+        return Backlog(waiting, self._arrivals, self._limits["company"].limit)
+
+    def next_arrival(self, after: int, timeout_s: float) -> int:
+        with self._arrived:
+            self._arrived.wait_for(lambda: self._arrivals > after, timeout=timeout_s)
+            return self._arrivals
 
     def current_wait_s(self) -> float:
         """How long the longest-waiting request has been waiting for budget (0 when none)."""

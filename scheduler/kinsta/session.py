@@ -40,7 +40,7 @@ from scheduler.errors import (
     TransportError,
 )
 from scheduler.kinsta import models
-from scheduler.kinsta.governor import Governor
+from scheduler.kinsta.governor import Backlog, Governor
 from scheduler.kinsta.guard import check_mutation
 from scheduler.ratelimit import parse_retry_after
 
@@ -112,6 +112,14 @@ class ApiSession:
 
     def close(self) -> None:
         self._http.close()
+
+    def backlog(self) -> Backlog:
+        """This process's requests waiting for rate budget now, and how many have come."""
+        return self._governor.backlog()
+
+    def next_arrival(self, after: int, timeout_s: float) -> int:
+        """Wait until more than `after` requests have asked for budget; how many have."""
+        return self._governor.next_arrival(after, timeout_s)
 
     def __enter__(self) -> Self:
         return self

@@ -15,7 +15,7 @@ import structlog
 
 from scheduler.actions import Scope, registry
 from scheduler.actions.specs import company_target_name
-from scheduler.domain import Job, Run, RunStatus, RunTrigger, Target, TaskStatus
+from scheduler.domain import MAX_CONCURRENCY, Job, Run, RunStatus, RunTrigger, Target, TaskStatus
 from scheduler.errors import (
     Interrupted,
     KinstaError,
@@ -26,6 +26,7 @@ from scheduler.errors import (
 from scheduler.history import PlannedTask
 from scheduler.kinsta.client import KinstaClient
 from scheduler.run import policy
+from scheduler.run.admission import Admission
 from scheduler.run.context import TaskRef, Toolkit
 from scheduler.run.leases import Heartbeats, RunControl
 from scheduler.run.pipeline import Pipeline
@@ -186,19 +187,42 @@ class Executor:
         deadline: float,
         on_progress: OnProgress | None,
     ) -> int:
-        """Run every target's pipeline, up to the job's concurrency; how many tasks failed."""
+        """Run every target's pipeline, starting each as the rate budget allows (up to the
+        job's concurrency, if it sets one); how many tasks failed. Targets not started when
+        the run must stop or passed its deadline stay pending, for _settle."""
         done = itertools.count(1)
+        cap = job.concurrency or MAX_CONCURRENCY
+        client = self._tools.client
+        admission = Admission(client.backlog, client.next_arrival, cap)
+        control = chains[0][0].control if chains else None
+
+        def stop() -> bool:
+            return (
+                self._draining.is_set()
+                or (control is not None and control.stop.is_set())
+                or self._clock.monotonic() > deadline
+            )
 
         def pipeline(chain: Sequence[TaskRef]) -> int:
-            failed = self._pipeline.run(job, chain, deadline)
+            try:
+                failed = self._pipeline.run(job, chain, deadline)
+            finally:
+                admission.done()
             if on_progress is not None:
                 on_progress(Progress(len(chains), next(done), chain[0].target.key, failed > 0))
             return failed
 
         with ThreadPoolExecutor(
-            max_workers=job.concurrency, thread_name_prefix=f"run-{run.run_id}"
+            max_workers=min(cap, len(chains)) or 1, thread_name_prefix=f"run-{run.run_id}"
         ) as pool:
-            return sum(pool.map(pipeline, chains))
+            futures = []
+            for started, chain in enumerate(chains):
+                if not admission.wait_turn(len(chains) - started, stop):
+                    break
+                futures.append(pool.submit(pipeline, chain))
+            failed = sum(f.result() for f in futures)
+        log.debug("run.targets_in_flight", run_id=run.run_id, peak=admission.peak, cap=cap)
+        return failed
 
     def _settle(
         self, job: Job, run: Run, control: RunControl, *, failed: int, total: int, deadline: float

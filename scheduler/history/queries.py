@@ -87,7 +87,7 @@ class SqlHistoryQueries:
         ]
 
     def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
-        """Per action, the p90 of the duration estimates of its last `samples` successful
+        """Per action, the typical duration (scheduler.durations) of its last `samples` successful
         operations (scheduler.durations; at least five needed)."""
         found: dict[str, float] = {}
         with self.db.tx() as tx:

@@ -1,16 +1,25 @@
 """Following an operation: poll it to its end, record each status change on its history row,
 and teach the duration learner how long such operations take (so that first polls come when
-an operation is expected to be done)."""
+an operation is expected to be done).
+
+A kind of operation nobody knows yet (no history, nothing seen) is learned by scouts: the first
+SCOUTS operations of the kind poll from `first_poll` with backoff, which costs several polls
+each; every other operation of the kind waits, sending nothing, until a scout has finished (then
+it polls when the scouts say it should be done) or no scout is left (then it scouts itself). A
+cold night so pays the price of discovery a few times per kind, not once per operation."""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
 
 from scheduler.clock import Clock
 from scheduler.domain import OperationEvent, OperationState, Polling
-from scheduler.durations import MIN_DURATION_SAMPLES, p90
+from scheduler.durations import MIN_DURATION_SAMPLES, typical
+from scheduler.errors import PollingCancelled
 from scheduler.history import HistoryStore
 from scheduler.kinsta.client import KinstaClient, OperationStatus
 from scheduler.kinsta.operations import wait_for_operation
@@ -19,6 +28,9 @@ from scheduler.run.leases import RunControl
 EXPECTED_SHRINK = 0.98
 OBSERVED_SAMPLES = 50  # durations seen in this process, per kind of operation
 MIN_OBSERVED = MIN_DURATION_SAMPLES  # as many as history needs
+SCOUTS = 3  # operations of an unknown kind polled from first_poll at once, to learn it
+COLD_MARGIN = 1.25  # until MIN_OBSERVED are seen: the longest seen, times this
+HOLD_CHECK_S = 0.5  # an operation waiting for its scouts looks at `stop` this often
 
 
 class DurationLearner:
@@ -27,34 +39,65 @@ class DurationLearner:
     (every job of its company, possibly at once)."""
 
     def __init__(self) -> None:
-        self._mutex = threading.Lock()  # guards learned durations, held only briefly
+        # Guards learned durations and scouts, held only briefly; told when either changes.
+        self._changed = threading.Condition()
         self._expected: dict[str, float] = {}
         self._observed: dict[str, deque[float]] = {}
         self._from_history: set[str] = set()
+        self._scouting: Counter[str] = Counter()
 
     def learn(self, learned: Mapping[str, float]) -> None:
         """Take durations learned from history; merge, never replace (other jobs run too)."""
-        with self._mutex:
+        with self._changed:
             self._expected = {**self._expected, **learned}
             self._from_history |= set(learned)
+            self._changed.notify_all()
 
     def expected_s(self, kind: str) -> float:
-        """When an operation of `kind` is expected to be done, learned from history: a little
-        under the recent 90th percentile, so the estimate settles instead of creeping up by the
-        poll latency each run. Until history knows a kind, what this process has seen of it
-        (five operations are enough); before that, polls start at `polling.first_poll_s`."""
-        with self._mutex:
-            return EXPECTED_SHRINK * self._expected.get(kind, 0.0)
+        """When an operation of `kind` is expected to be done (0.0: nobody knows yet)."""
+        with self._changed:
+            return self._expected_s(kind)
+
+    def _expected_s(self, kind: str) -> float:
+        """Learned from history: a little under its typical duration (a high percentile of
+        recent estimates), so the estimate settles instead of creeping up by the poll latency
+        each run. Until history knows a kind, what this process has seen of it: the typical
+        duration once MIN_OBSERVED were seen, before that the longest seen, with a margin."""
+        if kind in self._expected:
+            return EXPECTED_SHRINK * self._expected[kind]
+        seen = self._observed.get(kind)
+        return COLD_MARGIN * max(seen) if seen else 0.0
 
     def observe(self, kind: str, seconds: float) -> None:
         """Learn from an operation that just succeeded (the same estimate history makes)."""
         if seconds <= 0:
             return
-        with self._mutex:
+        with self._changed:
             seen = self._observed.setdefault(kind, deque(maxlen=OBSERVED_SAMPLES))
             seen.append(seconds)
             if len(seen) >= MIN_OBSERVED and kind not in self._from_history:
-                self._expected[kind] = p90(seen)
+                self._expected[kind] = typical(seen)
+            self._changed.notify_all()
+
+    @contextmanager
+    def turn(self, kind: str, stop: threading.Event) -> Iterator[float]:
+        """An operation of `kind` about to be followed: yields when it is expected to be done
+        (0.0 for a scout: poll from first_poll). While its kind is unknown and SCOUTS others
+        scout, it waits for them; PollingCancelled when `stop` is set meanwhile."""
+        with self._changed:
+            while (expected := self._expected_s(kind)) == 0.0 and self._scouting[kind] >= SCOUTS:
+                self._changed.wait(HOLD_CHECK_S)
+                if stop.is_set():
+                    raise PollingCancelled(0)
+            scouting = expected == 0.0
+            self._scouting[kind] += scouting
+        try:
+            yield expected
+        finally:
+            if scouting:
+                with self._changed:
+                    self._scouting[kind] -= 1
+                    self._changed.notify_all()
 
 
 class Follower:
@@ -79,12 +122,15 @@ class Follower:
     ) -> tuple[OperationState, str]:
         """Record an operation a task started, then follow it (first poll when `kind` is
         expected to be done)."""
+        clock, accepted = self._clock, self._clock.now()
         row_id = self._store.tasks.start_operation(
-            task_id, operation_id, kind, self._clock.now(), owner=control.owner
+            task_id, operation_id, kind, accepted, owner=control.owner
         )
-        return self.follow(
-            row_id, operation_id, self._learner.expected_s(kind), kind, control=control
-        )
+        since = clock.monotonic()
+        with self._learner.turn(kind, control.stop) as expected_s:
+            # The estimate counts from acceptance: time spent waiting for scouts is part of it.
+            due_s = max(0.0, expected_s - (clock.monotonic() - since)) if expected_s else 0.0
+            return self.follow(row_id, operation_id, due_s, kind, control=control, since=accepted)
 
     def follow(
         self,
@@ -95,12 +141,14 @@ class Follower:
         *,
         control: RunControl,
         late: bool = False,
+        since: datetime | None = None,
     ) -> tuple[OperationState, str]:
         """Poll an operation to its end, recording each status change on its history row; a
-        success of `kind` also teaches the learner how long such operations take, unless the
-        operation is followed `late` (by recovery: nobody saw when it really ended)."""
+        success of `kind` also teaches the learner how long such operations take (counted
+        from `since`, its acceptance, when given), unless the operation is followed `late` (by
+        recovery: nobody saw when it really ended)."""
         clock = self._clock
-        started = clock.now()
+        started = since or clock.now()
         running_s = 0.0
 
         def seen(status: OperationStatus, polls: int) -> None:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from scheduler.run.follow import EXPECTED_SHRINK, MIN_OBSERVED, DurationLearner
+import threading
+
+import pytest
+
+from scheduler.errors import PollingCancelled
+from scheduler.run.follow import (
+    COLD_MARGIN,
+    EXPECTED_SHRINK,
+    MIN_OBSERVED,
+    SCOUTS,
+    DurationLearner,
+)
 
 
 def test_nothing_learned_means_no_expectation() -> None:
@@ -15,13 +26,15 @@ def test_history_sets_the_estimate_a_little_under_its_value() -> None:
     assert learner.expected_s("backup") == EXPECTED_SHRINK * 100.0
 
 
-def test_what_this_process_sees_counts_once_enough_was_seen() -> None:
+def test_what_this_process_sees_counts_at_once_with_a_margin_then_as_history_would() -> None:
     learner = DurationLearner()
-    for seconds in range(1, MIN_OBSERVED):
+    learner.observe("clear_cache", 2.0)
+    assert learner.expected_s("clear_cache") == COLD_MARGIN * 2.0  # one scout back: its time
+    for seconds in range(2, MIN_OBSERVED):
         learner.observe("clear_cache", float(seconds))
-    assert learner.expected_s("clear_cache") == 0.0
+    assert learner.expected_s("clear_cache") == COLD_MARGIN * (MIN_OBSERVED - 1)
     learner.observe("clear_cache", 50.0)
-    # the 90th percentile of 1, 2, 3, 4, 50 (nearest rank below)
+    # enough seen: the 97th percentile of 2, 2, 3, 4, 50 (nearest rank below), as history does
     assert learner.expected_s("clear_cache") == EXPECTED_SHRINK * 4.0
 
 
@@ -40,3 +53,52 @@ def test_learning_merges_and_ignores_nonsense() -> None:
     learner.observe("push_to_live", 0.0)
     assert learner.expected_s("backup") == EXPECTED_SHRINK * 10.0
     assert learner.expected_s("restore_backup") == EXPECTED_SHRINK * 20.0
+
+
+def test_the_first_operations_of_an_unknown_kind_scout_and_the_rest_wait_for_them() -> None:
+    learner = DurationLearner()
+    never = threading.Event()
+    scouts = [learner.turn("backup", never) for _ in range(SCOUTS)]
+    assert [s.__enter__() for s in scouts] == [0.0] * SCOUTS  # poll from first_poll
+    got: list[float] = []
+    waiting = threading.Thread(target=lambda: got.append(learner.turn("backup", never).__enter__()))
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive() and not got  # the fourth sends nothing while three scout
+    learner.observe("backup", 100.0)  # a scout saw its operation done after 100 s
+    waiting.join(2.0)
+    assert got == [COLD_MARGIN * 100.0]
+    for s in scouts:
+        s.__exit__(None, None, None)
+
+
+def test_when_every_scout_gave_up_a_waiting_operation_scouts_itself() -> None:
+    learner = DurationLearner()
+    never = threading.Event()
+    scouts = [learner.turn("backup", never) for _ in range(SCOUTS)]
+    for s in scouts:
+        s.__enter__()
+    got: list[float] = []
+    waiting = threading.Thread(target=lambda: got.append(learner.turn("backup", never).__enter__()))
+    waiting.start()
+    scouts[0].__exit__(None, None, None)  # its operation failed: nothing learned
+    waiting.join(2.0)
+    assert got == [0.0]
+
+
+def test_waiting_for_scouts_ends_at_stop() -> None:
+    learner = DurationLearner()
+    never, stop = threading.Event(), threading.Event()
+    scouts = [learner.turn("backup", never) for _ in range(SCOUTS)]  # kept: scouting until exit
+    for s in scouts:
+        s.__enter__()
+    stop.set()
+    with pytest.raises(PollingCancelled), learner.turn("backup", stop):
+        pass  # pragma: no cover - never entered
+
+
+def test_a_known_kind_needs_no_scouts() -> None:
+    learner = DurationLearner()
+    learner.learn({"backup": 100.0})
+    with learner.turn("backup", threading.Event()) as expected:
+        assert expected == EXPECTED_SHRINK * 100.0

@@ -109,6 +109,7 @@ class Backlog:
     waiting: int  # requests of this process waiting for budget (or an in-flight slot) now
     arrivals: int  # requests that have asked for a permit since the governor was made
     per_window: int  # the key's limit: requests per window
+    window_s: float
 
 
 EventSink = Callable[[str, str, float | None, str], None]  # (scope, kind, seconds, detail)
@@ -268,7 +269,7 @@ class RateGovernor:
     def backlog(self) -> Backlog:
         with self._cond:
             waiting = len(self._waiting)
-        return Backlog(waiting, self._arrivals, self._limits["company"].limit)
+        return Backlog(waiting, self._arrivals, self._limits["company"].limit, self._window_s)
 
     def next_arrival(self, after: int, timeout_s: float) -> int:
         with self._arrived:

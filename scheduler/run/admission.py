@@ -19,19 +19,24 @@ ran dry. A cap (`concurrency: N`, or MAX_CONCURRENCY for `auto`) bounds threads 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 
 from scheduler.kinsta.governor import Backlog
 
 BACKLOG_SHARE = 20  # requests may queue up to 1/20 of the window's limit before starts stop
+BACKLOG_S = 1.0  # ... or a second's worth of budget, if more
 MIN_BACKLOG = 2
 PACE_S = 0.1  # at most this long between two starts while nothing else asks for budget
 
 
-def backlog_limit(per_window: int) -> int:
-    """How many waiting requests mean the budget is busy (small: each waits its turn)."""
-    return max(MIN_BACKLOG, per_window // BACKLOG_SHARE)
+def backlog_limit(per_window: int, window_s: float) -> int:
+    """How many waiting requests mean the budget is busy: enough to keep it busy for longer
+    than a new target takes to send its first request (a thread, a lease, a little work), so
+    starts never lag behind free budget; few enough that each request waits only briefly."""
+    per_second = per_window / window_s if window_s > 0 else per_window
+    return max(MIN_BACKLOG, per_window // BACKLOG_SHARE, math.ceil(per_second * BACKLOG_S))
 
 
 def may_start(*, in_flight: int, remaining: int, waiting: int, limit: int, cap: int) -> bool:
@@ -73,7 +78,7 @@ class Admission:
                     in_flight=self._in_flight,
                     remaining=remaining,
                     waiting=seen.waiting,
-                    limit=backlog_limit(seen.per_window),
+                    limit=backlog_limit(seen.per_window, seen.window_s),
                     cap=self._cap,
                 ):
                     self._in_flight += 1

@@ -33,9 +33,10 @@ def test_in_the_end_game_the_rest_start_at_once() -> None:
     assert not may_start(in_flight=30, remaining=31, waiting=60, limit=6, cap=256)
 
 
-def test_the_backlog_limit_is_a_small_share_of_the_window() -> None:
-    assert backlog_limit(120) == 6
-    assert backlog_limit(10) == 2
+def test_the_backlog_limit_is_a_small_share_of_the_window_or_a_second_of_budget() -> None:
+    assert backlog_limit(120, 60.0) == 6  # Kinsta's limit: 1/20 of the window
+    assert backlog_limit(10, 60.0) == 2
+    assert backlog_limit(120, 6.0) == 20  # a window scaled down: a second's worth, 20
 
 
 class FakeGovernor:
@@ -44,7 +45,7 @@ class FakeGovernor:
         self.arrivals = 0
 
     def backlog(self) -> Backlog:
-        return Backlog(self.waiting, self.arrivals, 120)
+        return Backlog(self.waiting, self.arrivals, 120, 60.0)
 
     def next_arrival(self, after: int, timeout_s: float) -> int:
         self.arrivals += 1  # the started target's first request

@@ -14,6 +14,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from scheduler.clock import Clock
@@ -44,7 +45,7 @@ class DurationLearner:
         self._expected: dict[str, float] = {}
         self._observed: dict[str, deque[float]] = {}
         self._from_history: set[str] = set()
-        self._scouting: Counter[str] = Counter()
+        self._scouts: Counter[str] = Counter()  # scouts running or succeeded, per kind
 
     def learn(self, learned: Mapping[str, float]) -> None:
         """Take durations learned from history; merge, never replace (other jobs run too)."""
@@ -68,6 +69,13 @@ class DurationLearner:
         seen = self._observed.get(kind)
         return COLD_MARGIN * max(seen) if seen else 0.0
 
+    def _settled_s(self, kind: str) -> float | None:
+        """The estimate an operation may poll by without scouting: known from history, or
+        from at least SCOUTS operations seen. None: not yet."""
+        if kind in self._expected or len(self._observed.get(kind, ())) >= SCOUTS:
+            return self._expected_s(kind)
+        return None
+
     def observe(self, kind: str, seconds: float) -> None:
         """Learn from an operation that just succeeded (the same estimate history makes)."""
         if seconds <= 0:
@@ -80,24 +88,35 @@ class DurationLearner:
             self._changed.notify_all()
 
     @contextmanager
-    def turn(self, kind: str, stop: threading.Event) -> Iterator[float]:
-        """An operation of `kind` about to be followed: yields when it is expected to be done
-        (0.0 for a scout: poll from first_poll). While its kind is unknown and SCOUTS others
-        scout, it waits for them; PollingCancelled when `stop` is set meanwhile."""
+    def turn(self, kind: str, stop: threading.Event) -> Iterator[Turn]:
+        """An operation of `kind` about to be followed: its Turn says when it is expected to
+        be done (0.0 for a scout: poll from first_poll). While its kind is unsettled and
+        SCOUTS others scout (or scouted), it waits for them; PollingCancelled when `stop` is
+        set meanwhile. A scout whose operation did not succeed frees its place."""
         with self._changed:
-            while (expected := self._expected_s(kind)) == 0.0 and self._scouting[kind] >= SCOUTS:
+            while (settled := self._settled_s(kind)) is None and self._scouts[kind] >= SCOUTS:
                 self._changed.wait(HOLD_CHECK_S)
                 if stop.is_set():
                     raise PollingCancelled(0)
-            scouting = expected == 0.0
-            self._scouting[kind] += scouting
+            turn = Turn(settled or 0.0, scout=settled is None)
+            self._scouts[kind] += turn.scout
         try:
-            yield expected
+            yield turn
         finally:
-            if scouting:
+            if turn.scout and not turn.succeeded:
                 with self._changed:
-                    self._scouting[kind] -= 1
+                    self._scouts[kind] -= 1
                     self._changed.notify_all()
+
+
+@dataclass
+class Turn:
+    """How an operation is followed: when it is expected to be done, whether it scouts; the
+    follower says whether it succeeded (a scout that learned nothing frees its place)."""
+
+    expected_s: float
+    scout: bool
+    succeeded: bool = False
 
 
 class Follower:
@@ -127,10 +146,15 @@ class Follower:
             task_id, operation_id, kind, accepted, owner=control.owner
         )
         since = clock.monotonic()
-        with self._learner.turn(kind, control.stop) as expected_s:
+        with self._learner.turn(kind, control.stop) as turn:
             # The estimate counts from acceptance: time spent waiting for scouts is part of it.
-            due_s = max(0.0, expected_s - (clock.monotonic() - since)) if expected_s else 0.0
-            return self.follow(row_id, operation_id, due_s, kind, control=control, since=accepted)
+            waited_s = clock.monotonic() - since
+            due_s = max(0.0, turn.expected_s - waited_s) if turn.expected_s else 0.0
+            state, message = self.follow(
+                row_id, operation_id, due_s, kind, control=control, since=accepted
+            )
+            turn.succeeded = state is OperationState.SUCCEEDED
+            return state, message
 
     def follow(
         self,

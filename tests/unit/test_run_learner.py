@@ -13,6 +13,7 @@ from scheduler.run.follow import (
     MIN_OBSERVED,
     SCOUTS,
     DurationLearner,
+    Turn,
 )
 
 
@@ -59,31 +60,49 @@ def test_the_first_operations_of_an_unknown_kind_scout_and_the_rest_wait_for_the
     learner = DurationLearner()
     never = threading.Event()
     scouts = [learner.turn("backup", never) for _ in range(SCOUTS)]
-    assert [s.__enter__() for s in scouts] == [0.0] * SCOUTS  # poll from first_poll
-    got: list[float] = []
+    assert [s.__enter__().scout for s in scouts] == [True] * SCOUTS  # poll from first_poll
+    got: list[Turn] = []
     waiting = threading.Thread(target=lambda: got.append(learner.turn("backup", never).__enter__()))
     waiting.start()
     waiting.join(0.2)
     assert waiting.is_alive() and not got  # the fourth sends nothing while three scout
-    learner.observe("backup", 100.0)  # a scout saw its operation done after 100 s
+    for seconds in (100.0, 90.0):
+        learner.observe("backup", seconds)  # a scout saw its operation done
+    waiting.join(0.2)
+    assert not got  # every scout is heard first
+    learner.observe("backup", 110.0)
     waiting.join(2.0)
-    assert got == [COLD_MARGIN * 100.0]
-    for s in scouts:
-        s.__exit__(None, None, None)
+    assert [(t.expected_s, t.scout) for t in got] == [(COLD_MARGIN * 110.0, False)]
 
 
-def test_when_every_scout_gave_up_a_waiting_operation_scouts_itself() -> None:
+def test_when_a_scout_learned_nothing_a_waiting_operation_scouts_in_its_place() -> None:
     learner = DurationLearner()
     never = threading.Event()
     scouts = [learner.turn("backup", never) for _ in range(SCOUTS)]
     for s in scouts:
         s.__enter__()
-    got: list[float] = []
+    got: list[Turn] = []
     waiting = threading.Thread(target=lambda: got.append(learner.turn("backup", never).__enter__()))
     waiting.start()
     scouts[0].__exit__(None, None, None)  # its operation failed: nothing learned
     waiting.join(2.0)
-    assert got == [0.0]
+    assert [t.scout for t in got] == [True]
+
+
+def test_a_scout_that_succeeded_keeps_its_place() -> None:
+    learner = DurationLearner()
+    never = threading.Event()
+    first = learner.turn("backup", never)
+    turn = first.__enter__()
+    turn.succeeded = True
+    learner.observe("backup", 10.0)
+    first.__exit__(None, None, None)
+    others = [learner.turn("backup", never) for _ in range(SCOUTS - 1)]
+    assert all(o.__enter__().scout for o in others)
+    with pytest.raises(PollingCancelled):  # the places are taken: it would wait
+        stop = threading.Event()
+        stop.set()
+        learner.turn("backup", stop).__enter__()
 
 
 def test_waiting_for_scouts_ends_at_stop() -> None:
@@ -100,5 +119,5 @@ def test_waiting_for_scouts_ends_at_stop() -> None:
 def test_a_known_kind_needs_no_scouts() -> None:
     learner = DurationLearner()
     learner.learn({"backup": 100.0})
-    with learner.turn("backup", threading.Event()) as expected:
-        assert expected == EXPECTED_SHRINK * 100.0
+    with learner.turn("backup", threading.Event()) as turn:
+        assert (turn.expected_s, turn.scout) == (EXPECTED_SHRINK * 100.0, False)

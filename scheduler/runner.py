@@ -41,6 +41,7 @@ from scheduler.run.leases import (
     holding,
     holds,
 )
+from scheduler.run.listing import SiteListing
 from scheduler.run.pipeline import Pipeline
 from scheduler.run.policy import NOT_STARTED_TIMEOUT, SKIPPED_AFTER_FAILURE
 
@@ -94,6 +95,9 @@ class Runner:
         self.learner = DurationLearner()
         self.on_progress: Callable[[Progress], None] | None = None
         self._first_user = FirstUser(client, company_id)
+        self._sites = SiteListing(
+            lambda: client.sites.list(company_id, include_environments=True), clock
+        )
         self._actions = registry()
 
     def notify_user_id(self) -> str:
@@ -102,7 +106,7 @@ class Runner:
 
     def targets(self, job: Job) -> list[Target]:
         """The environments the job acts on now, from the live site list."""
-        return resolve_targets(self.client, self.company_id, job)
+        return resolve_targets(self._sites, job)
 
     def run(
         self,

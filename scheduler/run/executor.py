@@ -24,7 +24,7 @@ from scheduler.errors import (
     StoreError,
 )
 from scheduler.history import PlannedTask
-from scheduler.kinsta.client import KinstaClient
+from scheduler.kinsta.models import Site
 from scheduler.run import policy
 from scheduler.run.admission import Admission
 from scheduler.run.context import TaskRef, Toolkit
@@ -50,14 +50,13 @@ class Progress:
 OnProgress = Callable[[Progress], None]
 
 
-def resolve_targets(client: KinstaClient, company_id: str, job: Job) -> list[Target]:
-    """The environments the job acts on now, from the live site list."""
+def resolve_targets(sites: Callable[[], list[Site]], job: Job) -> list[Target]:
+    """The environments the job acts on now, from the live site list (`sites`)."""
     if all(registry()[a.name].scope is Scope.COMPANY for a in job.actions):
         # Acts on the company: one pseudo-target named after what it creates.
         name = company_target_name(job.actions[0], job.id)
         return [Target(site_id="", site_name=name, environment_id="", environment_name="-")]
-    sites = client.sites.list(company_id, include_environments=True)
-    return select_targets(sites, job.targets)
+    return select_targets(sites(), job.targets)
 
 
 class Executor:

@@ -49,7 +49,8 @@ test: dev
 test-ids:
 	KINSTA_SANDBOX_OPERATION_IDS=per-target $(BIN)/pytest -q -n $(TEST_WORKERS) $(PER_TARGET_TESTS)
 
-## The fleet benchmark: a night of 300 environments against the rate floor (about five minutes).
+## The fleet benchmark: cold and warm nights of 300 and 3,000 environments against the lower
+## bound, at the default concurrency (about 30 minutes; a night is killed at its --timeout).
 bench: install
 	$(BIN)/python benchmarks/fleet.py
 

@@ -1,23 +1,49 @@
-"""Fleet benchmark: a realistic night against the sandbox, at Kinsta's limits, scaled in time.
+"""Fleet benchmark: realistic nights against the sandbox, at Kinsta's limits, scaled in time.
 
 Work: a `night` job (backup, update_plugins, clear_cache on every environment) and a
 `daily-cache` job (clear_cache on every environment), started together by two `trigger`
-processes that share the API key, as two jobs due at the same minute would. Kinsta's window and
-every operation's duration are multiplied by the same --scale, so the night takes minutes.
+processes that share the API key, as two jobs due at the same minute would. Neither job sets
+`concurrency`: the default applies, as it would for a user who never thought about it. Each
+size (--sizes, 300 and 3,000 environments) runs a cold night and a warm one (the history of the
+cold night carried over, as from one night to the next). Kinsta's window and every operation's
+duration are multiplied by the same --scale, so a night takes minutes; the default scale is
+0.1 at 300 environments and 0.05 at 3,000 (a 3 s window: 40 requests a second at the limit;
+with the sandbox in this process and `--concurrency 64` the cold night used 31% of two cores
+and took 1.06 x its bound, 2026-12-03; the night's CPU share is printed to check it).
 
-Figures:
-  makespan, the rate floor (the fewest requests this work needs, one action request and one
-    poll per operation plus the reads, divided by the allowed rate), and the longest chain on
-    one environment; target: makespan <= 1.10 x max(floor, chain)
-  requests per async operation (target <= 2.3), 429s (target 0), the most requests in any
-    window against the limit, and budget utilisation while work was queued (target >= 95%)
-  the same work done serially (one operation at a time, polled every 3 s scaled, as simple
-    clients do), measured on a sample of environments and extrapolated linearly (a serial run
-    is linear in the environments), and the ratio between the two
-  the daemon's idle resident memory and CPU, and the time it takes to reload a jobs.yaml of
-    1,000 jobs
+Figures, per night (also in --json):
+  makespan against the bound max(rate floor, longest pipeline): the rate floor is the fewest
+    requests this work needs (everything sent but the polls, plus one poll per operation)
+    divided by the allowed rate; the longest pipeline is, per environment, the sum of the
+    durations of the operations the sandbox ran on it (the night's backup, update and clear,
+    and the daily-cache clear that an environment lock serialises with them), the largest.
+    Target: makespan <= 1.10 x bound, cold and warm
+  requests per operation (target <= 2.3 cold, <= 2.15 warm), 429s (target 0), the most
+    requests in any window against the limit (target: never over), budget utilisation while
+    work was queued
+  per trigger process: exit, run time, peak threads (/proc Threads, sampled every 0.2 s),
+    peak resident memory (VmHWM sampled, and wait4's ru_maxrss; target <= 250 MB at 3,000
+    environments) and CPU seconds (wait4); the sandbox's CPU seconds, and the night's share of
+    the machine's cores (near 100% means the figures measure the CPU, not the scheduler)
+  requests that are neither an action nor a poll (site and environment listings, plugin and
+    theme lists, backup lists...), by the sandbox's operation name, per environment
+  `plan --format json`'s predicted requests and run length of each job, asked just before the
+    night, next to each trigger's run time and the night's requests and makespan (with no
+    history plan knows only Kinsta's typical durations, unscaled, so run times are also shown
+    divided by the scale; warm, it uses the durations learned the night before, scaled)
+Once, not per size: the same work done serially (one operation at a time, polled every 3 s
+scaled, as simple clients do), measured on a sample of environments of the first size's warm
+night and extrapolated linearly (a serial run is linear in the environments) at Kinsta's pace;
+the daemon's idle resident memory and CPU; the time it takes to reload a jobs.yaml of 1,000 jobs.
 
-    python benchmarks/fleet.py [--environments 300] [--scale 0.1] [--serial-sample 6] [--json]
+A night still running after --timeout seconds (default: twice a rough rate floor of ten
+requests per environment, plus two minutes) has its triggers killed and is reported as not
+finished, with the figures of what it did (its bound too: that of the work done). About 30
+minutes in all once the default concurrency keeps the rate limit busy; --concurrency N sets it
+in both jobs instead (to compare).
+
+    python benchmarks/fleet.py [--sizes 300,3000] [--scale 0.1,0.05] [--timeout S]
+                               [--concurrency N] [--serial-sample 6] [--json]
 """
 
 from __future__ import annotations
@@ -25,33 +51,51 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scheduler import config as config_module
-from scheduler import logs
-from scheduler.clock import SystemClock
-from scheduler.daemon import Collaborators, Daemon
-from scheduler.domain import Polling, RateLimits, Secret
-from scheduler.history import make_engine, sql_store
-from scheduler.history.migrate import upgrade
-from scheduler.kinsta import KinstaClient, RateGovernor
-from scheduler.kinsta.operations import wait_for_operation
-from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
-from scheduler.sandbox.server import max_in_window
-from scheduler.sandbox.state import ACTION_DURATION_S
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fleet_probe import (  # noqa: E402
+    PlanFigures,
+    ProcessFigures,
+    plan_prediction,
+    run_triggers,
+)
+from scheduler import config as config_module  # noqa: E402
+from scheduler import logs  # noqa: E402
+from scheduler.clock import SystemClock  # noqa: E402
+from scheduler.daemon import Collaborators, Daemon  # noqa: E402
+from scheduler.domain import Polling, RateLimits, Secret  # noqa: E402
+from scheduler.history import make_engine, sql_store  # noqa: E402
+from scheduler.history.migrate import upgrade  # noqa: E402
+from scheduler.kinsta import KinstaClient, RateGovernor  # noqa: E402
+from scheduler.kinsta.operations import wait_for_operation  # noqa: E402
+from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer  # noqa: E402
+from scheduler.sandbox.server import max_in_window  # noqa: E402
+from scheduler.sandbox.state import Fleet  # noqa: E402
 
 PER_MINUTE = 120
 EXE = str(Path(sys.executable).with_name("kinsta-scheduler"))
-ASYNC = ("backups:add-manual", "wp-plugins:bulk-update", "cache:clear")
-CHAIN = ("backups:add-manual", "wp-plugins:bulk-update", "cache:clear", "cache:clear")
+JOBS = ("night", "daily-cache")
+POLL = "getOperationStatus"
+DEFAULT_SIZES = (300, 3000)
+DEFAULT_SCALES = {300: 0.1, 3000: 0.05}
+SEED = 23
+# Targets (the module docstring).
+MAKESPAN_OVER_BOUND = 1.10
+REQUESTS_PER_OPERATION = {"cold": 2.3, "warm": 2.15}
+RSS_MB_AT_3000 = 250.0
 
 
 @dataclass
@@ -59,9 +103,13 @@ class Night:
     night: str
     environments: int
     scale: float
+    finished: bool  # False: killed at the timeout, the figures are of what it did
+    timeout_s: float
     operations: int
     requests: int
+    actions: int
     polls: int
+    other_requests: int
     rate_limited: int
     max_in_window: int
     limit: int
@@ -69,23 +117,32 @@ class Night:
     requests_per_operation: float
     makespan_s: float
     rate_floor_s: float
-    longest_chain_s: float
-    target_s: float
-    meets_makespan: bool
+    longest_pipeline_s: float
+    bound_s: float
+    makespan_over_bound: float
+    sandbox_cpu_s: float
+    cpu_share: float  # of all the machine's cores, over the makespan
     failed_triggers: int
+    processes: list[ProcessFigures]
+    other_by_operation: dict[str, int]
+    other_per_environment: dict[str, float]
+    plan: list[PlanFigures]
+    missed: list[str] = field(default_factory=list)  # the targets it missed
 
 
 @dataclass
-class Daemon_:
-    serial_estimate_s: float
+class Once:
+    serial_kinsta_s_per_environment: float  # at Kinsta's pace (measured time / scale)
     serial_sample: int
+    serial_scale: float
     idle_rss_mib: float
     idle_cpu_percent: float
     reload_1000_jobs_s: float
     reload_1000_jobs_one_changed_s: float
 
 
-def jobs_yaml(scale: float) -> str:
+def jobs_yaml(scale: float, concurrency: int | None) -> str:
+    both = f"    concurrency: {concurrency}\n" if concurrency else ""
     return f"""version: 1
 kinsta:
   rate_limits: {{per_minute: {PER_MINUTE}, window: {60 * scale}s}}
@@ -93,54 +150,169 @@ kinsta:
 jobs:
   - id: night
     targets: {{environment: all}}
-    concurrency: 64
-    actions: [backup, update_plugins, clear_cache]
+{both}    actions: [backup, update_plugins, clear_cache]
   - id: daily-cache
     targets: {{environment: all}}
-    concurrency: 64
-    actions: [clear_cache]
+{both}    actions: [clear_cache]
 """
 
 
-def run_night(sandbox: SandboxServer, workdir: Path, scale: float) -> tuple[float, int]:
-    env = {
+def cli_env(sandbox: SandboxServer, workdir: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "KINSTA_API_URL": sandbox.url,
         "KINSTA_API_KEY": sandbox.sandbox.options.api_key,
         "KINSTA_SCHEDULER_DATABASE_URL": f"sqlite:///{workdir / 'history.db'}",
     }
+
+
+def longest_pipeline(fleet: Fleet) -> float:
+    """Per environment, the sum of the durations of every operation the sandbox ran on it;
+    the largest (an environment lock serialises them, whichever job sent them)."""
+    with fleet.lock:
+        operations = list(fleet.operations.values())
+    per_environment: defaultdict[str, float] = defaultdict(float)
+    for operation in operations:
+        if operation.environment_id is not None:
+            per_environment[operation.environment_id] += operation.duration_s
+    return max(per_environment.values(), default=0.0)
+
+
+def cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Ran:
+    """What happened during a night, as the benchmark saw it."""
+
+    makespan: float
+    finished: bool
+    processes: list[ProcessFigures]
+    plan: list[PlanFigures]
+    sandbox_cpu_s: float
+    timeout_s: float
+    by_operation: Counter[str]
+    arrivals: list[float]
+    rate_limited: int
+
+
+def run_night(sandbox: SandboxServer, workdir: Path, scale: float, timeout_s: float) -> Ran:
+    """Ask `plan`, let the shared ledger forget it, then start both triggers and wait."""
+    env = cli_env(sandbox, workdir)
+    config = workdir / "jobs.yaml"
     subprocess.run(
-        [EXE, "--config", str(workdir / "jobs.yaml"), "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
+        [EXE, "--config", str(config), "db", "upgrade"], env=env, check=True, capture_output=True
     )
-    started = time.monotonic()
-    processes = []
-    for job in ("night", "daily-cache"):
-        log = (workdir / f"{job}.log").open("w")
-        processes.append(
-            subprocess.Popen(
-                [
-                    EXE,
-                    "--config",
-                    str(workdir / "jobs.yaml"),
-                    "--log-level",
-                    "warning",
-                    "trigger",
-                    job,
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    codes = [p.wait() for p in processes]
-    makespan = time.monotonic() - started
-    if any(code not in (0, 1) for code in codes):
-        logs = "".join((workdir / f"{j}.log").read_text()[-3000:] for j in ("night", "daily-cache"))
-        raise SystemExit(f"trigger exited {codes}\n{logs}")
-    return makespan, sum(codes)
+    plan = plan_prediction(EXE, config, JOBS, env)
+    time.sleep(60 * scale * 1.05)  # the ledger and the sandbox forget plan's requests
+    stats = sandbox.sandbox.stats
+    first, by_operation, limited = (
+        len(stats.arrivals),
+        Counter(stats.by_operation),
+        stats.rate_limited,
+    )
+    cpu = cpu_self()
+    processes, makespan, finished = run_triggers(EXE, config, JOBS, env, timeout_s)
+    crashed = [p for p in processes if p.exit_code not in (0, 1, None)]
+    if crashed:
+        tails = "".join((workdir / f"{p.job}.log").read_text()[-3000:] for p in crashed)
+        raise SystemExit(f"trigger exited {[p.exit_code for p in crashed]}\n{tails}")
+    return Ran(
+        makespan=makespan,
+        finished=finished,
+        processes=sorted(processes, key=lambda p: JOBS.index(p.job)),
+        plan=plan,
+        sandbox_cpu_s=cpu_self() - cpu,
+        timeout_s=timeout_s,
+        by_operation=Counter(stats.by_operation) - by_operation,
+        arrivals=list(stats.arrivals[first:]),
+        rate_limited=stats.rate_limited - limited,
+    )
+
+
+def measure(name: str, sandbox: SandboxServer, ran: Ran, scale: float) -> Night:
+    fleet = sandbox.sandbox.fleet
+    environments = sum(len(s.environments) for s in fleet.sites)
+    mutating = {route.name for route in sandbox.sandbox.spec.routes if route.method != "GET"}
+    operations = sum(
+        n for env in fleet.counters().values() for k, n in env.items() if k.endswith(":accepted")
+    )
+    arrivals, requests, window = ran.arrivals, len(ran.arrivals), 60 * scale
+    polls = ran.by_operation[POLL]
+    actions = sum(n for name_, n in ran.by_operation.items() if name_ in mutating)
+    other = {k: n for k, n in sorted(ran.by_operation.items()) if k != POLL and k not in mutating}
+    # The fewest requests this work needs: everything sent but the polls, plus one poll per
+    # operation (an oracle that knew when each operation ends).
+    floor_requests = requests - polls + operations
+    rate_floor = max(0.0, floor_requests - PER_MINUTE) / PER_MINUTE * window
+    pipeline = longest_pipeline(fleet)
+    bound = max(rate_floor, pipeline)
+    cpu = ran.sandbox_cpu_s + sum(p.cpu_s for p in ran.processes)
+    night = Night(
+        night=name,
+        environments=environments,
+        scale=scale,
+        finished=ran.finished,
+        timeout_s=round(ran.timeout_s),
+        operations=operations,
+        requests=requests,
+        actions=actions,
+        polls=polls,
+        other_requests=sum(other.values()),
+        rate_limited=ran.rate_limited,
+        max_in_window=max_in_window(arrivals, window),
+        limit=PER_MINUTE,
+        utilisation_queued=round(utilisation(arrivals, window), 4),
+        requests_per_operation=round(requests / max(1, operations), 3),
+        makespan_s=round(ran.makespan, 1),
+        rate_floor_s=round(rate_floor, 1),
+        longest_pipeline_s=round(pipeline, 1),
+        bound_s=round(bound, 1),
+        makespan_over_bound=round(ran.makespan / bound, 3) if bound else 0.0,
+        sandbox_cpu_s=round(ran.sandbox_cpu_s, 1),
+        cpu_share=round(cpu / (ran.makespan * (os.cpu_count() or 1)), 3),
+        failed_triggers=sum(1 for p in ran.processes if p.exit_code == 1),
+        processes=ran.processes,
+        other_by_operation=other,
+        other_per_environment={k: round(n / environments, 3) for k, n in other.items()},
+        plan=ran.plan,
+    )
+    night.missed = missed_targets(night)
+    return night
+
+
+def utilisation(arrivals: list[float], window: float) -> float:
+    """Requests sent against those allowed while work was queued: from the first request to the
+    moment only one window's worth remained. A sliding window allows L requests at once, then
+    L more per window: L x (span / W + 1) in a span."""
+    if len(arrivals) <= PER_MINUTE:
+        return 0.0
+    queued_until = arrivals[len(arrivals) - PER_MINUTE - 1]
+    allowed = PER_MINUTE * ((queued_until - arrivals[0]) / window + 1)
+    return (len(arrivals) - PER_MINUTE) / allowed
+
+
+def missed_targets(night: Night) -> list[str]:
+    """The targets the night missed; of an unfinished night, only the limits no moment may pass
+    (its makespan and requests per operation are of part of the work)."""
+    missed = []
+    most = REQUESTS_PER_OPERATION.get(night.night)
+    if not night.finished:
+        missed.append(f"did not finish within {night.timeout_s:.0f} s")
+    elif night.makespan_over_bound > MAKESPAN_OVER_BOUND:
+        missed.append(f"makespan {night.makespan_over_bound:.2f} x bound > {MAKESPAN_OVER_BOUND}")
+    if night.finished and most is not None and night.requests_per_operation > most:
+        missed.append(f"{night.requests_per_operation:.2f} requests per operation > {most}")
+    if night.rate_limited:
+        missed.append(f"{night.rate_limited} x 429")
+    if night.max_in_window > night.limit:
+        missed.append(f"{night.max_in_window} requests in one window > {night.limit}")
+    fattest = max((p.peak_rss_mb for p in night.processes), default=0.0)
+    if night.environments >= 3000 and fattest > RSS_MB_AT_3000:
+        missed.append(f"{fattest:.0f} MB resident > {RSS_MB_AT_3000:.0f}")
+    return missed
 
 
 def serial(sandbox: SandboxServer, scale: float, sample: int) -> float:
@@ -266,126 +438,182 @@ def reload_time(workdir: Path, jobs: int) -> tuple[float, float]:
     return every, one
 
 
-def one_night(name: str, args: argparse.Namespace, workdir: Path) -> tuple[Night, float]:
+def one_night(
+    name: str, environments: int, scale: float, timeout_s: float, workdir: Path, sample: int
+) -> tuple[Night, float | None]:
     """A night on a fresh sandbox (the same fleet every time); the history in `workdir` carries
-    over, as it does from one night to the next. Returns the figures and the serial estimate."""
-    scale = args.scale
-    sites = args.environments * 2 // 3  # every other site also has a staging environment
+    over, as it does from one night to the next. With a `sample`, after the night, the serial
+    runner's seconds per environment (at this scale) on that many environments."""
+    sites = environments * 2 // 3  # every other site also has a staging environment
     options = SandboxOptions(
-        sites=sites, seed=23, time_scale=scale, per_minute=PER_MINUTE, window_s=60 * scale
+        sites=sites, seed=SEED, time_scale=scale, per_minute=PER_MINUTE, window_s=60 * scale
     )
     with SandboxServer(Sandbox(options)) as sandbox:
-        fleet = sandbox.sandbox.fleet
-        environments = sum(len(s.environments) for s in fleet.sites)
-        time.sleep(60 * scale * 1.05)  # the shared ledger forgets the previous night
-        makespan, failures = run_night(sandbox, workdir, scale)
-        stats = sandbox.sandbox.stats
-        arrivals = list(stats.arrivals)
-        polls = stats.by_operation.get("getOperationStatus", 0)
-        async_ops = sum(
-            n for env in fleet.counters().values() for k, n in env.items()
-            if k.endswith(":accepted") and k.rsplit(":", 1)[0] in ASYNC
-        )  # fmt: skip
-        requests = len(arrivals)
-        window = 60 * scale
-        # The fewest requests this work needs: everything sent but the polls, plus one poll
-        # per operation (an oracle that knew when each operation ends).
-        floor_requests = requests - polls + async_ops
-        rate_floor = max(0.0, floor_requests - PER_MINUTE) / PER_MINUTE * window
-        chain = sum(ACTION_DURATION_S[k] for k in CHAIN) * scale
-        # Utilisation while work was queued: from the first request to the moment only one
-        # window's worth remained. A sliding window allows L requests at once, then L more per
-        # window: L x (span / W + 1) in a span.
-        queued_until = arrivals[max(0, requests - PER_MINUTE - 1)]
-        allowed = PER_MINUTE * ((queued_until - arrivals[0]) / window + 1)
-        sent = requests - PER_MINUTE
-        utilisation = sent / allowed if allowed > 0 else 0.0
-        per_env_serial = serial(sandbox, scale, args.serial_sample) if name == "warm" else 0.0
-        target = 1.10 * max(rate_floor, chain)
-        figures = Night(
-            night=name,
-            environments=environments,
-            scale=scale,
-            operations=async_ops,
-            requests=requests,
-            polls=polls,
-            rate_limited=stats.rate_limited,
-            max_in_window=max_in_window(arrivals, window),
-            limit=PER_MINUTE,
-            utilisation_queued=round(utilisation, 4),
-            requests_per_operation=round(requests / async_ops, 3),
-            makespan_s=round(makespan, 1),
-            rate_floor_s=round(rate_floor, 1),
-            longest_chain_s=round(chain, 1),
-            target_s=round(target, 1),
-            meets_makespan=makespan <= target,
-            failed_triggers=failures,
+        ran = run_night(sandbox, workdir, scale, timeout_s)
+        night = measure(name, sandbox, ran, scale)
+        per_env_serial = serial(sandbox, scale, sample) if sample else None
+    return night, per_env_serial
+
+
+def one_size(
+    environments: int, scale: float, args: argparse.Namespace, want_serial: bool
+) -> tuple[dict[str, Any], float | None]:
+    """A cold night then a warm one on a history of their own; the serial runner's seconds per
+    environment at Kinsta's pace (after the warm night) when `want_serial`."""
+    started = time.monotonic()
+    timeout = args.timeout or 2 * environments * 10 / PER_MINUTE * 60 * scale + 120
+    serial_s = None
+    nights = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "jobs.yaml").write_text(jobs_yaml(scale, args.concurrency))
+        for name in ("cold", "warm"):
+            sample = args.serial_sample if want_serial and name == "warm" else 0
+            night, per_env = one_night(name, environments, scale, timeout, workdir, sample)
+            nights.append(night)
+            if not args.json:
+                print_night(night)
+            serial_s = per_env if per_env is not None else serial_s
+    size = {
+        "environments": nights[0].environments,
+        "scale": scale,
+        "window_s": round(60 * scale, 3),
+        "concurrency": args.concurrency or "default",
+        "wall_s": round(time.monotonic() - started, 1),
+        "nights": [asdict(n) for n in nights],
+    }
+    return size, None if serial_s is None else serial_s / scale
+
+
+def print_night(n: Night) -> None:
+    print(
+        f"{n.environments} environments, {n.night}: scale {n.scale:g}, limit {n.limit} per "
+        f"{60 * n.scale:g}s{'' if n.finished else f', DID NOT FINISH within {n.timeout_s:.0f} s'}"
+    )
+    print(
+        f"  makespan {n.makespan_s:.1f}s = {n.makespan_over_bound:.2f} x bound {n.bound_s:.1f}s "
+        f"{'' if n.finished else 'of the work done '}(rate floor {n.rate_floor_s:.1f}s, "
+        f"longest pipeline {n.longest_pipeline_s:.1f}s)"
+    )
+    print(
+        f"  {n.operations} operations, {n.requests} requests ({n.actions} actions, {n.polls} "
+        f"polls, {n.other_requests} other): {n.requests_per_operation:.2f} per operation; "
+        f"{n.rate_limited} x 429; most in a window {n.max_in_window}/{n.limit}; budget used "
+        f"{n.utilisation_queued:.1%} while work was queued"
+    )
+    for p in n.processes:
+        ended = "killed at the timeout" if p.exit_code is None else f"exit {p.exit_code}"
+        print(
+            f"  trigger {p.job}: {ended} after {p.seconds:.1f}s, peak {p.peak_threads} threads, "
+            f"peak RSS {p.peak_rss_mb:.1f} MB, {p.cpu_s:.1f} CPU s ({p.samples} samples)"
         )
-    return figures, per_env_serial * environments
+    print(
+        f"  sandbox (this process) {n.sandbox_cpu_s:.1f} CPU s; all together "
+        f"{n.cpu_share:.0%} of {os.cpu_count()} cores over the makespan"
+    )
+    print(
+        "  other requests per environment: "
+        + ", ".join(f"{k} {v:g}" for k, v in n.other_per_environment.items())
+    )
+    for plan in n.plan:
+        predicted = (
+            f"~{plan.predicted_requests} requests" if plan.predicted_requests is not None else "?"
+        ) + (f", ~{plan.predicted_s:.0f}s" if plan.predicted_s is not None else ", ? s")
+        ran = next((p.seconds for p in n.processes if p.job == plan.job), None)
+        print(
+            f"  plan {plan.job}: {predicted}{f' ({plan.note})' if plan.note else ''}; "
+            f"the trigger ran {ran}s ({(ran or 0) / n.scale:.0f}s / scale)"
+        )
+    print(
+        f"  the night did {n.requests} requests in {n.makespan_s:.1f}s "
+        f"({n.makespan_s / n.scale:.0f}s / scale)"
+    )
+    print("  targets: " + ("met" if not n.missed else "MISSED " + "; ".join(n.missed)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--environments", type=int, default=300)
-    parser.add_argument("--scale", type=float, default=0.1)
+def sizes_and_scales(args: argparse.Namespace) -> list[tuple[int, float]]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.scale is None:
+        return [(s, DEFAULT_SCALES.get(s, 0.1 if s <= 1000 else 0.05)) for s in sizes]
+    scales = [float(s) for s in args.scale.split(",")]
+    if len(scales) not in (1, len(sizes)):
+        raise SystemExit("--scale: one value, or one per size")
+    return list(zip(sizes, scales * len(sizes) if len(scales) == 1 else scales, strict=True))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="environments")
+    parser.add_argument("--scale", help="one value, or one per size (default 0.1 and 0.05)")
+    parser.add_argument("--timeout", type=float, help="seconds a night may take, then killed")
+    parser.add_argument("--concurrency", type=int, help="set in both jobs (default: unset)")
     parser.add_argument("--serial-sample", type=int, default=6)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--json", action="store_true", help="print JSON only")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     logs.configure("warning", json=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        (workdir / "jobs.yaml").write_text(jobs_yaml(args.scale))
-        cold, _ = one_night("cold", args, workdir)
-        warm, serial_s = one_night("warm", args, workdir)
+    sizes, serial_kinsta = [], 0.0
+    for index, (environments, scale) in enumerate(sizes_and_scales(args)):
+        size, per_env = one_size(environments, scale, args, want_serial=index == 0)
+        sizes.append(size)
+        serial_kinsta = per_env if per_env is not None else serial_kinsta
     with tempfile.TemporaryDirectory() as tmp:
         rss, cpu = idle_daemon(Path(tmp), args.idle_seconds)
         every, one = reload_time(Path(tmp), 1000)
-    daemon = Daemon_(
-        serial_estimate_s=round(serial_s, 1),
+    once = Once(
+        serial_kinsta_s_per_environment=round(serial_kinsta, 1),
         serial_sample=args.serial_sample,
+        serial_scale=sizes[0]["scale"],
         idle_rss_mib=round(rss, 1),
         idle_cpu_percent=round(cpu, 2),
         reload_1000_jobs_s=round(every, 3),
         reload_1000_jobs_one_changed_s=round(one, 3),
     )
-    body: dict[str, Any] = {
+    for size in sizes:
+        warm = size["nights"][-1]
+        serial_total = serial_kinsta * size["environments"]
+        size["serial_estimate_kinsta_s"] = round(serial_total)
+        speedup = serial_total * size["scale"] / warm["makespan_s"]
+        size["speedup_vs_serial"] = round(speedup, 1) if warm["finished"] else None
+    body = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "nights": [asdict(cold), asdict(warm)],
-        "speedup_vs_serial": round(serial_s / warm.makespan_s, 1),
-        **asdict(daemon),
+        "sizes": sizes,
+        **asdict(once),
     }
     if args.json:
         print(json.dumps(body, indent=2))
         return
-    print(
-        f"fleet night: {warm.environments} environments x (backup, update_plugins, clear_cache) "
-        f"+ a clear_cache job; limit {PER_MINUTE} per {60 * args.scale:g}s (scale {args.scale})"
-    )
-    print(
-        f"{'night':6} {'ops':>5} {'requests':>8} {'polls':>6} {'req/op':>7} {'429s':>5} "
-        f"{'max/window':>10} {'util.':>6} {'makespan':>9} {'floor':>7} {'chain':>6} {'target':>7}"
-    )
-    for n in (cold, warm):
-        print(
-            f"{n.night:6} {n.operations:>5} {n.requests:>8} {n.polls:>6} "
-            f"{n.requests_per_operation:>7.2f} {n.rate_limited:>5} {n.max_in_window:>6}/{n.limit:<3} "
-            f"{n.utilisation_queued:>6.1%} {n.makespan_s:>8.1f}s {n.rate_floor_s:>6.1f}s "
-            f"{n.longest_chain_s:>5.1f}s {n.target_s:>6.1f}s {'met' if n.meets_makespan else 'MISSED'}"
-        )
-    print(
-        f"serial runner (one operation at a time, 3 s polls scaled), extrapolated from "
-        f"{daemon.serial_sample} environments: {daemon.serial_estimate_s:.0f}s, "
-        f"{body['speedup_vs_serial']}x the warm night's makespan"
-    )
-    print(
-        f"daemon idle: {daemon.idle_rss_mib:.1f} MiB resident, {daemon.idle_cpu_percent:.2f}% CPU"
-    )
-    print(
-        f"reload of a 1,000-job jobs.yaml: {daemon.reload_1000_jobs_s:.2f}s (all changed), "
-        f"{daemon.reload_1000_jobs_one_changed_s:.2f}s (one changed)"
-    )
+    print_once(once, sizes)
     print(json.dumps(body))
+
+
+def print_once(once: Once, sizes: list[dict[str, Any]]) -> None:
+    print(
+        f"serial runner (one operation at a time, 3 s polls scaled), measured on "
+        f"{once.serial_sample} environments at scale {once.serial_scale:g}: "
+        f"{once.serial_kinsta_s_per_environment:.0f}s per environment at Kinsta's pace"
+    )
+    for size in sizes:
+        print(
+            f"  {size['environments']} environments: {size['serial_estimate_kinsta_s'] / 3600:.1f} h "
+            f"serially, {speedup_text(size['speedup_vs_serial'])}; this size took "
+            f"{size['wall_s'] / 60:.1f} min of wall clock"
+        )
+    print(f"daemon idle: {once.idle_rss_mib:.1f} MiB resident, {once.idle_cpu_percent:.2f}% CPU")
+    print(
+        f"reload of a 1,000-job jobs.yaml: {once.reload_1000_jobs_s:.2f}s (all changed), "
+        f"{once.reload_1000_jobs_one_changed_s:.2f}s (one changed)"
+    )
+
+
+def speedup_text(speedup: float | None) -> str:
+    if speedup is None:
+        return "no speed-up: the warm night did not finish"
+    return f"{speedup}x the warm night's makespan"
 
 
 if __name__ == "__main__":

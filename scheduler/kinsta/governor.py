@@ -144,7 +144,12 @@ class RateGovernor:
             "logs": BucketLimit(f"logs:{scope}", limits.logs_per_minute),
         }
         self._classifier = _Classifier(limits.creation_endpoints)
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        # Each queued request waits on a condition of its own (over the same lock), woken when
+        # it reaches the head of its queue: hundreds of targets in flight must not all wake at
+        # every grant to find they are still not first.
+        self._turns: dict[int, threading.Condition] = {}
         # One first-come-first-served queue per set of buckets: a creation waiting for its
         # 5-per-minute slot must not hold up the polls and actions queued behind it.
         self._queues: dict[tuple[str, ...], deque[int]] = {}
@@ -168,6 +173,8 @@ class RateGovernor:
         self._cancel.wait()
         with self._cond:
             self._cond.notify_all()
+            for turn in self._turns.values():
+                turn.notify()
 
     def _stop_if_cancelled(self, method: str, path: str) -> None:
         if self._cancel is not None and self._cancel.is_set():
@@ -192,10 +199,11 @@ class RateGovernor:
             self._stop_if_cancelled(method, path)
             queue = self._queues.setdefault(tuple(b.name for b in buckets), deque())
             queue.append(ticket)
+            turn = self._turns[ticket] = threading.Condition(self._lock)
         try:
             with self._cond:
                 while queue[0] != ticket:
-                    self._cond.wait()
+                    turn.wait()
                     self._stop_if_cancelled(method, path)
             while True:
                 with self._cond:
@@ -214,6 +222,9 @@ class RateGovernor:
         finally:
             with self._cond:
                 queue.remove(ticket)
+                del self._turns[ticket]
+                if queue:  # the next in line is first now
+                    self._turns[queue[0]].notify()
                 self._cond.notify_all()
 
     def _ask_ledger(self, buckets: list[BucketLimit]) -> Grant | float:

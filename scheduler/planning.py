@@ -131,34 +131,59 @@ def starting_together(
     """Per scheduled job, the jobs of its company (with their requests per run) whose runs
     start in the same UTC minute as one of its own, at the fire time where they add the most to
     its budget (see `estimate`); over each job's cycle, as `warnings` looks (a weekly job meets
-    a nightly one once a week). Jobs whose requests are unknown are left out."""
+    a nightly one once a week, a monthly one meets the nightly one on its day: both hear of it).
+    Jobs whose requests are unknown are left out."""
     known = [j for j in jobs if j.schedule is not None and requests.get(j.id) is not None]
-    fires: dict[str, tuple[datetime, ...]] = {}
-    ends: dict[str, datetime] = {}  # how far each job's fire times were enumerated
-    minutes: dict[tuple[str, datetime], set[str]] = {}
+    fires, minutes, ends = _fire_index(known, now)
+    meetings: dict[str, dict[datetime, set[str]]] = {j.id: {} for j in known}
     for job in known:
+        for moment in fires[job.id]:
+            minute = _minute(moment)
+            others = meetings[job.id].setdefault(minute, set())
+            others |= minutes[(job.company, minute)] - {job.id}
+            for end, other in ends[job.company]:  # cycles shorter than this job's: ask them
+                if end >= moment:
+                    break
+                if other.id != job.id and _fires_in_minute(other.schedule, moment):
+                    others.add(other.id)
+                    meetings[other.id].setdefault(minute, set()).add(job.id)
+    found: dict[str, list[tuple[str, int]]] = {}
+    for job_id, met in meetings.items():
+        mine = requests[job_id] or 0
+        best: list[tuple[str, int]] = []
+        for others in met.values():
+            here = [(o, requests[o] or 0) for o in sorted(others)]
+            if sum(min(n, mine) for _, n in here) > sum(min(n, mine) for _, n in best):
+                best = here
+        if best:
+            found[job_id] = best
+    return found
+
+
+def _fire_index(
+    jobs: Sequence[Job], now: datetime
+) -> tuple[
+    dict[str, tuple[datetime, ...]],
+    dict[tuple[str, datetime], set[str]],
+    dict[str, list[tuple[datetime, Job]]],
+]:
+    """(each job's fire times over its cycle; (company, minute) -> the jobs firing then; per
+    company, how far each job's fire times were enumerated, soonest first)."""
+    fires: dict[str, tuple[datetime, ...]] = {}
+    minutes: dict[tuple[str, datetime], set[str]] = {}
+    ends: dict[str, list[tuple[datetime, Job]]] = {}
+    for job in jobs:
         assert job.schedule is not None
         until = now + horizon(job.schedule)
-        fires[job.id] = fire_times(job.schedule, now, until)
-        ends[job.id] = fires[job.id][-1] if len(fires[job.id]) == MAX_FIRES else until
-        for moment in fires[job.id]:
+        found = fires[job.id] = fire_times(job.schedule, now, until)
+        ends.setdefault(job.company, []).append(
+            (found[-1] if len(found) == MAX_FIRES else until, job)
+        )
+        for moment in found:
             minutes.setdefault((job.company, _minute(moment)), set()).add(job.id)
-    found: dict[str, list[tuple[str, int]]] = {}
-    for job in known:
-        mine = requests[job.id] or 0
-        best: list[tuple[str, int]] = []
-        for moment in fires[job.id]:
-            others = minutes[(job.company, _minute(moment))] - {job.id}
-            others |= {  # jobs whose own cycle ended before this moment: asked directly
-                o.id for o in known if o.company == job.company and o.id != job.id
-                and ends[o.id] < moment and _fires_in_minute(o.schedule, moment)
-            }  # fmt: skip
-            met = [(o, requests[o] or 0) for o in sorted(others)]
-            if sum(min(n, mine) for _, n in met) > sum(min(n, mine) for _, n in best):
-                best = met
-        if best:
-            found[job.id] = best
-    return found
+    for listed in ends.values():
+        listed.sort(key=lambda pair: pair[0])
+    return fires, minutes, ends
 
 
 def _minute(moment: datetime) -> datetime:
@@ -166,12 +191,11 @@ def _minute(moment: datetime) -> datetime:
 
 
 def _fires_in_minute(schedule: Schedule | None, moment: datetime) -> bool:
-    start = _minute(moment)
     if schedule is None:
         return False
-    return schedules.next_fire_after(schedule, start - timedelta(microseconds=1)) < start + (
-        timedelta(minutes=1)
-    )
+    start = _minute(moment)
+    after = schedules.next_fire_after(schedule, start - timedelta(microseconds=1))
+    return after < start + timedelta(minutes=1)
 
 
 def may_share(a: Job, b: Job) -> bool:

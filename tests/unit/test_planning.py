@@ -145,13 +145,18 @@ def test_runs_due_in_the_same_minute_share_the_keys_budget() -> None:
     elsewhere = replace(cache, id="elsewhere", company="other")
     weekly = scheduled("weekly", CronSchedule("0 3 * * 0", "Europe/London"), "inventory")
     manual = replace(cache, id="manual", schedule=None)
-    jobs = [nightly, cache, later, elsewhere, weekly, manual]
+    # A monthly job's cycle (a year) is longer than the nightly ones' (a week): on its day it
+    # meets `later`, weeks from now, and both hear of it.
+    monthly = scheduled("monthly", CronSchedule("30 3 15 * *", "UTC"), "inventory")
+    jobs = [nightly, cache, later, elsewhere, weekly, manual, monthly]
     requests = {"night": 1000, "cache": 400, "later": 400, "elsewhere": 400, "weekly": 200}
-    met = planning.starting_together(jobs, {**requests, "manual": 400}, T0)
+    met = planning.starting_together(jobs, {**requests, "manual": 400, "monthly": 50}, T0)
     assert met == {
         "night": [("cache", 400), ("weekly", 200)],
         "cache": [("night", 1000), ("weekly", 200)],
         "weekly": [("cache", 400), ("night", 1000)],
+        "monthly": [("later", 400)],
+        "later": [("monthly", 50)],
     }
     alone = planning.estimate(nightly, 300, ACTIONS, LIMITS, NO_HISTORY)
     assert alone.requests is not None and alone.duration_s is not None

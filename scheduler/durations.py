@@ -1,6 +1,7 @@
 """Pure duration statistics: how long an operation took, and the typical duration of a kind of
 operation (a high percentile of recent estimates). History (typical_durations) and the runner
-(what this process has seen) both learn with these, so they agree.
+(what this process has seen) both learn with these, so they agree. Also how many polls a kind of
+operation typically costs (history's typical_polls, for `plan`).
 
 Why the 97th percentile: the runner polls an operation first when it is typically done, so the
 percentile is the share of operations one poll settles. Every further poll costs the same rate
@@ -58,3 +59,10 @@ def typical_duration_s(estimates: Iterable[float | None]) -> float | None:
     MIN_DURATION_SAMPLES are known."""
     known = [e for e in estimates if e is not None]
     return typical(known) if len(known) >= MIN_DURATION_SAMPLES else None
+
+
+def typical_polls(counts: Iterable[int]) -> float | None:
+    """The mean number of polls of recent operations of a kind (what `plan` expects each to
+    cost), or None while fewer than MIN_DURATION_SAMPLES are known."""
+    known = list(counts)
+    return sum(known) / len(known) if len(known) >= MIN_DURATION_SAMPLES else None

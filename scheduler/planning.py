@@ -1,6 +1,16 @@
 """What `plan` says about the jobs: how many requests a run needs, how long the rate governor
 needs to send them, how long a run is likely to take, and which schedules collide. Pure logic:
-the command gathers targets and learned durations and hands them in."""
+the command gathers targets and what history learned and hands them in.
+
+The model of a run. Requests: the site listing, then per target each action's calls and reads
+(ActionDef.cost) and its operations' polls (the mean history has seen for that action, else
+POLLS_PER_OPERATION). Length: a night is rate-bound, so with `concurrency: auto` it lasts as long
+as the key's limit needs for its requests beyond the first window's burst (the rate floor), plus
+the tail: when the budget no longer holds anything back, the last targets still have part of
+their chain of operations ahead (about TAIL_SHARE of one); never less than one target's chain.
+`concurrency: N` runs waves of N targets, never faster than that. Runs that start in the same
+minute on the same company share the key's budget: each sends at about the same pace, so a run
+waits behind its own requests and, of each other's, as many as it sends itself."""
 
 from __future__ import annotations
 
@@ -8,16 +18,32 @@ import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
 from scheduler import schedules
-from scheduler.actions import ActionDef
+from scheduler.actions import ActionDef, Scope
 from scheduler.actions.updates import UpdateOptions
-from scheduler.domain import IntervalSchedule, Job, Schedule
+from scheduler.domain import IntervalSchedule, Job, RateLimits, Schedule
 
 LIST_REQUESTS = 1  # resolving targets: one GET /sites with environments
+# Polls an operation costs before history knows its action (the mean of recent successes, then):
+# a cold night polls a little more than a warm one, which needs about one per operation.
+POLLS_PER_OPERATION = 1.3
+# After the budget stops being the bottleneck, the last targets' operations still run: about
+# this share of one target's chain (the end game starts them all, each partly done).
+TAIL_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What history knows per action: the typical duration of its operations (p90, seconds)
+    and the mean number of polls each cost. Actions it does not know fall back to their
+    declaration and POLLS_PER_OPERATION."""
+
+    durations_s: Mapping[str, float] = field(default_factory=dict)
+    polls: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -28,26 +54,148 @@ class Estimate:
     governor_s: float | None  # the least time the rate limit allows for those requests
     chain_s: float  # one target's actions, one after another
     duration_s: float | None  # the run's likely length
+    operations: int | None = None  # asynchronous operations per run (each polled)
+    # The requests on the key's budget while the run goes: its own, and those of the runs that
+    # start in the same minute (`shared_with`) that go out meanwhile; what duration_s uses.
+    shared_requests: int | None = None
+    shared_with: tuple[str, ...] = ()
+
+
+def target_cost(
+    job: Job, actions: Mapping[str, ActionDef], learned: Learned
+) -> tuple[float, float]:
+    """(requests, operations) per target: each action's calls and reads, and its operations
+    with the polls each is expected to cost."""
+    requests = operations = 0.0
+    for spec in job.actions:
+        cost = actions[spec.name].cost(spec.options)
+        polls = learned.polls.get(spec.name, POLLS_PER_OPERATION)
+        requests += cost.requests + cost.operations * polls
+        operations += cost.operations
+    return requests, operations
+
+
+def rate_floor_s(requests: int, limits: RateLimits) -> float:
+    """The least time the key's limit allows for `requests`: the first window's worth go at
+    once, then `per_minute` more per window (`window_s`, scaled in tests and benchmarks)."""
+    per_window = limits.per_minute
+    return max(0.0, (requests - per_window) / per_window * limits.window_s)
+
+
+def run_length_s(job: Job, targets: int, chain_s: float, floor_s: float) -> float:
+    """How long a run of `targets` targets lasts, given one target's chain and the rate floor
+    of the requests its budget carries."""
+    if not targets:
+        return 0.0
+    paced = max(floor_s + TAIL_SHARE * chain_s, chain_s)
+    if job.concurrency is None:  # auto: targets start as the budget allows
+        return paced
+    return max(paced, math.ceil(targets / job.concurrency) * chain_s)
 
 
 def estimate(
     job: Job,
     targets: int | None,
     actions: Mapping[str, ActionDef],
-    per_minute: int,
-    learned_s: Mapping[str, float],
+    limits: RateLimits,
+    learned: Learned,
+    *,
+    together: Sequence[tuple[str, int]] = (),
 ) -> Estimate:
-    chain = sum(learned_s.get(a.name, actions[a.name].typical_s) for a in job.actions)
+    """A run of `job` over `targets` targets. `together`: (job id, requests per run) of the
+    runs that start in the same minute on the same key (see `starting_together`)."""
+    chain = sum(learned.durations_s.get(a.name, actions[a.name].typical_s) for a in job.actions)
     if targets is None:
         return Estimate(job.id, None, None, None, chain, None)
-    per_target = sum(actions[a.name].requests for a in job.actions)
-    requests = LIST_REQUESTS + math.ceil(per_target * targets)
-    # The first per_minute requests go at once; each further batch waits a window.
-    governor = max(0.0, (requests - per_minute) / per_minute * 60)
-    if job.concurrency is None:  # auto: targets start as the budget allows
-        return Estimate(job.id, targets, requests, governor, chain, max(governor, chain))
-    waves = math.ceil(targets / job.concurrency) if targets else 0
-    return Estimate(job.id, targets, requests, governor, chain, max(governor, waves * chain))
+    per_target, operations = target_cost(job, actions, learned)
+    company_only = all(actions[a.name].scope is Scope.COMPANY for a in job.actions)
+    requests = (0 if company_only else LIST_REQUESTS) + math.ceil(per_target * targets)
+    shared = requests + sum(min(theirs, requests) for _, theirs in together)
+    length = run_length_s(job, targets, chain, rate_floor_s(shared, limits))
+    return Estimate(
+        job.id,
+        targets,
+        requests,
+        rate_floor_s(requests, limits),
+        chain,
+        length,
+        operations=round(operations * targets),
+        shared_requests=shared,
+        shared_with=tuple(other for other, _ in together),
+    )
+
+
+def starting_together(
+    jobs: Sequence[Job], requests: Mapping[str, int | None], now: datetime
+) -> dict[str, list[tuple[str, int]]]:
+    """Per scheduled job, the jobs of its company (with their requests per run) whose runs
+    start in the same UTC minute as one of its own, at the fire time where they add the most to
+    its budget (see `estimate`); over each job's cycle, as `warnings` looks (a weekly job meets
+    a nightly one once a week, a monthly one meets the nightly one on its day: both hear of it).
+    Jobs whose requests are unknown are left out."""
+    known = [j for j in jobs if j.schedule is not None and requests.get(j.id) is not None]
+    fires, minutes, ends = _fire_index(known, now)
+    meetings: dict[str, dict[datetime, set[str]]] = {j.id: {} for j in known}
+    for job in known:
+        for moment in fires[job.id]:
+            minute = _minute(moment)
+            others = meetings[job.id].setdefault(minute, set())
+            others |= minutes[(job.company, minute)] - {job.id}
+            for end, other in ends[job.company]:  # cycles shorter than this job's: ask them
+                if end >= moment:
+                    break
+                if other.id != job.id and _fires_in_minute(other.schedule, moment):
+                    others.add(other.id)
+                    meetings[other.id].setdefault(minute, set()).add(job.id)
+    found: dict[str, list[tuple[str, int]]] = {}
+    for job_id, met in meetings.items():
+        mine = requests[job_id] or 0
+        best: list[tuple[str, int]] = []
+        for others in met.values():
+            here = [(o, requests[o] or 0) for o in sorted(others)]
+            if sum(min(n, mine) for _, n in here) > sum(min(n, mine) for _, n in best):
+                best = here
+        if best:
+            found[job_id] = best
+    return found
+
+
+def _fire_index(
+    jobs: Sequence[Job], now: datetime
+) -> tuple[
+    dict[str, tuple[datetime, ...]],
+    dict[tuple[str, datetime], set[str]],
+    dict[str, list[tuple[datetime, Job]]],
+]:
+    """(each job's fire times over its cycle; (company, minute) -> the jobs firing then; per
+    company, how far each job's fire times were enumerated, soonest first)."""
+    fires: dict[str, tuple[datetime, ...]] = {}
+    minutes: dict[tuple[str, datetime], set[str]] = {}
+    ends: dict[str, list[tuple[datetime, Job]]] = {}
+    for job in jobs:
+        assert job.schedule is not None
+        until = now + horizon(job.schedule)
+        found = fires[job.id] = fire_times(job.schedule, now, until)
+        ends.setdefault(job.company, []).append(
+            (found[-1] if len(found) == MAX_FIRES else until, job)
+        )
+        for moment in found:
+            minutes.setdefault((job.company, _minute(moment)), set()).add(job.id)
+    for listed in ends.values():
+        listed.sort(key=lambda pair: pair[0])
+    return fires, minutes, ends
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _fires_in_minute(schedule: Schedule | None, moment: datetime) -> bool:
+    if schedule is None:
+        return False
+    start = _minute(moment)
+    after = schedules.next_fire_after(schedule, start - timedelta(microseconds=1))
+    return after < start + timedelta(minutes=1)
 
 
 def may_share(a: Job, b: Job) -> bool:

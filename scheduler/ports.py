@@ -331,6 +331,10 @@ class HistoryQueries(Protocol):
     def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
         """Per action, how long its recent successful operations took (scheduler.durations)."""
 
+    def typical_polls(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        """Per action, how many polls its recent successful operations took, on average
+        (scheduler.durations; absent while history knows fewer than five)."""
+
 
 class Maintenance(Protocol):
     def prune(self, older_than: datetime, keep_last: int, *, dry_run: bool = False) -> PruneResult:

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from scheduler.actions import ActionContext, ActionResult, Options, change, define, outcome
+from scheduler.actions import (
+    ActionContext,
+    ActionResult,
+    Cost,
+    Options,
+    change,
+    define,
+    outcome,
+)
 from scheduler.domain import Target, TaskStatus
 
 if TYPE_CHECKING:
@@ -195,15 +203,23 @@ def restore_backup(
     return restore(ctx, target, chosen)
 
 
-BACKUP = define("backup", backup, BackupOptions, one_operation=True, requests=2.0, typical_s=90.0)
+def _backup_cost(options: BackupOptions) -> Cost:
+    """The backup; with find_id, the backup list read before and after it."""
+    return Cost(3.0 if options.find_id else 1.0, 1.0)
+
+
+BACKUP = define(
+    "backup", backup, BackupOptions, one_operation=True, costs=_backup_cost, typical_s=90.0
+)
+# The list, and one deletion: a nightly backup makes one more than `keep` each night.
 PRUNE_BACKUPS = define(
-    "prune_backups", prune_backups, PruneBackupsOptions, requests=3.0, typical_s=15.0
+    "prune_backups", prune_backups, PruneBackupsOptions, requests=2.0, typical_s=15.0
 )
 RESTORE_BACKUP = define(
     "restore_backup",
     restore_backup,
     RestoreBackupOptions,
     on_demand=True,
-    requests=4.0,
+    requests=2.0,
     typical_s=120.0,
 )

@@ -5,7 +5,9 @@ Adding an action touches, file by file:
   1. scheduler/actions/<family>.py (an existing family, or a new module): its options model
      (subclass `Options`, or use `NoOptions`), its function taking that model, and its
      declaration `NEW_ACTION = define("new_action", new_action, NewOptions, scope=...,
-     mutating=..., repeat=..., one_operation=..., on_demand=..., requests=..., typical_s=...)`.
+     mutating=..., repeat=..., one_operation=..., on_demand=..., requests=..., operations=...,
+     typical_s=...)`: `requests` counts its calls and reads, `operations` what it then polls
+     (`costs=` a function of the options when they change either).
      Import the Kinsta client's types under TYPE_CHECKING only: the configuration reads this
      catalogue and must not load the HTTP client (tests/unit/test_action_catalogue.py checks).
   2. this file: one line in CATALOGUE below (and the module's import if it is new).

@@ -54,7 +54,7 @@ ADD_DOMAIN = define(
     DomainOptions,
     on_demand=True,
     one_operation=True,
-    requests=3.0,
+    requests=2.0,
     typical_s=20.0,
 )
 REMOVE_DOMAIN = define(
@@ -63,6 +63,6 @@ REMOVE_DOMAIN = define(
     DomainOptions,
     on_demand=True,
     one_operation=True,
-    requests=3.0,
+    requests=2.0,
     typical_s=15.0,
 )

@@ -111,7 +111,7 @@ PUSH_TO_LIVE = define(
     targets=_staging_only,
     on_demand=True,
     one_operation=True,
-    requests=3.0,
+    requests=2.0,
     typical_s=120.0,
 )
 CREATE_STAGING = define(

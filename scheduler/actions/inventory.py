@@ -67,6 +67,7 @@ INVENTORY = define(
     NoOptions,
     mutating=False,
     repeat=Repeat.ALWAYS,
-    requests=4.0,
+    requests=4.0,  # the environment, its plugins, themes and backups
+    operations=0.0,
     typical_s=2.0,
 )

@@ -47,5 +47,6 @@ FETCH_LOGS = define(
     mutating=False,
     repeat=Repeat.ALWAYS,
     requests=1.0,
+    operations=0.0,
     typical_s=1.0,
 )

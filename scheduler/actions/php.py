@@ -77,5 +77,5 @@ RESTART_PHP = define(
     typical_s=15.0,
 )
 SET_PHP_VERSION = define(
-    "set_php_version", set_php_version, PhpVersionOptions, requests=3.0, typical_s=45.0
+    "set_php_version", set_php_version, PhpVersionOptions, requests=2.0, typical_s=45.0
 )

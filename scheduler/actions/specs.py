@@ -3,6 +3,9 @@ and the flags the configuration, the runner, recovery and `plan` read. Pure: no 
 
     CLEAR_CACHE = define("clear_cache", clear_cache, NoOptions, one_operation=True, ...)
 
+`requests` and `operations` (or `costs`, a function of the options) tell `plan` what a task
+asks of Kinsta: its calls and reads, and the asynchronous operations it then polls.
+
 `define` checks statically that the function takes the options model it is declared with; the
 runner hands each action its options as that model (validated when jobs.yaml was read), never a
 mapping read by key."""
@@ -69,6 +72,16 @@ Action = Callable[[ActionContext, Target, object], ActionResult]
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What one task of an action typically asks of Kinsta, for `plan`: its requests other
+    than polls (the action's call and the reads around it) and its asynchronous operations,
+    each of which is then polled until it ends (`plan` adds the polls it expects)."""
+
+    requests: float
+    operations: float
+
+
+@dataclass(frozen=True)
 class ActionDef:
     """One action, declared once. Build it with `define`, which checks the pairing of the
     function and its options model."""
@@ -85,7 +98,11 @@ class ActionDef:
     # Changes or creates something on request, not routine maintenance: only in jobs without a
     # schedule (run with `trigger`), or with `allow_scheduled: true`.
     on_demand: bool = False
-    requests: float = 2.0  # typical API requests per target, for `plan` (polls included)
+    # For `plan`, per target: the API requests other than polls (calls and reads) and the
+    # asynchronous operations (each polled to its end); `costs` when they depend on the options.
+    requests: float = 1.0
+    operations: float = 1.0
+    costs: Callable[[Any], Cost] | None = None
     typical_s: float = 10.0  # typical duration at Kinsta, for `plan` until history knows better
     # What is wrong with a job's `targets.environment` for this action (None: nothing).
     targets: Callable[[str], str | None] | None = None
@@ -105,6 +122,13 @@ class ActionDef:
     def invoke(self, ctx: ActionContext, target: Target, options: object) -> ActionResult:
         return self.run(ctx, target, self.options_of(options))
 
+    def cost(self, options: object = None) -> Cost:
+        """What one task with these options (the job's, or None for the defaults) asks of
+        Kinsta on the usual path: every step succeeds, no answer is lost."""
+        if self.costs is not None:
+            return self.costs(self.options_of(options))
+        return Cost(self.requests, self.operations)
+
 
 def define(
     name: str,
@@ -116,7 +140,9 @@ def define(
     repeat: Repeat = Repeat.NEVER,
     one_operation: bool = False,
     on_demand: bool = False,
-    requests: float = 2.0,
+    requests: float = 1.0,
+    operations: float = 1.0,
+    costs: Callable[[OptionsT], Cost] | None = None,
     typical_s: float = 10.0,
     targets: Callable[[str], str | None] | None = None,
 ) -> ActionDef:
@@ -131,6 +157,8 @@ def define(
         one_operation=one_operation,
         on_demand=on_demand,
         requests=requests,
+        operations=operations,
+        costs=costs,
         typical_s=typical_s,
         targets=targets,
     )

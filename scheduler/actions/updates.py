@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import field_validator
 
-from scheduler.actions import ActionContext, ActionResult, Options, change, define, verify
+from scheduler.actions import ActionContext, ActionResult, Cost, Options, change, define, verify
 from scheduler.actions import backups as backup_actions
 from scheduler.actions.verify import VerifyOptions
 from scheduler.domain import Target, TaskStatus
@@ -291,7 +291,16 @@ def update_themes(ctx: ActionContext, target: Target, options: UpdateOptions) ->
     )
 
 
+def _cost(options: UpdateOptions) -> Cost:
+    """The list and the bulk update, when something is on offer. A safe update adds its backup
+    (the backup list read before and after), the versions read back and, with
+    check_php_errors, the error log read before and after."""
+    if not options.safe:
+        return Cost(2.0, 1.0)
+    return Cost(2.0 + 3.0 + 1.0 + (2.0 if options.check_php_errors else 0.0), 2.0)
+
+
 UPDATE_PLUGINS = define(
-    "update_plugins", update_plugins, UpdateOptions, requests=3.0, typical_s=90.0
+    "update_plugins", update_plugins, UpdateOptions, costs=_cost, typical_s=90.0
 )
-UPDATE_THEMES = define("update_themes", update_themes, UpdateOptions, requests=3.0, typical_s=90.0)
+UPDATE_THEMES = define("update_themes", update_themes, UpdateOptions, costs=_cost, typical_s=90.0)

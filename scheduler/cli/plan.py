@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +12,9 @@ from scheduler import render
 from scheduler.cli.base import RELATIVE, State, cli, parse_when, sandbox_flag
 from scheduler.domain import Config
 from scheduler.errors import BadInputError, KinstaError, SchedulerError
+
+if TYPE_CHECKING:
+    from scheduler.planning import Estimate, Learned
 
 PLAN_AT_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
 
@@ -32,8 +35,10 @@ PLAN_AT_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=U
 @click.pass_obj
 def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: str | None) -> None:
     """Each job's next fire times in its zone (DST cases marked), its targets, the requests a run
-    needs and the time the rate limit needs for them; warns about colliding schedules (looking
-    over each pair of jobs' common cycle, at least a week ahead, whatever --count shows)."""
+    needs (polls as history has seen them), the time the rate limit needs for them and how long
+    a run likely takes (with the jobs due in the same minute, which share the key's budget);
+    warns about colliding schedules (looking over each pair of jobs' common cycle, at least a
+    week ahead, whatever --count shows)."""
     config = state.load(sandbox=sandbox)
     now = _parse_at(at) if at else datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
@@ -49,21 +54,30 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
     for row in rows:
         click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
         if row["targets"] is not None:
-            budget = (
-                f"{row['governor_minutes']:.1f} min of rate budget"
-                if row["governor_minutes"]
-                else "within one rate window"
-            )
-            click.echo(
-                f"  {row['targets']} target(s), ~{row['requests']} request(s) per run "
-                f"({budget}), a run takes ~{row['duration_minutes']:.1f} min"
-            )
+            _echo_estimate(row)
         if not row["next_local"]:
             click.echo("  runs only when triggered")
         for moment, dst in zip(row["next_local"], row["dst"], strict=True):
             click.echo(f"  {moment}" + (f"  [{dst}]" if dst else ""))
     for _, text in found:
         click.echo(f"warning: {text}", err=True)
+
+
+def _echo_estimate(row: dict[str, Any]) -> None:
+    budget = (
+        f"{row['governor_minutes']:.1f} min of rate budget"
+        if row["governor_minutes"]
+        else "within one rate window"
+    )
+    click.echo(
+        f"  {row['targets']} target(s), ~{row['requests']} request(s) per run "
+        f"({budget}), a run takes ~{row['duration_minutes']:.1f} min"
+    )
+    if row["shared_with"]:
+        click.echo(
+            f"  shares the key's budget with {', '.join(row['shared_with'])} (due in the same "
+            f"minute): ~{row['shared_requests']} request(s) while it runs, counted in its length"
+        )
 
 
 def _parse_at(value: str) -> datetime:
@@ -79,17 +93,30 @@ def _parse_at(value: str) -> datetime:
     return found
 
 
-def _plan_inputs(
-    state: State, config: Config, *, sandbox: bool, offline: bool
-) -> tuple[dict[str, set[str]] | None, dict[str, float], str | None]:
-    """(environment ids per job, learned durations, why targets are unknown)."""
-    from scheduler.bootstrap import open_services, open_store
+def _learned(config: Config) -> Learned:
+    """What history knows of the jobs' actions: durations and polls (nothing without it)."""
+    from scheduler.bootstrap import open_store
+    from scheduler.planning import Learned
 
-    learned: dict[str, float] = {}
+    names = sorted({a.name for j in config.jobs for a in j.actions})
     with contextlib.suppress(SchedulerError):
         store = open_store(config.database_url)
-        learned = store.queries.typical_durations([a.name for j in config.jobs for a in j.actions])
-        store.engine.dispose()
+        try:
+            return Learned(
+                store.queries.typical_durations(names), store.queries.typical_polls(names)
+            )
+        finally:
+            store.engine.dispose()
+    return Learned()
+
+
+def _plan_inputs(
+    state: State, config: Config, *, sandbox: bool, offline: bool
+) -> tuple[dict[str, set[str]] | None, Learned, str | None]:
+    """(environment ids per job, what history learned, why targets are unknown)."""
+    from scheduler.bootstrap import open_services
+
+    learned = _learned(config)
     if offline:
         return None, learned, "--offline"
     if not sandbox and any(c.api_key is None for c in config.kinsta.all_companies()):
@@ -115,23 +142,19 @@ def _plan(
     now: datetime,
     count: int,
     targets: dict[str, set[str]] | None,
-    learned: dict[str, float],
+    learned: Learned,
 ) -> tuple[list[dict[str, Any]], list[tuple[tuple[str, ...], str]]]:
     from zoneinfo import ZoneInfo
 
     from scheduler import planning, schedules
-    from scheduler.actions import registry
     from scheduler.domain import CronSchedule
 
-    actions = registry()
-    per_minute = config.kinsta.rate_limits.per_minute
-    rows, estimates = [], {}
+    estimates = _estimates(config, now, targets, learned)
+    rows = []
     for job in config.jobs:
         times = schedules.upcoming(job.schedule, now, count) if job.schedule else []
         zone = ZoneInfo(job.schedule.timezone) if isinstance(job.schedule, CronSchedule) else UTC
-        resolved = len(targets[job.id]) if targets is not None else None
-        guess = planning.estimate(job, resolved, actions, per_minute, learned)
-        estimates[job.id] = guess
+        guess = estimates[job.id]
         rows.append(
             {
                 "job_id": job.id,
@@ -144,6 +167,10 @@ def _plan(
                 "requests": guess.requests,
                 "governor_minutes": None if guess.governor_s is None else guess.governor_s / 60,
                 "duration_minutes": None if guess.duration_s is None else guess.duration_s / 60,
+                "operations": guess.operations,
+                "chain_minutes": guess.chain_s / 60,
+                "shared_requests": guess.shared_requests,
+                "shared_with": list(guess.shared_with),
             }
         )
     shared: dict[tuple[str, str], int | None] = {}
@@ -156,6 +183,32 @@ def _plan(
             elif planning.may_share(first, second):
                 shared[(first.id, second.id)] = None
     return rows, planning.warnings(config.jobs, estimates, now, shared)
+
+
+def _estimates(
+    config: Config, now: datetime, targets: dict[str, set[str]] | None, learned: Learned
+) -> dict[str, Estimate]:
+    """Each job's estimate; runs that start in the same minute share the key's budget, so each
+    job is estimated again with the others' requests once they are known."""
+    from scheduler import planning
+    from scheduler.actions import registry
+
+    actions, limits = registry(), config.kinsta.rate_limits
+    alone = {
+        job.id: planning.estimate(
+            job, len(targets[job.id]) if targets is not None else None, actions, limits, learned
+        )
+        for job in config.jobs
+    }
+    met = planning.starting_together(config.jobs, {k: e.requests for k, e in alone.items()}, now)
+    return {
+        job.id: planning.estimate(
+            job, alone[job.id].targets, actions, limits, learned, together=met[job.id]
+        )
+        if job.id in met
+        else alone[job.id]
+        for job in config.jobs
+    }
 
 
 def _describe_schedule(schedule: Any) -> str:

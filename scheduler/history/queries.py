@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, exists, select
 
 from scheduler.domain import OperationState, Run, SiteAction, Task, TaskStatus
-from scheduler.durations import operation_duration_s, typical_duration_s
+from scheduler.durations import operation_duration_s, typical_duration_s, typical_polls
 from scheduler.history.rows import run_from, task_from
 from scheduler.history.sql import Database, get_run, period
 from scheduler.history.tables import operations, runs, site_actions, tasks
@@ -105,6 +105,27 @@ class SqlHistoryQueries:
                 typical = typical_duration_s(
                     operation_duration_s(r.started_at, r.finished_at, r.events) for r in rows
                 )
+                if typical is not None:
+                    found[action] = typical
+        return found
+
+    def typical_polls(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        """Per action, the mean poll count of its last `samples` successful operations
+        (scheduler.durations; at least five needed)."""
+        found: dict[str, float] = {}
+        with self.db.tx() as tx:
+            for action in set(actions):
+                polls = tx.execute(
+                    select(operations.c.polls)
+                    .where(
+                        operations.c.action == action,
+                        operations.c.state == OperationState.SUCCEEDED.value,
+                        operations.c.finished_at.is_not(None),
+                    )
+                    .order_by(operations.c.id.desc())
+                    .limit(samples)
+                ).scalars()
+                typical = typical_polls(int(n) for n in polls)
                 if typical is not None:
                     found[action] = typical
         return found

@@ -4,8 +4,10 @@ same environments never overlapping their mutating operations."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from scheduler.planning import POLLS_PER_OPERATION
 from tests.acceptance.conftest import SANDBOX_KEY, Cli, SandboxProcess
 
 HEAD = """version: 1
@@ -389,8 +391,15 @@ jobs:
     jobs = {row["job_id"]: row for row in planned.json()}
     assert jobs["weekly"]["targets_note"] is None
     assert jobs["weekly"]["targets"] == 8 and jobs["nightly"]["targets"] == 5
-    assert jobs["weekly"]["requests"] == 1 + 8 * (2 + 3 + 2)
+    # The site list; per target backup's call, the plugin list and the bulk update, the cache
+    # call, and for each of the 3 operations the polls expected before history knows them.
+    assert jobs["weekly"]["requests"] == 1 + math.ceil(8 * (4 + 3 * POLLS_PER_OPERATION))
     assert jobs["busy"]["targets"] == 0
+    # On Sundays the three start in the same minute: the weekly run shares the key's budget.
+    assert jobs["weekly"]["shared_with"] == ["busy", "nightly"]
+    assert jobs["weekly"]["shared_requests"] == sum(
+        jobs[j]["requests"] for j in ("weekly", "nightly", "busy")
+    )
     shared = "jobs weekly and nightly act on 5 shared environment(s)"
     assert any(shared in w for w in jobs["nightly"]["warnings"])
     assert jobs["weekly"]["warnings"] == jobs["nightly"]["warnings"]
@@ -399,6 +408,7 @@ jobs:
     assert cli("plan", "--at", "7d").code == 2  # --at is a moment, not "ago"
     table = cli("plan", "--at", "2026-12-02T09:00:00+01:00")  # a Wednesday
     assert "8 target(s)" in table.out and "warning: jobs weekly and nightly" in table.err
+    assert "shares the key's budget with busy, nightly (due in the same minute)" in table.out
 
     cli("trigger", "nightly")  # no inventory yet: the exclude check is skipped
     checked = cli("validate")

@@ -1,6 +1,6 @@
 """The run ledger's contract beyond claims: fencing by owner token, compare-and-swap adoption,
-orphans, the slots the gap check reads, unresolved operations, the event log and learned
-durations. Over memory, SQLite and PostgreSQL alike."""
+orphans, the slots the gap check reads, unresolved operations, the event log, and learned
+durations and polls. Over memory, SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -145,6 +145,32 @@ def test_typical_durations_need_five_successes(store: HistoryStore) -> None:
         event = OperationEvent(T0 + timedelta(seconds=seconds), OperationState.SUCCEEDED, 200)
         store.tasks.operation_event(row, event, 2)
     assert store.queries.typical_durations(["backup", "clear_cache"]) == {"backup": 50.0}
+
+
+def test_typical_polls_are_the_mean_of_recent_successes(store: HistoryStore) -> None:
+    """What `plan` expects an operation of a kind to cost in polls: the mean over its last
+    successful operations (failed and unfinished ones say nothing), once five are known."""
+    run_id, _ = _running(store)
+    planned = [PlannedTask(TARGETS[0], "backup")] * 8 + [PlannedTask(TARGETS[0], "clear_cache")]
+    tasks = store.runs.plan_tasks(run_id, planned)
+    outcomes = [
+        (OperationState.SUCCEEDED, 9),  # the oldest success: beyond the last five
+        (OperationState.SUCCEEDED, 1),
+        (OperationState.SUCCEEDED, 1),
+        (OperationState.SUCCEEDED, 2),
+        (OperationState.FAILED, 7),
+        (OperationState.SUCCEEDED, 1),
+        (OperationState.SUCCEEDED, 3),
+        (OperationState.IN_PROGRESS, 5),
+        (OperationState.SUCCEEDED, 1),  # clear_cache: one success only
+    ]
+    for (state, polls), task in zip(outcomes, tasks, strict=True):
+        action = "clear_cache" if task == tasks[-1] else "backup"
+        row = store.tasks.start_operation(task, f"op-{task}", action, T0)
+        store.tasks.operation_event(row, OperationEvent(LATER, state, 200), polls)
+    assert store.queries.typical_polls(["backup", "clear_cache"]) == {"backup": 17 / 6}
+    assert store.queries.typical_polls(["backup"], samples=5) == {"backup": 1.6}
+    assert store.queries.typical_polls(["backup"], samples=4) == {}
 
 
 def test_the_event_logs_answer_newest_first(store: HistoryStore) -> None:

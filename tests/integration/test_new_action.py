@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from scheduler.domain import RateLimits, RunStatus, RunTrigger, Secret, Target, 
 from scheduler.errors import ConfigError
 from scheduler.history import HistoryStore
 from scheduler.kinsta import KinstaClient, RateGovernor
+from scheduler.planning import POLLS_PER_OPERATION
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 from tests.integration.test_runner import FAST
@@ -58,7 +60,8 @@ SHOUT = define(
     ShoutOptions,
     one_operation=True,
     repeat=Repeat.ALWAYS,
-    requests=2.0,
+    requests=1.0,  # the clear_cache call; its operation's polls are `plan`'s to expect
+    operations=1.0,
     typical_s=42.0,
 )
 
@@ -126,10 +129,20 @@ def test_plan_estimates_it_from_its_declaration(
     (row,) = json.loads(result.stdout)
     live = [e for s in sandbox.sandbox.fleet.sites for e in s.environments if e.name == "live"]
     assert row["targets"] == len(live)
-    assert row["requests"] == 1 + 2 * len(live)  # the site list, then 2.0 per target
-    assert row["duration_minutes"] == pytest.approx(
-        -(-len(live) // 4) * 42.0 / 60  # waves of `concurrency` (4) targets, typical_s each
+    # The site list, then per target its call and the polls expected of its operation (no
+    # history yet: the prior).
+    per_target = 1.0 + POLLS_PER_OPERATION
+    assert row["requests"] == 1 + math.ceil(per_target * len(live))
+    assert row["operations"] == len(live)
+    # concurrency: auto, and far fewer requests than a window allows: one chain, typical_s.
+    assert row["duration_minutes"] == pytest.approx(42.0 / 60)
+    (tmp_path / "jobs.yaml").write_text(
+        JOBS.replace("    actions:", "    concurrency: 2\n    actions:")
     )
+    capped = _invoke(args, env)
+    assert capped.exit_code == 0, capped.output
+    (row,) = json.loads(capped.stdout)
+    assert row["duration_minutes"] == pytest.approx(-(-len(live) // 2) * 42.0 / 60)  # waves of 2
 
 
 def test_the_runner_runs_it_with_typed_options(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
@@ -19,8 +19,15 @@ from scheduler.domain import (
     Target,
     Task,
 )
-from scheduler.durations import operation_duration_s, typical_duration_s
-from scheduler.history.memory.state import InventoryRow, MemoryState, aware, copied, maybe
+from scheduler.durations import operation_duration_s, typical_duration_s, typical_polls
+from scheduler.history.memory.state import (
+    InventoryRow,
+    MemoryState,
+    OperationRow,
+    aware,
+    copied,
+    maybe,
+)
 from scheduler.ports import PruneResult, RunFilter, TaskFilter
 
 E = TypeVar("E", GovernorEvent, DaemonEvent, NotificationRecord)
@@ -201,7 +208,14 @@ class MemoryHistoryQueries:
                 if site is None or key[0] == site
             ]
 
-    def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+    def _learned(
+        self,
+        actions: Sequence[str],
+        samples: int,
+        summary: Callable[[list[OperationRow]], float | None],
+    ) -> dict[str, float]:
+        """Per action, `summary` of its last `samples` successful operations (newest first),
+        where it tells something."""
         found: dict[str, float] = {}
         with self._s.lock:
             done = sorted(
@@ -214,15 +228,26 @@ class MemoryHistoryQueries:
                 reverse=True,
             )
             for action in set(actions):
-                recent = [o for o in done if o.action == action][:samples]
-                typical = typical_duration_s(
-                    operation_duration_s(o.started_at, o.finished_at, o.events)
-                    for o in recent
-                    if o.finished_at is not None
-                )
+                typical = summary([o for o in done if o.action == action][:samples])
                 if typical is not None:
                     found[action] = typical
         return found
+
+    def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        return self._learned(
+            actions,
+            samples,
+            lambda recent: typical_duration_s(
+                operation_duration_s(o.started_at, o.finished_at, o.events)
+                for o in recent
+                if o.finished_at is not None
+            ),
+        )
+
+    def typical_polls(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
+        return self._learned(
+            actions, samples, lambda recent: typical_polls(o.polls for o in recent)
+        )
 
 
 def _before(rows: dict[int, E], older_than: datetime) -> set[int]:

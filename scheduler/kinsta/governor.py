@@ -146,9 +146,8 @@ class RateGovernor:
         self._classifier = _Classifier(limits.creation_endpoints)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        # Each queued request waits on a condition of its own (over the same lock), woken when
-        # it reaches the head of its queue: hundreds of targets in flight must not all wake at
-        # every grant to find they are still not first.
+        # Each queued request waits on a condition of its own (same lock), woken at the head of
+        # its queue: hundreds of waiters must not all wake at every grant.
         self._turns: dict[int, threading.Condition] = {}
         # One first-come-first-served queue per set of buckets: a creation waiting for its
         # 5-per-minute slot must not hold up the polls and actions queued behind it.

@@ -4,10 +4,10 @@ with one summary log line. The run's heartbeat beats from start to finish."""
 
 from __future__ import annotations
 
-import itertools
+import collections
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -187,12 +187,14 @@ class Executor:
         on_progress: OnProgress | None,
     ) -> int:
         """Run every target's pipeline, starting each as the rate budget allows (up to the
-        job's concurrency, if it sets one); how many tasks failed. Targets not started when
-        the run must stop or passed its deadline stay pending, for _settle."""
-        done = itertools.count(1)
+        job's concurrency, if it sets one); how many tasks failed. A target whose environment
+        another holder has goes to the back of the line once (its place in flight goes to one
+        that can work now). Targets not started when the run must stop or passed its deadline
+        stay pending, for _settle."""
         cap = job.concurrency or MAX_CONCURRENCY
         client = self._tools.client
         admission = Admission(client.backlog, client.next_arrival, cap)
+        line = _Line(chains)
         control = chains[0][0].control if chains else None
 
         def stop() -> bool:
@@ -202,26 +204,25 @@ class Executor:
                 or self._clock.monotonic() > deadline
             )
 
-        def pipeline(chain: Sequence[TaskRef]) -> int:
+        def pipeline(chain: Sequence[TaskRef], may_defer: bool) -> None:
+            failed: int | None = 0  # what a pipeline that raised counts (the run raises too)
             try:
-                failed = self._pipeline.run(job, chain, deadline)
+                failed = self._pipeline.run(job, chain, deadline, may_defer=may_defer)
             finally:
                 admission.done()
-            if on_progress is not None:
-                on_progress(Progress(len(chains), next(done), chain[0].target.key, failed > 0))
-            return failed
+                done = line.ended(chain, failed)
+            if done is not None and on_progress is not None:
+                on_progress(Progress(len(chains), done, chain[0].target.key, bool(failed)))
 
         with ThreadPoolExecutor(
             max_workers=min(cap, len(chains)) or 1, thread_name_prefix=f"run-{run.run_id}"
         ) as pool:
-            futures = []
-            for started, chain in enumerate(chains):
-                if not admission.wait_turn(len(chains) - started, stop):
-                    break
-                futures.append(pool.submit(pipeline, chain))
-            failed = sum(f.result() for f in futures)
+            while (waiting := line.waiting()) and admission.wait_turn(waiting, stop):
+                chain, may_defer = line.next()
+                line.started(pool.submit(pipeline, chain, may_defer))
+            line.wait_all()  # raises what a pipeline raised
         log.debug("run.targets_in_flight", run_id=run.run_id, peak=admission.peak, cap=cap)
-        return failed
+        return line.failed
 
     def _settle(
         self, job: Job, run: Run, control: RunControl, *, failed: int, total: int, deadline: float
@@ -269,3 +270,51 @@ class Executor:
             duration_s=duration,
         )
         return final
+
+
+class _Line:
+    """A run's targets waiting to start, in order; one whose environment was busy comes back
+    at the end, once. Thread-safe: pipelines report back from their threads."""
+
+    def __init__(self, chains: Sequence[Sequence[TaskRef]]) -> None:
+        self._cond = threading.Condition()
+        self._queue = collections.deque((chain, True) for chain in chains)
+        self._running: list[Future[None]] = []
+        self._in_flight = 0
+        self.failed = 0
+        self.done = 0
+
+    def waiting(self) -> int:
+        """How many targets wait to start, once none is in flight that might come back; 0:
+        none will."""
+        with self._cond:
+            while not self._queue and self._in_flight:
+                self._cond.wait()
+            return len(self._queue)
+
+    def next(self) -> tuple[Sequence[TaskRef], bool]:
+        """The next target and whether it may be deferred (once, with others waiting)."""
+        with self._cond:
+            chain, may_defer = self._queue.popleft()
+            self._in_flight += 1
+            return chain, may_defer and bool(self._queue)
+
+    def started(self, future: Future[None]) -> None:
+        self._running.append(future)
+
+    def ended(self, chain: Sequence[TaskRef], failed: int | None) -> int | None:
+        """A pipeline returned: how many have ended, or None when it was deferred (`failed`
+        None: it goes to the end of the line)."""
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+            if failed is None:
+                self._queue.append((chain, False))
+                return None
+            self.failed += failed
+            self.done += 1
+            return self.done
+
+    def wait_all(self) -> None:
+        for future in self._running:
+            future.result()

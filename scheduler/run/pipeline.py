@@ -43,8 +43,13 @@ class Pipeline:
         self._draining = draining
         self._retry_pause_s = retry_pause_s  # the base pause before trying an action again
 
-    def run(self, job: Job, chain: Sequence[TaskRef], deadline: float) -> int:
-        """Run one target's actions in order; return how many failed."""
+    def run(
+        self, job: Job, chain: Sequence[TaskRef], deadline: float, *, may_defer: bool = False
+    ) -> int | None:
+        """Run one target's actions in order; return how many failed. With `may_defer`, a
+        chain whose first action must lock an environment another holder has returns None at
+        once, having done nothing: the run tries it again later, rather than hold a thread
+        (and a place among the targets in flight) waiting."""
         control, holders = chain[0].control, chain[0].holders
         locks = self._tools.locks
 
@@ -54,9 +59,11 @@ class Pipeline:
                 locks.check(holder)
 
         with guarded(guard):
-            return self._steps(job, chain, deadline)
+            return self._steps(job, chain, deadline, may_defer)
 
-    def _steps(self, job: Job, chain: Sequence[TaskRef], deadline: float) -> int:
+    def _steps(
+        self, job: Job, chain: Sequence[TaskRef], deadline: float, may_defer: bool
+    ) -> int | None:
         failed = 0
         locked: TaskRef | None = None
         control = chain[0].control
@@ -75,11 +82,14 @@ class Pipeline:
                     continue
                 mutating = self._actions[ref.action].mutating
                 if locked is None and mutating and ref.target.environment_id:
+                    first = may_defer and ref is chain[0]
                     try:
-                        self._lock(ref)
+                        self._lock(ref, at_once=first)
                     except PollingCancelled:
                         break
                     except EnvironmentBusy as exc:
+                        if first:
+                            return None  # nothing done: the run comes back to it
                         self._busy(ref, exc)
                         failed += 1
                         continue
@@ -109,16 +119,17 @@ class Pipeline:
         self._store.tasks.start_task(ref.task_id, now, owner=owner)
         self._store.tasks.finish_task(ref.task_id, TaskStatus.FAILED, now, str(exc), owner=owner)
 
-    def _lock(self, ref: TaskRef) -> None:
+    def _lock(self, ref: TaskRef, *, at_once: bool = False) -> None:
         """Take the target's lock. Waiting stops (PollingCancelled) when the run must stop, and
         when the process drains (shutdown's first phase lets started tasks finish; one still
-        waiting for its environment has not started)."""
+        waiting for its environment has not started). `at_once`: one try, EnvironmentBusy if
+        another holder has it."""
         self._tools.locks.acquire(
             ref.target.environment_id,
             ref.holder,
             ref.label,
             ref.control.stop,
-            deadline_s=self._tools.polling.deadline_s,
+            deadline_s=0.0 if at_once else self._tools.polling.deadline_s,
             give_up=self._draining.is_set,
         )
 

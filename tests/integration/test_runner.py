@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -582,3 +583,28 @@ def test_reading_back_gives_up_after_the_read_back_window(
     assert "reading back does not show a new manual backup" in task.message
     assert task.result is not None and task.result["reconciled"] is True
     assert env_of(sandbox).counters["backups:add-manual:accepted"] == 0  # and never sent again
+
+
+def test_a_target_whose_environment_is_busy_goes_to_the_back_of_the_line(
+    make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
+) -> None:
+    """Its place in flight goes to a target that can work now; it runs once the holder lets
+    go, instead of holding a thread while it waits."""
+    first, second = sandbox.sandbox.fleet.sites[:2]
+    busy = first.environments[0]
+    taken = store.locks.try_lock_environment(
+        busy.id, "elsewhere", "another job", datetime.now(UTC), 120
+    )
+    assert taken is None
+    sites = (first.name, second.name)
+    release = threading.Timer(1.0, lambda: store.locks.unlock_environment(busy.id, "elsewhere"))
+    release.start()
+    try:
+        run = make_runner().run(
+            job("clear_cache", sites=sites, concurrency=1), RunTrigger.MANUAL, datetime.now(UTC)
+        )
+    finally:
+        release.cancel()
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    tasks = sorted(store.tasks.run_tasks(run.run_id), key=lambda t: t.started_at or run.started_at)
+    assert [t.site for t in tasks] == [second.name, first.name]

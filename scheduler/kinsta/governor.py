@@ -11,9 +11,12 @@ Permits live in a Ledger: in memory for one process, or in the history database 
 process using the same key shares one budget. A request takes its permits from all its buckets
 at once, so it never holds company budget while it waits for a creation slot.
 
-Fairness: within a process, waiting requests are served first come, first served, so operation
-polls and new actions share the budget in arrival order and neither starves; requests that also
-need a scarcer bucket (creation, logs) queue apart, so they never hold up the others. At most
+Order: within a process, waiting requests are served in arrival order, except that a request
+with work ahead of it in its chain (`work_ahead`: the runner says how long the operations still
+to come in its target's pipeline should take) is queued as if it had come that much earlier.
+Long chains then start first (the longest remaining work first shortens a night's tail), and no
+request waits longer than the longest head start, so none starves. Requests that also need a
+scarcer bucket (creation, logs) queue apart, so they never hold up the others. At most
 `max_in_flight` requests are outstanding per process, so slow responses cannot pile up; a request
 counts as in flight only from its grant to its response, so waiting for budget holds no slot.
 
@@ -23,13 +26,14 @@ through a 429 pause or a ledger outage) raises Interrupted at once, and none is 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +54,20 @@ OTHERS_SLACK = 1  # Kinsta's remaining count may trail ours by this much without
 
 LOGS_ENDPOINT = "GET /sites/environments/{env_id}/logs"
 _DRAFT_FIELD = re.compile(r"\b(r|t)=(\d+)")
+
+
+_WORK_AHEAD: ContextVar[float] = ContextVar("kinsta_work_ahead_s", default=0.0)
+
+
+@contextmanager
+def work_ahead(seconds: float) -> Iterator[None]:
+    """Requests sent from this thread inside the block have about `seconds` of work after them
+    in their chain (the operations still to wait for): they queue ahead of those with less."""
+    token = _WORK_AHEAD.set(max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _WORK_AHEAD.reset(token)
 
 
 def key_fingerprint(key: str) -> str:
@@ -146,12 +164,10 @@ class RateGovernor:
         self._classifier = _Classifier(limits.creation_endpoints)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        # Each queued request waits on a condition of its own (same lock), woken at the head of
-        # its queue: hundreds of waiters must not all wake at every grant.
-        self._turns: dict[int, threading.Condition] = {}
-        # One first-come-first-served queue per set of buckets: a creation waiting for its
-        # 5-per-minute slot must not hold up the polls and actions queued behind it.
-        self._queues: dict[tuple[str, ...], deque[int]] = {}
+        self._turns: dict[int, threading.Condition] = {}  # one per waiter: woken when it's first
+        # One queue per set of buckets: a creation waiting for its 5-per-minute slot must not
+        # hold up the polls and actions queued behind it.
+        self._queues: dict[tuple[str, ...], list[tuple[float, int]]] = {}
         self._tickets = itertools.count()
         self._max_in_flight = max_in_flight
         self._in_flight = 0  # requests granted whose response has not arrived yet
@@ -194,20 +210,23 @@ class RateGovernor:
         response arrives: a request waiting for budget (a slow bucket, a pause) holds none.
         Every wait ends at cancel, raising Interrupted."""
         ticket = next(self._tickets)
+        # Longest work ahead first: a request is queued as if it had come `work_ahead` seconds
+        # earlier, so the start of a long chain (a backup before an update) overtakes the last
+        # poll of a short one, and nothing waits longer than the longest chain's head start.
+        entry = (self._clock.monotonic() - _WORK_AHEAD.get(), ticket)
+        names = tuple(b.name for b in buckets)
         with self._cond:
             self._stop_if_cancelled(method, path)
-            queue = self._queues.setdefault(tuple(b.name for b in buckets), deque())
-            queue.append(ticket)
+            queue = self._queues.setdefault(names, [])
+            bisect.insort(queue, entry)
             turn = self._turns[ticket] = threading.Condition(self._lock)
         try:
-            with self._cond:
-                while queue[0] != ticket:
-                    turn.wait()
-                    self._stop_if_cancelled(method, path)
             while True:
                 with self._cond:
-                    while self._in_flight >= self._max_in_flight:
-                        self._cond.wait()
+                    # Only the head of the queue asks for budget; one that came with more work
+                    # ahead may take its place while it waits.
+                    while queue[0] != entry or self._in_flight >= self._max_in_flight:
+                        (turn if queue[0] != entry else self._cond).wait()
                         self._stop_if_cancelled(method, path)
                     self._in_flight += 1
                 result = self._ask_ledger(buckets)
@@ -216,14 +235,15 @@ class RateGovernor:
                 with self._cond:  # a local release wakes us early; other processes' we poll
                     self._in_flight -= 1
                     self._cond.notify_all()
-                    self._cond.wait(timeout=min(result, self._poll_s))
+                    if queue[0] == entry:
+                        self._cond.wait(timeout=min(result, self._poll_s))
                     self._stop_if_cancelled(method, path)
         finally:
             with self._cond:
-                queue.remove(ticket)
+                queue.remove(entry)
                 del self._turns[ticket]
                 if queue:  # the next in line is first now
-                    self._turns[queue[0]].notify()
+                    self._turns[queue[0][1]].notify()
                 self._cond.notify_all()
 
     def _ask_ledger(self, buckets: list[BucketLimit]) -> Grant | float:

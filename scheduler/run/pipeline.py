@@ -16,6 +16,7 @@ import structlog
 from scheduler.actions import ActionDef, ActionResult
 from scheduler.domain import Job, TaskStatus
 from scheduler.errors import EnvironmentBusy, OwnershipLost, PollingCancelled, TaskInterrupted
+from scheduler.kinsta.governor import work_ahead
 from scheduler.kinsta.guard import guarded
 from scheduler.run import policy
 from scheduler.run.context import TaskContext, TaskRef, Toolkit
@@ -137,7 +138,12 @@ class Pipeline:
         started = self._clock.monotonic()
         owner = ref.control.owner
         self._store.tasks.start_task(ref.task_id, self._clock.now(), owner=owner)
-        result = self._run_action(job, ref)
+        # The operations still to come in this pipeline, this one's included: its requests
+        # queue for budget ahead of those of shorter chains (the governor's order).
+        learner = self._tools.learner
+        ahead = sum(learner.expected_s(a.name) for a in job.actions[ref.index :])
+        with work_ahead(ahead):
+            result = self._run_action(job, ref)
         self._store.tasks.finish_task(
             ref.task_id,
             result.status,

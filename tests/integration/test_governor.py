@@ -32,7 +32,7 @@ from scheduler.history import SqlHistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
-from scheduler.kinsta.governor import key_fingerprint
+from scheduler.kinsta.governor import key_fingerprint, work_ahead
 from scheduler.ratelimit import BucketLimit, Grant, MemoryLedger
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
@@ -372,3 +372,29 @@ def test_slow_bucket_waiters_do_not_delay_a_request_with_budget() -> None:
     for thread, raised in waiters:
         thread.join(timeout=2)
         assert isinstance(raised[0], Interrupted)
+
+
+def test_a_request_with_more_work_ahead_is_served_first_and_none_starves() -> None:
+    """Longest work ahead first: the start of a long chain overtakes a short chain's last poll
+    that came before it, but not one that has waited longer than the head start."""
+    governor = RateGovernor(RateLimits(per_minute=1, window_s=0.3), SystemClock())
+    order: list[str] = []
+
+    def request(name: str, ahead: float) -> threading.Thread:
+        def send() -> None:
+            with work_ahead(ahead), governor.permit("GET", "/operations/x"):
+                order.append(name)
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        return thread
+
+    threads = [request("first", 0.0)]
+    time.sleep(0.05)  # it holds the window's one permit
+    threads.append(request("last poll", 0.0))
+    time.sleep(0.05)
+    threads.append(request("backup", 60.0))  # came later, a minute of work ahead of it
+    threads.append(request("tiny head start", 0.01))  # came later still, too little ahead
+    for thread in threads:
+        thread.join(5)
+    assert order == ["first", "backup", "last poll", "tiny head start"]

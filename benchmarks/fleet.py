@@ -149,9 +149,11 @@ kinsta:
   polling: {{first_poll: {3 * scale}s, max_interval: {30 * scale}s, not_found_grace: {30 * scale}s, deadline: {1800 * scale}s}}
 jobs:
   - id: night
+    schedule: {{cron: "0 3 * * *"}}  # both due at 03:00 (plan then knows they share the budget)
     targets: {{environment: all}}
 {both}    actions: [backup, update_plugins, clear_cache]
   - id: daily-cache
+    schedule: {{cron: "0 3 * * *"}}
     targets: {{environment: all}}
 {both}    actions: [clear_cache]
 """

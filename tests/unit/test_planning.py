@@ -85,7 +85,7 @@ def test_polls_come_from_history_when_it_knows_the_action() -> None:
     assert cold.requests == 1 + math.ceil(100 * (4 + 3 * PRIOR))
     warm = planning.Learned(polls={"backup": 1.5, "update_plugins": 1.0})
     guess = planning.estimate(nightly, 100, ACTIONS, LIMITS, warm)
-    assert guess.requests == 1 + 100 * (4 + 1.5 + 1.0) + math.ceil(100 * PRIOR)
+    assert guess.requests == 1 + math.ceil(100 * (4 + 1.5 + 1.0 + PRIOR))
     assert guess.operations == 300
 
 
@@ -276,3 +276,14 @@ def test_plan_marks_dst_gap_and_fold_in_real_zones() -> None:
     on_the_hour = CronSchedule("0 3 * * *", "Europe/Amsterdam")  # 03:00 exists on both days
     times = schedules.upcoming(on_the_hour, datetime(2026, 3, 28, tzinfo=UTC), 3)
     assert [schedules.dst_note(on_the_hour, t) for t in times] == [None, None, None]
+
+
+def test_declared_durations_scale_with_a_scaled_window() -> None:
+    """Actions declare Kinsta's durations; a jobs.yaml that scales Kinsta's 60 s window (as
+    the sandbox's benchmarks scale time) scales them alike. Learned durations are as seen."""
+    nightly = job("n", "backup", "clear_cache")
+    kinsta = planning.estimate(nightly, 10, ACTIONS, RateLimits(), NO_HISTORY)
+    scaled = planning.estimate(nightly, 10, ACTIONS, RateLimits(window_s=6.0), NO_HISTORY)
+    assert scaled.chain_s == pytest.approx(kinsta.chain_s / 10)
+    learned = planning.Learned(durations_s={"backup": 7.0, "clear_cache": 1.0})
+    assert planning.estimate(nightly, 10, ACTIONS, RateLimits(window_s=6.0), learned).chain_s == 8

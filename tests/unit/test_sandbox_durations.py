@@ -41,7 +41,7 @@ def test_the_medians_are_kinstas_not_a_demos() -> None:
     assert MEDIAN_S["edgeCache:clear"] < 10.0 and MEDIAN_S["cdn-cache:clear"] < 10.0
     assert min(MEDIAN_S[k] for k in ("sites:add", "site:clone", "environment:clone")) >= 120.0
     assert median_s("no:such-kind") == DEFAULT_MEDIAN_S
-    assert ACTION_DURATION_S is MEDIAN_S  # the name benchmarks import
+    assert ACTION_DURATION_S is MEDIAN_S  # the name state.py exported before, still there
 
 
 @pytest.mark.parametrize("kind", ["cache:clear", "backups:add-manual", "no:such-kind"])

@@ -91,6 +91,7 @@ def start_sandbox(config: Config) -> SandboxServer:
         sites=config.sandbox.sites,
         seed=config.sandbox.seed,
         time_scale=config.sandbox.time_scale,
+        duration_spread=config.sandbox.duration_spread,
         per_minute=limits.per_minute,
         creation_per_minute=limits.creation_per_minute,
         logs_per_minute=limits.logs_per_minute,

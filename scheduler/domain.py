@@ -243,6 +243,7 @@ class SandboxSettings:
     sites: int = 6
     seed: int = 1
     time_scale: float = 1.0
+    duration_spread: float = 0.4  # how much operation durations vary (sandbox/durations.py)
 
 
 @dataclass(frozen=True)

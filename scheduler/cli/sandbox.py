@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from scheduler.cli.base import cli, listening
+from scheduler.domain import SandboxSettings
 from scheduler.errors import BadInputError
 
 
@@ -21,7 +22,14 @@ from scheduler.errors import BadInputError
     type=click.FloatRange(0.001, 100),
     default=1.0,
     show_default=True,
-    help="multiply every operation's duration",
+    help="multiply every operation's duration (1: Kinsta's, a backup about two minutes)",
+)
+@click.option(
+    "--duration-spread",
+    type=click.FloatRange(0, 2),
+    default=SandboxSettings.duration_spread,
+    show_default=True,
+    help="how much durations vary around their medians (lognormal sigma); 0: exactly the median",
 )
 @click.option(
     "--per-minute",
@@ -90,6 +98,7 @@ def sandbox_command(
     sites: int,
     seed: int,
     time_scale: float,
+    duration_spread: float,
     per_minute: int,
     creation_per_minute: int,
     logs_per_minute: int,
@@ -107,6 +116,7 @@ def sandbox_command(
         sites=sites,
         seed=seed,
         time_scale=time_scale,
+        duration_spread=duration_spread,
         api_key=api_key or DEFAULT_API_KEY,
         per_minute=per_minute,
         creation_per_minute=creation_per_minute,

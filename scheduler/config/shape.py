@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from scheduler.domain import MAX_CONCURRENCY, RateLimits
+from scheduler.domain import MAX_CONCURRENCY, RateLimits, SandboxSettings
 from scheduler.values import Duration, parse_duration, parse_positive_duration
 
 MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
@@ -136,6 +136,7 @@ class _Sandbox(_Model):
     sites: int = Field(6, ge=1, le=5000)
     seed: int = Field(1, ge=-(2**63), lt=2**63)
     time_scale: float = Field(1.0, gt=0, le=100)
+    duration_spread: float = Field(SandboxSettings.duration_spread, ge=0, le=2)
 
 
 class ScheduleModel(_Model):

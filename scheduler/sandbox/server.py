@@ -6,7 +6,8 @@ each request and response against the spec, injects faults (faults.py), and serv
 endpoints under /_sandbox/ (never part of the API):
   GET  /_sandbox/stats       requests, violations, 429s (and which bucket refused them), overlaps,
                              faults (and the latest 1,000 struck, with when they struck),
-                             per-environment effects
+                             per-environment effects, the longest environment's chain (the sum
+                             of its operations' durations, Fleet.chains)
   GET  /_sandbox/fleet       the company, sites and environments
   GET  /_sandbox/state       per environment: plugin and theme versions, backups, PHP, domains,
                              cache ids, homepage health and effect counters (what tests assert on)
@@ -41,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from scheduler.clock import Clock, SystemClock
-from scheduler.domain import RateLimits
+from scheduler.domain import RateLimits, SandboxSettings
 from scheduler.sandbox.app import HANDLERS, Request
 from scheduler.sandbox.faults import Fault, Faults
 from scheduler.sandbox.limits import Limiter, LimitOptions
@@ -59,6 +60,8 @@ class SandboxOptions:
     sites: int = 6
     seed: int = 1
     time_scale: float = 1.0
+    # How much operation durations vary around their medians (durations.py); 0: exactly them.
+    duration_spread: float = SandboxSettings.duration_spread
     api_key: str = DEFAULT_API_KEY
     # Kinsta's limits (limits.py), each per `window_s`; jobs.yaml's rate_limits with --sandbox.
     per_minute: int = RateLimits.per_minute
@@ -133,6 +136,7 @@ class Sandbox:
                 options.time_scale,
                 self.clock,
                 options.operation_ids,
+                duration_spread=options.duration_spread,
             )
             for index, key in enumerate(options.keys())
         }
@@ -302,6 +306,9 @@ class Sandbox:
                 "by_operation": dict(self.stats.by_operation),
                 "max_in_window": self.stats.max_in_window(self.options.window_s),
                 "overlaps": sum(f.overlaps for f in self.fleets.values()),
+                "longest_chain_s": max(
+                    (s for f in self.fleets.values() for s in f.chains().values()), default=0.0
+                ),
                 "faults": dict(self.stats.faults),
                 "fault_log": list(self.stats.fault_log),
                 "environments": {

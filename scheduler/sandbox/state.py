@@ -5,10 +5,12 @@ Everything is generated from a seed, so two sandboxes with the same seed have th
 About one environment in four has neither a CDN nor an edge cache (both ids null, as the spec
 allows), also decided by the seed. Operations take time: a 404 for a moment after acceptance (as
 Kinsta does), then 202, then 200 (or 500 when a failure was injected); their effect (a version
-moved, a backup added) is applied when they end. Durations are per action and scaled by
-`time_scale`. Operation ids are `<kind>-<uuid4>`, fresh per call (the spec's examples), or
-`<kind>-<target id>`, repeating per target (`operation_ids="per-target"`, as recorded fixtures
-suggest Kinsta may do): clients must work with both.
+moved, a backup added) is applied when they end. Durations are per action, drawn around a
+realistic median with a spread (durations.py; `duration_spread=0` makes them exact), and scaled
+by `time_scale`; `chains()` sums each environment's. Operation ids are `<kind>-<uuid4>`, fresh
+per call (the spec's examples), or `<kind>-<target id>`, repeating per target
+(`operation_ids="per-target"`, as recorded fixtures suggest Kinsta may do): clients must work
+with both.
 
 What the fleet is made of (sites, environments, plugins and themes, backups, domains) lives in
 wordpress.py; its names stay importable from here.
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scheduler.clock import Clock
+from scheduler.sandbox.durations import DEFAULT_SPREAD, MEDIAN_S, Durations
 from scheduler.sandbox.wordpress import (
     PLUGINS,
     SITE_LABELS,
@@ -55,32 +58,8 @@ __all__ = [
     "SiteDomain",
 ]
 
-# Seconds at time_scale 1.0, roughly what Kinsta takes.
-ACTION_DURATION_S: dict[str, float] = {
-    "cache:clear": 4.0,
-    "edgeCache:clear": 3.0,
-    "cdn-cache:clear": 3.0,
-    "php:restart": 10.0,
-    "php:modify-version": 30.0,
-    "wp-plugin:update": 20.0,
-    "wp-plugins:bulk-update": 40.0,
-    "wp-theme:update": 20.0,
-    "wp-themes:bulk-update": 40.0,
-    "backups:add-manual": 60.0,
-    "backups:restore": 90.0,
-    "backups:remove": 5.0,
-    "sites:add-domain": 15.0,
-    "sites:delete-domain": 10.0,
-    "sites:add": 150.0,
-    "sites:add-plain": 120.0,
-    "site:clone": 180.0,
-    "sites:delete": 30.0,
-    "environment:add": 120.0,
-    "environment:clone": 150.0,
-    "environment:add-plain": 90.0,
-    "environments:delete": 30.0,
-    "environments:push": 90.0,
-}
+# Median seconds per kind at time_scale 1.0 (durations.py, where each comes from).
+ACTION_DURATION_S = MEDIAN_S
 NOT_FOUND_FOR_S = 1.0  # the 404 window right after acceptance
 CACHELESS_SHARE = 0.25  # environments generated without CDN and edge cache ids
 OPERATION_ID_MODES = ("fresh", "per-target")
@@ -114,6 +93,8 @@ class Fleet:
         time_scale: float,
         clock: Clock,
         operation_ids: str = "fresh",
+        *,
+        duration_spread: float = DEFAULT_SPREAD,
     ) -> None:
         if operation_ids not in OPERATION_ID_MODES:
             raise ValueError(f"operation_ids must be one of {', '.join(OPERATION_ID_MODES)}")
@@ -124,6 +105,7 @@ class Fleet:
         self._rng = random.Random(seed)
         # A stream of its own, so that which environments lack caches leaves every id as it was.
         self._cache_rng = random.Random(f"caches-{seed}")
+        self.durations = Durations(seed, duration_spread)  # and durations: their own stream too
         self.company_id = new_uuid(self._rng)
         self.users = [
             {
@@ -141,6 +123,7 @@ class Fleet:
         self.fail_next: Counter[str] = Counter()  # kind -> how many upcoming operations fail
         self.active: Counter[str] = Counter()  # environment id -> mutating operations running
         self.overlaps = 0
+        self._chains: dict[str, float] = {}  # environment id -> the durations of its operations
         # plugin or theme name -> how updating it breaks the homepage ("fatal" or "blank")
         self.break_on_update: dict[str, str] = {}
 
@@ -304,7 +287,7 @@ class Fleet:
             fails = self.fail_next[kind] > 0
             if fails:
                 self.fail_next[kind] -= 1
-            duration = ACTION_DURATION_S.get(kind, 5.0) * self.time_scale
+            duration = self.durations.draw(kind, self.time_scale)
             env_id = environment.id if environment is not None else None
             suffix = target_id if self.operation_ids == "per-target" else str(uuid.uuid4())
             operation = SandboxOperation(
@@ -315,6 +298,7 @@ class Fleet:
                 if self.active[env_id]:
                     self.overlaps += 1
                 self.active[env_id] += 1
+                self._chains[env_id] = self._chains.get(env_id, 0.0) + duration
                 environment.counters[f"{kind}:accepted"] += 1  # type: ignore[union-attr]
             self.operations[operation.operation_id] = operation
             self._running.append(operation)
@@ -340,6 +324,15 @@ class Fleet:
             if self.active[env_id] <= 0:
                 del self.active[env_id]
         self._running = still_running
+
+    def chains(self) -> dict[str, float]:
+        """Per environment id, the sum of the drawn durations of every operation accepted on it
+        (failed and running ones too). `operations` keeps only the latest operation per id, which
+        with per-target ids is not every one. An environment whose operations ran one after
+        another, as the scheduler runs them, took at least its sum: the longest bounds a run's
+        makespan from below."""
+        with self.lock:
+            return dict(self._chains)
 
     def settle(self) -> None:
         with self.lock:

@@ -248,7 +248,7 @@ def test_recovery_runs_while_every_run_thread_is_busy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("scheduler.daemon.wiring.MAX_PARALLEL_RUNS", 1)
-    sandbox.sandbox.fleet.time_scale = 2.0  # restart_php: 20 s
+    sandbox.sandbox.fleet.time_scale = 2.0  # restart_php: at least 20 s
     site = sandbox.sandbox.fleet.sites[0].name
     path = tmp_path / "jobs.yaml"
     path.write_text(

@@ -59,7 +59,7 @@ def test_a_run_survives_a_database_outage(
     )
     polling = Polling(first_poll_s=0.05, max_interval_s=0.2, not_found_grace_s=5, deadline_s=30)
     runner = Runner(client, store, clock, polling, sandbox.sandbox.fleet.company_id, started_by="t")
-    sandbox.sandbox.fleet.time_scale = 0.1  # restart_php: 1 s
+    sandbox.sandbox.fleet.time_scale = 0.05  # restart_php: 0.5 to 3 s, clear_cache half that
     job = Job(
         id="outage",
         schedule=None,

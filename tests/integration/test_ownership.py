@@ -158,7 +158,7 @@ def test_a_run_adopted_elsewhere_refuses_its_old_owners_writes(store: HistorySto
 def test_a_run_adopted_while_it_runs_stops_and_sends_nothing_more(
     make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.fleet.time_scale = 0.2  # a backup takes 12 s: the run is mid-operation
+    sandbox.sandbox.fleet.time_scale = 0.2  # a backup takes 12 s or more: the run is mid-operation
     runner = make_runner()
     slow = job("backup", "clear_cache", concurrency=1)
     thread, out = in_background(lambda: runner.run(slow, RunTrigger.MANUAL, datetime.now(UTC)))
@@ -285,7 +285,9 @@ def test_recovery_beats_the_heartbeat_of_the_run_it_adopted(
     make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
 ) -> None:
     runner = make_runner(started_by="recoverer:1")
-    sandbox.sandbox.fleet.time_scale = 0.5  # the orphan's clear_cache takes 2 s
+    # Exactly 2 s per clear_cache: still running after 10 beats, both done well within 20 s.
+    sandbox.sandbox.fleet.durations.spread = 0
+    sandbox.sandbox.fleet.time_scale = 0.2
     run, _ = orphan(runner, store)
     thread, _out = in_background(
         lambda: recovery.find_and_recover(
@@ -511,7 +513,7 @@ def test_a_holder_whose_lease_lapsed_sends_no_further_change(
     changing an environment that another holder may have taken meanwhile."""
     site = sandbox.sandbox.fleet.sites[0]
     env = site.environments[0]
-    sandbox.sandbox.fleet.time_scale = 0.05  # the backup takes 3 s, the lease is 0.6 s
+    sandbox.sandbox.fleet.time_scale = 0.025  # the backup takes 1.5 to 9 s, the lease 0.6 s
     runner = make_runner(lock_lease_s=0.6)
 
     def no_renewal(holders: Any, now: datetime, lease_s: float) -> set[str]:
@@ -555,7 +557,7 @@ def test_renewal_reports_a_lease_taken_by_another_holder(store: HistoryStore) ->
 def test_a_run_past_its_timeout_fails_even_when_every_task_had_started(
     make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.fleet.time_scale = 0.03  # a backup takes 1.8 s
+    sandbox.sandbox.fleet.time_scale = 0.015  # a backup takes 0.9 to 5.4 s
     site = sandbox.sandbox.fleet.sites[1]
     run = make_runner().run(
         job("backup", sites=(site.name,), timeout_s=0.5, concurrency=4), RunTrigger.MANUAL, now()
@@ -571,7 +573,7 @@ def test_a_run_past_its_timeout_fails_even_when_every_task_had_started(
 def test_a_client_closed_under_a_running_run_leaves_it_interrupted_not_failed(
     make_runner: Callable[..., Runner], store: HistoryStore, sandbox: SandboxServer
 ) -> None:
-    sandbox.sandbox.fleet.time_scale = 0.1  # a backup takes 6 s
+    sandbox.sandbox.fleet.time_scale = 0.05  # a backup takes 3 s or more
     runner = make_runner()
     site = sandbox.sandbox.fleet.sites[0]
     thread, out = in_background(

@@ -197,7 +197,7 @@ def test_a_run_past_its_timeout_starts_no_new_task(
         concurrency=1,
         timeout_s=0.3,
     )
-    sandbox.sandbox.fleet.time_scale = 0.03  # restart_php takes 0.3 s: one task fits
+    sandbox.sandbox.fleet.time_scale = 0.015  # restart_php: 0.15 to 0.9 s, so not all six fit
     run = runner.run(slow, RunTrigger.MANUAL, datetime.now(UTC))
     assert run is not None and run.status is RunStatus.FAILED
     assert run.error is not None and run.error.startswith("timed out after 0.3s")

@@ -162,7 +162,7 @@ def test_polls_learn_each_actions_typical_duration(
     learned = store.queries.typical_durations(["clear_cache"])
     assert (
         0.05 < learned["clear_cache"] < 1.0
-    )  # 4 s at time_scale 0.02 = 0.08 s, plus the 404 window
+    )  # 10 s (5 to 30 s) at time_scale 0.02 = 0.1 to 0.6 s, plus the 404 window
     second = runner.run(job("clear_cache"), RunTrigger.MANUAL, datetime.now(UTC))
     assert second is not None
     polls = [op.polls for t in store.tasks.run_tasks(second.run_id) for op in t.operations]

@@ -100,7 +100,7 @@ def test_a_500_on_a_poll_while_the_operation_runs_and_after_it_finished() -> Non
     with serving(clock, time_scale=1.0) as server, _client(server) as http:
         env = live(server)
         operation = clear(http, env).json()["operation_id"]
-        clock.advance(2)  # past the 404 window, well before its 4 s end
+        clock.advance(2)  # past the 404 window, well before its end (5 to 30 s)
         rule = {"status": 500, "method": "polls", "body": "json", "after_acting": True}
         admin(server, "faults", {"next": [rule]})
         failed = http.get(f"/operations/{operation}")
@@ -110,7 +110,7 @@ def test_a_500_on_a_poll_while_the_operation_runs_and_after_it_finished() -> Non
             "status": 500,
         }  # what a failed operation looks like, while this one runs on
         assert http.get(f"/operations/{operation}").status_code == 202
-        clock.advance(60)
+        clock.advance(60)  # past the longest a cache clear takes
         admin(server, "faults", {"next": [{"status": 500, "path": "/operations/*"}]})
         assert_html_error(http.get(f"/operations/{operation}"), 500, "Internal Server Error")
         assert http.get(f"/operations/{operation}").status_code == 200  # it had finished

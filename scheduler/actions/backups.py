@@ -209,7 +209,7 @@ def _backup_cost(options: BackupOptions) -> Cost:
 
 
 BACKUP = define(
-    "backup", backup, BackupOptions, one_operation=True, costs=_backup_cost, typical_s=90.0
+    "backup", backup, BackupOptions, one_operation=True, costs=_backup_cost, typical_s=180.0
 )
 # The list, and one deletion: a nightly backup makes one more than `keep` each night.
 PRUNE_BACKUPS = define(

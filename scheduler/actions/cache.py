@@ -31,7 +31,7 @@ def clear_cdn_cache(ctx: ActionContext, target: Target, options: NoOptions) -> A
 
 
 CLEAR_CACHE = define(
-    "clear_cache", clear_cache, NoOptions, one_operation=True, repeat=Repeat.ALWAYS, typical_s=5.0
+    "clear_cache", clear_cache, NoOptions, one_operation=True, repeat=Repeat.ALWAYS, typical_s=15.0
 )
 CLEAR_EDGE_CACHE = define(
     "clear_edge_cache",
@@ -39,7 +39,7 @@ CLEAR_EDGE_CACHE = define(
     NoOptions,
     one_operation=True,
     repeat=Repeat.ALWAYS,
-    typical_s=5.0,
+    typical_s=12.0,
 )
 CLEAR_CDN_CACHE = define(
     "clear_cdn_cache",
@@ -47,5 +47,5 @@ CLEAR_CDN_CACHE = define(
     NoOptions,
     one_operation=True,
     repeat=Repeat.ALWAYS,
-    typical_s=5.0,
+    typical_s=12.0,
 )

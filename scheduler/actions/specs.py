@@ -103,7 +103,9 @@ class ActionDef:
     requests: float = 1.0
     operations: float = 1.0
     costs: Callable[[Any], Cost] | None = None
-    typical_s: float = 10.0  # typical duration at Kinsta, for `plan` until history knows better
+    # How long until a poll sees it done at Kinsta (about 1.5x the median operation), for
+    # `plan` until history knows better.
+    typical_s: float = 10.0
     # What is wrong with a job's `targets.environment` for this action (None: nothing).
     targets: Callable[[str], str | None] | None = None
 

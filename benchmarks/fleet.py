@@ -127,6 +127,7 @@ class Night:
     other_by_operation: dict[str, int]
     other_per_environment: dict[str, float]
     plan: list[PlanFigures]
+    per_window: list[int] = field(default_factory=list)  # requests in each window, in order
     missed: list[str] = field(default_factory=list)  # the targets it missed
 
 
@@ -280,9 +281,20 @@ def measure(name: str, sandbox: SandboxServer, ran: Ran, scale: float) -> Night:
         other_by_operation=other,
         other_per_environment={k: round(n / environments, 3) for k, n in other.items()},
         plan=ran.plan,
+        per_window=windows(arrivals, window),
     )
     night.missed = missed_targets(night)
     return night
+
+
+def windows(arrivals: list[float], window: float) -> list[int]:
+    """Requests in each window from the first request on: where the budget went unused."""
+    if not arrivals:
+        return []
+    counts = [0] * (int((arrivals[-1] - arrivals[0]) / window) + 1)
+    for at in arrivals:
+        counts[int((at - arrivals[0]) / window)] += 1
+    return counts
 
 
 def utilisation(arrivals: list[float], window: float) -> float:

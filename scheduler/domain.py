@@ -140,7 +140,7 @@ class ActionSpec:
 
 # The most targets a run works on at once: `concurrency: auto` stops there, and an explicit
 # `concurrency: N` may not ask for more (each target in flight holds a thread and a lease).
-MAX_CONCURRENCY = 256
+MAX_CONCURRENCY = 512
 
 
 @dataclass(frozen=True)

@@ -606,5 +606,7 @@ def test_a_target_whose_environment_is_busy_goes_to_the_back_of_the_line(
     finally:
         release.cancel()
     assert run is not None and run.status is RunStatus.SUCCEEDED
-    tasks = sorted(store.tasks.run_tasks(run.run_id), key=lambda t: t.started_at or run.started_at)
+    tasks = store.tasks.run_tasks(run.run_id)
+    assert all(t.started_at is not None for t in tasks)
+    tasks.sort(key=lambda t: t.started_at or datetime.min.replace(tzinfo=UTC))
     assert [t.site for t in tasks] == [second.name, first.name]

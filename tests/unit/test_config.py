@@ -113,7 +113,7 @@ jobs:
     concurrency: many
 """
     assert problems(text) == [
-        "jobs.yaml:5: job 'x': concurrency: must be auto or a whole number from 1 to 256"
+        "jobs.yaml:5: job 'x': concurrency: must be auto or a whole number from 1 to 512"
     ]
 
 

@@ -23,14 +23,14 @@ from datetime import datetime
 
 from scheduler.actions import registry
 from scheduler.clock import CancelScope, Clock
-from scheduler.domain import Job, OperationState, Polling, Run, RunTrigger, Target
+from scheduler.domain import Job, OperationState, Polling, RateLimits, Run, RunTrigger, Target
 from scheduler.errors import EnvironmentBusy
 from scheduler.history import HistoryStore, new_owner_token
 from scheduler.kinsta.client import KinstaClient
 from scheduler.kinsta.probe import SiteProbe
 from scheduler.run.context import FirstUser, Toolkit
 from scheduler.run.executor import Executor, Progress, resolve_targets
-from scheduler.run.follow import DurationLearner, Follower
+from scheduler.run.follow import SCOUT_PRIOR_SHARE, DurationLearner, Follower
 from scheduler.run.leases import (
     HEARTBEAT_S,
     LOCK_LEASE_S,
@@ -142,7 +142,17 @@ class Runner:
         )
 
     def _follower(self) -> Follower:
-        return Follower(self.client, self.store, self.clock, self.polling, self.learner)
+        # Actions declare durations at Kinsta's pace; a key whose window is scaled (the
+        # sandbox's tests and benchmarks) scales them alike, and no scout waits longer than
+        # a twentieth of the polling deadline before its first poll.
+        pace = self.client.backlog().window_s / RateLimits().window_s
+        priors_s = {
+            name: min(SCOUT_PRIOR_SHARE * action.typical_s * pace, self.polling.deadline_s / 20)
+            for name, action in self._actions.items()
+        }
+        return Follower(
+            self.client, self.store, self.clock, self.polling, self.learner, priors_s=priors_s
+        )
 
     def _executor(self) -> Executor:
         tools = Toolkit(

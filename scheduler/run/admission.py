@@ -29,6 +29,7 @@ BACKLOG_SHARE = 20  # requests may queue up to 1/20 of the window's limit before
 BACKLOG_S = 1.0  # ... or a second's worth of budget, if more
 MIN_BACKLOG = 2
 PACE_S = 0.1  # at most this long between two starts while nothing else asks for budget
+PACE_SHARE = 0.5  # ... or half the interval between two requests at the key's rate, if less
 
 
 def backlog_limit(per_window: int, window_s: float) -> int:
@@ -70,7 +71,8 @@ class Admission:
     def wait_turn(self, remaining: int, stop: Callable[[], bool]) -> bool:
         """Block until one more target may start (True), or `stop()` (False). Starts are paced:
         after one, the next waits until the governor has seen a request since (the started
-        target's first, usually) or PACE_S passed, so the backlog reflects it first."""
+        target's first, usually), so the backlog reflects it first, or for PACE_S at most (half
+        a request's interval at the key's rate, if less)."""
         while not stop():
             seen = self._backlog()
             with self._cond:
@@ -87,7 +89,10 @@ class Admission:
                 self._cond.wait(self._pace_s)  # a target ended, or look again
         else:
             return False
-        self._next_arrival(seen.arrivals, self._pace_s)
+        # Starts may not lag behind the rate: when every target in flight waits for its
+        # operations, new ones are all that keeps the budget busy.
+        interval = seen.window_s / max(1, seen.per_window)
+        self._next_arrival(seen.arrivals, min(self._pace_s, PACE_SHARE * interval))
         return True
 
     def done(self) -> None:

@@ -3,10 +3,11 @@ and teach the duration learner how long such operations take (so that first poll
 an operation is expected to be done).
 
 A kind of operation nobody knows yet (no history, nothing seen) is learned by scouts: the first
-SCOUTS operations of the kind poll from `first_poll` with backoff, which costs several polls
-each; every other operation of the kind waits, sending nothing, until a scout has finished (then
-it polls when the scouts say it should be done) or no scout is left (then it scouts itself). A
-cold night so pays the price of discovery a few times per kind, not once per operation."""
+SCOUTS operations of the kind poll from half the duration the action declares, with backoff,
+which costs a few polls each; every other operation of the kind waits, sending nothing, until
+the scouts have seen it done (then it polls when they say it should be) or no scout is left
+(then it scouts itself). A cold night so pays for discovery a few times per kind, not once per
+operation."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from scheduler.run.leases import RunControl
 EXPECTED_SHRINK = 0.98
 OBSERVED_SAMPLES = 50  # durations seen in this process, per kind of operation
 MIN_OBSERVED = MIN_DURATION_SAMPLES  # as many as history needs
-SCOUTS = 3  # operations of an unknown kind polled from first_poll at once, to learn it
+SCOUTS = 3  # operations of an unknown kind polled from a prior with backoff, to learn it
+SCOUT_PRIOR_SHARE = 0.5  # a scout first polls at this share of the action's declared duration
 COLD_MARGIN = 1.25  # until MIN_OBSERVED are seen: the longest seen, times this
 HOLD_CHECK_S = 0.5  # an operation waiting for its scouts looks at `stop` this often
 
@@ -88,9 +90,9 @@ class DurationLearner:
             self._changed.notify_all()
 
     @contextmanager
-    def turn(self, kind: str, stop: threading.Event) -> Iterator[Turn]:
+    def turn(self, kind: str, stop: threading.Event, prior_s: float = 0.0) -> Iterator[Turn]:
         """An operation of `kind` about to be followed: its Turn says when it is expected to
-        be done (0.0 for a scout: poll from first_poll). While its kind is unsettled and
+        be done (`prior_s` for a scout: its first poll). While its kind is unsettled and
         SCOUTS others scout (or scouted), it waits for them; PollingCancelled when `stop` is
         set meanwhile. A scout whose operation did not succeed frees its place."""
         with self._changed:
@@ -98,7 +100,7 @@ class DurationLearner:
                 self._changed.wait(HOLD_CHECK_S)
                 if stop.is_set():
                     raise PollingCancelled(0)
-            turn = Turn(settled or 0.0, scout=settled is None)
+            turn = Turn(prior_s if settled is None else settled, scout=settled is None)
             self._scouts[kind] += turn.scout
         try:
             yield turn
@@ -129,12 +131,17 @@ class Follower:
         clock: Clock,
         polling: Polling,
         learner: DurationLearner,
+        *,
+        priors_s: Mapping[str, float] | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._clock = clock
         self._polling = polling
         self._learner = learner
+        # Per kind, when a scout polls first (then backs off): a share of what the action
+        # declares, so that discovering a backup costs a few polls, not one every few seconds.
+        self._priors_s = priors_s or {}
 
     def track(
         self, task_id: int, operation_id: str, kind: str, control: RunControl
@@ -146,10 +153,10 @@ class Follower:
             task_id, operation_id, kind, accepted, owner=control.owner
         )
         since = clock.monotonic()
-        with self._learner.turn(kind, control.stop) as turn:
+        with self._learner.turn(kind, control.stop, self._priors_s.get(kind, 0.0)) as turn:
             # The estimate counts from acceptance: time spent waiting for scouts is part of it.
             waited_s = clock.monotonic() - since
-            due_s = max(0.0, turn.expected_s - waited_s) if turn.expected_s else 0.0
+            due_s = max(0.0, turn.expected_s - waited_s)
             state, message = self.follow(
                 row_id, operation_id, due_s, kind, control=control, since=accepted
             )

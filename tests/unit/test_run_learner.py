@@ -121,3 +121,9 @@ def test_a_known_kind_needs_no_scouts() -> None:
     learner.learn({"backup": 100.0})
     with learner.turn("backup", threading.Event()) as turn:
         assert (turn.expected_s, turn.scout) == (EXPECTED_SHRINK * 100.0, False)
+
+
+def test_a_scout_first_polls_at_the_prior_it_is_given() -> None:
+    learner = DurationLearner()
+    with learner.turn("backup", threading.Event(), prior_s=45.0) as turn:
+        assert (turn.expected_s, turn.scout) == (45.0, True)

@@ -143,11 +143,11 @@ class Runner:
 
     def _follower(self) -> Follower:
         # Actions declare durations at Kinsta's pace; a key whose window is scaled (the
-        # sandbox's tests and benchmarks) scales them alike, and no scout waits longer than
-        # a twentieth of the polling deadline before its first poll.
+        # sandbox's benchmarks) scales them alike, and no scout waits longer than two of the
+        # longest intervals between polls (`polling.max_interval`) before its first.
         pace = self.client.backlog().window_s / RateLimits().window_s
         priors_s = {
-            name: min(SCOUT_PRIOR_SHARE * action.typical_s * pace, self.polling.deadline_s / 20)
+            name: min(SCOUT_PRIOR_SHARE * action.typical_s * pace, 2 * self.polling.max_interval_s)
             for name, action in self._actions.items()
         }
         return Follower(

@@ -131,9 +131,6 @@ class Pipeline:
             ref.label,
             ref.control.stop,
             deadline_s=0.0 if at_once else self._tools.polling.deadline_s,
-            # Looked at again at least as often as an operation's first poll: the holder's
-            # pipeline may end any moment.
-            longest_pause_s=self._tools.polling.first_poll_s,
             give_up=self._draining.is_set,
         )
 

@@ -209,14 +209,12 @@ class EnvironmentLocks:
         deadline_s: float,
         take_from: str | None = None,
         give_up: Callable[[], bool] = lambda: False,
-        longest_pause_s: float = LOCK_POLL_S[1],
     ) -> None:
-        """Block until held, trying again after growing pauses (at most `longest_pause_s`).
-        Raises EnvironmentBusy after `deadline_s`, PollingCancelled when `stop` is set (the
-        process is stopping, or the run was lost) or `give_up()` says so."""
+        """Block until held. Raises EnvironmentBusy after `deadline_s`, PollingCancelled when
+        `stop` is set (the process is stopping, or the run was lost) or `give_up()` says so."""
         clock = self._clock
         started = clock.monotonic()
-        pause, longest = LOCK_POLL_S[0], min(LOCK_POLL_S[1], longest_pause_s)
+        pause, longest = LOCK_POLL_S
         was_busy = False
         while True:
             taken_at = clock.monotonic()

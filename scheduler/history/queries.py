@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Select, and_, exists, select
 
 from scheduler.domain import OperationState, Run, SiteAction, Task, TaskStatus
 from scheduler.durations import operation_duration_s, typical_duration_s, typical_polls
@@ -88,20 +89,12 @@ class SqlHistoryQueries:
 
     def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
         """Per action, the typical duration (scheduler.durations) of its last `samples` successful
-        operations (scheduler.durations; at least five needed)."""
+        operations (at least five needed)."""
+        columns = (operations.c.started_at, operations.c.finished_at, operations.c.events)
         found: dict[str, float] = {}
         with self.db.tx() as tx:
             for action in set(actions):
-                rows = tx.execute(
-                    select(operations.c.started_at, operations.c.finished_at, operations.c.events)
-                    .where(
-                        operations.c.action == action,
-                        operations.c.state == OperationState.SUCCEEDED.value,
-                        operations.c.finished_at.is_not(None),
-                    )
-                    .order_by(operations.c.id.desc())
-                    .limit(samples)
-                ).all()
+                rows = tx.execute(_recent_successes(columns, action, samples)).all()
                 typical = typical_duration_s(
                     operation_duration_s(r.started_at, r.finished_at, r.events) for r in rows
                 )
@@ -116,16 +109,23 @@ class SqlHistoryQueries:
         with self.db.tx() as tx:
             for action in set(actions):
                 polls = tx.execute(
-                    select(operations.c.polls)
-                    .where(
-                        operations.c.action == action,
-                        operations.c.state == OperationState.SUCCEEDED.value,
-                        operations.c.finished_at.is_not(None),
-                    )
-                    .order_by(operations.c.id.desc())
-                    .limit(samples)
+                    _recent_successes((operations.c.polls,), action, samples)
                 ).scalars()
                 typical = typical_polls(int(n) for n in polls)
                 if typical is not None:
                     found[action] = typical
         return found
+
+
+def _recent_successes(columns: Sequence[Any], action: str, samples: int) -> Select[Any]:
+    """`columns` of the action's last `samples` operations that succeeded, newest first."""
+    return (
+        select(*columns)
+        .where(
+            operations.c.action == action,
+            operations.c.state == OperationState.SUCCEEDED.value,
+            operations.c.finished_at.is_not(None),
+        )
+        .order_by(operations.c.id.desc())
+        .limit(samples)
+    )

@@ -107,15 +107,15 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path, env)
 
 
-def _serve(cli: Cli, time_scale: float) -> Iterator[SandboxProcess]:
+def serve(cli: Cli, time_scale: float, sites: int = 5, seed: int = 3) -> Iterator[SandboxProcess]:
     process = cli.start(
         "sandbox",
         "--port",
         "0",
         "--sites",
-        "5",
+        str(sites),
         "--seed",
-        "3",
+        str(seed),
         "--time-scale",
         str(time_scale),
         "--per-minute",
@@ -139,13 +139,13 @@ def _serve(cli: Cli, time_scale: float) -> Iterator[SandboxProcess]:
 @pytest.fixture
 def sandbox_process(cli: Cli) -> Iterator[SandboxProcess]:
     """`kinsta-scheduler sandbox` on a free loopback port, its operations 20x faster."""
-    yield from _serve(cli, 0.05)
+    yield from serve(cli, 0.05)
 
 
 @pytest.fixture
 def quick_sandbox(cli: Cli) -> Iterator[SandboxProcess]:
     """The same, its operations 100x faster (site creation takes 1.8 s instead of 180 s, half to three times that)."""
-    yield from _serve(cli, 0.01)
+    yield from serve(cli, 0.01)
 
 
 class Daemon:

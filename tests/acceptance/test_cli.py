@@ -156,9 +156,10 @@ def test_validate_online_with_a_key_kinsta_rejects_exits_2(
 
 def test_the_daemon_fires_on_schedule_and_stops_on_sigterm(cli: Cli) -> None:
     (cli.cwd / "jobs.yaml").write_text(
-        # clear_cache exactly 0.2 s: each run ends within its 1 s slot, so none is skipped
+        # clear_cache exactly 0.2 s, polled within 0.3 s (its first scouts too: two
+        # max_intervals): each run ends within its 1 s slot, so none is skipped
         "version: 1\nsandbox: {sites: 3, time_scale: 0.02, duration_spread: 0}\n"
-        "kinsta:\n  polling: {first_poll: 0.1s, max_interval: 0.3s}\n"
+        "kinsta:\n  polling: {first_poll: 0.05s, max_interval: 0.15s}\n"
         "jobs:\n  - id: tick\n    schedule: {every: 1s}\n    actions: [clear_cache]\n"
     )
     daemon = Daemon(cli, "--sandbox", options=("--log-format", "json"))

@@ -3,20 +3,17 @@ night much sooner than the same job capped at four targets, through the real CLI
 
 from __future__ import annotations
 
-import re
-import subprocess
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from tests.acceptance.conftest import EXE, SANDBOX_KEY, Cli, runs
+from tests.acceptance.conftest import SANDBOX_KEY, Cli, runs, serve
 
 SITES = 6
 JOBS = """version: 1
 kinsta:
-  rate_limits: {{per_minute: 600}}  # the sandbox's too: no night here is rate-bound
+  rate_limits: {{per_minute: 600}}  # the sandbox's too (conftest): no night here is rate-bound
   polling: {{first_poll: 0.05s, max_interval: 0.25s, not_found_grace: 5s, deadline: 2m}}
 jobs:
   - id: night
@@ -25,39 +22,14 @@ jobs:
 {concurrency}"""
 
 
-@contextmanager
-def sandbox(cli: Cli) -> Iterator[str]:
-    """A sandbox of SITES sites, its operations 200x faster (a backup takes about half a second)."""
-    args = ["sandbox", "--port", "0", "--sites", str(SITES), "--seed", "5"]
-    args += ["--time-scale", "0.005", "--per-minute", "600", "--api-key", SANDBOX_KEY]
-    process = subprocess.Popen(
-        [EXE, *args],
-        cwd=cli.cwd,
-        env=cli.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    match = re.search(r"at (http://127\.0\.0\.1:\d+/v2)", line)
-    assert match, line
-    try:
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stderr.close()
-
-
 def night(cli: Cli, workdir: Path, concurrency: str) -> tuple[float, dict[str, int]]:
     """Trigger the night on a fresh sandbox (the same fleet each time) and a fresh history:
     (the run's length in seconds, its tasks by status)."""
     workdir.mkdir()
     own = replace(cli, cwd=workdir, env=dict(cli.env))
     (workdir / "jobs.yaml").write_text(JOBS.format(concurrency=concurrency))
-    with sandbox(own) as url:
-        own.env.update(KINSTA_API_URL=url, KINSTA_API_KEY=SANDBOX_KEY)
+    with contextmanager(serve)(own, 0.005, SITES, 5) as sandbox:  # a backup takes ~0.6 s
+        own.env.update(KINSTA_API_URL=sandbox.url, KINSTA_API_KEY=SANDBOX_KEY)
         own.env["KINSTA_SCHEDULER_DATABASE_URL"] = f"sqlite:///{workdir / 'history.db'}"
         assert own("db", "upgrade").code == 0
         result = own("trigger", "night", timeout=240)

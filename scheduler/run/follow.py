@@ -105,8 +105,10 @@ class DurationLearner:
         try:
             yield turn
         finally:
-            if turn.scout and not turn.succeeded:
-                with self._changed:
+            with self._changed:
+                # A scout that learned nothing (its operation failed, or no duration could be
+                # told) frees its place, or the operations waiting for it would wait forever.
+                if turn.scout and not (turn.succeeded and self._observed.get(kind)):
                     self._scouts[kind] -= 1
                     self._changed.notify_all()
 

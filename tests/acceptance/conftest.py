@@ -129,11 +129,13 @@ def serve(cli: Cli, time_scale: float, sites: int = 5, seed: int = 3) -> Iterato
     line = process.stderr.readline()
     match = re.search(r"at (http://127\.0\.0\.1:(\d+)/v2)", line)
     assert match, line
-    yield SandboxProcess(match.group(1), f"http://127.0.0.1:{match.group(2)}/_sandbox")
-    process.terminate()
-    process.wait(timeout=10)
-    process.stdout.close()  # type: ignore[union-attr]
-    process.stderr.close()
+    try:
+        yield SandboxProcess(match.group(1), f"http://127.0.0.1:{match.group(2)}/_sandbox")
+    finally:  # also when a test using it as a context manager fails inside
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()
 
 
 @pytest.fixture

@@ -107,11 +107,13 @@ def test_sigterm_lets_running_tasks_finish_and_exits_0(
 
 
 def test_a_second_signal_exits_at_once(
-    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon]
+    cli: Cli, sandbox_process: SandboxProcess, daemons: list[Daemon]
 ) -> None:
+    # Backups of a few seconds (20x): the second signal must come while the first one's
+    # shutdown still waits for one, never after the process began to exit on its own.
     use(
         cli,
-        quick_sandbox,
+        sandbox_process,
         HEAD % "60s"
         + """jobs:
   - id: slow

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.acceptance.conftest import SANDBOX_KEY, Cli, runs, serve
 
-SITES = 6
+SITES = 10
 JOBS = """version: 1
 kinsta:
   rate_limits: {{per_minute: 600}}  # the sandbox's too (conftest): no night here is rate-bound

@@ -36,7 +36,7 @@ POLLS_PER_OPERATION = 1.1
 TAIL_SHARE = 0.5
 # Kinsta's rate window. Actions declare their typical durations at Kinsta's pace; a jobs.yaml that
 # scales the window (as the sandbox's benchmarks and tests scale time) scales them alike.
-KINSTA_WINDOW_S = 60.0
+KINSTA_WINDOW_S = RateLimits().window_s  # the same figure the runner scales scouts by
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@
     │                          operation id) for recovery to follow
     ├── EnvironmentLockLost    the lease on an environment lapsed or was taken: no more changes
     ├── EnvironmentBusy        an environment stayed locked by someone else until the deadline
+    ├── BudgetBusy             a request that may only use idle rate budget found none: not sent
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message;
@@ -93,6 +94,10 @@ class TaskInterrupted(Interrupted):
 
 class EnvironmentBusy(SchedulerError):
     """The environment stayed locked by someone else until the deadline."""
+
+
+class BudgetBusy(SchedulerError):
+    """A request sent `if_idle` (an early poll) found the rate budget in use: it was not sent."""
 
 
 class EnvironmentLockLost(SchedulerError):

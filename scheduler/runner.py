@@ -29,6 +29,7 @@ from scheduler.history import HistoryStore, new_owner_token
 from scheduler.kinsta.client import KinstaClient
 from scheduler.kinsta.probe import SiteProbe
 from scheduler.run.context import FirstUser, Toolkit
+from scheduler.run.early import EarlyPolls
 from scheduler.run.executor import Executor, Progress, resolve_targets
 from scheduler.run.follow import SCOUT_PRIOR_SHARE, DurationLearner, Follower
 from scheduler.run.leases import (
@@ -93,12 +94,20 @@ class Runner:
         self.locks = EnvironmentLocks(store, clock, lock_lease_s)
         self.heartbeats = Heartbeats(store, clock, self.cancel, heartbeat_s)
         self.learner = DurationLearner()
+        self._actions = registry()
+        self._priors_s = self._scout_priors()
+        self.early = EarlyPolls(
+            client.backlog,
+            self.learner.expected_s,
+            clock,
+            fallback_s=lambda kind: self._priors_s.get(kind, 0.0) / SCOUT_PRIOR_SHARE,
+            stop=self.cancel,
+        )
         self.on_progress: Callable[[Progress], None] | None = None
         self._first_user = FirstUser(client, company_id)
         self._sites = SiteListing(
             lambda: client.sites.list(company_id, include_environments=True), clock
         )
-        self._actions = registry()
 
     def notify_user_id(self) -> str:
         """The first user of the company (endpoints such as restore must name one to notify)."""
@@ -141,17 +150,25 @@ class Runner:
             row_id, operation_id, expected_s, kind, control=control, late=late
         )
 
-    def _follower(self) -> Follower:
+    def _scout_priors(self) -> dict[str, float]:
         # Actions declare durations at Kinsta's pace; a key whose window is scaled (the
         # sandbox's benchmarks) scales them alike, and no scout waits longer than two of the
         # longest intervals between polls (`polling.max_interval`) before its first.
         pace = self.client.backlog().window_s / RateLimits().window_s
-        priors_s = {
+        return {
             name: min(SCOUT_PRIOR_SHARE * action.typical_s * pace, 2 * self.polling.max_interval_s)
             for name, action in self._actions.items()
         }
+
+    def _follower(self) -> Follower:
         return Follower(
-            self.client, self.store, self.clock, self.polling, self.learner, priors_s=priors_s
+            self.client,
+            self.store,
+            self.clock,
+            self.polling,
+            self.learner,
+            priors_s=self._priors_s,
+            early=self.early,
         )
 
     def _executor(self) -> Executor:

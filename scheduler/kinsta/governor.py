@@ -20,6 +20,10 @@ scarcer bucket (creation, logs) queue apart, so they never hold up the others. A
 `max_in_flight` requests are outstanding per process, so slow responses cannot pile up; a request
 counts as in flight only from its grant to its response, so waiting for budget holds no slot.
 
+A request sent `if_idle` (an early poll: the runner's bet that an operation is done) takes budget
+only when nothing of this process waits for it and the ledger has a permit at once; otherwise it
+raises BudgetBusy without waiting, so it never delays a request that must go.
+
 Shutdown: when `cancel` is set, every request waiting here (in its queue, for a slot, for budget,
 through a 429 pause or a ledger outage) raises Interrupted at once, and none is granted after.
 """
@@ -41,7 +45,7 @@ import structlog
 
 from scheduler.clock import Clock
 from scheduler.domain import RateLimits
-from scheduler.errors import Interrupted, StoreError
+from scheduler.errors import BudgetBusy, Interrupted, StoreError
 from scheduler.ratelimit import BucketLimit, Grant, Ledger, MemoryLedger, parse_retry_after
 
 log = structlog.get_logger("scheduler.governor")
@@ -57,6 +61,7 @@ _DRAFT_FIELD = re.compile(r"\b(r|t)=(\d+)")
 
 
 _WORK_AHEAD: ContextVar[float] = ContextVar("kinsta_work_ahead_s", default=0.0)
+_IF_IDLE: ContextVar[bool] = ContextVar("kinsta_if_idle", default=False)
 
 
 @contextmanager
@@ -68,6 +73,18 @@ def work_ahead(seconds: float) -> Iterator[None]:
         yield
     finally:
         _WORK_AHEAD.reset(token)
+
+
+@contextmanager
+def if_idle() -> Iterator[None]:
+    """Requests sent from this thread inside the block take only budget nobody waits for:
+    BudgetBusy (nothing sent) when a request of this process waits, or the ledger has no
+    permit at once."""
+    token = _IF_IDLE.set(True)
+    try:
+        yield
+    finally:
+        _IF_IDLE.reset(token)
 
 
 def key_fingerprint(key: str) -> str:
@@ -128,6 +145,9 @@ class Backlog:
     arrivals: int  # requests that have asked for a permit since the governor was made
     per_window: int  # the key's limit: requests per window
     window_s: float
+    # When (monotonic) a request of this process last had to wait because the ledger had no
+    # permit: the night is rate-bound. None: never.
+    saturated_at: float | None = None
 
 
 EventSink = Callable[[str, str, float | None, str], None]  # (scope, kind, seconds, detail)
@@ -176,6 +196,7 @@ class RateGovernor:
         self._waiting: dict[int, float] = {}  # id of a waiting request -> when it began
         self._arrivals = 0  # requests that have asked for a permit
         self._arrived = threading.Condition()  # apart: queued requests need not wake for it
+        self._saturated_at: float | None = None
         self.rate_limited = 0
         self._cancel = cancel
         if cancel is not None:  # shutdown wakes every waiter at once, wherever it waits
@@ -233,6 +254,7 @@ class RateGovernor:
                 if isinstance(result, Grant):
                     return result
                 with self._cond:  # a local release wakes us early; other processes' we poll
+                    self._saturated_at = self._clock.monotonic()
                     self._in_flight -= 1
                     self._cond.notify_all()
                     if queue[0] == entry:
@@ -260,9 +282,31 @@ class RateGovernor:
                 self._cond.notify_all()
             raise
 
+    def _acquire_if_idle(self, buckets: list[BucketLimit], method: str, path: str) -> Grant:
+        """A permit now if nothing of this process waits and the ledger has one; else
+        BudgetBusy. Not counted as an arrival: admission paces starts by requests that must go."""
+        with self._cond:
+            self._stop_if_cancelled(method, path)
+            if any(self._queues.values()) or self._in_flight >= self._max_in_flight:
+                raise BudgetBusy(f"{method} {path} not sent: the rate budget is in use")
+            self._in_flight += 1
+        result = self._ask_ledger(buckets)
+        if isinstance(result, Grant):
+            return result
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+        raise BudgetBusy(f"{method} {path} not sent: no rate budget to spare")
+
     @contextmanager
     def permit(self, method: str, path: str) -> Iterator[Permit]:
         buckets = [self._limits[kind] for kind in self._classifier.kinds(method, path)]
+        if _IF_IDLE.get():
+            grant = self._acquire_if_idle(buckets, method, path)
+            with self._cond:
+                self.requests += 1
+            yield from self._granted(grant, buckets, 0.0)
+            return
         started = self._clock.monotonic()
         marker = object()
         with self._cond:
@@ -285,6 +329,10 @@ class RateGovernor:
                 waited,
                 f"{method} {path} waited for {', '.join(b.name for b in buckets)}",
             )
+        yield from self._granted(grant, buckets, waited)
+
+    def _granted(self, grant: Grant, buckets: list[BucketLimit], waited: float) -> Iterator[Permit]:
+        """Hold a granted permit while the request is out; give it back after the response."""
         try:
             yield Permit(tuple(b.name for b in buckets), waited)
         finally:
@@ -298,8 +346,9 @@ class RateGovernor:
 
     def backlog(self) -> Backlog:
         with self._cond:
-            waiting = len(self._waiting)
-        return Backlog(waiting, self._arrivals, self._limits["company"].limit, self._window_s)
+            waiting, saturated_at = len(self._waiting), self._saturated_at
+        limit = self._limits["company"].limit
+        return Backlog(waiting, self._arrivals, limit, self._window_s, saturated_at)
 
     def next_arrival(self, after: int, timeout_s: float) -> int:
         with self._arrived:

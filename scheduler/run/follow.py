@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +24,8 @@ from scheduler.durations import MIN_DURATION_SAMPLES, typical
 from scheduler.errors import PollingCancelled
 from scheduler.history import HistoryStore
 from scheduler.kinsta.client import KinstaClient, OperationStatus
-from scheduler.kinsta.operations import wait_for_operation
+from scheduler.kinsta.operations import Nudge, wait_for_operation
+from scheduler.run.early import EarlyPolls
 from scheduler.run.leases import RunControl
 
 EXPECTED_SHRINK = 0.98
@@ -135,6 +136,7 @@ class Follower:
         learner: DurationLearner,
         *,
         priors_s: Mapping[str, float] | None = None,
+        early: EarlyPolls | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -144,6 +146,7 @@ class Follower:
         # Per kind, when a scout polls first (then backs off): a share of what the action
         # declares, so that discovering a backup costs a few polls, not one every few seconds.
         self._priors_s = priors_s or {}
+        self._early = early  # polls early when budget would go unused (None: never)
 
     def track(
         self, task_id: int, operation_id: str, kind: str, control: RunControl
@@ -159,9 +162,14 @@ class Follower:
             # The estimate counts from acceptance: time spent waiting for scouts is part of it.
             waited_s = clock.monotonic() - since
             due_s = max(0.0, turn.expected_s - waited_s)
-            state, message = self.follow(
-                row_id, operation_id, due_s, kind, control=control, since=accepted
-            )
+            with ExitStack() as stack:
+                nudge = None
+                if self._early is not None:
+                    wake = control.stop.child()
+                    nudge = stack.enter_context(self._early.waiting(kind, since, wake))
+                state, message = self.follow(
+                    row_id, operation_id, due_s, kind, control=control, since=accepted, nudge=nudge
+                )
             turn.succeeded = state is OperationState.SUCCEEDED
             return state, message
 
@@ -175,11 +183,11 @@ class Follower:
         control: RunControl,
         late: bool = False,
         since: datetime | None = None,
+        nudge: Nudge | None = None,
     ) -> tuple[OperationState, str]:
         """Poll an operation to its end, recording each status change on its history row; a
-        success of `kind` also teaches the learner how long such operations take (counted
-        from `since`, its acceptance, when given), unless the operation is followed `late` (by
-        recovery: nobody saw when it really ended)."""
+        success of `kind` teaches the learner how long such operations take (from `since`, its
+        acceptance), unless followed `late` (by recovery: nobody saw when it really ended)."""
         clock = self._clock
         started = since or clock.now()
         running_s = 0.0
@@ -207,6 +215,7 @@ class Follower:
             expected_s=expected_s,
             on_status=seen,
             cancel=control.stop,
+            nudge=nudge,
         )
         if result.state is OperationState.TIMED_OUT:
             event = OperationEvent(

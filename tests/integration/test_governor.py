@@ -27,12 +27,12 @@ from scheduler.domain import (
     Secret,
     TargetSelector,
 )
-from scheduler.errors import Interrupted, StoreError
+from scheduler.errors import BudgetBusy, Interrupted, StoreError
 from scheduler.history import SqlHistoryStore, make_engine
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import upgrade
 from scheduler.kinsta import KinstaClient, RateGovernor
-from scheduler.kinsta.governor import key_fingerprint, work_ahead
+from scheduler.kinsta.governor import if_idle, key_fingerprint, work_ahead
 from scheduler.ratelimit import BucketLimit, Grant, MemoryLedger
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
@@ -398,3 +398,37 @@ def test_a_request_with_more_work_ahead_is_served_first_and_none_starves() -> No
     for thread in threads:
         thread.join(5)
     assert order == ["first", "backup", "last poll", "tiny head start"]
+
+
+def test_a_request_sent_if_idle_takes_only_budget_nobody_waits_for(fake_clock: FakeClock) -> None:
+    """An early poll is a bet: it goes when the ledger has a permit now and no request of the
+    process waits; otherwise BudgetBusy, nothing sent, nothing counted."""
+    ledger = MemoryLedger(fake_clock.monotonic)
+    governor = RateGovernor(RateLimits(per_minute=2), fake_clock, ledger=ledger, scope="k")
+    with if_idle(), governor.permit("GET", "/operations/a"):
+        pass
+    assert governor.backlog().arrivals == 0  # admission paces by requests that must go
+    assert governor.backlog().saturated_at is None
+    with governor.permit("GET", "/operations/b"):
+        pass
+    with pytest.raises(BudgetBusy), if_idle(), governor.permit("GET", "/operations/c"):
+        pass  # the window's two permits are taken
+    assert ledger.count("company:k", 60.5, 60) == 2 and governor.requests == 2
+
+
+def test_a_request_sent_if_idle_never_overtakes_one_waiting_for_budget() -> None:
+    clock, cancel = SystemClock(), threading.Event()
+    governor = RateGovernor(
+        RateLimits(per_minute=1, window_s=30.0), clock, scope="k", cancel=cancel
+    )
+    with governor.permit("GET", "/operations/first"):
+        pass
+    waiter = _wait_in_thread(lambda: governor.permit("GET", "/operations/waits").__enter__())
+    deadline = time.monotonic() + 2
+    while governor.backlog().saturated_at is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert governor.backlog().waiting == 1 and governor.backlog().saturated_at is not None
+    with pytest.raises(BudgetBusy), if_idle(), governor.permit("GET", "/operations/early"):
+        pass
+    cancel.set()
+    waiter[0].join(timeout=2)

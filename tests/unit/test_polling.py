@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from scheduler.domain import OperationState, Polling
-from scheduler.errors import PollingCancelled
+from scheduler.errors import BudgetBusy, PollingCancelled
 from scheduler.kinsta.client import OperationStatus
 from scheduler.kinsta.operations import FAILURE_CONFIRMATIONS, next_delay_s, wait_for_operation
 from tests.conftest import FakeClock
@@ -119,3 +119,62 @@ def test_cancel_stops_without_another_poll(fake_clock: FakeClock) -> None:
     with pytest.raises(PollingCancelled):
         wait(client, fake_clock, cancel=cancel)
     assert client.polled == 0
+
+
+class Nudged:
+    """A Nudge whose wake is set by the test (as EarlyPolls would)."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.heard: list[bool | None] = []
+
+    def polled_early(self, final: bool | None) -> None:
+        self.heard.append(final)
+
+
+class EarlyClient(ScriptedClient):
+    """Raises BudgetBusy for early polls while `busy`; wakes the nudge at each sleep."""
+
+    def __init__(self, nudge: Nudged, *answers: tuple[OperationState, int]) -> None:
+        super().__init__(*answers)
+        self.busy = False
+        self.early: list[bool] = []
+
+    def get_operation(self, operation_id: str) -> OperationStatus:
+        from scheduler.kinsta import governor
+
+        sent_early = governor._IF_IDLE.get()
+        if sent_early and self.busy:
+            self.busy = False
+            raise BudgetBusy("no budget")
+        self.early.append(sent_early)
+        return super().get_operation(operation_id)
+
+
+def test_an_early_poll_goes_if_idle_and_leaves_the_schedule_alone(fake_clock: FakeClock) -> None:
+    nudge = Nudged()
+    client = EarlyClient(nudge, (OperationState.IN_PROGRESS, 202), (OperationState.SUCCEEDED, 200))
+    nudge.wake.set()  # budget would go unused: poll now, before the 40 s expected
+    result = wait(client, fake_clock, expected_s=40, nudge=nudge)
+    assert result.state is OperationState.SUCCEEDED and result.polls == 2
+    assert client.early == [True, False] and nudge.heard == [False]
+    assert fake_clock.slept == [40.0]  # the scheduled poll came when it would have
+
+
+def test_an_early_poll_without_budget_is_not_sent_nor_counted(fake_clock: FakeClock) -> None:
+    nudge = Nudged()
+    client = EarlyClient(nudge, (OperationState.SUCCEEDED, 200))
+    client.busy = True
+    nudge.wake.set()
+    result = wait(client, fake_clock, expected_s=40, nudge=nudge)
+    assert result.polls == 1 and client.early == [False] and nudge.heard == [None]
+    assert not nudge.wake.is_set()
+
+
+def test_an_early_poll_that_finds_it_done_ends_the_wait(fake_clock: FakeClock) -> None:
+    nudge = Nudged()
+    client = EarlyClient(nudge, (OperationState.SUCCEEDED, 200))
+    nudge.wake.set()
+    result = wait(client, fake_clock, expected_s=40, nudge=nudge)
+    assert result.polls == 1 and client.early == [True] and nudge.heard == [True]
+    assert fake_clock.slept == []

@@ -15,12 +15,14 @@ before), it wakes the operation that has run the largest share of its kind's exp
 (at least MIN_SHARE), up to AT_ONCE at a time. Its poll goes `if_idle`: it takes a permit only
 if the ledger has one now and no request of this process waits, else it is not sent
 (BudgetBusy) and early polls pause for a few ticks. An early poll that finds the operation
-still running leaves its schedule alone and waits at least REPOLL_SHARE of its age before
-another. The cost is the early polls that find an operation still running; MIN_SHARE keeps
-those the exception (most operations of a kind take about half their high percentile)."""
+still running leaves its schedule alone, and that operation is not polled early again. The cost
+is the early polls that find an operation still running: at most one per operation, and
+MIN_SHARE keeps them the exception (most operations of a kind take about half their high
+percentile)."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,7 +32,6 @@ from scheduler.clock import Clock
 from scheduler.kinsta.governor import Backlog
 
 MIN_SHARE = 0.5  # an operation is polled early once it ran this share of its expected duration
-REPOLL_SHARE = 0.25  # after an early poll found it running: wait this share of its age at least
 RECENT_WINDOWS = 2.0  # early polls only while a request waited for budget this recently
 TICK_S = 0.1  # look at the budget this often at most ...
 TICK_SHARE = 0.5  # ... or at half the interval between two requests at the key's rate
@@ -46,7 +47,7 @@ class Waiting:
     since: float  # monotonic: when the operation was accepted
     board: EarlyPolls
     wake: threading.Event
-    not_before: float = 0.0  # no early poll before this (monotonic)
+    not_before: float = 0.0  # no early poll before this (monotonic; inf: never again)
     woken: bool = field(default=False)
 
     def polled_early(self, final: bool | None) -> None:
@@ -103,7 +104,7 @@ class EarlyPolls:
                 return
             self.sent += 1
             self.final += final
-            entry.not_before = now + REPOLL_SHARE * (now - entry.since)
+            entry.not_before = math.inf  # still running: its schedule takes it from here
 
     def _watch(self) -> None:
         """Wake one operation per tick while budget goes unused; end when none waits."""

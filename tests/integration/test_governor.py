@@ -432,3 +432,27 @@ def test_a_request_sent_if_idle_never_overtakes_one_waiting_for_budget() -> None
         pass
     cancel.set()
     waiter[0].join(timeout=2)
+
+
+def test_a_rate_bound_run_polls_early_into_idle_budget_and_stays_under_the_limit(
+    tight_sandbox: SandboxServer, store: SqlHistoryStore
+) -> None:
+    """Every target's backup runs at once and nothing else asks for budget: the runner polls
+    the likeliest-done backups early, with budget nobody waits for; never a 429, never over.
+    (A run that never waits for budget polls as before: test_early_polls, and every test that
+    counts polls.)"""
+    clock = SystemClock()
+    governor = RateGovernor(
+        RateLimits(per_minute=20, window_s=1.5), clock, ledger=SqlLedger(store.engine), scope="k"
+    )
+    job = Job("night", None, TargetSelector(), (ActionSpec("backup"), ActionSpec("clear_cache")))
+    polling = Polling(first_poll_s=0.05, max_interval_s=0.5, deadline_s=60)
+    with KinstaClient(tight_sandbox.url, Secret(DEFAULT_API_KEY), governor, clock) as client:
+        runner = Runner(
+            client, store, clock, polling, tight_sandbox.sandbox.fleet.company_id, started_by="t"
+        )
+        run = runner.run(job, RunTrigger.MANUAL, datetime.now(UTC))
+        assert run is not None and run.status is RunStatus.SUCCEEDED
+        assert runner.early.sent > 0 and runner.early.final >= runner.early.sent / 2
+    stats = tight_sandbox.sandbox.snapshot()
+    assert stats["rate_limited"] == 0 and stats["max_in_window"] <= 20

@@ -266,6 +266,10 @@ class EnvironmentLocks(Protocol):
 
     def unlock_environment(self, environment_id: str, holder: str) -> None: ...
 
+    def held_environments(self, environment_ids: Iterable[str], now: datetime) -> set[str]:
+        """Which of these environments someone holds now (an unexpired lease): one query for
+        every lock a process waits for."""
+
 
 class EventLog(Protocol):
     """What the governor and the daemon did, and every notification tried: append and query,

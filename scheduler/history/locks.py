@@ -73,6 +73,18 @@ class SqlEnvironmentLocks:
             ).scalars()
             return {str(h) for h in renewed}
 
+    def held_environments(self, environment_ids: Iterable[str], now: datetime) -> set[str]:
+        ids = list(environment_ids)
+        if not ids:
+            return set()
+        with self.db.tx() as tx:
+            held = tx.execute(
+                select(locks.environment_id).where(
+                    locks.environment_id.in_(ids), locks.expires_at >= now
+                )
+            ).scalars()
+            return {str(environment_id) for environment_id in held}
+
     def unlock_environment(self, environment_id: str, holder: str) -> None:
         with self.db.tx() as tx:
             tx.execute(

@@ -34,6 +34,7 @@ log = structlog.get_logger("scheduler.runner")
 HEARTBEAT_S = 15.0
 LOCK_LEASE_S = 120.0  # a crashed holder's environment lock lapses after this
 LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between tries for a busy environment
+WATCH_S = 0.2  # how often one query asks which awaited environments are free
 # A lease counts as lost a little before it lapses, so that a change sent at the last moment
 # still arrives while the lease holds.
 LEASE_SAFETY = 0.9
@@ -198,6 +199,8 @@ class EnvironmentLocks:
         self._lost: dict[str, str] = {}  # holder -> why it lost its lease
         self._mutex = threading.Lock()
         self._keeper: threading.Thread | None = None
+        self._awaited: dict[str, set[threading.Event]] = {}  # environment -> its waiters' wakes
+        self._watcher: threading.Thread | None = None
 
     def acquire(
         self,
@@ -229,13 +232,63 @@ class EnvironmentLocks:
                 raise EnvironmentBusy(
                     f"the environment stayed busy for {waited:.0f}s (held by {busy_with})"
                 )
-            if clock.sleep(pause, stop) or give_up():
+            with self._awaiting(environment_id, stop) as wake:
+                clock.sleep(pause, wake)  # woken early when the environment looks free
+            if stop.is_set() or give_up():
                 raise PollingCancelled(0)
             pause = min(pause * 1.5, longest)
         self._held_from(holder, taken_at)
         if was_busy:
             waited = clock.monotonic() - started
             log.info("environment.lock_waited", holder=holder, waited_s=round(waited, 3))
+
+    @contextmanager
+    def _awaiting(self, environment_id: str, stop: threading.Event) -> Iterator[threading.Event]:
+        """An event set when `environment_id` looks free (released here, or the watcher saw no
+        lease on it) or when `stop` is set: one query per WATCH_S for every lock this process
+        waits for, instead of one per waiter."""
+        if not isinstance(stop, CancelScope):
+            yield stop  # nothing can wake it early: it tries again after its pause
+            return
+        wake = stop.child()
+        with self._mutex:
+            self._awaited.setdefault(environment_id, set()).add(wake)
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch, name="environment-lock-watcher", daemon=True
+                )
+                self._watcher.start()
+        try:
+            yield wake
+        finally:
+            with self._mutex:
+                waiting = self._awaited.get(environment_id, set())
+                waiting.discard(wake)
+                if not waiting:
+                    self._awaited.pop(environment_id, None)
+
+    def _watch(self) -> None:
+        """Wake the waiters of every awaited environment nobody holds; end when none waits."""
+        pause = threading.Event()
+        while True:
+            pause.wait(WATCH_S)
+            with self._mutex:
+                awaited = list(self._awaited)
+                if not awaited:
+                    self._watcher = None
+                    return
+            try:
+                held = self._store.locks.held_environments(awaited, self._clock.now())
+            except StoreError as exc:  # the waiters try again after their own pause
+                log.warning("environment.lock_watch_failed", error=str(exc))
+                continue
+            self._wake(set(awaited) - held)
+
+    def _wake(self, environment_ids: set[str]) -> None:
+        with self._mutex:
+            events = [e for env in environment_ids for e in self._awaited.get(env, ())]
+        for event in events:
+            event.set()
 
     def _held_from(self, holder: str, taken_at: float) -> None:
         """`holder` took its lease at monotonic `taken_at`: keep it renewed from now on."""
@@ -253,6 +306,7 @@ class EnvironmentLocks:
             self._held.pop(holder, None)
             self._lost.pop(holder, None)
         self._store.locks.unlock_environment(environment_id, holder)
+        self._wake({environment_id})  # a waiter in this process tries at once
 
     def check(self, holder: str) -> None:
         """Raise EnvironmentLockLost unless `holder` still holds its lease, with time to spare."""

@@ -297,6 +297,17 @@ def test_an_environment_lock_has_one_holder_until_released_or_lapsed(store: Hist
     assert locks.try_lock_environment("e1", "a", "job a", T0 + timedelta(seconds=113), 60) is None
 
 
+def test_which_environments_are_held_now(store: HistoryStore) -> None:
+    locks = store.locks
+    assert locks.held_environments([], T0) == set()
+    locks.try_lock_environment("e1", "a", "job a", T0, 60)
+    locks.try_lock_environment("e2", "b", "job b", T0, 10)
+    assert locks.held_environments(["e1", "e2", "e3"], T0 + timedelta(seconds=5)) == {"e1", "e2"}
+    assert locks.held_environments(["e1", "e2"], T0 + timedelta(seconds=11)) == {"e1"}  # lapsed
+    locks.unlock_environment("e1", "a")
+    assert locks.held_environments(["e1", "e2"], T0 + timedelta(seconds=5)) == {"e2"}
+
+
 def test_prune_keeps_each_environments_newest_inventory(store: HistoryStore) -> None:
     prune_old_inventory(store)
     # (on SQL, tests/integration/test_store.py also counts the rows left)

@@ -551,6 +551,30 @@ def test_renewal_reports_a_lease_taken_by_another_holder(store: HistoryStore) ->
     assert store.locks.renew_locks(["a", "b"], later, 1) == {"b"}
 
 
+def test_a_lock_another_process_releases_is_taken_at_once_not_after_a_backoff(
+    store: HistoryStore,
+) -> None:
+    """Waiters do not each poll the database with a backoff of up to 2 s: one watcher asks
+    which awaited environments are free, and wakes their waiters."""
+    from scheduler.clock import CancelScope, SystemClock
+    from scheduler.run.leases import LOCK_POLL_S, WATCH_S, EnvironmentLocks
+
+    assert (
+        store.locks.try_lock_environment("env", "other", "job other", datetime.now(UTC), 60) is None
+    )
+    locks = EnvironmentLocks(store, SystemClock(), 60)
+    thread, out = in_background(
+        lambda: locks.acquire("env", "me", "job me", CancelScope(), deadline_s=30)
+    )
+    time.sleep(4.0)  # the waiter's pauses have grown: its next try would come 1.6 s later
+    store.locks.unlock_environment("env", "other")  # as another process would
+    released = time.monotonic()
+    thread.join(timeout=10)
+    assert out == [None] and time.monotonic() - released < WATCH_S + 0.8 < LOCK_POLL_S[1]
+    assert store.locks.try_lock_environment("env", "other", "job other", datetime.now(UTC), 60)
+    locks.release("env", "me")
+
+
 # --- timeouts (11.13) --------------------------------------------------------------------------
 
 

@@ -188,3 +188,13 @@ class MemoryEnvironmentLocks:
             current = self._s.locks.get(environment_id)
             if current is not None and current.holder == holder:
                 del self._s.locks[environment_id]
+
+    def held_environments(self, environment_ids: Iterable[str], now: datetime) -> set[str]:
+        now = aware(now)
+        with self._s.lock:
+            return {
+                environment_id
+                for environment_id in environment_ids
+                if (lock := self._s.locks.get(environment_id)) is not None
+                and lock.expires_at >= now
+            }

@@ -87,7 +87,13 @@ def test_interval_job_fires_each_slot_once(
     runs = store.queries.list_runs(RunFilter(job_id="every-second"))
     assert len(runs) >= 2
     assert {r.trigger for r in runs} == {RunTrigger.SCHEDULE}
-    assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
+    # On a loaded machine a run may outlast its second: the next slot is then recorded
+    # skipped (the overlap rule), never run twice or at once.
+    assert RunStatus.SUCCEEDED in {r.status for r in runs}
+    for run in runs:
+        assert run.status is RunStatus.SUCCEEDED or (
+            run.status is RunStatus.SKIPPED and "still running" in (run.error or "")
+        ), run
     slots = [r.scheduled_for for r in runs]
     assert len(set(slots)) == len(slots) and all(s.microsecond == 0 for s in slots)
 

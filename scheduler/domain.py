@@ -62,6 +62,8 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"
     MISSED = "missed"
     INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"  # stopped by hand (`cancel`): what was in flight finished first
+    HALTED = "halted"  # stopped by its circuit breaker: what was in flight finished first
 
 
 class TaskStatus(StrEnum):
@@ -95,14 +97,10 @@ class OperationState(StrEnum):
     UNKNOWN = "unknown"
 
 
-FINAL_OPERATION_STATES = frozenset(
-    {
-        OperationState.SUCCEEDED,
-        OperationState.FAILED,
-        OperationState.TIMED_OUT,
-        OperationState.UNKNOWN,
-    }
-)
+FINAL_OPERATION_STATES = frozenset(OperationState) - {
+    OperationState.PENDING,
+    OperationState.IN_PROGRESS,
+}
 
 
 @dataclass(frozen=True)
@@ -154,9 +152,7 @@ class Job:
     misfire_grace_s: float = 300.0
     company: str = "default"
     allow_scheduled: bool = False  # lets on-demand actions run on a schedule
-    catch_up_s: float | None = (
-        3600.0  # slots missed while down run once if this recent; None: never
-    )
+    catch_up_s: float | None = 3600.0  # missed slots this recent run once on start; None: never
     timeout_s: float = 7200.0  # after this no new task starts and the run ends failed
     heartbeat_url: Secret | None = None  # pinged after each successful run (dead-man's switch)
 
@@ -207,7 +203,6 @@ class Polling:
 
 READ_BACK_INTERVALS = 10
 
-
 DEFAULT_COMPANY = "default"
 
 
@@ -255,7 +250,7 @@ class Webhook:
 @dataclass(frozen=True)
 class Notify:
     webhooks: tuple[Webhook, ...] = ()
-    on: frozenset[str] = frozenset({"failure", "recovery", "missed"})
+    on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled"})
     heartbeat_url: Secret | None = None  # default for jobs without their own
 
 
@@ -313,6 +308,13 @@ class Target:
 
 
 @dataclass(frozen=True)
+class CancelRequest:  # an operator asked a running run to stop: when, who (user@host), why
+    at: datetime
+    by: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Run:
     run_id: int
     job_id: str
@@ -329,6 +331,7 @@ class Run:
     # Fences every write of a running run: replaced when another process adopts it, so the
     # process that lost it can no longer start, finish or record anything in it.
     owner_token: str | None = None
+    cancel: CancelRequest | None = None  # asked to stop; it ends `cancelled` once settled
 
 
 @dataclass(frozen=True)
@@ -383,7 +386,7 @@ class NotificationRecord:
     at: datetime
     job_id: str | None
     run_id: int | None
-    kind: str  # failure, recovery, missed, heartbeat
+    kind: str  # failure, recovery, missed, cancelled, heartbeat
     channel: str  # slack, json, heartbeat
     destination: str | None  # scheme and host only
     ok: bool

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scheduler.domain import (
+    CancelRequest,
     DaemonEvent,
     GovernorEvent,
     InventorySnapshot,
@@ -33,6 +34,7 @@ from scheduler.domain import (
 from scheduler.ratelimit import Ledger
 
 __all__ = [
+    "Beat",
     "Catalogue",
     "EnvironmentLocks",
     "EventLog",
@@ -99,6 +101,15 @@ class PruneResult:
     events: int = 0  # governor events, daemon events and notifications
 
 
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat found: whether the run is still the caller's (False: adopted
+    elsewhere, nothing was written), and the cancel an operator asked of it, if any."""
+
+    ours: bool
+    cancel: CancelRequest | None = None
+
+
 def new_owner_token() -> str:
     return uuid.uuid4().hex
 
@@ -149,9 +160,17 @@ class RunLedger(Protocol):
         """Settle a run (counting its failed tasks). With `owner`, only while the run is still
         this owner's: OwnershipLost when another process adopted it meanwhile."""
 
-    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> bool:
-        """Beat a running run's heartbeat. False when the run is no longer `owner`'s. Never
-        retried: the next beat is the retry."""
+    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
+        """Beat a running run's heartbeat, reading back in the same statement whether a
+        cancel was asked of it. Not `ours` when the run is no longer `owner`'s. Never retried:
+        the next beat is the retry."""
+
+    def request_cancel(
+        self, run_id: int, now: datetime, *, by: str, reason: str | None = None
+    ) -> Run | None:
+        """Ask a running run to stop (its process sees it at its next heartbeat); the first
+        request stands. Returns the run as it is now (`cancel` set, or already ended), None
+        when there is no such run."""
 
     def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
         """A run of the job still going (its heartbeat newer than `alive_after`), if any."""

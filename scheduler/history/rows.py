@@ -8,6 +8,7 @@ from typing import Any
 
 from scheduler.domain import (
     FINAL_OPERATION_STATES,
+    CancelRequest,
     OperationEvent,
     OperationRecord,
     OperationState,
@@ -87,6 +88,16 @@ def run_from(row: Any) -> Run:
         started_by=row.started_by,
         targets=tuple(row.targets or ()),
         owner_token=row.owner_token,
+        cancel=cancel_from(row),
+    )
+
+
+def cancel_from(row: Any) -> CancelRequest | None:
+    """The cancel asked of a run, from its row's (or a heartbeat's RETURNING) columns."""
+    if row.cancel_requested_at is None:
+        return None
+    return CancelRequest(
+        utc(row.cancel_requested_at), row.cancel_requested_by or "?", row.cancel_reason
     )
 
 

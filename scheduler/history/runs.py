@@ -11,10 +11,10 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, u
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.domain import Run, RunStatus, RunTrigger, TaskStatus
-from scheduler.history.rows import run_from, utc
+from scheduler.history.rows import cancel_from, run_from, utc
 from scheduler.history.sql import Database, get_run, lost, retried
 from scheduler.history.tables import runs, tasks
-from scheduler.ports import PlannedTask, new_owner_token
+from scheduler.ports import Beat, PlannedTask, new_owner_token
 
 FAILURE_STATUSES = tuple(s.value for s in TaskStatus if s.is_failure)
 NOT_MANUAL = runs.c.trigger != RunTrigger.MANUAL.value
@@ -140,12 +140,32 @@ class SqlRunLedger:
         assert run is not None
         return run
 
-    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
         statement = update(runs).where(runs.c.id == run_id)
         if owner is not None:
             statement = statement.where(runs.c.owner_token == owner)
+        statement = statement.values(heartbeat_at=now).returning(
+            runs.c.cancel_requested_at, runs.c.cancel_requested_by, runs.c.cancel_reason
+        )
         with self.db.tx() as tx:
-            return int(tx.execute(statement.values(heartbeat_at=now)).rowcount) == 1
+            row = tx.execute(statement).one_or_none()
+        return Beat(False) if row is None else Beat(True, cancel_from(row))
+
+    @retried
+    def request_cancel(
+        self, run_id: int, now: datetime, *, by: str, reason: str | None = None
+    ) -> Run | None:
+        with self.db.tx() as tx:
+            tx.execute(
+                update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.status == RunStatus.RUNNING.value,
+                    runs.c.cancel_requested_at.is_(None),  # the first request stands
+                )
+                .values(cancel_requested_at=now, cancel_requested_by=by, cancel_reason=reason)
+            )
+            return get_run(tx, run_id)
 
     @retried
     def running_run(self, job_id: str, alive_after: datetime) -> Run | None:

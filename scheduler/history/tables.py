@@ -66,7 +66,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
-RUN_STATUSES = ("running", "succeeded", "failed", "skipped", "missed", "interrupted")
+RUN_STATUSES = (
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "missed",
+    "interrupted",
+    "cancelled",
+    "halted",
+)
 TASK_STATUSES = (
     "pending",
     "running",
@@ -103,6 +112,11 @@ runs = Table(
     # A new random token at each claim and adoption: every write of a running run is fenced by
     # it, so a process whose run was adopted elsewhere can no longer change it.
     Column("owner_token", String(64)),
+    # An operator's `cancel`, written by any host; the run's process reads it back with each
+    # heartbeat, stops starting targets, and ends the run `cancelled` once in-flight work ends.
+    Column("cancel_requested_at", UTCDateTime()),
+    Column("cancel_requested_by", String(200)),
+    Column("cancel_reason", Text),
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     CheckConstraint(_one_of("trigger", TRIGGERS), name="trigger"),
     Index(
@@ -265,7 +279,7 @@ notifications = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("job_id", String(200)),
     Column("run_id", Integer),
-    Column("kind", String(32), nullable=False),  # failure, recovery, missed, heartbeat
+    Column("kind", String(32), nullable=False),  # failure, recovery, missed, cancelled, heartbeat
     Column("channel", String(32), nullable=False),  # slack, json, heartbeat
     Column("destination", String(300)),  # scheme and host only: webhook URLs are secrets
     Column("ok", Integer, nullable=False),

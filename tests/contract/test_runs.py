@@ -37,14 +37,14 @@ def test_an_adopted_run_refuses_its_old_owners_writes(store: HistoryStore) -> No
     assert run is not None
     new = store.runs.adopt_run(run, "host-b:2", LATER, stale_before=LATER)
     assert new is not None and new != token
-    assert store.runs.heartbeat(run_id, LATER, owner=token) is False
+    assert store.runs.heartbeat(run_id, LATER, owner=token).ours is False
     with pytest.raises(OwnershipLost, match="host-b:2"):
         store.tasks.start_task(task, LATER, owner=token)
     with pytest.raises(OwnershipLost):
         store.runs.finish_run(run_id, RunStatus.SUCCEEDED, LATER, owner=token)
     with pytest.raises(OwnershipLost):
         store.runs.finish_pending(run_id, TaskStatus.SKIPPED, LATER, "stop", owner=token)
-    assert store.runs.heartbeat(run_id, LATER, owner=new) is True
+    assert store.runs.heartbeat(run_id, LATER, owner=new).ours is True
     store.tasks.start_task(task, LATER, owner=new)
     done = store.runs.finish_run(run_id, RunStatus.SUCCEEDED, LATER, owner=new)
     assert done.started_by == "host-b:2" and done.owner_token == new

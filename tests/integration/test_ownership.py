@@ -38,6 +38,7 @@ from scheduler.durations import operation_duration_s
 from scheduler.errors import Interrupted, OwnershipLost, StoreError
 from scheduler.history import HistoryStore, PlannedTask, TaskFilter
 from scheduler.kinsta import KinstaClient, RateGovernor
+from scheduler.ports import Beat
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 from scheduler.targets import select_targets
@@ -139,8 +140,8 @@ def test_a_run_adopted_elsewhere_refuses_its_old_owners_writes(store: HistorySto
     token = store.runs.adopt_run(run, "b:2", later, stale_before=later)
     assert token is not None and token != run.owner_token
     old = run.owner_token
-    assert store.runs.heartbeat(run.run_id, later, owner=old) is False
-    assert store.runs.heartbeat(run.run_id, later, owner=token) is True
+    assert store.runs.heartbeat(run.run_id, later, owner=old).ours is False
+    assert store.runs.heartbeat(run.run_id, later, owner=token).ours is True
     with pytest.raises(OwnershipLost, match="adopted by b:2"):
         store.tasks.start_task(task, later, owner=old)
     with pytest.raises(OwnershipLost):
@@ -190,7 +191,7 @@ def test_a_run_whose_heartbeat_cannot_be_written_sends_no_change_until_it_lands(
     failing = threading.Event()
     failing.set()
 
-    def broken(run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+    def broken(run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
         if failing.is_set():
             raise StoreError("database unreachable", transient=True)
         return beat(run_id, now, owner=owner)
@@ -225,7 +226,7 @@ def test_a_heartbeat_write_that_hangs_holds_changes_back_too(
     hanging = threading.Event()
     hanging.set()
 
-    def hung(run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+    def hung(run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
         while hanging.is_set():
             time.sleep(0.02)
         return beat(run_id, now, owner=owner)

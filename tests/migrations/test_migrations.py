@@ -3,11 +3,14 @@ SQLite and PostgreSQL, and downgrade then upgrade round-trips."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from scheduler.history import make_engine
+from scheduler.domain import RunStatus, RunTrigger
+from scheduler.history import make_engine, sql_store
 from scheduler.history.migrate import current_revision, downgrade, head_revision, upgrade
 from scheduler.history.tables import metadata
 
@@ -39,3 +42,21 @@ def test_downgrade_then_upgrade_round_trips(database_url: str) -> None:
     assert current_revision(engine) == head_revision(engine)
     engine.dispose()
     assert _diff(database_url) == []
+
+
+def test_a_downgrade_before_cancel_reads_a_cancelled_run_as_interrupted(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    store = sql_store(engine)
+    now = datetime(2026, 12, 1, 3, tzinfo=UTC)
+    run = store.runs.claim_run("nightly", RunTrigger.SCHEDULE, now, now, started_by="a:1")
+    assert run is not None
+    store.runs.request_cancel(run.run_id, now, by="ops@bastion", reason="bad release")
+    store.runs.finish_run(run.run_id, RunStatus.CANCELLED, now, "cancelled by ops@bastion")
+    downgrade(engine, "0008")
+    with engine.connect() as connection:
+        status = connection.execute(text("SELECT status FROM runs")).scalar_one()
+        columns = {c["name"] for c in inspect(connection).get_columns("runs")}
+    assert status == "interrupted" and "cancel_reason" not in columns
+    upgrade(engine)
+    engine.dispose()

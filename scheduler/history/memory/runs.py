@@ -7,7 +7,7 @@ from datetime import datetime
 
 from scheduler.domain import Run, RunStatus, RunTrigger, TaskStatus
 from scheduler.history.memory.state import MemoryState, RunRow, TaskRow, aware, copied
-from scheduler.ports import PlannedTask, new_owner_token
+from scheduler.ports import Beat, PlannedTask, new_owner_token
 
 
 def _stale(row: RunRow, before: datetime) -> bool:
@@ -102,14 +102,27 @@ class MemoryRunLedger:
             run.tasks_failed = sum(1 for t in self._s.tasks_of(run_id) if t.status.is_failure)
             return run.domain()
 
-    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> bool:
+    def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
         now = aware(now)
         with self._s.lock:
             run = self._s.runs.get(run_id)
             if run is None or (owner is not None and run.owner_token != owner):
-                return False
+                return Beat(False)
             run.heartbeat_at = now
-            return True
+            return Beat(True, run.domain().cancel)
+
+    def request_cancel(
+        self, run_id: int, now: datetime, *, by: str, reason: str | None = None
+    ) -> Run | None:
+        now = aware(now)
+        with self._s.lock:
+            run = self._s.runs.get(run_id)
+            if run is None:
+                return None
+            if run.status is RunStatus.RUNNING and run.cancel_requested_at is None:
+                run.cancel_requested_at, run.cancel_requested_by = now, by
+                run.cancel_reason = reason
+            return run.domain()
 
     def running_run(self, job_id: str, alive_after: datetime) -> Run | None:
         alive_after = aware(alive_after)

@@ -65,6 +65,9 @@ class RunRow:
     config_revision: str | None = None
     targets: list[str] | None = None
     owner_token: str | None = None
+    cancel_requested_at: datetime | None = None
+    cancel_requested_by: str | None = None
+    cancel_reason: str | None = None
 
     def domain(self) -> Run:
         return run_from(self)

@@ -20,7 +20,8 @@ heartbeat while it recovers it, so nobody adopts it a second time. Then:
 3. a task that had not started ends `interrupted`: recovery never starts new work, and never
    repeats a request (the next slot does the work again);
 4. the run ends `failed` if any task failed, else `interrupted` if any was interrupted, else
-   `succeeded`, saying it was recovered and by whom.
+   `succeeded`, saying it was recovered and by whom. A run an operator cancelled (before or
+   during its recovery) ends `cancelled` instead, its tasks not started `skipped` saying so.
 
 Operations seen finished by recovery are marked late: nobody saw when they really ended, so they
 never teach the duration estimate that schedules first polls.
@@ -89,6 +90,34 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
             outcome, message = _settle(task)
             store.tasks.finish_task(task.task_id, outcome, now, message, owner=control.owner)
             interrupted += outcome is TaskStatus.INTERRUPTED
+    note = (
+        f"recovered by {owner} after {run.started_by or 'its process'} stopped: "
+        f"{polled} operation(s) followed to their end"
+    )
+    status, note = _outcome(run, store, control, now, note=note, interrupted=interrupted)
+    final = store.runs.finish_run(run.run_id, status, now, note, owner=control.owner)
+    log.info("run.recovered", run_id=run.run_id, job_id=run.job_id, status=status.value, note=note)
+    return final
+
+
+def _outcome(
+    run: Run,
+    store: HistoryStore,
+    control: RunControl,
+    now: datetime,
+    *,
+    note: str,
+    interrupted: int,
+) -> tuple[RunStatus, str]:
+    """Settle the tasks never started and say how the run ends: cancelled if an operator
+    asked (those tasks skipped), else by its tasks (those tasks interrupted)."""
+    cancel = _cancel_of(run, control)
+    if cancel is not None:
+        message = policy.not_started(cancel)
+        left = store.runs.finish_pending(
+            run.run_id, TaskStatus.SKIPPED, now, message, owner=control.owner
+        )
+        return RunStatus.CANCELLED, f"{policy.wound_down(cancel, left, 0)}; {note}"
     interrupted += store.runs.finish_pending(
         run.run_id, TaskStatus.INTERRUPTED, now, NOT_STARTED, owner=control.owner
     )
@@ -98,13 +127,15 @@ def _recover(run: Run, runner: Runner, store: HistoryStore, owner: str, control:
         interrupted=sum(t.status is TaskStatus.INTERRUPTED for t in tasks),
         total=len(tasks),  # no task at all: it stopped before planning any (interrupted)
     )
-    note = (
-        f"recovered by {owner} after {run.started_by or 'its process'} stopped: "
-        f"{polled} operation(s) followed to their end, {interrupted} task(s) interrupted"
-    )
-    final = store.runs.finish_run(run.run_id, status, now, note, owner=control.owner)
-    log.info("run.recovered", run_id=run.run_id, job_id=run.job_id, status=status.value, note=note)
-    return final
+    return status, f"{note}, {interrupted} task(s) interrupted"
+
+
+def _cancel_of(run: Run, control: RunControl) -> str | None:
+    """Why the run is cancelled, if an operator asked: before its adoption (the row read
+    with it) or since (a heartbeat of the recovery read it back)."""
+    if control.winding_down is not None:
+        return control.winding_down.reason
+    return None if run.cancel is None else policy.cancelled_by(run.cancel)
 
 
 def _follow(

@@ -189,8 +189,8 @@ class Executor:
         """Run every target's pipeline, starting each as the rate budget allows (up to the
         job's concurrency, if it sets one); how many tasks failed. A target whose environment
         another holder has goes to the back of the line once (its place in flight goes to one
-        that can work now). Targets not started when the run must stop or passed its deadline
-        stay pending, for _settle."""
+        that can work now). Targets not started when the run must stop, winds down (a cancel)
+        or passed its deadline stay pending, for _settle."""
         cap = job.concurrency or MAX_CONCURRENCY
         client = self._tools.client
         admission = Admission(client.backlog, client.next_arrival, cap)
@@ -198,11 +198,9 @@ class Executor:
         control = chains[0][0].control if chains else None
 
         def stop() -> bool:
-            return (
-                self._draining.is_set()
-                or (control is not None and control.stop.is_set())
-                or self._clock.monotonic() > deadline
-            )
+            if control is not None and (control.stop.is_set() or control.winding_down):
+                return True
+            return self._draining.is_set() or self._clock.monotonic() > deadline
 
         def pipeline(chain: Sequence[TaskRef], may_defer: bool) -> None:
             failed: int | None = 0  # what a pipeline that raised counts (the run raises too)
@@ -240,6 +238,13 @@ class Executor:
             why = policy.stopped(left, running)
             if why is not None:
                 return self._finish(run, RunStatus.INTERRUPTED, why, control)
+        ending = control.winding_down
+        if ending is not None:  # a cancel (or a breaker): what never started is skipped
+            left = self._store.runs.finish_pending(
+                run.run_id, TaskStatus.SKIPPED, now, policy.not_started(ending.reason), owner=owner
+            )
+            why = policy.wound_down(ending.reason, left, failed)
+            return self._finish(run, ending.status, why, control)
         if self._clock.monotonic() > deadline:
             left = self._store.runs.finish_pending(
                 run.run_id, TaskStatus.SKIPPED, now, policy.NOT_STARTED_TIMEOUT, owner=owner

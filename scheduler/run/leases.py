@@ -1,9 +1,10 @@
 """Leases: who may change what, kept alive while a run executes.
 
 - The run: its owner token fences every write, and its heartbeat tells this process when
-  another one adopted it (then it stops) or when it could not be written for long enough to
-  look orphaned elsewhere (then no change is sent until a beat lands again): `RunControl`,
-  beaten by `Heartbeats`.
+  another one adopted it (then it stops), when it could not be written for long enough to
+  look orphaned elsewhere (then no change is sent until a beat lands again), or when an
+  operator asked for it to be cancelled, from any host (then it winds down: no new target
+  starts, what is in flight finishes): `RunControl`, beaten by `Heartbeats`.
 - The environment: mutating work holds the environment's lock (a lease in the history
   database) from the first mutating task of a target's pipeline to its end; a lease that lapsed
   (not renewed in time: a paused process, an outage) or was taken is lost, and the pipeline
@@ -15,10 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import structlog
 
 from scheduler.clock import CancelScope, Clock
+from scheduler.domain import RunStatus
 from scheduler.errors import (
     EnvironmentBusy,
     EnvironmentLockLost,
@@ -28,6 +31,7 @@ from scheduler.errors import (
     StoreError,
 )
 from scheduler.history import HistoryStore
+from scheduler.run import policy
 
 log = structlog.get_logger("scheduler.runner")
 
@@ -70,12 +74,25 @@ def holding(token: str) -> Iterator[str]:
             _held_tokens.discard(token)
 
 
+@dataclass(frozen=True)
+class WindDown:
+    """How a run that stopped starting work ends, once what was in flight finished and was
+    recorded: with `status` (cancelled, halted), saying `reason`; tasks never started are
+    recorded skipped with the same reason."""
+
+    status: RunStatus
+    reason: str
+
+
 class RunControl:
     """One run's standing in this process: its owner token (fencing its writes), a scope that
     stops its waits (the process's shutdown, or the run's loss to another process), and whether
     it may send changes: only while the last heartbeat that landed was *begun* less than
     `pause_after_s` ago (by the monotonic clock), so that a write that fails, and one that
-    hangs on a half-open connection, both hold changes back long before anyone may adopt."""
+    hangs on a half-open connection, both hold changes back long before anyone may adopt.
+
+    A run may also wind down (`wind_down`: a cancel, a circuit breaker): unlike `stop`, its
+    waits go on, so operations in flight are followed to their end; only new work is refused."""
 
     def __init__(
         self,
@@ -93,6 +110,8 @@ class RunControl:
         self._monotonic = monotonic
         self._pause_after_s = pause_after_s
         self._fresh_until = monotonic() + pause_after_s  # the claim (or adoption) just landed
+        self._winding = threading.Lock()
+        self.winding_down: WindDown | None = None
 
     def __enter__(self) -> RunControl:
         with _held_lock:
@@ -106,6 +125,16 @@ class RunControl:
     def lose(self, why: str) -> None:
         self.lost = why
         self.stop.set()  # wakes anyone waiting at the gate: they must stop, not wait
+
+    def wind_down(self, status: RunStatus, reason: str) -> bool:
+        """Start no new target, nor a new task on a target in flight; what runs finishes and is
+        recorded, and the run ends with `status` and `reason`. The first call decides; True
+        when this one did."""
+        with self._winding:
+            if self.winding_down is not None:
+                return False
+            self.winding_down = WindDown(status, reason)
+            return True
 
     def beat_landed(self, begun: float) -> None:
         """A heartbeat write begun at monotonic `begun` landed."""
@@ -152,7 +181,8 @@ class Heartbeats:
     def beating(self, control: RunControl) -> Iterator[None]:
         """Beat the run's heartbeat while the block runs, so recovery can tell a live run from
         an orphan. A beat refused (the run is no longer ours) stops the run; beats that fail
-        for PAUSE_AFTER_BEATS hold back every change until one lands again."""
+        for PAUSE_AFTER_BEATS hold back every change until one lands again; a beat that reads
+        back a cancel winds the run down (noticed within one beat, from any host)."""
         done = threading.Event()
         thread = threading.Thread(
             target=self._beat, args=(control, done), name=f"heartbeat-{control.run_id}", daemon=True
@@ -170,7 +200,7 @@ class Heartbeats:
         while not done.wait(self.heartbeat_s):
             begun = clock.monotonic()
             try:
-                ours = self._store.runs.heartbeat(control.run_id, clock.now(), owner=control.owner)
+                beat = self._store.runs.heartbeat(control.run_id, clock.now(), owner=control.owner)
             except StoreError as exc:
                 log.warning(
                     "run.heartbeat_failed",
@@ -179,11 +209,18 @@ class Heartbeats:
                     error=str(exc),
                 )
                 continue
-            if not ours:
+            if not beat.ours:
                 control.lose(f"run {control.run_id} was adopted by another process")
                 return
             landed = begun
             control.beat_landed(begun)
+            if beat.cancel is not None:
+                _cancelled(control, policy.cancelled_by(beat.cancel))
+
+
+def _cancelled(control: RunControl, reason: str) -> None:
+    if control.wind_down(RunStatus.CANCELLED, reason):
+        log.warning("run.cancel_noticed", run_id=control.run_id, reason=reason)
 
 
 class EnvironmentLocks:

@@ -1,10 +1,10 @@
 """One target's pipeline: its actions in order, each a task, asking the policy what comes next.
 
 The environment is locked from the first mutating action to the end of the pipeline. No task
-starts once the process is stopping or the run passed its deadline: those stay pending, and
-the executor settles them. Every change a pipeline sends is checked at the last moment before
-it leaves (kinsta/guard.py): the run must still be ours with a fresh heartbeat (RunControl),
-and every environment lease the pipeline holds must still hold."""
+starts once the process is stopping, the run winds down (a cancel) or passed its deadline:
+those stay pending, and the executor settles them. Every change a pipeline sends is checked at
+the last moment before it leaves (kinsta/guard.py): the run must still be ours with a fresh
+heartbeat (RunControl), and every environment lease the pipeline holds must still hold."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ class Pipeline:
         try:
             for ref in chain:
                 step = policy.next_step(
-                    stopping=control.stop.is_set() or self._draining.is_set(),
+                    stopping=control.stop.is_set()
+                    or self._draining.is_set()
+                    or control.winding_down is not None,
                     past_deadline=self._clock.monotonic() > deadline,
                     failed=failed,
                     on_failure=job.on_failure,
@@ -131,7 +133,7 @@ class Pipeline:
             ref.label,
             ref.control.stop,
             deadline_s=0.0 if at_once else self._tools.polling.deadline_s,
-            give_up=self._draining.is_set,
+            give_up=lambda: self._draining.is_set() or ref.control.winding_down is not None,
         )
 
     def _task(self, job: Job, ref: TaskRef) -> ActionResult:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC
 
 from scheduler.actions import ActionResult, Repeat, uncertain
-from scheduler.domain import OperationRecord, OperationState, RunStatus, TaskStatus
+from scheduler.domain import CancelRequest, OperationRecord, OperationState, RunStatus, TaskStatus
 from scheduler.errors import (
     EnvironmentBusy,
     EnvironmentLockLost,
@@ -141,6 +142,25 @@ def timed_out(timeout_s: float, left: int, failed: int) -> str:
     details = [f"{left} task(s) not started"] if left else []
     details += [f"{failed} failed"] if failed else []
     return f"timed out after {timeout_s:g}s" + (f": {', '.join(details)}" if details else "")
+
+
+def cancelled_by(request: CancelRequest) -> str:
+    """The reason a cancelled run gives: who asked, when (UTC), and why if they said."""
+    at = request.at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f"cancelled by {request.by} at {at}" + (f": {request.reason}" if request.reason else "")
+
+
+def not_started(reason: str) -> str:
+    """The message of a task a winding-down run never started."""
+    return f"not started: {reason}"
+
+
+def wound_down(reason: str, left: int, failed: int) -> str:
+    """Why a run that stopped starting work ended early: its reason, then what it left undone
+    and what failed among the work that did run."""
+    details = [f"{left} task(s) not started"] if left else []
+    details += [f"{failed} failed"] if failed else []
+    return reason + (f" ({', '.join(details)})" if details else "")
 
 
 def recovered_task(

@@ -32,6 +32,7 @@ from scheduler.domain import (
 )
 from scheduler.history import HistoryStore, PlannedTask, RunFilter
 from scheduler.kinsta import KinstaClient, RateGovernor
+from scheduler.run import policy
 from scheduler.runner import NOT_STARTED_TIMEOUT, Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 from scheduler.targets import select_targets
@@ -186,6 +187,22 @@ def test_a_slot_whose_job_is_still_running_is_skipped(
     assert skipped[0].error == f"run {busy.run_id} of this job (by other:7) was still running"
 
 
+def test_a_slot_after_a_cancelled_run_runs(
+    make_daemon: Callable[[str], Daemon], store: HistoryStore
+) -> None:
+    daemon = make_daemon(every(1))
+    now = datetime.now(UTC)
+    ended = store.runs.claim_run(
+        "tick", RunTrigger.SCHEDULE, now - timedelta(seconds=1), now, started_by="other:7"
+    )
+    assert ended is not None
+    store.runs.request_cancel(ended.run_id, now, by="ops@bastion")
+    store.runs.finish_run(ended.run_id, RunStatus.CANCELLED, now, "cancelled by ops@bastion")
+    daemon._fire("tick")
+    assert [r.status for r in runs_of(store)] == [RunStatus.CANCELLED, RunStatus.SKIPPED]
+    assert runs_of(store)[1].error == "no environment matched the job's targets"  # it ran
+
+
 def test_a_run_past_its_timeout_starts_no_new_task(
     runner: Runner, store: HistoryStore, sandbox: SandboxServer
 ) -> None:
@@ -250,6 +267,28 @@ def test_recovery_follows_started_operations_and_repeats_nothing(
     assert sum(c.get("cache:clear:accepted", 0) for c in accepted.values()) == sum(
         c.get("cache:clear:accepted", 0) for c in accepted_before.values()
     )  # recovery sent no new action
+
+
+def test_an_orphan_cancelled_by_hand_is_recovered_as_cancelled(
+    make_daemon: Callable[[str], Daemon],
+    runner: Runner,
+    store: HistoryStore,
+    sandbox: SandboxServer,
+) -> None:
+    run_id = _orphan(runner, store, sandbox, stale=True)
+    asked = store.runs.request_cancel(run_id, datetime.now(UTC), by="ops@bastion", reason="stop")
+    assert asked is not None and asked.cancel is not None
+    make_daemon(every(3600)).recover_orphans()
+
+    run = store.queries.get_run(run_id)
+    assert run is not None and run.status is RunStatus.CANCELLED
+    why = policy.cancelled_by(asked.cancel)
+    assert run.error is not None and run.error.startswith(f"{why} (1 task(s) not started); ")
+    assert "recovered by this-host:1 after gone:99 stopped" in run.error
+    first, unsure, never = store.tasks.run_tasks(run_id)
+    assert first.status is TaskStatus.SUCCEEDED  # its operation was followed to its end
+    assert unsure.status is TaskStatus.INTERRUPTED  # nothing repeated
+    assert never.status is TaskStatus.SKIPPED and never.message == f"not started: {why}"
 
 
 def test_a_live_run_is_not_recovered(

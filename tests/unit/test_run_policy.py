@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from scheduler.actions import ActionResult, Repeat
-from scheduler.domain import OperationRecord, OperationState, RunStatus, TaskStatus
+from scheduler.clock import CancelScope
+from scheduler.domain import CancelRequest, OperationRecord, OperationState, RunStatus, TaskStatus
 from scheduler.errors import (
     EnvironmentBusy,
     EnvironmentLockLost,
@@ -21,6 +22,7 @@ from scheduler.errors import (
     TransportError,
 )
 from scheduler.run import policy
+from scheduler.run.leases import RunControl, WindDown
 from scheduler.run.policy import Fate, Step
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -216,3 +218,31 @@ def test_a_multi_step_action_fails_on_a_failed_operation_else_is_interrupted() -
     assert policy.recovered_task([], False)[1].startswith(
         "its process stopped mid-action (no operation started)"
     )
+
+
+# --- winding down: a cancel (or a breaker) stops new work, the run ends with its reason ---------
+
+
+def test_a_cancel_names_who_asked_when_and_why() -> None:
+    asked = CancelRequest(datetime(2026, 1, 1, 4, 30, 15, 123456, tzinfo=UTC), "ops@bastion", "bad")
+    assert policy.cancelled_by(asked) == "cancelled by ops@bastion at 2026-01-01T04:30:15Z: bad"
+    silent = CancelRequest(T0, "ops@bastion")
+    assert policy.cancelled_by(silent) == "cancelled by ops@bastion at 2026-01-01T00:00:00Z"
+
+
+def test_a_wound_down_run_says_what_it_left_undone() -> None:
+    why = "cancelled by ops@bastion at 2026-01-01T00:00:00Z"
+    assert policy.wound_down(why, 0, 0) == why
+    assert policy.wound_down(why, 4, 0) == f"{why} (4 task(s) not started)"
+    assert policy.wound_down(why, 4, 1) == f"{why} (4 task(s) not started, 1 failed)"
+    assert policy.not_started(why) == f"not started: {why}"
+
+
+def test_the_first_wind_down_decides_how_the_run_ends() -> None:
+    control = RunControl(1, "token", CancelScope())
+    assert control.winding_down is None
+    assert control.wind_down(RunStatus.HALTED, "2 rolled back") is True
+    assert control.wind_down(RunStatus.CANCELLED, "cancelled by ops") is False
+    assert control.winding_down == WindDown(RunStatus.HALTED, "2 rolled back")
+    assert not control.stop.is_set()  # waits go on: what is in flight is followed to its end
+    control.gate()  # and in-flight work may still send its changes

@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from scheduler.domain import (
+    CancelRequest,
     DaemonEvent,
     GovernorEvent,
     InventorySnapshot,
     NotificationRecord,
     OperationRecord,
     Run,
+    RunStatus,
     SiteAction,
     Task,
 )
@@ -57,6 +59,18 @@ def run_json(run: Run) -> dict[str, Any]:
         "error": run.error,
         "started_by": run.started_by,
         "targets": list(run.targets),
+        "cancel": cancel_json(run.cancel),
+    }
+
+
+def cancel_json(request: CancelRequest | None) -> dict[str, Any] | None:
+    """A cancel asked of a run (`cancel RUN_ID`): when, by whom (user@host), why."""
+    if request is None:
+        return None
+    return {
+        "requested_at": utc_iso(request.at),
+        "requested_by": request.by,
+        "reason": request.reason,
     }
 
 
@@ -206,7 +220,13 @@ def run_detail(run: Run, tasks: Sequence[Task], console: Console) -> None:
         f"finished {local(run.finished_at)}  by {run.started_by or '-'}"
     )
     if run.error:
-        console.print(f"error: {run.error}")
+        stopped = run.status in (RunStatus.CANCELLED, RunStatus.HALTED)
+        console.print(f"{'reason' if stopped else 'error'}: {run.error}")
+    if run.cancel and run.finished_at is None:
+        asked = f"{run.cancel.by} at {local(run.cancel.at)}"
+        console.print(
+            f"cancel requested by {asked}" + (f": {run.cancel.reason}" if run.cancel.reason else "")
+        )
     tasks_table(tasks, console, f"{len(tasks)} task(s), {run.tasks_failed} failed")
     for task in tasks:
         for op in task.operations:

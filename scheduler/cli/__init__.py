@@ -9,7 +9,7 @@ import sys
 import click
 
 from scheduler import logs
-from scheduler.cli import db, history, plan, run, sandbox, show, trigger, validate
+from scheduler.cli import cancel, db, history, plan, run, sandbox, show, trigger, validate
 from scheduler.cli.base import cli, fail
 from scheduler.errors import (
     AuthenticationError,
@@ -20,7 +20,19 @@ from scheduler.errors import (
     StoreError,
 )
 
-__all__ = ["cli", "db", "history", "main", "plan", "run", "sandbox", "show", "trigger", "validate"]
+__all__ = [
+    "cancel",
+    "cli",
+    "db",
+    "history",
+    "main",
+    "plan",
+    "run",
+    "sandbox",
+    "show",
+    "trigger",
+    "validate",
+]
 
 
 def main(argv: list[str] | None = None) -> None:

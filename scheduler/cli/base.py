@@ -18,12 +18,13 @@ from rich.console import Console
 from scheduler import config as config_module
 from scheduler import logs, render
 from scheduler.domain import Config
-from scheduler.errors import BadInputError
+from scheduler.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:
     from scheduler.history import SqlHistoryStore
 
 FORMATS = ("table", "json", "csv")
+MAX_ROW_ID = 2**63 - 1  # a database row id is a signed 64-bit integer
 RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
 
 
@@ -70,6 +71,15 @@ def parse_when(value: str | None, now: datetime) -> datetime | None:
         return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
     except (OverflowError, ValueError) as exc:  # the year 1 or 9999 seen from another zone
         raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
+
+
+def parse_run_id(value: str) -> int:
+    """A run id as typed: a number, NotFoundError past what a row id can be."""
+    if not (value.isascii() and value.isdigit()):
+        raise BadInputError(f"run id {value!r} is not a number")
+    if len(value) > len(str(MAX_ROW_ID)) or int(value) > MAX_ROW_ID:
+        raise NotFoundError(f"no run {value}")
+    return int(value)
 
 
 def make_console() -> Console:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import click
 
 from scheduler import render
-from scheduler.cli.base import FORMATS, State, cli, history_store, make_console
-from scheduler.errors import BadInputError, NotFoundError
-
-MAX_ROW_ID = 2**63 - 1  # a database row id is a signed 64-bit integer
+from scheduler.cli.base import FORMATS, State, cli, history_store, make_console, parse_run_id
+from scheduler.errors import NotFoundError
 
 
 @cli.command()
@@ -19,12 +17,9 @@ MAX_ROW_ID = 2**63 - 1  # a database row id is a signed 64-bit integer
 @click.pass_obj
 def show(state: State, run_id: str, fmt: str) -> None:
     """One run with its tasks and each operation's timeline."""
-    if not (run_id.isascii() and run_id.isdigit()):
-        raise BadInputError(f"run id {run_id!r} is not a number")
-    if len(run_id) > len(str(MAX_ROW_ID)) or int(run_id) > MAX_ROW_ID:
-        raise NotFoundError(f"no run {run_id}")
+    number = parse_run_id(run_id)
     store = history_store(state)
-    run = store.queries.get_run(int(run_id))
+    run = store.queries.get_run(number)
     if run is None:
         raise NotFoundError(f"no run {run_id}")
     tasks = store.tasks.run_tasks(run.run_id)

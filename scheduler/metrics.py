@@ -106,6 +106,8 @@ class Metrics:
                 RunStatus.SUCCEEDED,
                 RunStatus.FAILED,
                 RunStatus.INTERRUPTED,
+                RunStatus.CANCELLED,
+                RunStatus.HALTED,
             )
         ):
             lag = (run.started_at - run.scheduled_for).total_seconds()

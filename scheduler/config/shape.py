@@ -212,7 +212,12 @@ class _Retention(_Model):
 class NotifyModel(_Model):
     slack: str | list[str] = []
     webhooks: list[str] = []
-    on: list[Literal["failure", "recovery", "missed"]] = ["failure", "recovery", "missed"]
+    on: list[Literal["failure", "recovery", "missed", "cancelled"]] = [
+        "failure",
+        "recovery",
+        "missed",
+        "cancelled",
+    ]
     heartbeat_url: str | None = None
 
     @field_validator("slack", "webhooks")

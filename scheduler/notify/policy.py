@@ -3,8 +3,9 @@ for the previous outcome and hands it in; channels format, dispatch delivers.
 
 One message per run: failures of the same action across many sites become one line listing
 them. `notify.on` chooses among failure (a run's final failure), recovery (a success after a
-failure) and missed (slots that did not run); a heartbeat URL is pinged after each successful
-run (a dead-man's switch for Healthchecks, Cronitor and the like).
+failure), missed (slots that did not run) and cancelled (a run stopped by hand, with who asked
+and why); a heartbeat URL is pinged after each successful run (a dead-man's switch for
+Healthchecks, Cronitor and the like).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 from scheduler.domain import Job, Notify, Run, RunStatus, Secret, Task
 
 MAX_SITES_LISTED = 20
+STOPPED = (RunStatus.CANCELLED, RunStatus.HALTED)  # ended early on purpose: their own kind
 
 
 @dataclass(frozen=True)
 class Message:
-    """What to tell: `kind` is failure, recovery, missed or heartbeat; `extra` is what the JSON
-    webhook adds to its body beside the event, the job and the text."""
+    """What to tell: `kind` is failure, recovery, missed, cancelled or heartbeat; `extra` is
+    what the JSON webhook adds to its body beside the event, the job and the text."""
 
     kind: str
     job_id: str
@@ -67,7 +69,10 @@ def wants_previous(settings: Notify, run: Run) -> bool:
 def after_run(
     settings: Notify, run: Run, tasks: Sequence[Task], previous: RunStatus | None
 ) -> Message | None:
-    """A run's message, if any: its failure, or its recovery after a failed run."""
+    """A run's message, if any: its failure, its early stop (cancelled), or its recovery
+    after a failed run."""
+    if run.status in STOPPED:
+        return _stopped(settings, run, tasks)
     if run.status is RunStatus.SUCCEEDED:
         if previous is RunStatus.FAILED and "recovery" in settings.on:
             text = f"kinsta-scheduler: job {run.job_id} recovered: run {run.run_id} succeeded"
@@ -79,7 +84,28 @@ def after_run(
     text = f"kinsta-scheduler: job {run.job_id} run {run.run_id} failed\n" + "\n".join(
         f"• {line}" for line in lines
     )
-    failures = [
+    return _about_run("failure", run, text, {"error": run.error, "failures": _failures(tasks)})
+
+
+def _stopped(settings: Notify, run: Run, tasks: Sequence[Task]) -> Message | None:
+    """A run stopped early (its kind is its status): why, and what failed before it stopped."""
+    kind = run.status.value
+    if kind not in settings.on:
+        return None
+    text = f"kinsta-scheduler: job {run.job_id} run {run.run_id} {run.error or kind}"
+    text += "".join(f"\n• {line}" for line in failure_lines(tasks))
+    extra: dict[str, Any] = {"error": run.error, "failures": _failures(tasks)}
+    if run.cancel is not None:
+        extra["cancel"] = {
+            "requested_at": run.cancel.at.isoformat(),
+            "requested_by": run.cancel.by,
+            "reason": run.cancel.reason,
+        }
+    return _about_run(kind, run, text, extra)
+
+
+def _failures(tasks: Sequence[Task]) -> list[dict[str, Any]]:
+    return [
         {
             "site": t.site,
             "environment": t.environment,
@@ -90,7 +116,6 @@ def after_run(
         for t in tasks
         if t.status.is_failure
     ]
-    return _about_run("failure", run, text, {"error": run.error, "failures": failures})
 
 
 def _about_run(kind: str, run: Run, text: str, extra: dict[str, Any]) -> Message:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from scheduler.domain import (
+    CancelRequest,
     Job,
     Notify,
     Run,
@@ -74,6 +75,26 @@ def test_a_failed_run_makes_one_failure_message() -> None:
     assert message.text.startswith("kinsta-scheduler: job caches run 7 failed\n• clear_cache")
     assert message.extra["status"] == "failed"
     assert [f["site"] for f in message.extra["failures"]] == ["a", "b"]
+
+
+def test_a_cancelled_run_says_who_stopped_it_and_what_failed_before() -> None:
+    why = "cancelled by ops@bastion at 2026-03-01T12:00:00Z: bad release (4 task(s) not started)"
+    asked = CancelRequest(T0, "ops@bastion", "bad release")
+    cancelled = replace(run(RunStatus.CANCELLED, why), cancel=asked)
+    message = policy.after_run(SETTINGS, cancelled, FAILED, None)
+    assert message is not None and message.kind == "cancelled"
+    assert message.text.startswith(f"kinsta-scheduler: job caches run 7 {why}\n• clear_cache")
+    assert message.extra["status"] == "cancelled" and message.extra["error"] == why
+    assert message.extra["cancel"] == {
+        "requested_at": T0.isoformat(),
+        "requested_by": "ops@bastion",
+        "reason": "bad release",
+    }
+    assert [f["site"] for f in message.extra["failures"]] == ["a", "b"]
+    assert policy.heartbeat(SETTINGS, None, cancelled) is None  # not a successful night
+    assert not policy.wants_previous(SETTINGS, cancelled)
+    quiet = replace(SETTINGS, on=frozenset({"failure", "recovery", "missed"}))
+    assert policy.after_run(quiet, cancelled, FAILED, None) is None
 
 
 def test_recovery_only_after_a_failure_and_only_when_asked() -> None:

@@ -176,7 +176,9 @@ def test_the_daemon_fires_on_schedule_and_stops_on_sigterm(cli: Cli) -> None:
     runs = cli("history", "--job", "tick", "--format", "json").json()
     assert len(runs) >= 2
     assert all(r["trigger"] == "schedule" for r in runs)
-    assert {r["status"] for r in runs} <= {"succeeded", "interrupted"}
+    # a run may outlast its second on a loaded machine: the next slot is skipped (overlap)
+    assert {r["status"] for r in runs} <= {"succeeded", "interrupted", "skipped"}
+    assert all("still running" in (r["error"] or "") for r in runs if r["status"] == "skipped")
     assert sum(r["status"] == "succeeded" for r in runs) >= 2
 
 

@@ -14,15 +14,25 @@ from pydantic import ValidationError
 from scheduler import schedules
 from scheduler.actions import Scope, registry
 from scheduler.config.problems import Problems, validation_messages
-from scheduler.config.shape import JobModel, ScheduleModel
+from scheduler.config.shape import (
+    CanaryModel,
+    HaltAfterModel,
+    JobModel,
+    RolloutModel,
+    ScheduleModel,
+    share_parts,
+)
 from scheduler.domain import (
     DEFAULT_COMPANY,
     ActionSpec,
     CronSchedule,
+    HaltAfter,
     IntervalSchedule,
     Job,
+    Rollout,
     Schedule,
     Secret,
+    Share,
     TargetSelector,
 )
 from scheduler.values import parse_duration
@@ -153,7 +163,39 @@ def _job(raw: JobModel, index: int, default_zone: str, problems: Problems) -> Jo
         catch_up_s=None if raw.catch_up is False else float(raw.catch_up),
         timeout_s=float(raw.timeout),
         heartbeat_url=Secret(raw.heartbeat_url) if raw.heartbeat_url else None,
+        rollout=_rollout(raw.rollout),
+        halt_after=_halt_after(raw.halt_after),
     )
+
+
+def _share(value: int | str | None) -> Share | None:
+    if value is None:
+        return None
+    count, percent = share_parts(value)
+    return Share(count=count, percent=percent)
+
+
+def _rollout(raw: RolloutModel | None) -> Rollout | None:
+    """The job's waves; a last wave of 100% is implied when the listed ones stop short."""
+    if raw is None:
+        return None
+    waves = tuple(s for s in (_share(w) for w in raw.waves) if s is not None)
+    if waves[-1].percent != 100.0:
+        waves = (*waves, Share(percent=100.0))
+    canary = raw.canary
+    return Rollout(
+        canary=None if canary is None or isinstance(canary, CanaryModel) else _share(canary),
+        canary_labels=tuple(canary.labels) if isinstance(canary, CanaryModel) else (),
+        canary_sites=tuple(canary.sites) if isinstance(canary, CanaryModel) else (),
+        waves=waves,
+        pause_s=float(raw.pause),
+    )
+
+
+def _halt_after(raw: HaltAfterModel | None) -> HaltAfter | None:
+    if raw is None or (raw.rolled_back is None and raw.failed is None):
+        return None
+    return HaltAfter(rolled_back=_share(raw.rolled_back), failed=_share(raw.failed))
 
 
 def _check_action_mix(raw: JobModel, at: tuple[str | int, ...], problems: Problems) -> None:

@@ -4,6 +4,7 @@ live beside their actions."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -153,6 +154,85 @@ class _Targets(_Model):
     environment: str = "live"
 
 
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+ShareValue = Annotated[int | str, Field(union_mode="left_to_right")]
+
+
+def share_parts(value: object) -> tuple[int | None, float | None]:
+    """A count (3) or a percentage ("5%") of targets, as (count, percent); ValueError else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 1 <= value <= MAX_COUNT:
+            return value, None
+        raise ValueError("a number of targets must be at least 1")
+    if isinstance(value, str):
+        found = _PERCENT.match(value)
+        if found is not None:
+            percent = float(found[1])
+            if 0 < percent <= 100:
+                return None, percent
+            raise ValueError("a percentage must be above 0% and at most 100%")
+    raise ValueError('give a number of targets (3) or a percentage of them ("5%")')
+
+
+def _share(value: object) -> object:
+    share_parts(value)
+    return value
+
+
+class CanaryModel(_Model):
+    labels: list[str] = []
+    sites: list[str] = []
+
+
+class RolloutModel(_Model):
+    """`rollout:` of a job: canary first, then waves, each after the one before ended."""
+
+    canary: ShareValue | CanaryModel | None = None
+    waves: list[ShareValue] = Field(default=["100%"], min_length=1)
+    pause: Duration = 0.0
+
+    @field_validator("canary", mode="before")
+    @classmethod
+    def _canary(cls, value: object) -> object:
+        if isinstance(value, dict):
+            if not value or len([k for k, v in value.items() if v]) != 1:
+                raise ValueError("give a number, a percentage, {labels: [...]} or {sites: [...]}")
+            return value
+        return None if value is None else _share(value)
+
+    @field_validator("waves", mode="before")
+    @classmethod
+    def _waves(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value  # the model says what is wrong
+        shares = [share_parts(item) for item in value]
+        percents = [p for _, p in shares if p is not None]
+        counts = [c for c, _ in shares if c is not None]
+        if percents and counts:
+            raise ValueError("give every wave as a percentage, or every wave as a number")
+        steps = percents or counts
+        if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+            raise ValueError("each wave must reach further than the one before (they add up)")
+        return value
+
+    @field_validator("pause")
+    @classmethod
+    def _pause(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class HaltAfterModel(_Model):
+    """`halt_after:` of a job: the circuit breaker."""
+
+    rolled_back: ShareValue | None = None
+    failed: ShareValue | None = None
+
+    @field_validator("rolled_back", "failed", mode="before")
+    @classmethod
+    def _limit(cls, value: object) -> object:
+        return None if value is None else _share(value)
+
+
 class JobModel(_Model):
     id: str
     schedule: ScheduleModel | None = None
@@ -169,6 +249,8 @@ class JobModel(_Model):
     timeout: Duration = 7200.0
     heartbeat_url: str | None = None
     sandbox_only: bool = False  # a demonstration: left out unless --sandbox
+    rollout: RolloutModel | None = None
+    halt_after: HaltAfterModel | None = None
 
     @field_validator("concurrency", mode="before")
     @classmethod

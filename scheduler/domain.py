@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from scheduler.rollout import HaltAfter, Rollout
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
 
@@ -33,27 +34,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-def token_problem(value: str) -> str | None:
-    """What keeps `value` from being sent as a bearer token in an HTTP header, said without
-    quoting it; None when it can be. A token is printable ASCII without spaces: a key pasted
-    from a file often ends in a line break, one copied from a document may hold a curly quote."""
-    if not value.strip():
-        return "is blank"
-    bad = [i for i, char in enumerate(value) if not ("!" <= char <= "~")]
-    if not bad:
-        return None
-    char = value[bad[0]]
-    if not char.isascii():
-        what = "contains a non-ASCII character (a typographic quote or dash?)"
-    elif char.isspace() and bad[0] == len(value.rstrip()):
-        what = "ends with whitespace or a line break (pasted from a file?)"
-    elif char.isspace():
-        what = "starts with whitespace" if bad[0] == 0 else "contains whitespace"
-    else:
-        what = "contains a control character"
-    return f"{what}; an API key is printable ASCII without spaces"
 
 
 class RunStatus(StrEnum):
@@ -140,45 +120,6 @@ class ActionSpec:
 # The most targets a run works on at once: `concurrency: auto` stops there, and an explicit
 # `concurrency: N` may not ask for more (each target in flight holds a thread and a lease).
 MAX_CONCURRENCY = 512
-
-
-@dataclass(frozen=True)
-class Share:
-    """A number of targets, or a percentage of them (jobs.yaml: 3 or "5%")."""
-
-    count: int | None = None
-    percent: float | None = None
-
-    def of(self, total: int) -> int:
-        """How many of `total` targets (a percentage rounds up: 5% of 30 is 2)."""
-        if self.percent is not None:
-            return min(total, math.ceil(total * self.percent / 100 - 1e-9))
-        return min(total, self.count or 0)
-
-    def __str__(self) -> str:
-        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """Targets in waves: the canary first (a number or share of targets, or the sites with
-    given labels or names), then each wave up to its share of all targets; a wave starts only
-    when the one before ended and `pause_s` passed."""
-
-    canary: Share | None = None
-    canary_labels: tuple[str, ...] = ()
-    canary_sites: tuple[str, ...] = ()
-    waves: tuple[Share, ...] = (Share(percent=100.0),)  # cumulative; the last is 100%
-    pause_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class HaltAfter:
-    """The circuit breaker: the run halts fleet-wide once this many of the targets done so
-    far were rolled back, or failed (either; a count or a share)."""
-
-    rolled_back: Share | None = None
-    failed: Share | None = None
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,24 @@ def parse_positive_duration(value: str | float) -> float:
     if seconds <= 0:
         raise ValueError("must be more than 0")
     return seconds
+
+
+def token_problem(value: str) -> str | None:
+    """What keeps `value` from being sent as a bearer token in an HTTP header, said without
+    quoting it; None when it can be. A token is printable ASCII without spaces: a key pasted
+    from a file often ends in a line break, one copied from a document may hold a curly quote."""
+    if not value.strip():
+        return "is blank"
+    bad = [i for i, char in enumerate(value) if not ("!" <= char <= "~")]
+    if not bad:
+        return None
+    char = value[bad[0]]
+    if not char.isascii():
+        what = "contains a non-ASCII character (a typographic quote or dash?)"
+    elif char.isspace() and bad[0] == len(value.rstrip()):
+        what = "ends with whitespace or a line break (pasted from a file?)"
+    elif char.isspace():
+        what = "starts with whitespace" if bad[0] == 0 else "contains whitespace"
+    else:
+        what = "contains a control character"
+    return f"{what}; an API key is printable ASCII without spaces"

@@ -26,15 +26,13 @@ from scheduler.domain import (
     DEFAULT_COMPANY,
     ActionSpec,
     CronSchedule,
-    HaltAfter,
     IntervalSchedule,
     Job,
-    Rollout,
     Schedule,
     Secret,
-    Share,
     TargetSelector,
 )
+from scheduler.rollout import HaltAfter, Rollout, Share
 from scheduler.values import parse_duration
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")

@@ -20,9 +20,9 @@ from scheduler.domain import (
     RateLimits,
     Secret,
     Webhook,
-    token_problem,
 )
 from scheduler.errors import Problem
+from scheduler.values import token_problem
 
 ENV_API_KEY = "KINSTA_API_KEY"
 ENV_COMPANY_ID = "KINSTA_COMPANY_ID"

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from scheduler import __version__
 from scheduler.clock import Clock
-from scheduler.domain import OperationState, Secret, token_problem
+from scheduler.domain import OperationState, Secret
 from scheduler.errors import (
     AuthenticationError,
     BadInputError,
@@ -43,6 +43,7 @@ from scheduler.kinsta import models
 from scheduler.kinsta.governor import Backlog, Governor
 from scheduler.kinsta.guard import check_mutation
 from scheduler.ratelimit import parse_retry_after
+from scheduler.values import token_problem
 
 M = TypeVar("M", bound=BaseModel)
 SENT_AT = "kinsta_scheduler_sent_at"  # response extension: when the request left

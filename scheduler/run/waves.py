@@ -19,7 +19,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler.domain import HaltAfter, Rollout, Share, Target
+from scheduler.domain import Target
+from scheduler.rollout import HaltAfter, Rollout, Share
 
 MIN_DONE_FOR_SHARE = 3  # a share of the targets done trips only once this many are done
 

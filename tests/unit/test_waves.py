@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from scheduler.config import parse
-from scheduler.domain import HaltAfter, Rollout, Share, Target
+from scheduler.domain import Target
 from scheduler.errors import ConfigError
+from scheduler.rollout import HaltAfter, Rollout, Share
 from scheduler.run.waves import Tally, tripped, waves
 
 

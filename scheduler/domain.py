@@ -233,7 +233,7 @@ class Webhook:
 @dataclass(frozen=True)
 class Notify:
     webhooks: tuple[Webhook, ...] = ()
-    on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled"})
+    on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
     heartbeat_url: Secret | None = None  # default for jobs without their own
 
 

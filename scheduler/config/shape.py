@@ -294,11 +294,12 @@ class _Retention(_Model):
 class NotifyModel(_Model):
     slack: str | list[str] = []
     webhooks: list[str] = []
-    on: list[Literal["failure", "recovery", "missed", "cancelled"]] = [
+    on: list[Literal["failure", "recovery", "missed", "cancelled", "halted"]] = [
         "failure",
         "recovery",
         "missed",
         "cancelled",
+        "halted",
     ]
     heartbeat_url: str | None = None
 

@@ -3,9 +3,10 @@ for the previous outcome and hands it in; channels format, dispatch delivers.
 
 One message per run: failures of the same action across many sites become one line listing
 them. `notify.on` chooses among failure (a run's final failure), recovery (a success after a
-failure), missed (slots that did not run) and cancelled (a run stopped by hand, with who asked
-and why); a heartbeat URL is pinged after each successful run (a dead-man's switch for
-Healthchecks, Cronitor and the like).
+failure), missed (slots that did not run), cancelled (a run stopped by hand, with who asked
+and why) and halted (a run its circuit breaker stopped, with what tripped it and which
+environments it touched); a heartbeat URL is pinged after each successful run (a dead-man's
+switch for Healthchecks, Cronitor and the like).
 """
 
 from __future__ import annotations
@@ -95,6 +96,13 @@ def _stopped(settings: Notify, run: Run, tasks: Sequence[Task]) -> Message | Non
     text = f"kinsta-scheduler: job {run.job_id} run {run.run_id} {run.error or kind}"
     text += "".join(f"\n• {line}" for line in failure_lines(tasks))
     extra: dict[str, Any] = {"error": run.error, "failures": _failures(tasks)}
+    if run.status is RunStatus.HALTED:  # a breaker: which environments the night touched
+        touched = sorted({f"{t.site}/{t.environment}" for t in tasks if t.started_at})
+        listed = ", ".join(touched[:MAX_SITES_LISTED])
+        more = len(touched) - MAX_SITES_LISTED
+        text += f"\n• touched {len(touched)} environment(s): {listed}"
+        text += f" and {more} more" if more > 0 else ""
+        extra["touched"] = touched
     if run.cancel is not None:
         extra["cancel"] = {
             "requested_at": run.cancel.at.isoformat(),

@@ -29,7 +29,8 @@ from scheduler.run import policy
 from scheduler.run.admission import Admission
 from scheduler.run.context import TaskRef, Toolkit
 from scheduler.run.leases import Heartbeats, RunControl
-from scheduler.run.pipeline import Pipeline
+from scheduler.run.pipeline import Ended, Pipeline
+from scheduler.run.rollout import Breaker, wave_chains, wave_outcome
 from scheduler.targets import select_targets
 
 log = structlog.get_logger("scheduler.runner")
@@ -149,7 +150,7 @@ class Executor:
         )
         chains = self._plan(job, run, control, targets)
         deadline = self._clock.monotonic() + job.timeout_s
-        failed = self._pipelines(job, run, chains, deadline, on_progress)
+        failed = self._waves(job, run, control, chains, deadline=deadline, on_progress=on_progress)
         if control.lost is not None:
             raise OwnershipLost(control.lost)
         total = sum(len(chain) for chain in chains)
@@ -178,13 +179,55 @@ class Executor:
         ]
         return [refs[i : i + len(job.actions)] for i in range(0, len(refs), len(job.actions))]
 
+    def _waves(
+        self,
+        job: Job,
+        run: Run,
+        control: RunControl,
+        chains: Sequence[Sequence[TaskRef]],
+        *,
+        deadline: float,
+        on_progress: OnProgress | None,
+    ) -> int:
+        """Run the targets wave by wave (one wave without a rollout); a wave starts when the
+        one before ended and the rollout's pause passed. How many tasks failed."""
+
+        def report(done: int, target: str, failed: bool) -> None:
+            if on_progress is not None:
+                on_progress(Progress(len(chains), done, target, failed))
+
+        breaker = Breaker(job.halt_after, control, report)
+        groups, failed = wave_chains(job, chains), 0
+        for index, group in enumerate(groups):
+            if index and job.rollout is not None and job.rollout.pause_s > 0:
+                self._clock.sleep(job.rollout.pause_s, control.stop)
+            if self._stopping(control, deadline):
+                break
+            before = breaker.tally
+            failed += self._pipelines(job, run, group, deadline, breaker)
+            if job.rollout is not None:
+                outcome = wave_outcome(index, len(groups), len(group), before, breaker.tally)
+                self._tools.store.events.record_daemon_event(
+                    self._started_by,
+                    "wave",
+                    f"job {job.id} run {run.run_id}: {outcome}",
+                    self._clock.now(),
+                )
+                log.info("run.wave_ended", run_id=run.run_id, job_id=job.id, outcome=outcome)
+        return failed
+
+    def _stopping(self, control: RunControl, deadline: float) -> bool:
+        if control.stop.is_set() or control.winding_down is not None:
+            return True
+        return self._draining.is_set() or self._clock.monotonic() > deadline
+
     def _pipelines(
         self,
         job: Job,
         run: Run,
         chains: Sequence[Sequence[TaskRef]],
         deadline: float,
-        on_progress: OnProgress | None,
+        breaker: Breaker,
     ) -> int:
         """Run every target's pipeline, starting each as the rate budget allows (up to the
         job's concurrency, if it sets one); how many tasks failed. A target whose environment
@@ -198,19 +241,17 @@ class Executor:
         control = chains[0][0].control if chains else None
 
         def stop() -> bool:
-            if control is not None and (control.stop.is_set() or control.winding_down):
-                return True
-            return self._draining.is_set() or self._clock.monotonic() > deadline
+            return control is not None and self._stopping(control, deadline)
 
         def pipeline(chain: Sequence[TaskRef], may_defer: bool) -> None:
-            failed: int | None = 0  # what a pipeline that raised counts (the run raises too)
+            ended: Ended | None = Ended()  # what a pipeline that raised counts (the run raises)
             try:
-                failed = self._pipeline.run(job, chain, deadline, may_defer=may_defer)
+                ended = self._pipeline.run(job, chain, deadline, may_defer=may_defer)
             finally:
                 admission.done()
-                done = line.ended(chain, failed)
-            if done is not None and on_progress is not None:
-                on_progress(Progress(len(chains), done, chain[0].target.key, bool(failed)))
+                line.ended(chain, None if ended is None else ended.failed)
+            if ended is not None:
+                breaker.ended(chain, ended)
 
         with ThreadPoolExecutor(
             max_workers=min(cap, len(chains)) or 1, thread_name_prefix=f"run-{run.run_id}"

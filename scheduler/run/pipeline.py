@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import structlog
 
@@ -23,6 +24,15 @@ from scheduler.run.context import TaskContext, TaskRef, Toolkit
 from scheduler.run.policy import Fate, Step
 
 log = structlog.get_logger("scheduler.runner")
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How a target's pipeline ended: how many of its tasks failed, and were rolled back (a
+    rolled-back task counts as failed too)."""
+
+    failed: int = 0
+    rolled_back: int = 0
 
 
 class Pipeline:
@@ -46,7 +56,7 @@ class Pipeline:
 
     def run(
         self, job: Job, chain: Sequence[TaskRef], deadline: float, *, may_defer: bool = False
-    ) -> int | None:
+    ) -> Ended | None:
         """Run one target's actions in order; return how many failed. With `may_defer`, a
         chain whose first action must lock an environment another holder has returns None at
         once, having done nothing: the run tries it again later, rather than hold a thread
@@ -64,8 +74,8 @@ class Pipeline:
 
     def _steps(
         self, job: Job, chain: Sequence[TaskRef], deadline: float, may_defer: bool
-    ) -> int | None:
-        failed = 0
+    ) -> Ended | None:
+        failed = rolled_back = 0
         locked: TaskRef | None = None
         control = chain[0].control
         try:
@@ -103,13 +113,14 @@ class Pipeline:
                 except TaskInterrupted:
                     break
                 failed += result.status.is_failure
+                rolled_back += result.status is TaskStatus.ROLLED_BACK
         except OwnershipLost as exc:
             control.lose(str(exc))
         finally:
             if locked is not None:
                 locked.holders.remove(locked.holder)
                 self._tools.locks.release(locked.target.environment_id, locked.holder)
-        return failed
+        return Ended(failed, rolled_back)
 
     def _skip(self, ref: TaskRef) -> None:
         now, owner = self._clock.now(), ref.control.owner

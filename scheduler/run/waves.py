@@ -62,7 +62,8 @@ def waves(targets: Sequence[Target], rollout: Rollout) -> list[list[Target]]:
 
 @dataclass(frozen=True)
 class Tally:
-    """Targets done so far in a run, and how many of them were rolled back or failed."""
+    """Targets done so far in a run, and how many of them were rolled back, or failed
+    otherwise (a target with a rolled-back task counts as rolled back only)."""
 
     done: int = 0
     rolled_back: int = 0

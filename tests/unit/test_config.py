@@ -522,9 +522,11 @@ def test_the_readmes_notify_example_is_valid_with_on_as_a_key() -> None:
     text = "version: 1\n" + block.replace("heartbeat_url: ...", "heartbeat_url: https://x.example/")
     env = {"SLACK_WEBHOOK_URL": "https://hooks.example/T/B", "HC_UUID": "1234"}
     config = parse(text, "jobs.yaml", env)
-    assert config.notify.on == frozenset({"failure", "recovery", "missed", "cancelled"})
+    assert config.notify.on == frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
     only = parse(
-        text.replace("on: [failure, recovery, missed, cancelled]", "on: [failure]"), "j", env
+        text.replace("on: [failure, recovery, missed, cancelled, halted]", "on: [failure]"),
+        "j",
+        env,
     )
     assert only.notify.on == frozenset({"failure"})
 

@@ -4,6 +4,7 @@ every site it reaches halts the run after the canary, and nothing past it is tou
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -68,13 +69,8 @@ def run(server: SandboxServer, store: SqlHistoryStore, job: Job) -> tuple[Runner
 def test_the_breaker_halts_a_rollout_after_its_canary(
     fleet: SandboxServer, store: SqlHistoryStore
 ) -> None:
-    job = breaking_updates(fleet)
-    job = Job(
-        job.id,
-        None,
-        job.targets,
-        job.actions,
-        on_failure="continue",
+    job = replace(
+        breaking_updates(fleet),
         rollout=Rollout(canary=Share(count=2), waves=(Share(percent=50), Share(percent=100))),
         halt_after=HaltAfter(rolled_back=Share(count=2)),
     )
@@ -98,13 +94,8 @@ def test_the_breaker_halts_a_rollout_after_its_canary(
 def test_without_a_rollout_the_breaker_stops_the_run_fleet_wide(
     fleet: SandboxServer, store: SqlHistoryStore
 ) -> None:
-    base = breaking_updates(fleet)
-    job = Job(
-        base.id,
-        None,
-        base.targets,
-        base.actions,
-        on_failure="continue",
+    job = replace(
+        breaking_updates(fleet),
         concurrency=1,  # one at a time: the count when it trips is exact
         halt_after=HaltAfter(rolled_back=Share(count=3)),
     )

@@ -23,6 +23,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.clock",
             "scheduler.logs",
             "scheduler.domain",
+            "scheduler.sandbox_values",
             "scheduler.ratelimit",
             "scheduler.schedules",
             "scheduler.slots",

@@ -35,7 +35,7 @@ from scheduler.metrics import Metrics
 from scheduler.notify import Dispatcher, Notifier
 from scheduler.runner import Progress, Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
-from scheduler.sandbox.server import BASE_PATH
+from scheduler.sandbox.server import BASE_PATH, UnmatchedOffer
 from scheduler.sandbox.state import OPERATION_ID_MODES
 
 log = structlog.get_logger("scheduler.bootstrap")
@@ -100,8 +100,16 @@ def start_sandbox(config: Config) -> SandboxServer:
         creation_endpoints=limits.creation_endpoints,
         companies=len(config.kinsta.all_companies()),
         operation_ids=sandbox_operation_ids(),
+        bad_releases=config.sandbox.bad_releases,
+        offers=config.sandbox.offers,
+        seeded_updates=config.sandbox.seeded_updates,
     )
-    return SandboxServer(Sandbox(options)).start()
+    try:
+        sandbox = Sandbox(options)
+    except UnmatchedOffer as exc:  # it depends on the fleet the seed makes: known only now
+        field = f"sandbox.offers.{exc.index}"
+        raise ConfigError([Problem(config.path, None, str(exc), field=field)]) from exc
+    return SandboxServer(sandbox).start()
 
 
 def ip_bucket_key(limits: RateLimits) -> str:
@@ -239,7 +247,11 @@ def open_services(
         recording=True,
     )
     store.retry_s = config.daemon.db_retry_s
-    server = start_sandbox(config) if sandbox else None
+    try:
+        server = start_sandbox(config) if sandbox else None
+    except BaseException:
+        store.close()
+        raise
     cancel = CancelScope()
     store.stop = cancel  # shutdown's cancel also ends the store's retries
     services = Services(config, store, {}, {}, server, cancel, clock=clock)

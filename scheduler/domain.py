@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from scheduler.rollout import HaltAfter, Rollout
+from scheduler.sandbox_values import SandboxSettings
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
 
@@ -214,14 +215,6 @@ class KinstaSettings:
     def all_companies(self) -> tuple[Company, ...]:
         """The companies jobs may name; one called "default" when jobs.yaml lists none."""
         return self.companies or (Company(DEFAULT_COMPANY, self.api_key, self.company_id),)
-
-
-@dataclass(frozen=True)
-class SandboxSettings:
-    sites: int = 6
-    seed: int = 1
-    time_scale: float = 1.0
-    duration_spread: float = 0.4  # how much operation durations vary (sandbox/durations.py)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from scheduler.cli.base import cli, listening
-from scheduler.domain import SandboxSettings
 from scheduler.errors import BadInputError
+from scheduler.sandbox_values import SandboxRelease, SandboxSettings
 
 
 @cli.command("sandbox")
@@ -92,6 +92,22 @@ from scheduler.errors import BadInputError
     metavar="NAME[:fatal|blank]",
     help="updating this plugin or theme breaks the site's homepage (repeatable)",
 )
+@click.option(
+    "--bad-release",
+    "bad_releases",
+    multiple=True,
+    metavar="NAME[@VERSION]:EFFECT",
+    help=(
+        "an environment that moves to this release shows EFFECT: blank, fatal, path:/PATH, "
+        "php-fatals, slow:FACTOR or changed; without @VERSION every update of it (repeatable)"
+    ),
+)
+@click.option(
+    "--seeded-updates/--no-seeded-updates",
+    default=True,
+    show_default=True,
+    help="whether the generated plugins and themes offer updates (POST /_sandbox/offer adds more)",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -108,6 +124,8 @@ def sandbox_command(
     companies: int,
     faults: str,
     break_on_update: tuple[str, ...],
+    bad_releases: tuple[str, ...],
+    seeded_updates: bool,
 ) -> None:
     """Serve the fake Kinsta API until interrupted."""
     from scheduler.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, SandboxServer
@@ -126,6 +144,8 @@ def sandbox_command(
         companies=companies,
         faults=_parse_faults(faults),
         break_on_update=tuple(_parse_break(value) for value in break_on_update),
+        bad_releases=tuple(_parse_release(value) for value in bad_releases),
+        seeded_updates=seeded_updates,
     )
     with listening("--host/--port", host, port):
         server = SandboxServer(Sandbox(options), host=host, port=port)
@@ -164,7 +184,7 @@ def _parse_faults(text: str) -> Any:
 
 
 def _parse_break(value: str) -> tuple[str, str]:
-    from scheduler.sandbox.server import BREAK_MODES
+    from scheduler.sandbox.admin import BREAK_MODES
 
     name, _, mode = value.partition(":")
     mode = mode or "fatal"
@@ -174,3 +194,19 @@ def _parse_break(value: str) -> tuple[str, str]:
             + ", ".join(BREAK_MODES)
         )
     return name, mode
+
+
+def _parse_release(value: str) -> SandboxRelease:
+    """`elementor@3.2.1:fatal`, `elementor:slow:5` -> a bad release."""
+    from scheduler.sandbox_values import Effect, parse_version
+
+    release, _, effect = value.partition(":")
+    name, at, version = release.partition("@")
+    try:
+        if not name or (at and not version):
+            raise ValueError("use NAME[@VERSION]:EFFECT")
+        found = SandboxRelease(name, parse_version(version or None, every=True), effect)
+        Effect.parse(effect)
+    except ValueError as exc:
+        raise BadInputError(f"--bad-release {value!r}: {exc}") from exc
+    return found

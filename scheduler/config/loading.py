@@ -33,7 +33,6 @@ from scheduler.domain import (
     Job,
     KinstaSettings,
     Retention,
-    SandboxSettings,
 )
 from scheduler.errors import ConfigError, Problem
 
@@ -104,7 +103,7 @@ def _config(
         timezone=zone,
         database_url=database_url(raw.database, Path(file), override),
         kinsta=kinsta,
-        sandbox=SandboxSettings(**raw.sandbox.model_dump()),
+        sandbox=raw.sandbox.settings(),
         jobs=tuple(jobs),
         retention=Retention(float(raw.retention.older_than), raw.retention.keep_last)
         if raw.retention

@@ -9,9 +9,16 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scheduler.domain import MAX_CONCURRENCY, RateLimits, SandboxSettings
+from scheduler.domain import MAX_CONCURRENCY, RateLimits
+from scheduler.sandbox_values import (
+    Effect,
+    SandboxOffer,
+    SandboxRelease,
+    SandboxSettings,
+    parse_version,
+)
 from scheduler.values import Duration, parse_duration, parse_positive_duration
 
 MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
@@ -133,11 +140,71 @@ class KinstaModel(_Model):
         return _url(value)
 
 
+def _version(value: object, *, every: bool = False) -> str | None:
+    """A pydantic validator: a version string (YAML makes a number of 2.0)."""
+    return parse_version(value, every=every)
+
+
+class _BadRelease(_Model):
+    name: str = Field(min_length=1)
+    version: str | None = None  # absent, null or "*": every version an update installs
+    effect: str
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> str | None:
+        return _version(value, every=True)
+
+    @field_validator("effect", mode="before")
+    @classmethod
+    def _effect(cls, value: object) -> str:
+        return str(Effect.parse(str(value)))
+
+
+class _Offer(_Model):
+    name: str = Field(min_length=1)
+    version: str | None  # null: no update on offer
+    sites: list[str] = Field(["*"], min_length=1)
+    environment: str | None = None
+    installed: str | None = None
+    kind: Literal["plugin", "theme"] | None = None
+
+    @field_validator("version", "installed", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> str | None:
+        return _version(value)
+
+    @model_validator(mode="after")
+    def _exact_name(self) -> _Offer:
+        if self.installed is not None and set(self.name) & set("*?["):
+            raise ValueError("a plugin or theme to install is named exactly, not by a pattern")
+        return self
+
+
 class _Sandbox(_Model):
     sites: int = Field(6, ge=1, le=5000)
     seed: int = Field(1, ge=-(2**63), lt=2**63)
     time_scale: float = Field(1.0, gt=0, le=100)
     duration_spread: float = Field(SandboxSettings.duration_spread, ge=0, le=2)
+    seeded_updates: bool = True
+    bad_releases: list[_BadRelease] = []
+    offers: list[_Offer] = []
+
+    def settings(self) -> SandboxSettings:
+        return SandboxSettings(
+            sites=self.sites,
+            seed=self.seed,
+            time_scale=self.time_scale,
+            duration_spread=self.duration_spread,
+            seeded_updates=self.seeded_updates,
+            bad_releases=tuple(
+                SandboxRelease(r.name, r.version, r.effect) for r in self.bad_releases
+            ),
+            offers=tuple(
+                SandboxOffer(o.name, o.version, tuple(o.sites), o.environment, o.installed, o.kind)
+                for o in self.offers
+            ),
+        )
 
 
 class ScheduleModel(_Model):

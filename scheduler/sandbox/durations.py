@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 
-from scheduler.domain import SandboxSettings
+from scheduler.sandbox_values import SandboxSettings
 
 __all__ = [
     "DEFAULT_MEDIAN_S",

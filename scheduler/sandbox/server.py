@@ -10,7 +10,8 @@ endpoints under /_sandbox/ (never part of the API):
                              of its operations' durations, Fleet.chains)
   GET  /_sandbox/fleet       the company, sites and environments
   GET  /_sandbox/state       per environment: plugin and theme versions, backups, PHP, domains,
-                             cache ids, homepage health and effect counters (what tests assert on)
+                             cache ids, homepage health ("broken"), bad releases' "effects" and
+                             effect counters (what tests assert on)
   POST /_sandbox/fail-next   {"kind": "cache:clear", "count": 1}: upcoming operations fail
   POST /_sandbox/faults      change the injected faults (faults.Faults; 400 names a bad value).
                              Per kind of request: "polls" (GET /operations/{id}) or "mutating"
@@ -21,10 +22,18 @@ endpoints under /_sandbox/ (never part of the API):
                                         "after_acting": true}]}; 5% of polls at random:
                              {"error": 0.05, "statuses": [500, 502, 504], "only": "polls"}.
                              In-process: server.sandbox.faults.update({...}) takes the same.
-  POST /_sandbox/break-on-update  {"name": "elementor", "mode": "fatal"|"blank"}: updating that
-                             plugin or theme breaks the environment's homepage
+  POST /_sandbox/bad-release {"name": "elementor", "version": "3.2.1" (null or "*": every
+                             version), "effect": "fatal"}: an environment that moves to it shows
+                             the effect (releases.py lists them; "effect": null drops the rule)
+  GET  /_sandbox/bad-releases  the bad releases
+  POST /_sandbox/offer       {"name", "version" (null: none), "sites": [globs], "environment",
+                             "installed", "kind"}: the update offered (offers.py); answers
+                             {"changed": N}, or 400 when it changed nothing
+  POST /_sandbox/break-on-update  {"name": "elementor", "mode": "fatal"|"blank"}: every update
+                             of that plugin or theme is a bad release (the older form)
 It also serves each fake environment's website: a request whose Host header is an environment's
-domain gets that site's homepage (or its broken page), so verification is tested over real HTTP.
+domain gets that site's page (or what a bad release made of it, after its time to answer), so
+verification is tested over real HTTP.
 """
 
 from __future__ import annotations
@@ -35,19 +44,23 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from scheduler.clock import Clock, SystemClock
-from scheduler.domain import RateLimits, SandboxSettings
+from scheduler.domain import RateLimits
+from scheduler.sandbox.admin import CHANGES, Answer, unmatched
 from scheduler.sandbox.app import HANDLERS, Request
 from scheduler.sandbox.faults import Fault, Faults
 from scheduler.sandbox.limits import Limiter, LimitOptions
+from scheduler.sandbox.offers import apply_offer, offer_problem
 from scheduler.sandbox.spec import Spec, load_spec
-from scheduler.sandbox.state import Fleet
+from scheduler.sandbox.state import Fleet, Page
+from scheduler.sandbox.stats import Stats
+from scheduler.sandbox.stats import max_in_window as max_in_window  # noqa: PLC0414 (benchmarks)
+from scheduler.sandbox_values import SandboxOffer, SandboxRelease, SandboxSettings
 
 BASE_PATH = "/v2"
 ADMIN_PATH = "/_sandbox"
@@ -72,7 +85,11 @@ class SandboxOptions:
     creation_endpoints: tuple[str, ...] = RateLimits.creation_endpoints
     faults: Faults = field(default_factory=Faults)
     companies: int = 1  # each with its own fleet and key; see keys()
-    break_on_update: tuple[tuple[str, str], ...] = ()  # (plugin or theme name, mode)
+    # (plugin or theme name, "fatal" or "blank"): every update of it is a bad release
+    break_on_update: tuple[tuple[str, str], ...] = ()
+    bad_releases: tuple[SandboxRelease, ...] = ()  # releases.py
+    offers: tuple[SandboxOffer, ...] = ()  # applied in order once the fleets exist (offers.py)
+    seeded_updates: bool = True  # False: the generated plugins and themes offer no update
     operation_ids: str = "fresh"  # or "per-target": `<kind>-<target id>`, repeating (state.py)
 
     def keys(self) -> list[str]:
@@ -90,34 +107,12 @@ class SandboxOptions:
         )
 
 
-def max_in_window(stamps: list[float], window_s: float) -> int:
-    """The most requests in any window of `window_s` seconds (stamps in order)."""
-    best, start = 0, 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+class UnmatchedOffer(ValueError):
+    """An offer of SandboxOptions.offers that cannot apply, by its index in them."""
 
-
-FAULT_LOG_SIZE = 1000
-
-
-@dataclass
-class Stats:
-    requests: int = 0
-    rate_limited: int = 0
-    rate_limited_by: Counter[str] = field(default_factory=Counter)  # the bucket that refused
-    violations: list[str] = field(default_factory=list)
-    response_violations: list[str] = field(default_factory=list)
-    canned: Counter[str] = field(default_factory=Counter)  # answered from the spec's examples
-    by_operation: Counter[str] = field(default_factory=Counter)
-    faults: Counter[str] = field(default_factory=Counter)
-    fault_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=FAULT_LOG_SIZE))
-    arrivals: list[float] = field(default_factory=list)
-
-    def max_in_window(self, window_s: float) -> int:
-        return max_in_window(self.arrivals, window_s)
+    def __init__(self, index: int, problem: str) -> None:
+        self.index = index
+        super().__init__(problem)
 
 
 class Sandbox:
@@ -137,17 +132,30 @@ class Sandbox:
                 self.clock,
                 options.operation_ids,
                 duration_spread=options.duration_spread,
+                seeded_updates=options.seeded_updates,
             )
             for index, key in enumerate(options.keys())
         }
         self.fleet = self.fleets[options.api_key]  # the first company's
-        for fleet in self.fleets.values():
-            fleet.break_on_update.update(options.break_on_update)
+        self._arrange(options)
         self.stats = Stats()
         self._lock = threading.Lock()
         self._limiter = Limiter(options.limits(), self.clock)
         self.faults = options.faults
         self._rng = random.Random(options.seed)
+
+    def _arrange(self, options: SandboxOptions) -> None:
+        """Bad releases, then offers (which may install a bad release); an offer that changes
+        nothing raises UnmatchedOffer."""
+        rules = [SandboxRelease(n, None, mode) for n, mode in options.break_on_update]
+        for fleet in self.fleets.values():
+            for rule in (*rules, *options.bad_releases):
+                fleet.releases.add(rule)
+        for index, offer in enumerate(options.offers):
+            if problem := offer_problem(offer):
+                raise UnmatchedOffer(index, problem)
+            if not sum(apply_offer(fleet, offer) for fleet in self.fleets.values()):
+                raise UnmatchedOffer(index, unmatched(offer))
 
     def handle(
         self,
@@ -251,38 +259,30 @@ class Sandbox:
         return fault
 
     def _admin(self, method: str, path: str, body: bytes | None) -> tuple[int, Any, dict[str, str]]:
-        if method == "GET" and path == "/stats":
-            return 200, self.snapshot(), {}
-        if method == "GET" and path == "/fleet":
-            return 200, self.fleet_json(), {}
-        if method == "GET" and path == "/state":
-            state = {k: v for f in self.fleets.values() for k, v in f.state().items()}
-            return 200, state, {}
-        change = {
-            "/fail-next": self._fail_next,
-            "/break-on-update": self._break_on_update,
-            "/faults": self._set_faults,
-        }.get(path)
-        if method != "POST" or change is None:
+        reads = {
+            "/stats": self.snapshot,
+            "/fleet": self.fleet_json,
+            "/state": lambda: {k: v for f in self.fleets.values() for k, v in f.state().items()},
+            "/bad-releases": self.fleet.releases.to_json,
+        }
+        if method == "GET" and path in reads:
+            return 200, reads[path](), {}
+        change = CHANGES.get(path)
+        if method != "POST" or (change is None and path != "/faults"):
             return 404, {"message": "unknown sandbox endpoint"}, {}
-        problem = change(json.loads(body or b"{}"))
-        if problem:
-            return 400, {"message": problem}, {}
-        return 200, {"ok": True}, {}
-
-    def _fail_next(self, request: dict[str, Any]) -> str | None:
-        with self.fleet.lock:
-            self.fleet.fail_next[str(request["kind"])] += int(request.get("count", 1))
-        return None
-
-    def _break_on_update(self, request: dict[str, Any]) -> str | None:
-        mode = str(request.get("mode", "fatal"))
-        if mode not in BREAK_MODES:
-            return f"mode must be one of {', '.join(BREAK_MODES)}"
-        for fleet in self.fleets.values():
-            with fleet.lock:
-                fleet.break_on_update[str(request["name"])] = mode
-        return None
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"message": "send a JSON object"}, {}
+        if path == "/faults":
+            answer: Answer = self._set_faults(request) or {}
+        elif change is not None and isinstance(request, dict):
+            answer = change(list(self.fleets.values()), request)
+        else:
+            answer = "send a JSON object"
+        if isinstance(answer, str):
+            return 400, {"message": answer}, {}
+        return 200, {"ok": True, **answer}, {}
 
     def _set_faults(self, values: dict[str, Any]) -> str | None:
         if not isinstance(values, dict):
@@ -316,7 +316,7 @@ class Sandbox:
                 },
             }
 
-    def site_page(self, host: str, path: str) -> tuple[int, str] | None:
+    def site_page(self, host: str, path: str) -> Page | None:
         """A fake environment's web page by its domain (Host header), else None."""
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
         for fleet in self.fleets.values():
@@ -333,11 +333,13 @@ class Sandbox:
 
 
 BAD_REQUEST_MESSAGE = "Bad request format"
-BREAK_MODES = ("fatal", "blank")
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body waited for the
+    # client's delayed ACK, about 40 ms per request on a kept-alive connection.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
@@ -373,9 +375,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _site_page(self, sandbox: Sandbox, host: str) -> None:
-        page = sandbox.site_page(host, self.path)
-        status, text = page if page is not None else (404, "no such site in the sandbox")
-        data = text.encode()
+        page = sandbox.site_page(host, self.path) or Page(404, "no such site in the sandbox", 0)
+        time.sleep(page.delay_s)  # the site's own time to answer; a bad release may slow it
+        status, data = page.status, page.body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

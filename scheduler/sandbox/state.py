@@ -24,10 +24,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from scheduler.clock import Clock
 from scheduler.sandbox.durations import DEFAULT_SPREAD, MEDIAN_S, Durations
+from scheduler.sandbox.releases import Releases
 from scheduler.sandbox.wordpress import (
     PLUGINS,
     SITE_LABELS,
@@ -35,6 +37,7 @@ from scheduler.sandbox.wordpress import (
     THEMES,
     Backup,
     Item,
+    Page,
     SandboxEnvironment,
     SandboxSite,
     SiteDomain,
@@ -52,6 +55,7 @@ __all__ = [
     "Backup",
     "Fleet",
     "Item",
+    "Page",
     "SandboxEnvironment",
     "SandboxOperation",
     "SandboxSite",
@@ -95,12 +99,14 @@ class Fleet:
         operation_ids: str = "fresh",
         *,
         duration_spread: float = DEFAULT_SPREAD,
+        seeded_updates: bool = True,
     ) -> None:
         if operation_ids not in OPERATION_ID_MODES:
             raise ValueError(f"operation_ids must be one of {', '.join(OPERATION_ID_MODES)}")
         self.clock = clock
         self.time_scale = time_scale
         self.operation_ids = operation_ids
+        self.seeded_updates = seeded_updates  # False: generated items offer no update
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
         # A stream of its own, so that which environments lack caches leaves every id as it was.
@@ -124,8 +130,7 @@ class Fleet:
         self.active: Counter[str] = Counter()  # environment id -> mutating operations running
         self.overlaps = 0
         self._chains: dict[str, float] = {}  # environment id -> the durations of its operations
-        # plugin or theme name -> how updating it breaks the homepage ("fatal" or "blank")
-        self.break_on_update: dict[str, str] = {}
+        self.releases = Releases()  # the bad releases (releases.py)
 
     # --- generation -------------------------------------------------------------------------
 
@@ -147,6 +152,9 @@ class Fleet:
             plugins=draw_items(rng, PLUGINS, rng.randint(3, 6)),
             themes=draw_items(rng, THEMES, 2),
         )
+        if not self.seeded_updates:  # drawn all the same, so that every id stays as it was
+            for item in (*env.plugins.values(), *env.themes.values()):
+                item.latest = item.version
         if self._cache_rng.random() < CACHELESS_SHARE:
             env.cdn_cache_id = env.edge_cache_id = None
         day_ms = 86_400_000
@@ -225,20 +233,28 @@ class Fleet:
         with self.lock:
             return sum(1 for op in self._running if op.claim == claim)
 
-    def item_updated(self, env: SandboxEnvironment, name: str) -> None:
-        """A plugin or theme moved to a new version; a poisoned one breaks the site, and PHP
-        logs a fatal error as WordPress would."""
-        mode = self.break_on_update.get(name)
-        if mode is None:
-            return
-        env.broken = mode
+    def item_moved(self, env: SandboxEnvironment, kind: str, item: Item) -> None:
+        """A plugin or theme ("plugins"/"themes") moved to another version: the version's bad
+        release effect, if any, goes with the installed copy, and a fatal one is logged as PHP
+        would."""
+        item.effect = self.releases.effect_of(item.name, item.version)
+        if item.effect is not None and item.effect.logs_fatal:
+            self._log_fatal(env, kind, item.name)
+
+    def _log_fatal(self, env: SandboxEnvironment, kind: str, name: str) -> None:
+        # Each line a second after the previous one at the least: a client that compares the
+        # log's fatal lines before and after sees every new one, however fast the sandbox runs.
+        at = self.clock.now().astimezone(UTC).replace(microsecond=0)
+        if env.fatal_logged_at is not None and at <= env.fatal_logged_at:
+            at = env.fatal_logged_at + timedelta(seconds=1)
+        env.fatal_logged_at = at
+        file = f"plugins/{name}/{name}.php" if kind == "plugins" else f"themes/{name}/functions.php"
         env.log_lines.setdefault("error", []).append(
-            "[27-Nov-2026 03:00:00 UTC] PHP Fatal error:  Uncaught Error: Call to undefined "
-            f"function {name.replace('-', '_')}_init() in "
-            f"/www/wp-content/plugins/{name}/{name}.php:42"
+            f"[{at:%d-%b-%Y %H:%M:%S} UTC] PHP Fatal error:  Uncaught Error: Call to undefined "
+            f"function {name.replace('-', '_')}_init() in /www/wp-content/{file}:42"
         )
 
-    def site_page(self, host: str, path: str) -> tuple[int, str] | None:
+    def site_page(self, host: str, path: str) -> Page | None:
         """The page an environment's domain serves, None when no environment has that domain."""
         with self.lock:
             self._settle(self.clock.monotonic())
@@ -246,7 +262,7 @@ class Fleet:
                 for env in site.environments:
                     names = {env.domain, *(d.name for d in env.extra_domains)}
                     if host in names:
-                        return env.homepage(site.display_name, path)
+                        return env.page(site.display_name, path, self.time_scale)
         return None
 
     def add_site(self, display_name: str) -> str:
@@ -375,7 +391,12 @@ class Fleet:
                     "cdn_cache_id": env.cdn_cache_id,
                     "edge_cache_id": env.edge_cache_id,
                     "domains": [env.domain, *(d.name for d in env.extra_domains)],
-                    "broken": env.broken,
+                    "broken": env.homepage_failure(),
+                    "effects": {
+                        n: str(i.effect)
+                        for n, i in (*env.plugins.items(), *env.themes.items())
+                        if i.effect is not None
+                    },
                     "counters": dict(env.counters),
                 }
                 for site in self.sites

@@ -13,7 +13,11 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
+
+from scheduler.sandbox.releases import page_delay_s
+from scheduler.sandbox_values import Effect
 
 SITE_WORDS = (
     "acme", "bakery", "harbor", "nordic", "pixel", "summit", "garden", "atlas", "copper", "willow",
@@ -73,6 +77,8 @@ class Item:
     version: str
     latest: str
     status: str = "active"
+    # A bad release's effect (releases.py), decided when the environment moved to this version.
+    effect: Effect | None = None
 
     def to_json(self) -> dict[str, Any]:
         pending = self.latest != self.version
@@ -85,6 +91,41 @@ class Item:
             "update_version": self.latest if pending else None,
             "update_status": None,
         }
+
+
+CRITICAL_ERROR_PAGE = (
+    "<!DOCTYPE html><html><body><p>There has been a critical error on this "
+    "website.</p></body></html>"
+)
+
+
+def healthy_page(site_title: str, path: str) -> str:
+    return (
+        f"<!DOCTYPE html><html><head><title>{site_title}</title></head><body>"
+        f"<h1>{site_title}</h1><p>{path}</p><footer>Powered by WordPress</footer>"
+        "</body></html>"
+    )
+
+
+def changed_page(site_title: str, path: str) -> str:
+    """The page after a release that rewrote it: another title, another structure, larger."""
+    sections = "".join(
+        f'<section class="wp-block-group"><h2>Section {n}</h2><ul><li>{path}</li>'
+        "<li>Lorem ipsum dolor sit amet</li></ul></section>"
+        for n in range(1, 7)
+    )
+    return (
+        "<!DOCTYPE html><html><head><title>Coming soon</title></head><body>"
+        f'<div class="wp-site-blocks"><header><nav>{site_title}</nav></header>'
+        f"<main>{sections}</main></div><footer>Powered by WordPress</footer></body></html>"
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    body: str
+    delay_s: float  # how long it takes to answer
 
 
 @dataclass
@@ -140,22 +181,35 @@ class SandboxEnvironment:
     denied_ips: list[str] = field(default_factory=list)
     log_lines: dict[str, list[str]] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
-    broken: str | None = None  # how the homepage fails ("fatal", "blank"), None when healthy
+    # How the homepage fails ("fatal", "blank"), set by hand (tests); bad releases' effects
+    # live on the installed plugins and themes instead.
+    broken: str | None = None
+    fatal_logged_at: datetime | None = None  # the newest PHP fatal error logged
 
-    def homepage(self, site_title: str, path: str) -> tuple[int, str]:
-        """What a browser gets at `path`: WordPress's page, or its failure after a bad update."""
-        if self.broken == "fatal":
-            return 500, (
-                "<!DOCTYPE html><html><body><p>There has been a critical error on this "
-                "website.</p></body></html>"
-            )
-        if self.broken == "blank":
-            return 200, ""
-        return 200, (
-            f"<!DOCTYPE html><html><head><title>{site_title}</title></head><body>"
-            f"<h1>{site_title}</h1><p>{path}</p><footer>Powered by WordPress</footer>"
-            "</body></html>"
-        )
+    def effects(self) -> list[Effect]:
+        """The effects in force: those of the installed versions, and `broken`."""
+        found = [i.effect for i in (*self.plugins.values(), *self.themes.values()) if i.effect]
+        return [*found, Effect.parse(self.broken)] if self.broken else found
+
+    def page(self, site_title: str, path: str, time_scale: float) -> Page:
+        """What a browser gets at `path`: WordPress's page, or how a bad release spoilt it."""
+        effects = self.effects()
+        delay_s = page_delay_s(effects, time_scale)
+        kinds = {e.kind for e in effects}
+        if any(e.breaks(path) for e in effects):
+            return Page(500, CRITICAL_ERROR_PAGE, delay_s)
+        if "blank" in kinds:
+            return Page(200, "", delay_s)
+        if "changed" in kinds:
+            return Page(200, changed_page(site_title, path), delay_s)
+        return Page(200, healthy_page(site_title, path), delay_s)
+
+    def homepage_failure(self) -> str | None:
+        """How the homepage fails ("fatal" or "blank"), None when it answers."""
+        effects = self.effects()
+        if any(e.breaks("/") for e in effects):
+            return "fatal"
+        return "blank" if any(e.kind == "blank" for e in effects) else None
 
     def primary_domain_json(self) -> dict[str, Any]:
         return {

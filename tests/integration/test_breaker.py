@@ -28,6 +28,7 @@ from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.rollout import HaltAfter, Rollout, Share
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
+from scheduler.sandbox_values import SandboxRelease
 from tests.conftest import checked_sandbox
 
 FAST = Polling(first_poll_s=0.02, max_interval_s=0.1, not_found_grace_s=5, deadline_s=60)
@@ -43,7 +44,8 @@ def breaking_updates(server: SandboxServer) -> Job:
     fleet = server.sandbox.fleet
     names = {n for env in fleet.state().values() for n in env["updates"] if n in env["plugins"]}
     with fleet.lock:
-        fleet.break_on_update.update({name: "fatal" for name in names})
+        for name in names:
+            fleet.releases.add(SandboxRelease(name, None, "fatal"))
     options = UpdateOptions(safe=True, verify=VerifyOptions(contains="Powered by WordPress"))
     return Job(
         "updates",

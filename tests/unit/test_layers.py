@@ -24,6 +24,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.logs",
             "scheduler.domain",
             "scheduler.rollout",
+            "scheduler.sandbox_values",
             "scheduler.ratelimit",
             "scheduler.schedules",
             "scheduler.slots",

@@ -40,7 +40,7 @@ def _update_item(kind: str) -> Handler:
         def effect() -> None:
             if item.version != version:
                 item.version = version
-                fleet.item_updated(env, item.name)
+                fleet.item_moved(env, kind, item)
 
         operation = fleet.start_operation(f"wp-{singular}:update", env.id, env, effect)
         return accepted(operation.operation_id, f"Updating WordPress {singular} in progress")
@@ -62,7 +62,7 @@ def _bulk_update(kind: str) -> Handler:
             for name in names:
                 if items[name].version != items[name].latest:
                     items[name].version = items[name].latest
-                    fleet.item_updated(env, name)
+                    fleet.item_moved(env, kind, items[name])
 
         operation = fleet.start_operation(f"wp-{kind}:bulk-update", env.id, env, effect)
         # Documented as HTTP 200 with a body status of 202 (REFERENCE.md 3.6).

@@ -1,0 +1,74 @@
+"""Bad releases arranged in jobs.yaml, through the real CLI's in-process sandbox (`trigger
+--sandbox`, issue 15): one site with one bad and three good updates; the safe update that takes
+the bad one is rolled back, the one that leaves it out goes through."""
+
+from __future__ import annotations
+
+from tests.acceptance.conftest import Cli
+
+JOBS = """version: 1
+kinsta:
+  polling: {first_poll: 0.05s, max_interval: 0.2s}
+sandbox:
+  sites: 3
+  seed: 4
+  time_scale: 0.01
+  seeded_updates: false          # only the offers below are on offer
+  bad_releases:
+    - {name: plugin-a, version: "2.0.0", effect: fatal}
+  offers:                        # on the live environment of the site whose name ends in -1
+    - {name: plugin-a, version: "2.0.0", installed: "1.0.0", sites: ["*-1"], environment: live}
+    - {name: plugin-b, version: "1.0.1", installed: "1.0.0", sites: ["*-1"], environment: live}
+    - {name: plugin-c, version: "3.2.0", installed: "3.1.0", sites: ["*-1"], environment: live}
+    - {name: plugin-d, version: "1.0.0", installed: "0.9.0", sites: ["*-1"], environment: live}
+jobs:
+  - id: everything
+    targets: {sites: ["*-1"]}
+    actions:
+      - update_plugins: {safe: true}
+  - id: all-but-a
+    targets: {sites: ["*-1"]}
+    actions:
+      - update_plugins: {safe: true, exclude: [plugin-a]}
+"""
+
+
+def test_a_bad_release_from_jobs_yaml_is_rolled_back_and_the_good_ones_go_through(
+    cli: Cli,
+) -> None:
+    (cli.cwd / "jobs.yaml").write_text(JOBS)
+    assert cli("validate", "--sandbox", "--offline").code == 0
+
+    broken = cli("trigger", "everything", "--sandbox")
+    assert broken.code == 1, broken.err[-2000:]
+    task = cli("show", "1", "--format", "json").json()["tasks"][0]
+    assert task["status"] == "rolled_back"
+    before = {"plugin-a": "1.0.0", "plugin-b": "1.0.0", "plugin-c": "3.1.0", "plugin-d": "0.9.0"}
+    assert task["versions_before"] == {"plugins": before}
+    assert task["versions_after"] == {"plugins": before}
+    problems = task["result"]["verify"]["problems"]
+    assert any("answered 500" in p for p in problems) and any("PHP fatal" in p for p in problems)
+
+    good = cli("trigger", "all-but-a", "--sandbox")  # a fresh sandbox, arranged the same way
+    assert good.code == 0, good.err[-2000:]
+    task = cli("show", "2", "--format", "json").json()["tasks"][0]
+    assert task["status"] == "succeeded"
+    after = {"plugin-b": "1.0.1", "plugin-c": "3.2.0", "plugin-d": "1.0.0"}
+    assert task["versions_after"] == {"plugins": after}
+
+
+def test_a_bad_sandbox_arrangement_is_refused_with_its_file_and_line(cli: Cli) -> None:
+    (cli.cwd / "jobs.yaml").write_text(
+        JOBS.replace("effect: fatal}", "effect: explode}").replace('installed: "1.0.0", ', "", 1)
+    )
+    refused = cli("validate", "--sandbox", "--offline")
+    assert refused.code == 2
+    assert "jobs.yaml:10: sandbox.bad_releases.0.effect: unknown effect 'explode'" in refused.err
+
+    (cli.cwd / "jobs.yaml").write_text(JOBS.replace('installed: "1.0.0", ', "", 1))
+    unmatched = cli("trigger", "everything", "--sandbox")
+    assert unmatched.code == 2 and "Traceback" not in unmatched.err
+    assert "sandbox.offers.0: no environment of the sites *-1 has 'plugin-a'" in unmatched.err
+
+    flag = cli("sandbox", "--bad-release", "elementor@3.2.1:explode")
+    assert flag.code == 2 and "--bad-release 'elementor@3.2.1:explode': unknown effect" in flag.err

@@ -29,6 +29,8 @@ STEPS = ("patch", "minor", "all")
 # Polls counted per operation of an isolation step, on the high side (plan's own figure is for
 # the usual path, and history's for the night as a whole).
 STEP_POLLS = 2.0
+LIST_REQUESTS = 1.0  # a step updates items already listed
+UNDO_REQUESTS = UNDO_OPERATIONS = 1.0  # a step's restore, or the backup deletion it needs
 
 
 class UpdateOptions(Options):
@@ -217,7 +219,8 @@ def step_requests(options: UpdateOptions) -> float:
     `_cost` declares it), a restore or the deletion of the backup it supersedes, and the
     operations' polls (STEP_POLLS each)."""
     cost = _cost(options)
-    return cost.requests - 1.0 + 1.0 + (cost.operations + 1.0) * STEP_POLLS
+    requests = cost.requests - LIST_REQUESTS + UNDO_REQUESTS
+    return requests + (cost.operations + UNDO_OPERATIONS) * STEP_POLLS
 
 
 UPDATE_PLUGINS = define(

@@ -92,10 +92,15 @@ def quarantine_add(state: State, name: str, version: str, reason: str, kind: str
 def _check(name: str, version: str | None) -> None:
     if not NAME.match(name):
         raise BadInputError(
-            f"NAME {name!r}: a plugin or theme's slug (letters, digits, . _ -), as `sites` lists it"
+            f"NAME {_shown(name)}: a plugin or theme's slug (letters, digits, . _ -), as `sites` "
+            "lists it"
         )
     if version is not None and not VERSION.match(version):
-        raise BadInputError(f"VERSION {version!r}: a version such as 3.2.1")
+        raise BadInputError(f"VERSION {_shown(version)}: a version such as 3.2.1")
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def entry_json(entry: QuarantineEntry) -> dict[str, Any]:

@@ -71,6 +71,10 @@ class ActionContext(Protocol):
     def time_left_s(self) -> float:
         """Seconds until the run's timeout (its job's `timeout`): no new step starts after it."""
 
+    def winding_down(self) -> str | None:
+        """Why the run starts no new work now (a cancel, a circuit breaker, the process
+        stopping); None while it may."""
+
     def exclusive(self, environment_id: str, label: str) -> AbstractContextManager[None]:
         """Hold another environment's lock (as the task's own is held) for a block."""
 

@@ -182,7 +182,11 @@ class Steps:
         return Verdict.FAILED
 
     def go_on(self) -> str | None:
-        """Why no further step may start (culprits.isolate's `go_on`)."""
+        """Why no further step may start (culprits.isolate's `go_on`): the run winds down (a
+        cancel), or has no time left for one."""
+        stopping = self.ctx.winding_down()
+        if stopping is not None:
+            return f"the run winds down: {stopping}"
         backlog = self.ctx.client.backlog()
         return culprits.affordable(
             self.ctx.time_left_s(),

@@ -128,6 +128,12 @@ class TaskContext:
     def time_left_s(self) -> float:
         return self.task.deadline - self.tools.clock.monotonic()
 
+    def winding_down(self) -> str | None:
+        control = self.task.control
+        if control.stop.is_set():
+            return "the process is stopping"
+        return control.winding_down.reason if control.winding_down is not None else None
+
     @contextmanager
     def exclusive(self, environment_id: str, label: str) -> Iterator[None]:
         locks, task = self.tools.locks, self.task

@@ -5,6 +5,8 @@ updates the rest; released, it goes through; isolation stops at the run's timeou
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -71,7 +73,9 @@ def run_job(
     client = KinstaClient(
         sandbox.url, Secret(DEFAULT_API_KEY), RateGovernor(RateLimits(), clock), clock
     )
-    runner = Runner(client, store, clock, FAST, fleet.company_id, started_by="test")
+    runner = Runner(
+        client, store, clock, FAST, fleet.company_id, started_by="test", heartbeat_s=0.1
+    )
     runner.probe = SiteProbe(5, via=sandbox.url.removesuffix("/v2"))
 
     def run(sites: int = 1, timeout_s: float = 600.0, **options: Any) -> Run:
@@ -199,3 +203,29 @@ def test_a_single_bad_update_is_quarantined_without_isolation(
     assert [op.action for op in task.operations] == ["backup", "update_plugins", "restore_backup"]
     assert (task.result or {})["quarantined"] == [{"name": BAD, "version": "3.3.0"}]
     assert [e.name for e in store.quarantine.entries()] == [BAD]
+
+
+def test_a_cancel_stops_the_isolation_between_steps(
+    run_job: Callable[..., Run], store: HistoryStore, fleet: Fleet
+) -> None:
+    """A run winding down starts no new step: the step in flight ends (restored or kept), the
+    rest stays as it was, untried, and nothing is convicted on the way."""
+    live = fleet.sites[0].environments[0]
+    done: list[Run] = []
+    night = threading.Thread(target=lambda: done.append(run_job()))
+    night.start()
+    deadline = time.monotonic() + 30
+    while live.counters.get("backups:restore:done", 0) < 1:  # the bulk step was restored
+        assert time.monotonic() < deadline and night.is_alive()
+        time.sleep(0.01)
+    asked = store.runs.request_cancel(1, datetime.now(UTC), by="ops@host", reason="enough")
+    assert asked is not None
+    night.join(timeout=60)
+    (run,) = done
+    assert run.status is RunStatus.CANCELLED
+    task = only_task(store, run)
+    assert task.status is TaskStatus.ROLLED_BACK
+    isolation = (task.result or {})["isolation"]
+    assert isolation["stopped"].startswith("the run winds down: "), isolation
+    assert isolation["untried"] and BAD in isolation["untried"]
+    assert store.quarantine.entries() == [] and live.broken is None

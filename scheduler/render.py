@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -336,23 +336,7 @@ def site_action_json(entry: SiteAction) -> dict[str, Any]:
     }
 
 
-# (kind, name, version) -> why that version is held back (quarantined)
-Held = Mapping[tuple[str, Any, Any], str]
-
-
-def inventory_json(snapshot: InventorySnapshot, held: Held | None = None) -> dict[str, Any]:
-    """An environment's latest inventory; an update on offer whose version is quarantined
-    (`held`: (kind, name, version) -> why) carries `quarantined`: why it is held back."""
-    held = held or {}
-
-    def items(kind: str, found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        out = [dict(i) for i in found]
-        for item in out:
-            why = held.get((kind, item.get("name"), item.get("update_version")))
-            if why is not None:
-                item["quarantined"] = why
-        return out
-
+def inventory_json(snapshot: InventorySnapshot) -> dict[str, Any]:
     return {
         "environment": snapshot.environment,
         "taken_at": utc_iso(snapshot.taken_at),
@@ -360,20 +344,17 @@ def inventory_json(snapshot: InventorySnapshot, held: Held | None = None) -> dic
         "php_version": snapshot.php_version,
         "wordpress_version": snapshot.wordpress_version,
         "pending_updates": snapshot.pending_updates,
-        "plugins": items("plugins", snapshot.plugins),
-        "themes": items("themes", snapshot.themes),
+        "plugins": [dict(p) for p in snapshot.plugins],
+        "themes": [dict(t) for t in snapshot.themes],
         "backups": [dict(b) for b in snapshot.backups],
     }
 
 
 def sites_json(
-    entries: Sequence[SiteAction],
-    inventory: Sequence[InventorySnapshot] = (),
-    held: Held | None = None,
+    entries: Sequence[SiteAction], inventory: Sequence[InventorySnapshot] = ()
 ) -> list[dict[str, Any]]:
     """One object per site: its latest success and failure, each action's latest outcome, and
-    each environment's latest inventory (PHP, WordPress, plugin and theme versions; updates on
-    offer held back by the quarantine say why)."""
+    each environment's latest inventory (PHP, WordPress, plugin and theme versions)."""
     by_site: dict[str, list[SiteAction]] = {}
     snapshots: dict[str, list[InventorySnapshot]] = {}
     for snapshot in inventory:
@@ -401,7 +382,7 @@ def sites_json(
             "last_failure_at": utc_iso(worst.last_failure_at) if worst else None,
             "last_failure": failure,
             "actions": [site_action_json(a) for a in actions],
-            "inventory": [inventory_json(s, held) for s in snapshots.get(site, [])],
+            "inventory": [inventory_json(s) for s in snapshots.get(site, [])],
         })  # fmt: skip
     return out
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 from rich.console import Console
 
@@ -62,8 +65,8 @@ def sites(state: State, site: str | None, fmt: str) -> None:
     inventory = store.catalogue.latest_inventory(site)
     if site is not None and not entries and not inventory:
         raise NotFoundError(f"no history for site {site!r}")
-    held = {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()}
-    rows = render.sites_json(entries, inventory, held)
+    rows = render.sites_json(entries, inventory)
+    _mark_held(rows, {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()})
     if fmt == "json":
         click.echo(render.to_json(rows))
     elif fmt == "csv":
@@ -71,3 +74,15 @@ def sites(state: State, site: str | None, fmt: str) -> None:
         click.echo(render.to_csv(flat, render.SITE_ACTION_FIELDS), nl=False)
     else:
         render.sites_table(rows, make_console())
+
+
+def _mark_held(rows: list[dict[str, Any]], held: Mapping[tuple[str, Any, Any], str]) -> None:
+    """An update on offer whose version is quarantined says why it is held back (`quarantined`
+    on the inventory's item): `held` is (kind, name, version) -> why."""
+    for row in rows:
+        for snapshot in row["inventory"]:
+            for kind in ("plugins", "themes"):
+                for item in snapshot[kind]:
+                    why = held.get((kind, item.get("name"), item.get("update_version")))
+                    if why is not None:
+                        item["quarantined"] = why

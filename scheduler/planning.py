@@ -26,6 +26,7 @@ from scheduler import schedules
 from scheduler.actions import ActionDef, Scope
 from scheduler.actions.updates import UpdateOptions
 from scheduler.domain import IntervalSchedule, Job, RateLimits, Schedule
+from scheduler.ports import QuarantineEntry
 
 LIST_REQUESTS = 1  # resolving targets: one GET /sites with environments
 # Polls an operation costs before history knows its action (the mean of recent successes, then):
@@ -37,6 +38,7 @@ TAIL_SHARE = 0.5
 # Kinsta's rate window. Actions declare their typical durations at Kinsta's pace; a jobs.yaml that
 # scales the window (as the sandbox's benchmarks and tests scale time) scales them alike.
 KINSTA_WINDOW_S = RateLimits().window_s  # the same figure the runner scales scouts by
+UPDATE_KINDS = {"update_plugins": "plugins", "update_themes": "themes"}
 
 
 @dataclass(frozen=True)
@@ -351,7 +353,7 @@ def target_warnings(
         if installed is None:
             continue
         for action in job.actions:
-            kind = {"update_plugins": "plugins", "update_themes": "themes"}.get(action.name)
+            kind = UPDATE_KINDS.get(action.name)
             if kind is None or not isinstance(action.options, UpdateOptions):
                 continue
             for pattern in action.options.exclude:
@@ -360,3 +362,20 @@ def target_warnings(
                         (job.id, f"{action.name}.exclude: no environment has {kind} {pattern!r}")
                     )
     return found
+
+
+def held_back(job: Job, quarantined: Sequence[QuarantineEntry]) -> list[QuarantineEntry]:
+    """The quarantined versions the job's updates hold back: those of the kind an update action
+    of the job updates, that its `include` takes and its `exclude` does not."""
+    found: list[QuarantineEntry] = []
+    for action in job.actions:
+        kind = UPDATE_KINDS.get(action.name)
+        if kind is None:
+            continue
+        options = action.options if isinstance(action.options, UpdateOptions) else UpdateOptions()
+        for entry in quarantined:
+            taken = any(fnmatchcase(entry.name, p) for p in options.include or ("*",))
+            excluded = any(fnmatchcase(entry.name, p) for p in options.exclude)
+            if entry.kind == kind and entry.active and taken and not excluded:
+                found.append(entry)
+    return list(dict.fromkeys(found))

@@ -43,6 +43,8 @@ __all__ = [
     "Maintenance",
     "PlannedTask",
     "PruneResult",
+    "Quarantine",
+    "QuarantineEntry",
     "RunFilter",
     "RunLedger",
     "TaskFilter",
@@ -108,6 +110,45 @@ class Beat:
 
     ours: bool
     cancel: CancelRequest | None = None
+
+
+QUARANTINED_BY_ROLLBACK = "rollback"
+QUARANTINED_BY_OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A plugin or theme version no update takes (see `Quarantine`), and the evidence: the
+    environment, run and task where its safe update was rolled back and the check that failed
+    (`reason`), or an operator's reason."""
+
+    kind: str  # plugins | themes
+    name: str
+    version: str
+    reason: str
+    added_at: datetime
+    added_by: str = QUARANTINED_BY_ROLLBACK  # or QUARANTINED_BY_OPERATOR
+    site: str | None = None
+    environment: str | None = None
+    run_id: int | None = None
+    task_id: int | None = None
+    rollbacks: int = 1  # rollbacks that proved it while it stayed quarantined
+    released_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    def why(self) -> str:
+        """What a held-back item says: the version, and where it failed or who put it there."""
+        if self.added_by == QUARANTINED_BY_OPERATOR:
+            return f"{self.version} quarantined by an operator: {self.reason}"
+        where = f"{self.site}/{self.environment}" if self.site else "an environment"
+        more = f", {self.rollbacks} rollbacks in all" if self.rollbacks > 1 else ""
+        return (
+            f"{self.version} quarantined: rolled back on {where} (run {self.run_id}, task "
+            f"{self.task_id}{more}): {self.reason}"
+        )
 
 
 def new_owner_token() -> str:
@@ -335,6 +376,29 @@ class Catalogue(Protocol):
 
     def latest_inventory(self, site: str | None = None) -> list[InventorySnapshot]:
         """The newest snapshot of each environment (of `site`), by site and environment."""
+
+
+class Quarantine(Protocol):
+    """Plugin and theme versions whose safe update was rolled back (or that an operator named):
+    no update takes one until a newer version is offered or an operator releases it. One entry
+    per (kind, name, version); a released entry stays, for the record, until quarantined again."""
+
+    def add(self, entry: QuarantineEntry) -> QuarantineEntry:
+        """Quarantine a version; the entry as stored. One already quarantined keeps its first
+        evidence (a rollback counts in `rollbacks`); a released one takes the new evidence."""
+
+    def held(
+        self, kind: str, offered: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], QuarantineEntry]:
+        """The quarantined ones among these (name, version) of `kind`."""
+
+    def release(self, name: str, version: str | None, now: datetime) -> list[QuarantineEntry]:
+        """Release the quarantined versions of `name` (of any kind; only `version`, if given);
+        return the entries released."""
+
+    def entries(self, *, released: bool = False) -> list[QuarantineEntry]:
+        """The quarantined versions (with `released`, the released ones too), by kind, name and
+        version."""
 
 
 class HistoryQueries(Protocol):

@@ -426,6 +426,7 @@ def _installed(entry: dict[str, Any]) -> str:
     items = [
         f"{item['name']} {item['version']}"
         + (f" (-> {item['update_version']})" if item.get("update_version") else "")
+        + (" held back: quarantined" if item.get("quarantined") else "")
         for item in (*entry["plugins"], *entry["themes"])
     ]
     return (

@@ -3,7 +3,7 @@
 `halted` (a circuit breaker's stop) are allowed.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009 (quarantine)
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -143,7 +143,7 @@ def prune_backups(ctx: ActionContext, target: Target, options: PruneBackupsOptio
         )
     deleted, failures = [], []
     for old in doomed:
-        result = _delete(ctx, target, old)
+        result = delete(ctx, target, old)
         if result.status is TaskStatus.SUCCEEDED:
             deleted.append(backup_json(old))
         else:
@@ -160,7 +160,7 @@ def prune_backups(ctx: ActionContext, target: Target, options: PruneBackupsOptio
     )
 
 
-def _delete(ctx: ActionContext, target: Target, backup: Backup) -> ActionResult:
+def delete(ctx: ActionContext, target: Target, backup: Backup) -> ActionResult:
     """Delete one backup; after an uncertain answer, read the list until it is gone."""
     env_id = target.environment_id
     return change(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from scheduler.domain import InventorySnapshot, OperationState, TaskStatus
 from scheduler.errors import KinstaAPIError, KinstaError
+from scheduler.ports import QuarantineEntry
 
 if TYPE_CHECKING:
     from scheduler.kinsta.client import KinstaClient, OperationAccepted
@@ -57,6 +58,22 @@ class ActionContext(Protocol):
         """Record updates on offer ((name, version) of plugins|themes); when each was first seen."""
 
     def record_inventory(self, snapshot: InventorySnapshot) -> None: ...
+
+    def quarantined(
+        self, kind: str, offered: Iterable[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], QuarantineEntry]:
+        """The quarantined ones among these (name, version) updates of plugins|themes."""
+
+    def quarantine(self, kind: str, name: str, version: str, reason: str) -> QuarantineEntry:
+        """Quarantine a version this task proved guilty (its safe update was rolled back): the
+        task's target, run and task are the evidence, with `reason` (the check that failed)."""
+
+    def time_left_s(self) -> float:
+        """Seconds until the run's timeout (its job's `timeout`): no new step starts after it."""
+
+    def winding_down(self) -> str | None:
+        """Why the run starts no new work now (a cancel, a circuit breaker, the process
+        stopping); None while it may."""
 
     def exclusive(self, environment_id: str, label: str) -> AbstractContextManager[None]:
         """Hold another environment's lock (as the task's own is held) for a block."""

@@ -1,31 +1,36 @@
 """Plugin and theme updates: read the list, choose what to update (include, exclude, how big a
-step, how long a version has been on offer), one bulk call per environment, versions recorded
-before and after. With `safe: true`: a manual backup first, then verification, and the backup
-restored when verification fails (the task ends `rolled_back`)."""
+step, how long a version has been on offer, not a quarantined version), one bulk call per
+environment, versions recorded before and after. With `safe: true`: a manual backup first,
+then verification, the backup restored when verification fails (the task ends `rolled_back`),
+the culprit isolated and its version quarantined (scheduler.actions.safe)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import field_validator
 
-from scheduler.actions import ActionContext, ActionResult, Cost, Options, change, define, verify
-from scheduler.actions import backups as backup_actions
+from scheduler.actions import ActionContext, ActionResult, Cost, Options, define, safe
 from scheduler.actions.verify import VerifyOptions
 from scheduler.domain import Target, TaskStatus
+from scheduler.ports import QuarantineEntry
 from scheduler.values import Duration, parse_duration
 
 if TYPE_CHECKING:
     from scheduler.kinsta.client import OperationAccepted
-    from scheduler.kinsta.models import Backup, WpItem
+    from scheduler.kinsta.models import WpItem
 
-SAFE_TAG = "kinsta-scheduler pre-update"
 STEPS = ("patch", "minor", "all")
+# Polls counted per operation of an isolation step, on the high side (plan's own figure is for
+# the usual path, and history's for the night as a whole).
+STEP_POLLS = 2.0
+LIST_REQUESTS = 1.0  # a step updates items already listed
+UNDO_REQUESTS = UNDO_OPERATIONS = 1.0  # a step's restore, or the backup deletion it needs
 
 
 class UpdateOptions(Options):
@@ -36,6 +41,7 @@ class UpdateOptions(Options):
     safe: bool = False
     verify: VerifyOptions = VerifyOptions()
     check_php_errors: bool = True
+    isolate: bool = True  # a safe bulk update that fails: find the culprit in halves
 
     @field_validator("min_age")
     @classmethod
@@ -71,8 +77,11 @@ def choose(
     options: UpdateOptions,
     first_seen: Mapping[tuple[str, str], datetime],
     now: datetime,
+    quarantined: Mapping[tuple[str, str], QuarantineEntry] | None = None,
 ) -> tuple[list[WpItem], dict[str, str]]:
-    """(items to update, held back: name -> why)."""
+    """(items to update, held back: name -> why). `quarantined`: (name, version) -> its entry,
+    for the versions on offer that no update takes."""
+    quarantined = quarantined or {}
     include = options.include or ("*",)
     exclude, only, min_age = options.exclude, options.only, float(options.min_age)
     chosen, held = [], {}
@@ -83,6 +92,10 @@ def choose(
             continue
         if any(fnmatchcase(item.name, p) for p in exclude):
             held[item.name] = "excluded"
+            continue
+        entry = quarantined.get((item.name, item.update_version))
+        if entry is not None:
+            held[item.name] = entry.why()
             continue
         size = step(item.version, item.update_version)
         if not _allowed(size, only):
@@ -100,23 +113,6 @@ def choose(
     return chosen, held
 
 
-@dataclass(frozen=True)
-class _Batch:
-    """The items one update sends, with their versions before and the versions offered."""
-
-    kind: str
-    names: list[str]
-    before: dict[str, dict[str, str | None]]
-    wanted: dict[str, str | None]
-    listing: Callable[[str], list[WpItem]]
-
-    def installed(self, target: Target) -> dict[str, str | None]:
-        return {i.name: i.version for i in self.listing(target.environment_id)}
-
-    def versions(self, installed: Mapping[str, str | None]) -> dict[str, dict[str, str | None]]:
-        return {self.kind: {name: installed.get(name) for name in self.names}}
-
-
 def _update(
     kind: str,
     ctx: ActionContext,
@@ -129,147 +125,65 @@ def _update(
     items = listing(target.environment_id)
     offered = [(i.name, i.update_version) for i in items if i.has_update and i.update_version]
     first_seen = ctx.note_available(kind, offered)
-    chosen, held = choose(items, options, first_seen, ctx.now())
+    quarantined = ctx.quarantined(kind, offered)
+    chosen, held = choose(items, options, first_seen, ctx.now(), quarantined)
     details: dict[str, Any] = {"held_back": held} if held else {}
+    barred = sorted(
+        n for n, v in offered if (n, v) in quarantined and held.get(n) == quarantined[n, v].why()
+    )
     if not chosen:
-        reason = "no updates available" if not offered else "no update passes the job's filters"
-        return ActionResult(TaskStatus.SKIPPED, f"{kind}: {reason}", details)
-    batch = _Batch(
+        return ActionResult(TaskStatus.SKIPPED, _nothing(kind, offered, barred), details)
+    batch = safe.Batch(
         kind,
         [i.name for i in chosen],
         {kind: {i.name: i.version for i in chosen}},
         {i.name: i.update_version for i in chosen},
         listing,
     )
-    backup, fatals_before = None, None
     if options.safe:
-        failed, backup, fatals_before = _safety_backup(ctx, target, options, details)
-        if failed is not None:
-            return failed
-    result, now_installed = _apply(ctx, target, batch, bulk, details, read_back=options.safe)
-    return _settle(
-        ctx,
-        target,
-        options,
-        batch,
-        result=result,
-        now_installed=now_installed,
-        backup=backup,
-        fatals_before=fatals_before,
-        details=details,
+        policy = safe.Policy(
+            options.verify, options.check_php_errors, options.isolate, step_requests(options)
+        )
+        result = safe.safe_update(ctx, target, policy, batch, bulk=bulk, details=details)
+    else:
+        result = _plain(ctx, target, batch, bulk, details)
+    return _with_held(result, barred)
+
+
+def _nothing(kind: str, offered: list[tuple[str, str]], barred: list[str]) -> str:
+    """Why a task updates nothing."""
+    if not offered:
+        return f"{kind}: no updates available"
+    reason = f"{kind}: no update passes the job's filters"
+    return f"{reason}; held back (quarantined): {', '.join(barred)}" if barred else reason
+
+
+def _with_held(result: ActionResult, barred: list[str]) -> ActionResult:
+    """An update that held quarantined versions back says so in its message too."""
+    if not barred or result.status is TaskStatus.SKIPPED:
+        return result
+    return replace(
+        result, message=f"{result.message}; held back (quarantined): {', '.join(barred)}"
     )
 
 
-def _safety_backup(
-    ctx: ActionContext, target: Target, options: UpdateOptions, details: dict[str, Any]
-) -> tuple[ActionResult | None, Backup | None, set[str] | None]:
-    """(the failure that stops the update, or None; the backup; the fatal errors before)."""
-    result, backup = backup_actions.create(ctx, target, SAFE_TAG)
-    if backup is None:
-        reason = result.message if result.status is not TaskStatus.SUCCEEDED else "not listed"
-        failed = ActionResult(
-            TaskStatus.FAILED, f"no update: the safety backup failed ({reason})", details
-        )
-        return failed, None, None
-    details["backup"] = backup_actions.backup_json(backup)
-    fatals = verify.fatal_lines(ctx, target) if options.check_php_errors else None
-    return None, backup, fatals
-
-
-def _apply(
+def _plain(
     ctx: ActionContext,
     target: Target,
-    batch: _Batch,
+    batch: safe.Batch,
     bulk: Callable[[str, list[str]], OperationAccepted],
     details: dict[str, Any],
-    *,
-    read_back: bool,
-) -> tuple[ActionResult, dict[str, str | None]]:
-    """Send the bulk update; (its result, the versions installed afterwards)."""
-
-    def in_place() -> bool:
-        installed = batch.installed(target)
-        return all(installed.get(n) == batch.wanted[n] for n in batch.names)
-
-    # After an uncertain answer the update is not sent again: the versions are read back.
-    result = change(
-        ctx, lambda: bulk(target.environment_id, batch.names), in_place, f"the {batch.kind} updated"
-    )
-    details.update({k: v for k, v in result.details.items() if k in ("uncertain", "reconciled")})
-    # Versions after: read back when the site is verified anyway (safe updates) or the
-    # operation did not succeed; otherwise Kinsta's success means the offered versions are in
-    # place, and one request per environment is saved.
-    if read_back or result.status is not TaskStatus.SUCCEEDED:
-        return result, batch.installed(target)
-    return result, dict(batch.wanted)
-
-
-def _settle(
-    ctx: ActionContext,
-    target: Target,
-    options: UpdateOptions,
-    batch: _Batch,
-    *,
-    result: ActionResult,
-    now_installed: dict[str, str | None],
-    backup: Backup | None,
-    fatals_before: set[str] | None,
-    details: dict[str, Any],
 ) -> ActionResult:
-    """The task's result: what moved, verified (and rolled back) when the update is safe."""
-    kind, names, before = batch.kind, batch.names, batch.before
-    after = batch.versions(now_installed)
-    moved = [n for n in names if now_installed.get(n) == batch.wanted[n]]
+    """An update without a backup or verification: what moved."""
+    result, installed = safe.apply(ctx, target, batch, bulk, details, read_back=False)
+    after = batch.versions(installed)
+    moved = [n for n in batch.names if installed.get(n) == batch.wanted[n]]
     details["updated"] = moved
-    if result.status is TaskStatus.SUCCEEDED and len(moved) < len(names):
-        stuck = ", ".join(n for n in names if n not in moved)
-        result = ActionResult(TaskStatus.FAILED, f"the update finished but {stuck} did not move")
-    noun = kind if len(moved) != 1 else kind.removesuffix("s")
-    message = f"updated {len(moved)} {noun}: " + ", ".join(
-        f"{n} {before[kind][n]} -> {now_installed.get(n)}" for n in moved
-    )
-    if options.safe and backup is not None:
-        verdict = verify.check(ctx, target, options.verify, fatals_before)
-        details["verify"] = verdict.to_json()
-        if not verdict.ok or result.status is not TaskStatus.SUCCEEDED:
-            why = verdict.summary() if not verdict.ok else result.message
-            return _roll_back(
-                ctx, target, batch, backup=backup, why=why, details=details, after=after
-            )
-        message += "; site verified"
+    result = safe.stuck(result, batch, installed)
     if result.status is not TaskStatus.SUCCEEDED:
-        return ActionResult(result.status, result.message, details, before, after)
-    return ActionResult(TaskStatus.SUCCEEDED, message, details, before, after)
-
-
-def _roll_back(
-    ctx: ActionContext,
-    target: Target,
-    batch: _Batch,
-    *,
-    backup: Backup,
-    why: str,
-    details: dict[str, Any],
-    after: dict[str, dict[str, str | None]],
-) -> ActionResult:
-    """Restore the safety backup after a failed update or verification."""
-    restored = backup_actions.restore(ctx, target, backup)
-    if restored.status is not TaskStatus.SUCCEEDED:
-        return ActionResult(
-            TaskStatus.FAILED,
-            f"{why}; restoring backup {backup.id} FAILED: {restored.message}",
-            details,
-            batch.before,
-            after,
-        )
-    details["rolled_back_to"] = backup.id
-    return ActionResult(
-        TaskStatus.ROLLED_BACK,
-        f"{why}; restored backup {backup.id}",
-        details,
-        batch.before,
-        batch.versions(batch.installed(target)),
-    )
+        return ActionResult(result.status, result.message, details, batch.before, after)
+    message = f"updated {safe.counted(batch.kind, moved)}: {batch.moves(moved, installed)}"
+    return ActionResult(TaskStatus.SUCCEEDED, message, details, batch.before, after)
 
 
 def update_plugins(ctx: ActionContext, target: Target, options: UpdateOptions) -> ActionResult:
@@ -298,6 +212,15 @@ def _cost(options: UpdateOptions) -> Cost:
     if not options.safe:
         return Cost(2.0, 1.0)
     return Cost(2.0 + 3.0 + 1.0 + (2.0 if options.check_php_errors else 0.0), 2.0)
+
+
+def step_requests(options: UpdateOptions) -> float:
+    """What one step of culprit isolation asks of Kinsta: a safe update without its list (as
+    `_cost` declares it), a restore or the deletion of the backup it supersedes, and the
+    operations' polls (STEP_POLLS each)."""
+    cost = _cost(options)
+    requests = cost.requests - LIST_REQUESTS + UNDO_REQUESTS
+    return requests + (cost.operations + UNDO_OPERATIONS) * STEP_POLLS
 
 
 UPDATE_PLUGINS = define(

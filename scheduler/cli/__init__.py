@@ -9,7 +9,18 @@ import sys
 import click
 
 from scheduler import logs
-from scheduler.cli import cancel, db, history, plan, run, sandbox, show, trigger, validate
+from scheduler.cli import (
+    cancel,
+    db,
+    history,
+    plan,
+    quarantine,
+    run,
+    sandbox,
+    show,
+    trigger,
+    validate,
+)
 from scheduler.cli.base import cli, fail
 from scheduler.errors import (
     AuthenticationError,
@@ -27,6 +38,7 @@ __all__ = [
     "history",
     "main",
     "plan",
+    "quarantine",
     "run",
     "sandbox",
     "show",

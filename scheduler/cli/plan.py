@@ -43,9 +43,11 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
     now = _parse_at(at) if at else datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
     rows, found = _plan(config, now, count, targets, learned)
+    held = _held_back(config)
     for row in rows:
         row["warnings"] = [text for jobs, text in found if row["job_id"] in jobs]
         row["targets_note"] = note
+        row["held_back"] = held[row["job_id"]]
     if fmt == "json":
         click.echo(render.to_json(rows))
         return
@@ -55,6 +57,8 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
         click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
         if row["targets"] is not None:
             _echo_estimate(row)
+        for entry in row["held_back"]:
+            click.echo(f"  holds back {entry['kind']} {entry['name']}: {entry['why']}")
         if not row["next_local"]:
             click.echo("  runs only when triggered")
         for moment, dst in zip(row["next_local"], row["dst"], strict=True):
@@ -108,6 +112,27 @@ def _learned(config: Config) -> Learned:
         finally:
             store.engine.dispose()
     return Learned()
+
+
+def _held_back(config: Config) -> dict[str, list[dict[str, str]]]:
+    """Per job, the quarantined versions its updates hold back, and why (none without history)."""
+    from scheduler.bootstrap import open_store
+    from scheduler.planning import held_back
+
+    entries = []
+    with contextlib.suppress(SchedulerError):
+        store = open_store(config.database_url)
+        try:
+            entries = store.quarantine.entries()
+        finally:
+            store.engine.dispose()
+    return {
+        job.id: [
+            {"kind": e.kind, "name": e.name, "version": e.version, "why": e.why()}
+            for e in held_back(job, entries)
+        ]
+        for job in config.jobs
+    }
 
 
 def _plan_inputs(

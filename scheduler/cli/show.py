@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
+from rich.console import Console
 
 from scheduler import render
 from scheduler.cli.base import FORMATS, State, cli, history_store, make_console, parse_run_id
+from scheduler.domain import Task
 from scheduler.errors import NotFoundError
 
 
@@ -28,7 +33,25 @@ def show(state: State, run_id: str, fmt: str) -> None:
         body["tasks"] = [render.task_json(t, with_operations=True) for t in tasks]
         click.echo(render.to_json(body))
     else:
-        render.run_detail(run, tasks, make_console())
+        console = make_console()
+        render.run_detail(run, tasks, console)
+        for task in tasks:
+            _update_notes(task, console)
+
+
+def _update_notes(task: Task, console: Console) -> None:
+    """What an update held back and why, and the steps of a culprit's isolation."""
+    result, where = task.result or {}, f"  {task.site}/{task.environment}"
+    for name, why in sorted((result.get("held_back") or {}).items()):
+        console.print(f"{where} {task.action} held back {name}: {why}", markup=False)
+    steps = result.get("steps") or []
+    for number, step in enumerate(steps if len(steps) > 1 else [], 1):
+        problems = "; ".join(step.get("problems") or [])
+        console.print(
+            f"{where} step {number}: {', '.join(step['items'])} (backup {step['backup']}): "
+            f"{step['verdict']}, {step['outcome']}" + (f": {problems}" if problems else ""),
+            markup=False,
+        )
 
 
 @cli.command()
@@ -43,6 +66,7 @@ def sites(state: State, site: str | None, fmt: str) -> None:
     if site is not None and not entries and not inventory:
         raise NotFoundError(f"no history for site {site!r}")
     rows = render.sites_json(entries, inventory)
+    _mark_held(rows, {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()})
     if fmt == "json":
         click.echo(render.to_json(rows))
     elif fmt == "csv":
@@ -50,3 +74,15 @@ def sites(state: State, site: str | None, fmt: str) -> None:
         click.echo(render.to_csv(flat, render.SITE_ACTION_FIELDS), nl=False)
     else:
         render.sites_table(rows, make_console())
+
+
+def _mark_held(rows: list[dict[str, Any]], held: Mapping[tuple[str, Any, Any], str]) -> None:
+    """An update on offer whose version is quarantined says why it is held back (`quarantined`
+    on the inventory's item): `held` is (kind, name, version) -> why."""
+    for row in rows:
+        for snapshot in row["inventory"]:
+            for kind in ("plugins", "themes"):
+                for item in snapshot[kind]:
+                    why = held.get((kind, item.get("name"), item.get("update_version")))
+                    if why is not None:
+                        item["quarantined"] = why

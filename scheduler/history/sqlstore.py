@@ -11,6 +11,7 @@ from scheduler.history.catalogue import SqlCatalogue
 from scheduler.history.events import SqlEventLog
 from scheduler.history.locks import SqlEnvironmentLocks
 from scheduler.history.maintenance import SqlMaintenance
+from scheduler.history.quarantine import SqlQuarantine
 from scheduler.history.queries import SqlHistoryQueries
 from scheduler.history.runs import SqlRunLedger
 from scheduler.history.sql import Database
@@ -38,6 +39,7 @@ def sql_store(
         catalogue=SqlCatalogue(db),
         queries=SqlHistoryQueries(db),
         maintenance=SqlMaintenance(db),
+        quarantine=SqlQuarantine(db),
         retry=retry,
         _close=engine.dispose,
         engine=engine,

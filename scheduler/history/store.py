@@ -13,6 +13,7 @@ from scheduler.ports import (
     EventLog,
     HistoryQueries,
     Maintenance,
+    Quarantine,
     RunLedger,
     TaskLog,
 )
@@ -40,6 +41,7 @@ class HistoryStore:
     catalogue: Catalogue
     queries: HistoryQueries
     maintenance: Maintenance
+    quarantine: Quarantine
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     _close: Callable[[], None] = field(default=_nothing, repr=False)
 

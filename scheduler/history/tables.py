@@ -299,3 +299,23 @@ daemon_events = Table(
     Column("detail", Text),
     Index("ix_daemon_events_at", "at"),
 )
+
+# Plugin and theme versions no update takes: quarantined when a safe update of them was rolled
+# back (with the evidence: where, which check, which run and task) or by an operator, until a
+# newer version is offered or an operator releases them. A released row stays, for the record.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("kind", String(10), primary_key=True),  # plugins | themes
+    Column("name", String(200), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("added_by", String(16), nullable=False),  # rollback | operator
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("site", String(200)),
+    Column("environment", String(200)),
+    Column("run_id", Integer),
+    Column("task_id", Integer),
+    Column("rollbacks", Integer, nullable=False),
+    Column("released_at", UTCDateTime()),
+)

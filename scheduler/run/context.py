@@ -4,10 +4,11 @@ bundle of the runner's tools and the task it serves. It knows nothing of the exe
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from scheduler.clock import Clock
@@ -17,6 +18,7 @@ from scheduler.history import HistoryStore
 from scheduler.kinsta.client import KinstaClient, OperationAccepted
 from scheduler.kinsta.operations import next_delay_s
 from scheduler.kinsta.probe import SiteProbe
+from scheduler.ports import QuarantineEntry
 from scheduler.run.follow import DurationLearner, Follower
 from scheduler.run.leases import EnvironmentLocks, RunControl
 
@@ -34,6 +36,7 @@ class TaskRef:
     label: str  # job, run and target, for "busy" messages
     control: RunControl
     holders: list[str]  # the leases the target's pipeline holds (one list per pipeline)
+    deadline: float = math.inf  # the run's timeout, on the monotonic clock
 
 
 class FirstUser:
@@ -104,6 +107,32 @@ class TaskContext:
         self.tools.store.catalogue.record_inventory(
             task.task_id, task.run_id, task.target, snapshot
         )
+
+    def quarantined(
+        self, kind: str, offered: Iterable[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], QuarantineEntry]:
+        return self.tools.store.quarantine.held(kind, offered)
+
+    def quarantine(self, kind: str, name: str, version: str, reason: str) -> QuarantineEntry:
+        task, target = self.task, self.task.target
+        entry = QuarantineEntry(kind, name, version, reason, self.now())
+        evidence = replace(
+            entry,
+            site=target.site_name,
+            environment=target.environment_name,
+            run_id=task.run_id,
+            task_id=task.task_id,
+        )
+        return self.tools.store.quarantine.add(evidence)
+
+    def time_left_s(self) -> float:
+        return self.task.deadline - self.tools.clock.monotonic()
+
+    def winding_down(self) -> str | None:
+        control = self.task.control
+        if control.stop.is_set():
+            return "the process is stopping"
+        return control.winding_down.reason if control.winding_down is not None else None
 
     @contextmanager
     def exclusive(self, environment_id: str, label: str) -> Iterator[None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -108,8 +108,8 @@ class Pipeline:
                         continue
                     locked = ref
                     ref.holders.append(ref.holder)
-                try:
-                    result = self._task(job, ref)
+                try:  # the action sees the run's deadline (a safe update's isolation steps)
+                    result = self._task(job, replace(ref, deadline=deadline))
                 except TaskInterrupted:
                     break
                 failed += result.status.is_failure

@@ -196,6 +196,14 @@ LISTED: list[tuple[str, list[str], dict[str, str], str | None, str]] = [
     ("memory-db-file", ["trigger", "by-hand", "--sandbox"], {"KINSTA_SCHEDULER_DATABASE_URL": "sqlite:///:memory:"}, None, "in-memory"),
     ("metrics-host", ["run", "--sandbox", "--metrics-port", "0", "--metrics-host", "no such host!"], {}, None, "cannot listen"),
     ("sandbox-only", ["trigger", "demo"], {}, "version: 1\njobs:\n  - {id: demo, sandbox_only: true, actions: [clear_cache]}\n", "runs only with --sandbox"),
+    ("quarantine-path", ["quarantine", "add", "../etc", "1.0", "--reason", "x"], {}, None, "a plugin or theme's slug"),
+    ("quarantine-version", ["quarantine", "add", "akismet", "1.0; drop", "--reason", "x"], {}, None, "a version such as"),
+    ("quarantine-blank-reason", ["quarantine", "add", "akismet", "1.0", "--reason", "  "], {}, None, "printable characters"),
+    ("quarantine-newline-reason", ["quarantine", "add", "akismet", "1.0", "--reason", "a\nb"], {}, None, "one line"),
+    ("quarantine-no-reason", ["quarantine", "add", "akismet", "1.0"], {}, None, "Missing option '--reason'"),
+    ("quarantine-kind", ["quarantine", "add", "akismet", "1.0", "--reason", "x", "--kind", "core"], {}, None, "'core' is not one of"),
+    ("quarantine-release-unknown", ["quarantine", "release", "akismet", "9.9"], {}, None, "nothing quarantined as akismet 9.9"),
+    ("quarantine-release-huge", ["quarantine", "release", "a" * 10_000], {}, None, "a plugin or theme's slug"),
 ]  # fmt: skip
 
 

@@ -76,3 +76,34 @@ def test_min_age_soaks_new_versions() -> None:
     assert names(chosen) == ["akismet"]
     assert "soaking" in held["woocommerce"] and "2.0 h" in held["woocommerce"]
     assert set(held) == {"woocommerce", "wordpress-seo", "wordfence"}
+
+
+def test_a_quarantined_version_is_held_back_and_a_newer_one_is_not() -> None:
+    from scheduler.ports import QuarantineEntry
+
+    entry = QuarantineEntry(
+        "plugins", "akismet", "5.3.2", "acme.example.com/ answered 500, expected 200", NOW,
+        site="acme", environment="live", run_id=3, task_id=17,
+    )  # fmt: skip
+    chosen, held = choose(ITEMS, UpdateOptions(), {}, NOW, {("akismet", "5.3.2"): entry})
+    assert "akismet" not in names(chosen) and len(chosen) == 3
+    assert held["akismet"] == (
+        "5.3.2 quarantined: rolled back on acme/live (run 3, task 17): "
+        "acme.example.com/ answered 500, expected 200"
+    )
+    newer = [item("akismet", "5.3.1", "5.3.3")]
+    chosen, held = choose(newer, UpdateOptions(), {}, NOW, {("akismet", "5.3.2"): entry})
+    assert names(chosen) == ["akismet"] and held == {}
+
+
+def test_an_excluded_item_says_excluded_even_when_quarantined() -> None:
+    from scheduler.ports import QUARANTINED_BY_OPERATOR, QuarantineEntry
+
+    entry = QuarantineEntry(
+        "plugins", "woocommerce", "9.0.0", "vendor advisory", NOW, QUARANTINED_BY_OPERATOR
+    )
+    options = UpdateOptions(exclude=("woocommerce",))
+    _, held = choose(ITEMS, options, {}, NOW, {("woocommerce", "9.0.0"): entry})
+    assert held["woocommerce"] == "excluded"
+    _, held = choose(ITEMS, UpdateOptions(), {}, NOW, {("woocommerce", "9.0.0"): entry})
+    assert held["woocommerce"] == "9.0.0 quarantined by an operator: vendor advisory"

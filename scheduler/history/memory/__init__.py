@@ -4,6 +4,7 @@ history need not outlive the process. Thread-safe: one lock over every table."""
 
 from __future__ import annotations
 
+from scheduler.history.memory.quarantine import MemoryQuarantine
 from scheduler.history.memory.records import (
     MemoryCatalogue,
     MemoryEventLog,
@@ -29,4 +30,5 @@ def memory_store(state: MemoryState | None = None) -> HistoryStore:
         catalogue=MemoryCatalogue(state),
         queries=MemoryHistoryQueries(state),
         maintenance=MemoryMaintenance(state),
+        quarantine=MemoryQuarantine(state),
     )

@@ -27,6 +27,7 @@ from scheduler.domain import (
 )
 from scheduler.errors import OwnershipLost, StoreError
 from scheduler.history.rows import operation_from, run_from, task_from, utc
+from scheduler.ports import QuarantineEntry
 
 J = TypeVar("J")
 
@@ -146,6 +147,7 @@ class MemoryState:
     governor_events: dict[int, GovernorEvent] = field(default_factory=dict)
     daemon_events: dict[int, DaemonEvent] = field(default_factory=dict)
     notifications: dict[int, NotificationRecord] = field(default_factory=dict)
+    quarantine: dict[tuple[str, str, str], QuarantineEntry] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
         """Each table numbers its rows from 1, as the SQL tables do."""

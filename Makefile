@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 CONFIG ?= jobs.yaml
 # Most tests wait on sockets, subprocesses and sleeps, so four workers fit on two cores.
 TEST_WORKERS ?= 4
+# worksteal: a worker that runs out of tests takes half of another's queue, so no long test
+# waits at the back of one worker's share while the others stand idle (with the default, two
+# workers idled through the last half of the run). tests/conftest.py puts the long tests at
+# the front of each worker's share.
+PYTEST_XDIST = -n $(TEST_WORKERS) --dist worksteal
 
 # The tests where operation ids matter (the client, the runner, recovery and run ownership, and
 # the faults), run a second time by `make test` against a sandbox whose ids repeat per target.
@@ -42,12 +47,12 @@ unit:
 ## ids fresh per call, the sandbox's default), then the tests where ids matter with repeated ids.
 test: dev
 	$(MAKE) lint typecheck
-	KINSTA_SANDBOX_OPERATION_IDS=fresh $(BIN)/pytest -q -n $(TEST_WORKERS)
+	KINSTA_SANDBOX_OPERATION_IDS=fresh $(BIN)/pytest -q $(PYTEST_XDIST)
 	$(MAKE) test-ids
 
 ## The client, runner and recovery tests against a sandbox whose operation ids repeat per target.
 test-ids:
-	KINSTA_SANDBOX_OPERATION_IDS=per-target $(BIN)/pytest -q -n $(TEST_WORKERS) $(PER_TARGET_TESTS)
+	KINSTA_SANDBOX_OPERATION_IDS=per-target $(BIN)/pytest -q $(PYTEST_XDIST) $(PER_TARGET_TESTS)
 
 ## The fleet benchmark: cold and warm nights of 300 and 3,000 environments against the lower
 ## bound, at the default concurrency (about 30 minutes; a night is killed at its --timeout).
@@ -73,7 +78,7 @@ test-weekdays: dev
 	for day in $(WEEK); do \
 	  echo "== $$day (`date -d $$day +%A`)"; \
 	  PYTHONPATH=$(CURDIR)/tests/weekday TEST_TRAVEL_TO=$${day}T03:00:00+00:00 $(BIN)/pytest -q \
-	    -n $(TEST_WORKERS) -W ignore::pytest.PytestAssertRewriteWarning || exit 1; \
+	    $(PYTEST_XDIST) -W ignore::pytest.PytestAssertRewriteWarning || exit 1; \
 	done
 
 ## The chaos run: two daemons on one PostgreSQL, kill -9, SIGTERM, database outages and API

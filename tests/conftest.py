@@ -33,6 +33,37 @@ if OPERATION_IDS not in ("fresh", "per-target"):
     )
 
 
+# Tests that start the executable (its daemon, its sandbox) and wait on them for seconds each:
+# the unparametrised tests of these directories. The chaos run is the longest of all.
+HEAVY_DIRS = ("tests/acceptance/", "tests/reliability/")
+LONGEST = ("tests/reliability/test_chaos.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (`--dist worksteal`, as `make test` runs) each worker starts on an equal,
+    contiguous share of the tests and idle workers take the back half of the longest queue. Put
+    the long tests (in collection order, the longest first) at the front of each share and the
+    short ones behind, so every worker starts on its part of the long ones and the run ends on
+    short ones that balance. The order is the same in every worker, as xdist requires."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers < 2:
+        return
+    heavy = [item for item in items if _heavy(item)]
+    heavy.sort(key=lambda item: not item.nodeid.startswith(LONGEST))  # stable
+    light = [item for item in items if not _heavy(item)]
+    ordered: list[pytest.Item] = []
+    for share in range(workers):
+        mine = heavy[share::workers]
+        size = (len(items) - len(ordered)) // (workers - share)
+        ordered += mine + light[: max(0, size - len(mine))]
+        light = light[max(0, size - len(mine)) :]
+    items[:] = ordered + light
+
+
+def _heavy(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(HEAVY_DIRS) and not hasattr(item, "callspec")
+
+
 class FakeClock:
     """A clock that only moves when told to (sleep advances it at once)."""
 

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import OPERATION_IDS
 
 EXE = str(Path(sys.executable).with_name("kinsta-scheduler"))
 SANDBOX_KEY = "acceptance-key-7f3a9c"
 SANDBOX_PER_MINUTE = 600  # jobs.yaml files in these tests may use up to this
+DATABASE_FILE = "kinsta-scheduler.db"  # the history beside jobs.yaml when none is named
 
 
 @dataclass
@@ -212,6 +214,22 @@ def runs(cli: Cli) -> list[dict[str, Any]]:
     assert result.code == 0, result.err
     found: list[dict[str, Any]] = result.json()
     return found
+
+
+def run_rows(cli: Cli) -> list[dict[str, Any]]:
+    """The runs table read straight from the history the CLI uses (job_id, trigger, status):
+    a cheap condition to poll, where `runs(cli)` starts a process (about a second of CPU) per
+    look. What a test asserts still comes from `history`."""
+    url = cli.env.get("KINSTA_SCHEDULER_DATABASE_URL") or f"sqlite:///{cli.cwd / DATABASE_FILE}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT job_id, trigger, status FROM runs"))
+            return [dict(row._mapping) for row in rows]
+    except sa.exc.DBAPIError:  # no table yet, or locked by a writer for a moment: look again
+        return []
+    finally:
+        engine.dispose()
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.conftest import Cli, Daemon, SandboxProcess, runs, use, wait_until
+from tests.acceptance.conftest import Cli, Daemon, SandboxProcess, run_rows, runs, use, wait_until
 
 HEAD = """version: 1
 daemon: {heartbeat: 0.3s, shutdown_timeout: %s}
@@ -157,7 +157,7 @@ def test_catch_up_after_the_daemon_was_stopped(
     daemons.append(second)
     second.wait_for(r"catch_up\.run")
     wait_until(
-        lambda: any(r["trigger"] == "catch_up" and r["status"] != "running" for r in runs(cli))
+        lambda: any(r["trigger"] == "catch_up" and r["status"] != "running" for r in run_rows(cli))
     )
     assert second.stop() == 0
     history = runs(cli)
@@ -193,7 +193,7 @@ def test_two_daemons_on_postgresql_run_each_slot_once(
     daemons.extend(pair)
     for daemon in pair:  # a loaded machine may take seconds to start one
         daemon.wait_for("daemon.started", timeout=60)
-    wait_until(lambda: sum(r["job_id"] == "tick" for r in runs(cli)) >= 6, timeout=60)
+    wait_until(lambda: sum(r["job_id"] == "tick" for r in run_rows(cli)) >= 6, timeout=60)
     for daemon in pair:
         assert daemon.stop() == 0
     history = [r for r in runs(cli) if r["job_id"] == "tick"]
@@ -276,7 +276,13 @@ def test_sigterm_under_a_rate_pause_exits_promptly_and_leaves_work_to_recovery(
     second = Daemon(cli, name="second")
     daemons.append(second)
     second.wait_for("daemon.started", timeout=90)
-    wait_until(lambda: all(r["status"] != "running" for r in runs(cli)), timeout=60)
+
+    def settled() -> bool:
+        rows = run_rows(cli)
+        return bool(rows) and all(r["status"] != "running" for r in rows)
+
+    wait_until(settled, timeout=60)
+    assert all(r["status"] != "running" for r in runs(cli))
     assert second.stop() == 0
 
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from scheduler.clock import SystemClock
+from scheduler.clock import Clock, SystemClock
 from scheduler.domain import OperationState, Polling, RateLimits, Secret
 from scheduler.errors import (
     AuthenticationError,
@@ -22,7 +22,7 @@ from scheduler.errors import (
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.operations import wait_for_operation
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
-from tests.conftest import OPERATION_IDS, checked_sandbox
+from tests.conftest import OPERATION_IDS, FakeClock, checked_sandbox
 
 UUID4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 FAST = Polling(first_poll_s=0.05, max_interval_s=0.2, not_found_grace_s=5, deadline_s=10)
@@ -36,9 +36,12 @@ def make_client() -> Iterator[MakeClient]:
     made: list[KinstaClient] = []
 
     def make(
-        url: str, key: str = DEFAULT_API_KEY, transport: httpx.BaseTransport | None = None
+        url: str,
+        key: str = DEFAULT_API_KEY,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> KinstaClient:
-        clock = SystemClock()
+        clock = clock or SystemClock()
         client = KinstaClient(
             url, Secret(key), RateGovernor(RateLimits(), clock), clock, transport=transport
         )
@@ -162,7 +165,10 @@ def test_connection_refused_is_not_sent_and_retried(make_client: MakeClient) -> 
         calls.append(request.method)
         raise httpx.ConnectError("refused", request=request)
 
-    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(refuse))
+    # Four backoffs of up to 0.5, 1, 2 and 4 s: on a clock that moves when slept on.
+    client = make_client(
+        "https://api.example.test/v2", transport=httpx.MockTransport(refuse), clock=FakeClock()
+    )
     with pytest.raises(TransportError) as caught:
         client.tools.clear_cache("env")
     assert caught.value.sent is False and len(calls) == 5  # never reached Kinsta: safe to retry
@@ -351,7 +357,9 @@ def test_failed_reads_and_lost_connections_are_not_uncertain(make_client: MakeCl
             return httpx.Response(500, json={"message": "boom", "status": 500})
         raise httpx.ConnectError("refused", request=request)
 
-    client = make_client("https://api.example.test/v2", transport=httpx.MockTransport(fail))
+    client = make_client(  # the read's backoffs on a clock that moves when slept on
+        "https://api.example.test/v2", transport=httpx.MockTransport(fail), clock=FakeClock()
+    )
     with pytest.raises(KinstaAPIError) as read:
         client.validate()
     with pytest.raises(TransportError) as never_sent:

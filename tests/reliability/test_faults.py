@@ -11,7 +11,15 @@ from collections import Counter
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.acceptance.conftest import Cli, Daemon, SandboxProcess, runs, use, wait_until
+from tests.acceptance.conftest import (
+    Cli,
+    Daemon,
+    SandboxProcess,
+    run_rows,
+    runs,
+    use,
+    wait_until,
+)
 from tests.conftest import _reset_pg
 from tests.relay import Relay
 from tests.reliability.conftest import LONG
@@ -129,7 +137,7 @@ def test_the_daemon_survives_a_database_outage(
         time.sleep(30 if LONG else 3)
         relay.restore()
         wait_until(lambda: health(port) == 200, timeout=30)
-        wait_until(lambda: any(r["status"] == "succeeded" for r in runs(cli)), timeout=60)
+        wait_until(lambda: any(r["status"] == "succeeded" for r in run_rows(cli)), timeout=60)
         assert daemon.process.poll() is None  # it survived
         assert daemon.stop() == 0
     finally:

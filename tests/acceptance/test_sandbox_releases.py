@@ -1,6 +1,7 @@
 """Bad releases arranged in jobs.yaml, through the real CLI's in-process sandbox (`trigger
 --sandbox`, issue 15): one site with one bad and three good updates; the safe update that takes
-the bad one is rolled back, the one that leaves it out goes through."""
+the bad one is rolled back and isolates it (the good ones stay applied), the one that leaves it
+out goes through."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def test_a_bad_release_from_jobs_yaml_is_rolled_back_and_the_good_ones_go_throug
     assert task["status"] == "rolled_back"
     before = {"plugin-a": "1.0.0", "plugin-b": "1.0.0", "plugin-c": "3.1.0", "plugin-d": "0.9.0"}
     assert task["versions_before"] == {"plugins": before}
-    assert task["versions_after"] == {"plugins": before}
+    # culprit isolation (isolate: true, the default) kept the three good updates
+    kept = {"plugin-a": "1.0.0", "plugin-b": "1.0.1", "plugin-c": "3.2.0", "plugin-d": "1.0.0"}
+    assert task["versions_after"] == {"plugins": kept}
     problems = task["result"]["verify"]["problems"]
     assert any("answered 500" in p for p in problems) and any("PHP fatal" in p for p in problems)
 

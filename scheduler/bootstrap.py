@@ -148,6 +148,8 @@ class Services:
             self.probe.close()
         if self.events is not None:
             self.events.close()
+        for runner in self.runners.values():
+            runner.locks.settle()
         self.store.close()
         if self.sandbox is not None:
             self.sandbox.stop()

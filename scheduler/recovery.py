@@ -169,6 +169,7 @@ def _follow(
         runner.follow(operation.row_id, operation.operation_id, 0.0, control=control, late=True)
     finally:
         runner.locks.release(env, holder)
+        runner.locks.settle()
 
 
 def _unknown(operation: UnresolvedOperation, runner: Runner, control: RunControl, why: str) -> None:

@@ -130,10 +130,14 @@ class Runner:
             return None if run is None else self.execute(job, run)
 
     def execute(self, job: Job, run: Run) -> Run:
-        """Execute a claimed run (see Executor.execute)."""
-        return self._executor().execute(
-            job, run, resolve=self.targets, on_progress=self.on_progress
-        )
+        """Execute a claimed run (see Executor.execute). When it returns, no background work
+        of the run's (lease renewals, lock watching) still uses the store."""
+        try:
+            return self._executor().execute(
+                job, run, resolve=self.targets, on_progress=self.on_progress
+            )
+        finally:
+            self.locks.settle()
 
     def follow(
         self,

@@ -235,9 +235,9 @@ class EnvironmentLocks:
         self._held: dict[str, float] = {}  # holder -> when its lease was last renewed (monotonic)
         self._lost: dict[str, str] = {}  # holder -> why it lost its lease
         self._mutex = threading.Lock()
-        self._keeper: threading.Thread | None = None
+        self._keeper: _Loop | None = None
         self._awaited: dict[str, set[threading.Event]] = {}  # environment -> its waiters' wakes
-        self._watcher: threading.Thread | None = None
+        self._watcher: _Loop | None = None
 
     def acquire(
         self,
@@ -291,10 +291,7 @@ class EnvironmentLocks:
         with self._mutex:
             self._awaited.setdefault(environment_id, set()).add(wake)
             if self._watcher is None:
-                self._watcher = threading.Thread(
-                    target=self._watch, name="environment-lock-watcher", daemon=True
-                )
-                self._watcher.start()
+                self._watcher = _Loop(self._watch, "environment-lock-watcher")
         try:
             yield wake
         finally:
@@ -304,12 +301,12 @@ class EnvironmentLocks:
                 if not waiting:
                     self._awaited.pop(environment_id, None)
 
-    def _watch(self) -> None:
+    def _watch(self, pause: threading.Event) -> None:
         """Wake the waiters of every awaited environment nobody holds; end when none waits."""
-        pause = threading.Event()
         while True:
             pause.wait(WATCH_S)
             with self._mutex:
+                pause.clear()
                 awaited = list(self._awaited)
                 if not awaited:
                     self._watcher = None
@@ -333,10 +330,7 @@ class EnvironmentLocks:
             self._held[holder] = taken_at
             self._lost.pop(holder, None)
             if self._keeper is None:
-                self._keeper = threading.Thread(
-                    target=self._keep, name="environment-locks", daemon=True
-                )
-                self._keeper.start()
+                self._keeper = _Loop(self._keep, "environment-locks")
 
     def release(self, environment_id: str, holder: str) -> None:
         with self._mutex:
@@ -357,12 +351,26 @@ class EnvironmentLocks:
         if why is not None:
             raise EnvironmentLockLost(f"lost the environment's lock: {why}")
 
-    def _keep(self) -> None:
+    def settle(self, timeout_s: float = 5.0) -> None:
+        """When nothing is held or awaited any more, end the keeper and the watcher now and
+        wait for them, so that no query of theirs is still on its way once a run returns (a
+        store closed after it, at shutdown or a test's end, is not used behind its back). A
+        lock taken meanwhile keeps them going."""
+        with self._mutex:
+            loops = [] if self._busy() else [self._keeper, self._watcher]
+        for loop in loops:
+            if loop is not None:
+                loop.end(timeout_s, still_needed=self._busy)
+
+    def _busy(self) -> bool:
+        return bool(self._held or self._awaited)
+
+    def _keep(self, pause: threading.Event) -> None:
         """Renew every held lease a few times per lease; end when nothing is held."""
-        pause = threading.Event()
         while True:
             pause.wait(self.lease_s / 4)
             with self._mutex:
+                pause.clear()
                 holders = list(self._held)
                 if not holders:
                     self._keeper = None
@@ -382,3 +390,19 @@ class EnvironmentLocks:
                     elif holder not in self._lost:
                         self._lost[holder] = "it lapsed or another holder took it"
                         log.error("environment.lock_lost", holder=holder)
+
+
+class _Loop:
+    """A background loop of EnvironmentLocks: `body(pause)` runs in a daemon thread, waiting
+    on `pause` between rounds; `end` cuts the current wait short and waits for the thread."""
+
+    def __init__(self, body: Callable[[threading.Event], None], name: str) -> None:
+        self.pause = threading.Event()
+        self.thread = threading.Thread(target=body, args=(self.pause,), name=name, daemon=True)
+        self.thread.start()
+
+    def end(self, timeout_s: float, still_needed: Callable[[], bool]) -> None:
+        self.pause.set()
+        deadline = time.monotonic() + timeout_s
+        while self.thread.is_alive() and not still_needed() and time.monotonic() < deadline:
+            self.thread.join(0.05)

@@ -575,6 +575,21 @@ def test_a_lock_another_process_releases_is_taken_at_once_not_after_a_backoff(
     assert out == [None] and time.monotonic() - released < WATCH_S + 0.8 < LOCK_POLL_S[1]
     assert store.locks.try_lock_environment("env", "other", "job other", datetime.now(UTC), 60)
     locks.release("env", "me")
+    locks.settle()
+
+
+def test_no_lock_thread_outlives_the_run_that_used_it(
+    make_runner: Callable[..., Runner], sandbox: SandboxServer
+) -> None:
+    """Lease renewals and lock watching end with the last run that needed them: nothing of a
+    run still queries the store once it returned (a store closed then is not used behind its
+    back; a connection taken by such a query would outlive its engine)."""
+    names = {"environment-locks", "environment-lock-watcher"}
+    runner = make_runner()
+    site = sandbox.sandbox.fleet.sites[0].name
+    run = runner.run(job("clear_cache", sites=(site,)), RunTrigger.MANUAL, datetime.now(UTC))
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert not [t.name for t in threading.enumerate() if t.name in names]
 
 
 # --- timeouts (11.13) --------------------------------------------------------------------------

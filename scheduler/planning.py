@@ -25,7 +25,7 @@ from fnmatch import fnmatchcase
 from scheduler import schedules
 from scheduler.actions import ActionDef, Scope
 from scheduler.actions.updates import UpdateOptions
-from scheduler.domain import IntervalSchedule, Job, RateLimits, Schedule
+from scheduler.domain import IntervalSchedule, Job, RateLimits, Run, RunStatus, Schedule
 from scheduler.ports import QuarantineEntry
 
 LIST_REQUESTS = 1  # resolving targets: one GET /sites with environments
@@ -379,3 +379,16 @@ def held_back(job: Job, quarantined: Sequence[QuarantineEntry]) -> list[Quaranti
             if entry.kind == kind and entry.active and taken and not excluded:
                 found.append(entry)
     return list(dict.fromkeys(found))
+
+
+def halts(job: Job, jobs: Sequence[Job], latest: Mapping[str, Run]) -> list[Run]:
+    """The halts `plan` shows beside `job`: its own latest run, and the latest run of each job
+    that updates the same kind (plugins, themes), when the circuit breaker halted it."""
+    kinds = {UPDATE_KINDS.get(a.name) for a in job.actions} - {None}
+    related = [
+        other
+        for other in jobs
+        if other.id == job.id or kinds & {UPDATE_KINDS.get(a.name) for a in other.actions}
+    ]
+    found = [latest.get(other.id) for other in related]
+    return [run for run in found if run is not None and run.status is RunStatus.HALTED]

@@ -32,6 +32,7 @@ from scheduler.domain import (
     TaskStatus,
 )
 from scheduler.ratelimit import Ledger
+from scheduler.rollout import WaveRecord
 
 __all__ = [
     "Beat",
@@ -200,6 +201,9 @@ class RunLedger(Protocol):
     ) -> Run:
         """Settle a run (counting its failed tasks). With `owner`, only while the run is still
         this owner's: OwnershipLost when another process adopted it meanwhile."""
+
+    def record_wave(self, run_id: int, wave: WaveRecord, *, owner: str | None = None) -> None:
+        """Record a wave of the run's rollout (fenced by `owner` like `finish_run`)."""
 
     def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
         """Beat a running run's heartbeat, reading back in the same statement whether a
@@ -405,6 +409,9 @@ class HistoryQueries(Protocol):
     """The read side: what the CLI (and a dashboard) ask of history."""
 
     def get_run(self, run_id: int) -> Run | None: ...
+
+    def run_waves(self, run_id: int) -> list[WaveRecord]:
+        """The run's waves, first (the canary) first; empty without a rollout."""
 
     def list_runs(self, where: RunFilter) -> list[Run]:
         """Newest slot first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,32 @@ class HaltAfter:
 
     rolled_back: Share | None = None
     failed: Share | None = None
+
+
+WAVE_ENDED = "ended"  # every target of the wave was done
+WAVE_STOPPED = "stopped"  # the run halted, was cancelled or ran out of time during the wave
+WAVE_NOT_STARTED = "not started"  # the run stopped before the wave began
+
+
+@dataclass(frozen=True)
+class WaveRecord:
+    """A wave of a run as history keeps it: which wave (0 is the canary when the rollout has
+    one), how many targets it had and how they ended, and when it began and ended."""
+
+    index: int
+    name: str  # "canary" or "wave 2 of 3"
+    targets: int
+    status: str  # WAVE_ENDED | WAVE_STOPPED | WAVE_NOT_STARTED
+    done: int = 0
+    failed: int = 0
+    rolled_back: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    def summary(self) -> str:
+        if self.status == WAVE_NOT_STARTED:
+            return f"{self.name}: not started ({self.targets} target(s))"
+        return (
+            f"{self.name}: {self.done} of {self.targets} target(s) done, {self.failed} failed, "
+            f"{self.rolled_back} rolled back" + (", stopped" if self.status == WAVE_STOPPED else "")
+        )

@@ -12,6 +12,7 @@ from scheduler import render
 from scheduler.cli.base import RELATIVE, State, cli, parse_when, sandbox_flag
 from scheduler.domain import Config
 from scheduler.errors import BadInputError, KinstaError, SchedulerError
+from scheduler.ports import RunFilter
 
 if TYPE_CHECKING:
     from scheduler.planning import Estimate, Learned
@@ -43,11 +44,12 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
     now = _parse_at(at) if at else datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
     rows, found = _plan(config, now, count, targets, learned)
-    held = _held_back(config)
+    held, halted = _from_history(config)
     for row in rows:
         row["warnings"] = [text for jobs, text in found if row["job_id"] in jobs]
         row["targets_note"] = note
         row["held_back"] = held[row["job_id"]]
+        row["halted"] = halted[row["job_id"]]
     if fmt == "json":
         click.echo(render.to_json(rows))
         return
@@ -59,6 +61,11 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
             _echo_estimate(row)
         for entry in row["held_back"]:
             click.echo(f"  holds back {entry['kind']} {entry['name']}: {entry['why']}")
+        for halt in row["halted"]:
+            when = render.local(datetime.fromisoformat(halt["finished_at"]))
+            click.echo(
+                f"  run {halt['run_id']} of {halt['job_id']} halted ({when}): {halt['reason']}"
+            )
         if not row["next_local"]:
             click.echo("  runs only when triggered")
         for moment, dst in zip(row["next_local"], row["dst"], strict=True):
@@ -114,25 +121,42 @@ def _learned(config: Config) -> Learned:
     return Learned()
 
 
-def _held_back(config: Config) -> dict[str, list[dict[str, str]]]:
-    """Per job, the quarantined versions its updates hold back, and why (none without history)."""
+def _from_history(config: Config) -> tuple[dict[str, list[dict[str, str]]], dict[str, Any]]:
+    """Per job, the quarantined versions its updates hold back and why, and the halts of its
+    own or a related job's latest run (see planning.halts); nothing without history."""
     from scheduler.bootstrap import open_store
-    from scheduler.planning import held_back
+    from scheduler.planning import halts, held_back
 
-    entries = []
+    entries, latest = [], {}
     with contextlib.suppress(SchedulerError):
         store = open_store(config.database_url)
         try:
             entries = store.quarantine.entries()
+            for job in config.jobs:
+                for run in store.queries.list_runs(RunFilter(job_id=job.id, limit=1)):
+                    latest[job.id] = run
         finally:
             store.engine.dispose()
-    return {
+    held = {
         job.id: [
             {"kind": e.kind, "name": e.name, "version": e.version, "why": e.why()}
             for e in held_back(job, entries)
         ]
         for job in config.jobs
     }
+    halted = {
+        job.id: [
+            {
+                "job_id": run.job_id,
+                "run_id": run.run_id,
+                "finished_at": render.utc_iso(run.finished_at),
+                "reason": run.error,
+            }
+            for run in halts(job, config.jobs, latest)
+        ]
+        for job in config.jobs
+    }
+    return held, halted
 
 
 def _plan_inputs(

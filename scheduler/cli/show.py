@@ -10,8 +10,10 @@ from rich.console import Console
 
 from scheduler import render
 from scheduler.cli.base import FORMATS, State, cli, history_store, make_console, parse_run_id
+from scheduler.cli.quarantine import entry_json
 from scheduler.domain import Task
 from scheduler.errors import NotFoundError
+from scheduler.rollout import WaveRecord
 
 
 @cli.command()
@@ -28,15 +30,41 @@ def show(state: State, run_id: str, fmt: str) -> None:
     if run is None:
         raise NotFoundError(f"no run {run_id}")
     tasks = store.tasks.run_tasks(run.run_id)
+    waves = store.queries.run_waves(run.run_id)
+    held = [e for e in store.quarantine.entries(released=True) if e.run_id == run.run_id]
     if fmt == "json":
         body = render.run_json(run)
+        body["waves"] = [wave_json(w) for w in waves]
+        body["quarantined"] = [entry_json(e) for e in held]
         body["tasks"] = [render.task_json(t, with_operations=True) for t in tasks]
         click.echo(render.to_json(body))
     else:
         console = make_console()
         render.run_detail(run, tasks, console)
+        for wave in waves:
+            span = f" ({render.local(wave.started_at)} to {render.local(wave.ended_at)})"
+            console.print(f"  {wave.summary()}" + (span if wave.started_at else ""), markup=False)
         for task in tasks:
             _update_notes(task, console)
+        for entry in held:
+            console.print(
+                f"  quarantined {entry.kind[:-1]} {entry.name} {entry.why()}", markup=False
+            )
+
+
+def wave_json(wave: WaveRecord) -> dict[str, Any]:
+    """A wave of the run's rollout, as `show --format json` gives it."""
+    return {
+        "wave": wave.index,
+        "name": wave.name,
+        "status": wave.status,
+        "targets": wave.targets,
+        "done": wave.done,
+        "failed": wave.failed,
+        "rolled_back": wave.rolled_back,
+        "started_at": render.utc_iso(wave.started_at),
+        "ended_at": render.utc_iso(wave.ended_at),
+    }
 
 
 def _update_notes(task: Task, console: Console) -> None:

@@ -11,7 +11,7 @@ from scheduler.domain import RunStatus
 from scheduler.history.catalogue import SqlCatalogue
 from scheduler.history.events import EVENT_TABLES
 from scheduler.history.sql import Database
-from scheduler.history.tables import operations, runs, tasks
+from scheduler.history.tables import operations, run_waves, runs, tasks
 from scheduler.ports import PruneResult
 
 PRUNE_BATCH = 500
@@ -50,6 +50,7 @@ class SqlMaintenance:
                 task_ids = select(tasks.c.id).where(tasks.c.run_id.in_(batch))
                 tx.execute(delete(operations).where(operations.c.task_id.in_(task_ids)))
                 tx.execute(delete(tasks).where(tasks.c.run_id.in_(batch)))
+                tx.execute(delete(run_waves).where(run_waves.c.run_id.in_(batch)))
                 tx.execute(delete(runs).where(runs.c.id.in_(batch)))
 
     def _prune_events(self, older_than: datetime) -> None:

@@ -11,8 +11,9 @@ from scheduler.domain import OperationState, Run, SiteAction, Task, TaskStatus
 from scheduler.durations import operation_duration_s, typical_duration_s, typical_polls
 from scheduler.history.rows import run_from, task_from
 from scheduler.history.sql import Database, get_run, period
-from scheduler.history.tables import operations, runs, site_actions, tasks
+from scheduler.history.tables import operations, run_waves, runs, site_actions, tasks
 from scheduler.ports import RunFilter, TaskFilter
+from scheduler.rollout import WaveRecord
 
 
 class SqlHistoryQueries:
@@ -22,6 +23,24 @@ class SqlHistoryQueries:
     def get_run(self, run_id: int) -> Run | None:
         with self.db.tx() as tx:
             return get_run(tx, run_id)
+
+    def run_waves(self, run_id: int) -> list[WaveRecord]:
+        query = select(run_waves).where(run_waves.c.run_id == run_id).order_by(run_waves.c.wave)
+        with self.db.tx() as tx:
+            return [
+                WaveRecord(
+                    index=row.wave,
+                    name=row.name,
+                    targets=row.targets,
+                    status=row.status,
+                    done=row.done,
+                    failed=row.failed,
+                    rolled_back=row.rolled_back,
+                    started_at=row.started_at,
+                    ended_at=row.ended_at,
+                )
+                for row in tx.execute(query)
+            ]
 
     def list_runs(self, where: RunFilter) -> list[Run]:
         conditions = period(where.since, where.until)

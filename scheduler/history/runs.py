@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from scheduler.domain import Run, RunStatus, RunTrigger, TaskStatus
 from scheduler.history.rows import cancel_from, run_from, utc
 from scheduler.history.sql import Database, get_run, lost, retried
-from scheduler.history.tables import runs, tasks
+from scheduler.history.tables import run_waves, runs, tasks
 from scheduler.ports import Beat, PlannedTask, new_owner_token
+from scheduler.rollout import WaveRecord
 
 FAILURE_STATUSES = tuple(s.value for s in TaskStatus if s.is_failure)
 NOT_MANUAL = runs.c.trigger != RunTrigger.MANUAL.value
@@ -139,6 +140,28 @@ class SqlRunLedger:
             run = get_run(tx, run_id)
         assert run is not None
         return run
+
+    @retried
+    def record_wave(self, run_id: int, wave: WaveRecord, *, owner: str | None = None) -> None:
+        with self.db.tx() as tx:
+            if owner is not None:
+                token = tx.execute(select(runs.c.owner_token).where(runs.c.id == run_id)).scalar()
+                if token != owner:
+                    raise lost(tx, run_id)
+            tx.execute(
+                insert(run_waves).values(
+                    run_id=run_id,
+                    wave=wave.index,
+                    name=wave.name,
+                    targets=wave.targets,
+                    status=wave.status,
+                    done=wave.done,
+                    failed=wave.failed,
+                    rolled_back=wave.rolled_back,
+                    started_at=wave.started_at,
+                    ended_at=wave.ended_at,
+                )
+            )
 
     def heartbeat(self, run_id: int, now: datetime, *, owner: str | None = None) -> Beat:
         statement = update(runs).where(runs.c.id == run_id)

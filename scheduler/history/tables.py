@@ -287,6 +287,23 @@ notifications = Table(
     Index("ix_notifications_at", "at"),
 )
 
+# A rollout's waves (jobs.yaml `rollout:`), one row per wave of a run: its size, how its targets
+# ended and when, written when the wave ends (or, for waves the run never began, when it ends).
+run_waves = Table(
+    "run_waves",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("wave", Integer, primary_key=True),  # 0 first (the canary, when there is one)
+    Column("name", String(40), nullable=False),
+    Column("targets", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("rolled_back", Integer, nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+)
+
 # What the daemon did with its configuration and its life: started, stopped, jobs.yaml reloaded,
 # rejected (with the problems) or missing. Operators ask "why did my edit not take effect?".
 daemon_events = Table(

@@ -25,12 +25,13 @@ from scheduler.errors import (
 )
 from scheduler.history import PlannedTask
 from scheduler.kinsta.models import Site
+from scheduler.rollout import WaveRecord
 from scheduler.run import policy
 from scheduler.run.admission import Admission
 from scheduler.run.context import TaskRef, Toolkit
 from scheduler.run.leases import Heartbeats, RunControl
 from scheduler.run.pipeline import Ended, Pipeline
-from scheduler.run.rollout import Breaker, wave_chains, wave_outcome
+from scheduler.run.rollout import Breaker, WaveBook, wave_chains
 from scheduler.targets import select_targets
 
 log = structlog.get_logger("scheduler.runner")
@@ -197,24 +198,28 @@ class Executor:
                 on_progress(Progress(len(chains), done, target, failed))
 
         breaker = Breaker(job.halt_after, control, report)
-        groups, failed = wave_chains(job, chains), 0
+        groups, failed, rollout = wave_chains(job, chains), 0, job.rollout
+        book = None if rollout is None else WaveBook(groups, rollout)
         for index, group in enumerate(groups):
-            if index and job.rollout is not None and job.rollout.pause_s > 0:
-                self._clock.sleep(job.rollout.pause_s, control.stop)
+            if index and rollout is not None and rollout.pause_s > 0:
+                self._clock.sleep(rollout.pause_s, control.stop)
             if self._stopping(control, deadline):
+                for wave in book.not_started(index) if book is not None else []:
+                    self._record_wave(run, control, wave)
                 break
-            before = breaker.tally
+            before, started_at = breaker.tally, self._clock.now()
             failed += self._pipelines(job, run, group, deadline, breaker)
-            if job.rollout is not None:
-                outcome = wave_outcome(index, len(groups), len(group), before, breaker.tally)
-                self._tools.store.events.record_daemon_event(
-                    self._started_by,
-                    "wave",
-                    f"job {job.id} run {run.run_id}: {outcome}",
-                    self._clock.now(),
+            if book is not None:
+                span = (started_at, self._clock.now())
+                cut = self._stopping(control, deadline)
+                self._record_wave(
+                    run, control, book.ended(index, before, breaker.tally, span, cut=cut)
                 )
-                log.info("run.wave_ended", run_id=run.run_id, job_id=job.id, outcome=outcome)
         return failed
+
+    def _record_wave(self, run: Run, control: RunControl, wave: WaveRecord) -> None:
+        self._tools.store.runs.record_wave(run.run_id, wave, owner=control.owner)
+        log.info("run.wave_ended", run_id=run.run_id, job_id=run.job_id, wave=wave.summary())
 
     def _stopping(self, control: RunControl, deadline: float) -> bool:
         if control.stop.is_set() or control.winding_down is not None:

@@ -3,22 +3,31 @@
 The breaker counts every target whose pipeline ended, whatever its wave: when `halt_after`
 trips, the run winds down (RunControl.wind_down with status `halted`): no new target starts,
 what is in flight finishes and is recorded, and the run ends `halted` with the reason. Each
-wave's end is recorded in history (`history daemon`, kind `wave`) with its outcome."""
+wave is recorded in history (`run_waves`: `show` and `history`) with its outcome; waves the run
+never began are recorded `not started`."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 import structlog
 
 from scheduler.domain import Job, RunStatus, Target
-from scheduler.rollout import HaltAfter
+from scheduler.rollout import (
+    WAVE_ENDED,
+    WAVE_NOT_STARTED,
+    WAVE_STOPPED,
+    HaltAfter,
+    Rollout,
+    WaveRecord,
+)
 from scheduler.run.context import TaskRef
 from scheduler.run.leases import RunControl
 from scheduler.run.pipeline import Ended
-from scheduler.run.waves import Tally, tripped, waves
+from scheduler.run.waves import Tally, tripped, wave_names, waves
 
 log = structlog.get_logger("scheduler.runner")
 
@@ -65,9 +74,34 @@ class Breaker:
             self._report(tally.done, chain[0].target.key, bool(ended.failed))
 
 
-def wave_outcome(index: int, count: int, targets: int, before: Tally, after: Tally) -> str:
-    """A wave boundary as history records it."""
-    name = "canary" if index == 0 and count > 1 else f"wave {index + 1} of {count}"
-    done = after.done - before.done
-    failed, rolled_back = after.failed - before.failed, after.rolled_back - before.rolled_back
-    return f"{name}: {done} of {targets} target(s) done, {failed} failed, {rolled_back} rolled back"
+class WaveBook:
+    """The run's waves as history records them: a wave's record once it ended (with how its
+    targets ended: the breaker's tally's change over the wave), and the waves never begun."""
+
+    def __init__(self, groups: Sequence[Sequence[Chain]], rollout: Rollout) -> None:
+        self._sizes = [len(group) for group in groups]
+        self._names = wave_names([[chain[0].target for chain in g] for g in groups], rollout)
+
+    def ended(
+        self, index: int, before: Tally, after: Tally, span: tuple[datetime, datetime], *, cut: bool
+    ) -> WaveRecord:
+        """Wave `index`, run over `span` (`cut`: the run stopped before all its targets)."""
+        done = after.done - before.done
+        return WaveRecord(
+            index,
+            self._names[index],
+            self._sizes[index],
+            WAVE_STOPPED if cut and done < self._sizes[index] else WAVE_ENDED,
+            done=done,
+            failed=after.failed - before.failed,
+            rolled_back=after.rolled_back - before.rolled_back,
+            started_at=span[0],
+            ended_at=span[1],
+        )
+
+    def not_started(self, first: int) -> list[WaveRecord]:
+        """The waves from `first` on, which the run never began."""
+        return [
+            WaveRecord(i, self._names[i], self._sizes[i], WAVE_NOT_STARTED)
+            for i in range(first, len(self._sizes))
+        ]

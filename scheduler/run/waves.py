@@ -30,7 +30,8 @@ def rank(target: Target) -> str:
     return hashlib.sha256(f"{target.site_name}/{target.environment_name}".encode()).hexdigest()
 
 
-def _in_canary(target: Target, rollout: Rollout) -> bool:
+def in_canary(target: Target, rollout: Rollout) -> bool:
+    """Whether the rollout names `target` in its canary (by site or label)."""
     if rollout.canary_sites:
         return any(fnmatch.fnmatchcase(target.site_name, p) for p in rollout.canary_sites)
     return bool(set(rollout.canary_labels) & set(target.labels))
@@ -42,8 +43,8 @@ def waves(targets: Sequence[Target], rollout: Rollout) -> list[list[Target]]:
     ordered = sorted(targets, key=rank)
     canary: list[Target] = []
     if rollout.canary_sites or rollout.canary_labels:
-        canary = [t for t in ordered if _in_canary(t, rollout)]
-        ordered = [t for t in ordered if not _in_canary(t, rollout)]
+        canary = [t for t in ordered if in_canary(t, rollout)]
+        ordered = [t for t in ordered if not in_canary(t, rollout)]
     elif rollout.canary is not None:
         size = max(1, rollout.canary.of(len(ordered)))
         canary, ordered = ordered[:size], ordered[size:]
@@ -58,6 +59,17 @@ def waves(targets: Sequence[Target], rollout: Rollout) -> list[list[Target]]:
     if done < total:  # a last wave of 100% is implied
         result.append(ordered[done - len(canary) :])
     return result
+
+
+def wave_names(groups: Sequence[Sequence[Target]], rollout: Rollout) -> list[str]:
+    """What history calls each of `waves`' groups: "canary", then "wave 1 of 2" and so on."""
+    if rollout.canary_sites or rollout.canary_labels:
+        canary = bool(groups) and in_canary(groups[0][0], rollout)
+    else:
+        canary = rollout.canary is not None and bool(groups)
+    count = len(groups) - canary
+    names = ["canary"] if canary else []
+    return names + [f"wave {n} of {count}" for n in range(1, count + 1)]
 
 
 @dataclass(frozen=True)

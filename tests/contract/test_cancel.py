@@ -1,14 +1,19 @@
-"""Cancelling by hand, as the storage contract holds it: a request any host writes on the run's
+"""Cancelling by hand (and the waves of a rollout), as the storage contract holds it: a request any host writes on the run's
 row, read back by the run's heartbeat; the first request stands; a run that ended is left as it
 is; a cancelled run is over for the overlap check and the filters. Memory, SQLite, PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from scheduler.domain import CancelRequest, RunStatus, RunTrigger
+from scheduler.errors import OwnershipLost
 from scheduler.history import HistoryStore, RunFilter
 from scheduler.ports import Beat
+from scheduler.rollout import WAVE_ENDED, WAVE_NOT_STARTED, WaveRecord
 from tests.contract.test_store import T0
 
 LATER = T0 + timedelta(minutes=5)
@@ -64,3 +69,19 @@ def test_a_cancelled_run_is_over(store: HistoryStore) -> None:
     )
     assert halted is not None and halted.status is RunStatus.HALTED
     assert store.runs.previous_outcome("nightly", halted.run_id + 1) is None
+
+
+def test_a_runs_waves_are_kept_in_order_fenced_and_pruned_with_it(store: HistoryStore) -> None:
+    run_id, token = _running(store)
+    canary = WaveRecord(0, "canary", 2, WAVE_ENDED, 2, 0, 2, T0, LATER)
+    store.runs.record_wave(run_id, WaveRecord(1, "wave 1 of 1", 28, WAVE_NOT_STARTED), owner=token)
+    store.runs.record_wave(run_id, canary, owner=token)
+    waves = store.queries.run_waves(run_id)
+    assert [w.index for w in waves] == [0, 1] and waves[0] == canary
+    assert waves[0].started_at == T0 and waves[0].started_at.tzinfo is not None
+    with pytest.raises(OwnershipLost):
+        store.runs.record_wave(run_id, replace(canary, index=2), owner="not-the-owner")
+    assert store.queries.run_waves(run_id + 1000) == []
+    store.runs.finish_run(run_id, RunStatus.HALTED, LATEST, "halted: 2 rolled back", owner=token)
+    store.maintenance.prune(LATEST + timedelta(days=30), keep_last=0)
+    assert store.queries.get_run(run_id) is None and store.queries.run_waves(run_id) == []

@@ -25,7 +25,7 @@ from scheduler.domain import (
 )
 from scheduler.history import SqlHistoryStore
 from scheduler.kinsta import KinstaClient, RateGovernor
-from scheduler.rollout import HaltAfter, Rollout, Share
+from scheduler.rollout import WAVE_ENDED, WAVE_NOT_STARTED, HaltAfter, Rollout, Share
 from scheduler.runner import Runner
 from scheduler.sandbox import DEFAULT_API_KEY, SandboxServer
 from scheduler.sandbox_values import SandboxRelease
@@ -87,10 +87,14 @@ def test_the_breaker_halts_a_rollout_after_its_canary(
     assert {t.status for t in touched} == {TaskStatus.ROLLED_BACK}
     assert {t.status for t in tasks if t.started_at is None} == {TaskStatus.SKIPPED}
     assert all("halted" in (t.message or "") for t in tasks if t.started_at is None)
-    waves = [e.detail for e in store.events.daemon_events() if e.kind == "wave"]
-    assert waves == [
-        f"job updates run {shown.run_id}: canary: 2 of 2 target(s) done, 0 failed, 2 rolled back"
+    canary, *later = store.queries.run_waves(shown.run_id)
+    assert canary.summary() == "canary: 2 of 2 target(s) done, 0 failed, 2 rolled back"
+    assert canary.status == WAVE_ENDED and canary.started_at and canary.ended_at
+    assert [(w.name, w.status) for w in later] == [
+        ("wave 1 of 2", WAVE_NOT_STARTED),
+        ("wave 2 of 2", WAVE_NOT_STARTED),
     ]
+    assert sum(w.targets for w in (canary, *later)) == len(tasks)
 
 
 def test_without_a_rollout_the_breaker_stops_the_run_fleet_wide(

@@ -20,6 +20,9 @@ from scheduler.domain import (
     IntervalSchedule,
     Job,
     RateLimits,
+    Run,
+    RunStatus,
+    RunTrigger,
     Schedule,
     TargetSelector,
 )
@@ -287,3 +290,25 @@ def test_declared_durations_scale_with_a_scaled_window() -> None:
     assert scaled.chain_s == pytest.approx(kinsta.chain_s / 10)
     learned = planning.Learned(durations_s={"backup": 7.0, "clear_cache": 1.0})
     assert planning.estimate(nightly, 10, ACTIONS, RateLimits(window_s=6.0), learned).chain_s == 8
+
+
+def test_plan_shows_a_halt_beside_every_job_with_the_same_update_policy() -> None:
+    nightly, agency = job("nightly", "update_plugins"), job("agency", "backup", "update_plugins")
+    themes, cache = job("themes", "update_themes"), job("cache", "clear_cache")
+    jobs = [nightly, agency, themes, cache]
+
+    def ended(job_id: str, status: RunStatus) -> Run:
+        return Run(1, job_id, RunTrigger.SCHEDULE, T0, T0, T0, status, error="halted: 2 ...")
+
+    latest = {
+        "nightly": ended("nightly", RunStatus.HALTED),
+        "agency": ended("agency", RunStatus.SUCCEEDED),
+        "themes": ended("themes", RunStatus.HALTED),
+    }
+    halted = {j.id: [r.job_id for r in planning.halts(j, jobs, latest)] for j in jobs}
+    assert halted == {
+        "nightly": ["nightly"],
+        "agency": ["nightly"],  # updates plugins too: the same release may be on its sites
+        "themes": ["themes"],
+        "cache": [],
+    }

@@ -29,6 +29,7 @@ from scheduler.history.memory.state import (
     maybe,
 )
 from scheduler.ports import PruneResult, RunFilter, TaskFilter
+from scheduler.rollout import WaveRecord
 
 E = TypeVar("E", GovernorEvent, DaemonEvent, NotificationRecord)
 V = TypeVar("V")
@@ -153,6 +154,10 @@ class MemoryHistoryQueries:
         with self._s.lock:
             row = self._s.runs.get(run_id)
             return row.domain() if row else None
+
+    def run_waves(self, run_id: int) -> list[WaveRecord]:
+        with self._s.lock:
+            return [w for _, w in sorted(self._s.waves.get(run_id, {}).items())]
 
     def _in_period(
         self, scheduled_for: datetime, since: datetime | None, until: datetime | None
@@ -294,6 +299,8 @@ class MemoryMaintenance:
             _drop(self._s.operations, ops)
             _drop(self._s.tasks, tasks)
             _drop(self._s.runs, ids)
+            for run_id in ids:
+                self._s.waves.pop(run_id, None)
             return counts
 
     def optimize(self) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from scheduler.domain import Run, RunStatus, RunTrigger, TaskStatus
-from scheduler.history.memory.state import MemoryState, RunRow, TaskRow, aware, copied
+from scheduler.errors import StoreError
+from scheduler.history.memory.state import MemoryState, RunRow, TaskRow, aware, copied, maybe
 from scheduler.ports import Beat, PlannedTask, new_owner_token
+from scheduler.rollout import WaveRecord
 
 
 def _stale(row: RunRow, before: datetime) -> bool:
@@ -110,6 +113,16 @@ class MemoryRunLedger:
                 return Beat(False)
             run.heartbeat_at = now
             return Beat(True, run.domain().cancel)
+
+    def record_wave(self, run_id: int, wave: WaveRecord, *, owner: str | None = None) -> None:
+        with self._s.lock:
+            self._s.check_owner(run_id, owner)
+            waves = self._s.waves.setdefault(run_id, {})
+            if wave.index in waves:
+                raise StoreError(f"history database error: run {run_id} has wave {wave.index}")
+            waves[wave.index] = replace(
+                wave, started_at=maybe(wave.started_at), ended_at=maybe(wave.ended_at)
+            )
 
     def request_cancel(
         self, run_id: int, now: datetime, *, by: str, reason: str | None = None

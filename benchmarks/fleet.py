@@ -43,10 +43,12 @@ A night still running after --timeout seconds (default: twice a rough rate floor
 requests per environment, plus two minutes) has its triggers killed and is reported as not
 finished, with the figures of what it did (its bound too: that of the work done). About 30
 minutes in all once the default concurrency keeps the rate limit busy; --concurrency N sets it
-in both jobs instead (to compare).
+in both jobs instead (to compare). --rollout gives the `night` job waves (a pause in it is
+real time: scale it too), to measure what they cost against the same bound.
 
     python benchmarks/fleet.py [--sizes 300,3000] [--scale 0.1,0.05] [--timeout S]
-                               [--concurrency N] [--serial-sample 6] [--json]
+                               [--concurrency N] [--rollout YAML] [--serial-sample 6]
+                               [--json]
 """
 
 from __future__ import annotations
@@ -147,8 +149,9 @@ class Once:
     reload_1000_jobs_one_changed_s: float
 
 
-def jobs_yaml(scale: float, concurrency: int | None) -> str:
+def jobs_yaml(scale: float, concurrency: int | None, rollout: str | None = None) -> str:
     both = f"    concurrency: {concurrency}\n" if concurrency else ""
+    waves = f"    rollout: {rollout}\n" if rollout else ""
     return f"""version: 1
 kinsta:
   rate_limits: {{per_minute: {PER_MINUTE}, window: {60 * scale}s}}
@@ -157,7 +160,7 @@ jobs:
   - id: night
     schedule: {{cron: "0 3 * * *"}}  # both due at 03:00 (plan then knows they share the budget)
     targets: {{environment: all}}
-{both}    actions: [backup, update_plugins, clear_cache]
+{both}{waves}    actions: [backup, update_plugins, clear_cache]
   - id: daily-cache
     schedule: {{cron: "0 3 * * *"}}
     targets: {{environment: all}}
@@ -506,7 +509,7 @@ def one_size(
     nights = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        (workdir / "jobs.yaml").write_text(jobs_yaml(scale, args.concurrency))
+        (workdir / "jobs.yaml").write_text(jobs_yaml(scale, args.concurrency, args.rollout))
         for name in ("cold", "warm"):
             sample = args.serial_sample if want_serial and name == "warm" else 0
             night, per_env = one_night(name, environments, scale, timeout, workdir, sample)
@@ -519,6 +522,7 @@ def one_size(
         "scale": scale,
         "window_s": round(60 * scale, 3),
         "concurrency": args.concurrency or "default",
+        "rollout": args.rollout,
         "wall_s": round(time.monotonic() - started, 1),
         "nights": [asdict(n) for n in nights],
     }
@@ -588,6 +592,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scale", help="one value, or one per size (default 0.1 and 0.05)")
     parser.add_argument("--timeout", type=float, help="seconds a night may take, then killed")
     parser.add_argument("--concurrency", type=int, help="set in both jobs (default: unset)")
+    parser.add_argument(
+        "--rollout",
+        help="the night job's rollout, in YAML, e.g. '{canary: 3, waves: [10%%, 50%%, 100%%]}' "
+        "(default: none), to see what waves cost in makespan",
+    )
     parser.add_argument("--serial-sample", type=int, default=6)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--json", action="store_true", help="print JSON only")

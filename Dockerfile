@@ -6,10 +6,14 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Dependencies at the versions and hashes of requirements.lock (make lock), then the project.
+COPY requirements.lock ./
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip \
+    && /opt/venv/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY scheduler ./scheduler
 COPY migrations ./migrations
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 scheduler \
@@ -19,6 +23,9 @@ COPY --from=build /opt/venv /opt/venv
 # No jobs ship in /data: without a mounted jobs.yaml the daemon refuses to start (exit 2) and
 # says how; a fresh named volume stays empty. The example is for reading and copying only.
 COPY jobs.yaml /opt/kinsta-scheduler/jobs.example.yaml
+# Checks that /data is writable by the user the container runs as (and says how to fix it when
+# a host directory belongs to another uid), then execs kinsta-scheduler with the arguments.
+COPY deploy/entrypoint.sh /usr/local/bin/kinsta-scheduler-entrypoint
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     KINSTA_SCHEDULER_CONFIG=/data/jobs.yaml
@@ -33,5 +40,5 @@ STOPSIGNAL SIGTERM
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"
-ENTRYPOINT ["kinsta-scheduler"]
+ENTRYPOINT ["kinsta-scheduler-entrypoint"]
 CMD ["run", "--metrics-port", "9464", "--metrics-host", "0.0.0.0"]

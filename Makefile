@@ -17,17 +17,27 @@ PER_TARGET_TESTS ?= tests/integration/test_client_contract.py tests/integration/
 	tests/integration/test_runner.py tests/integration/test_recovery.py tests/integration/test_ownership.py \
 	tests/integration/test_sandbox_faults.py
 
-.PHONY: sandbox install dev test test-ids lint typecheck unit bench bench-governor bench-faults bench-history chaos test-weekdays clean
+.PHONY: sandbox install dev lock test test-ids lint typecheck unit bench bench-governor bench-faults bench-history chaos test-weekdays clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Installs take the versions (and hashes) of the lock files, made from pyproject.toml by
+# `make lock`; tests/unit/test_deploy.py fails when pyproject asks for what a lock lacks.
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 
 dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[dev]'
+
+## Pin every dependency with its hashes (the image and CI install from these files).
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
 
 ## Install, then run the daemon on the built-in sandbox with the embedded SQLite history.
 sandbox: install

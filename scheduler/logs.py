@@ -45,6 +45,23 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> Ev
     return {key: _redact(value) for key, value in event.items()}
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever `sys.stderr` is when a line is logged: while trigger's
+    progress bar is shown, rich puts a proxy there that prints lines above the bar, so log
+    lines no longer overwrite it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure(level: str = "info", *, json: bool | None = None) -> None:
     as_json = not sys.stderr.isatty() if json is None else json
     shared: list[Any] = [
@@ -73,7 +90,7 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -35,10 +35,14 @@ def _stats(governor: RateGovernor, base: int) -> str:
 
 
 @contextmanager
-def shown(bus: Bus, governor: RateGovernor, tty: bool) -> Iterator[Watch]:
-    """Show the run's progress while the block runs, from the bus's TargetFinished events."""
+def shown(
+    bus: Bus, governor: RateGovernor, tty: bool, console: Console | None = None
+) -> Iterator[Watch]:
+    """Show the run's progress while the block runs, from the bus's TargetFinished events. On
+    a terminal, lines written to stderr meanwhile (the log) are printed above the bar."""
     watch, base = Watch(), governor.requests
-    with _bar(governor, base) if tty else _lines(governor, base) as subscriber:
+    bar = _bar(governor, base, console or Console(stderr=True))
+    with bar if tty else _lines(governor, base) as subscriber:
         unsubscribe = bus.subscribe(TargetFinished, subscriber)
         try:
             yield watch
@@ -60,15 +64,18 @@ def _lines(governor: RateGovernor, base: int) -> Iterator[Callable[[TargetFinish
 
 
 @contextmanager
-def _bar(governor: RateGovernor, base: int) -> Iterator[Callable[[TargetFinished], None]]:
+def _bar(
+    governor: RateGovernor, base: int, console: Console
+) -> Iterator[Callable[[TargetFinished], None]]:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("targets  {task.fields[stats]}"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=False,
+        redirect_stderr=True,  # the log's lines (logs._Stderr) go above the bar
     )
     task = bar.add_task("running", total=None, stats="")
     failed = 0

@@ -5,20 +5,22 @@ scheduler.cli.main only: 0 ok; 1 a run failed; 2 bad configuration or input."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+import yaml
 from rich.console import Console
 
 from scheduler import config as config_module
 from scheduler import logs, render
 from scheduler.domain import Config
-from scheduler.errors import BadInputError, NotFoundError
+from scheduler.errors import BadInputError, NotFoundError, SchedulerError
 
 if TYPE_CHECKING:
     from scheduler.history import SqlHistoryStore
@@ -29,10 +31,11 @@ RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
 
 
 class State:
-    def __init__(self, config: str | None, database: str | None) -> None:
+    def __init__(self, config: str | None, database: str | None, *, wide: bool = False) -> None:
         self.env = dict(os.environ)
         self.path = config_module.resolve_path(config, self.env)
         self.database = database
+        self.wide = wide  # --wide: tables never wrap
 
     def load(self, *, require_api_key: bool = False, sandbox: bool = False) -> Config:
         return config_module.load(
@@ -82,9 +85,52 @@ def parse_run_id(value: str) -> int:
     return int(value)
 
 
+WIDE = 1000  # wide enough that no table wraps: --wide, or no terminal at all
+
+
+def console_width(*, wide: bool, stdout_tty: bool, env: dict[str, str]) -> int | None:
+    """Tables fit the terminal: its width (None: rich asks it), or through a pipe (`| less`)
+    the width of the terminal the command runs in, else $COLUMNS; with no terminal at all (a
+    file, cron, CI) or with --wide, rows are never wrapped (grep finds a row on one line)."""
+    if wide:
+        return WIDE
+    if stdout_tty:
+        return None
+    for stream in (sys.stderr, sys.stdin):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns
+    columns = env.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and 20 <= int(columns) <= WIDE else WIDE
+
+
+def complete_job_id(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of a job id: the ids in jobs.yaml (--config, $KINSTA_SCHEDULER_CONFIG
+    or ./jobs.yaml), read as plain YAML (no API, no database); none when it cannot be read."""
+    given = ctx.find_root().params.get("config_path")
+    try:
+        path = config_module.resolve_path(given, dict(os.environ))
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, yaml.YAMLError, SchedulerError):
+        return []
+    jobs = document.get("jobs") if isinstance(document, dict) else None
+    ids = [j.get("id") for j in jobs if isinstance(j, dict)] if isinstance(jobs, list) else []
+    return [i for i in ids if isinstance(i, str) and i.startswith(incomplete)]
+
+
+def did_you_mean(given: str, known: Sequence[str]) -> str:
+    """ "; did you mean 'nightly'?" for a mistyped name (empty when nothing is close)."""
+    close = difflib.get_close_matches(given, known, n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 def make_console() -> Console:
-    """Rich console; when piped, wide enough that tables are not squeezed to 80 columns."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    """Rich console for tables on stdout, as wide as console_width says."""
+    context = click.get_current_context(silent=True)
+    state = context.find_object(State) if context is not None else None
+    wide = state is not None and state.wide
+    width = console_width(wide=wide, stdout_tty=sys.stdout.isatty(), env=dict(os.environ))
+    return Console(width=width, soft_wrap=False)
 
 
 @contextlib.contextmanager
@@ -114,6 +160,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto")
+@click.option("--wide", is_flag=True, help="tables never wrap (default: fit the terminal)")
 @click.version_option(package_name="kinsta-scheduler")
 @click.pass_context
 def cli(
@@ -122,10 +169,11 @@ def cli(
     database: str | None,
     log_level: str,
     log_format: str,
+    wide: bool,
 ) -> None:
     """Scheduled maintenance for WordPress sites on Kinsta, with a queryable history."""
     logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
-    ctx.obj = State(config_path, database)
+    ctx.obj = State(config_path, database, wide=wide)
 
 
 sandbox_flag = click.option(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import click
 
 from scheduler import render
-from scheduler.cli.base import State, cli, parse_run_id
+from scheduler.cli.base import State, cli, complete_job_id, parse_run_id
 from scheduler.domain import Run, RunStatus
 from scheduler.errors import BadInputError, NotFoundError
 from scheduler.history import HistoryStore, RunFilter
@@ -24,7 +24,13 @@ MAX_RUNS_OF_A_JOB = 1000  # running runs of one job `--job` cancels at most (the
 
 @cli.command()
 @click.argument("run_id", required=False)
-@click.option("--job", "job_id", metavar="JOB", help="cancel every running run of this job")
+@click.option(
+    "--job",
+    "job_id",
+    metavar="JOB",
+    help="cancel every running run of this job",
+    shell_complete=complete_job_id,
+)
 @click.option("--reason", metavar="TEXT", help="why, recorded with the run")
 @click.pass_obj
 def cancel(state: State, run_id: str | None, job_id: str | None, reason: str | None) -> None:

@@ -10,7 +10,16 @@ import click
 from rich.console import Console
 
 from scheduler import render
-from scheduler.cli.base import FORMATS, State, cli, emit, history_store, make_console, parse_when
+from scheduler.cli.base import (
+    FORMATS,
+    State,
+    cli,
+    complete_job_id,
+    emit,
+    history_store,
+    make_console,
+    parse_when,
+)
 from scheduler.domain import RunStatus, TaskStatus
 from scheduler.errors import BadInputError
 
@@ -19,7 +28,7 @@ E = TypeVar("E")
 
 @cli.group(invoke_without_command=True)
 @click.option("--tasks", "as_tasks", is_flag=True, help="one row per task instead of per run")
-@click.option("--job", "job_id")
+@click.option("--job", "job_id", shell_complete=complete_job_id)
 @click.option("--site")
 @click.option("--action", help="with --tasks: only this action")
 @click.option("--status")

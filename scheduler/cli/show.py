@@ -101,7 +101,23 @@ def sites(state: State, site: str | None, fmt: str) -> None:
         flat = [render.site_action_json(e) for e in entries]
         click.echo(render.to_csv(flat, render.SITE_ACTION_FIELDS), nl=False)
     else:
-        render.sites_table(rows, make_console())
+        console = make_console()
+        render.sites_table(rows, console)
+        for line in _held_lines(rows):
+            console.print(line, markup=False)
+
+
+def _held_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Why each update on offer is held back, a line each, under the `sites` table."""
+    return [
+        f"{row['site']}/{snapshot['environment']}: {kind[:-1]} {item['name']} "
+        f"{item.get('version')} -> {item['update_version']} held back: {item['quarantined']}"
+        for row in rows
+        for snapshot in row["inventory"]
+        for kind in ("plugins", "themes")
+        for item in snapshot[kind]
+        if item.get("quarantined")
+    ]
 
 
 def _mark_held(rows: list[dict[str, Any]], held: Mapping[tuple[str, Any, Any], str]) -> None:

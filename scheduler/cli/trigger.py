@@ -8,13 +8,13 @@ from collections import Counter
 import click
 
 from scheduler import logs, progress
-from scheduler.cli.base import State, cli, sandbox_flag, upgrade_flag
+from scheduler.cli.base import State, cli, complete_job_id, did_you_mean, sandbox_flag, upgrade_flag
 from scheduler.domain import RunStatus, RunTrigger
 from scheduler.errors import BadInputError, NotFoundError
 
 
 @cli.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 @sandbox_flag
 @upgrade_flag
 @click.pass_obj
@@ -27,7 +27,8 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
     if job is None and not sandbox and state.load(sandbox=True).job(job_id) is not None:
         raise BadInputError(f"job {job_id!r} is sandbox_only: it runs only with --sandbox")
     if job is None:
-        raise NotFoundError(f"no job {job_id!r} in {config.path}")
+        known = [j.id for j in config.jobs]
+        raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         runner = services.runner_for(job)

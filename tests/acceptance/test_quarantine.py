@@ -103,6 +103,8 @@ def test_a_rolled_back_release_is_quarantined_held_back_and_released(
     sites = check(cli("sites", "--format", "json")).json()
     offers = [p for s in sites for i in s["inventory"] for p in i["plugins"] if p["name"] == BAD]
     assert len(offers) == SITES and all("quarantined" in p for p in offers)
+    table = check(cli("sites")).out  # the reason shows without --format json too
+    assert table.count(f"plugin {BAD} 3.2.0 -> 3.3.0 held back: 3.3.0 quarantined") == SITES
 
     # Released (the breakage was the sites', say): the next night takes it.
     sandbox.sandbox.fleet.releases.remove(BAD, None)

@@ -107,6 +107,9 @@ class TargetSelector:
     labels: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     environment: str = "live"
+    # Narrowed for one run (`trigger --site/--environment`): only these of the job's targets.
+    only_sites: tuple[str, ...] = ()
+    only_environment: str | None = None
 
 
 @dataclass(frozen=True)

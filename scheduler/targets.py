@@ -13,6 +13,10 @@ def _site_selected(site: Site, selector: TargetSelector) -> bool:
     names = (site.name, site.display_name)
     if any(fnmatchcase(n, pattern) for n in names for pattern in selector.exclude):
         return False
+    if selector.only_sites and not any(
+        fnmatchcase(n, pattern) for n in names for pattern in selector.only_sites
+    ):
+        return False
     by_name = any(fnmatchcase(n, pattern) for n in names for pattern in selector.sites)
     if not selector.labels:
         return by_name
@@ -53,5 +57,6 @@ def select_targets(sites: Iterable[Site], selector: TargetSelector) -> list[Targ
         if _site_selected(site, selector)
         for env in site.environments
         if _environment_selected(env, selector.environment)
+        and _environment_selected(env, selector.only_environment or "all")
     ]
     return sorted(targets, key=lambda t: t.key)

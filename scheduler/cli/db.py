@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from scheduler import logs
 from scheduler.cli.base import State, cli
+from scheduler.cli.confirm import confirm, yes_flag
 
 
 @cli.group()
@@ -39,12 +41,23 @@ def db_current(state: State) -> None:
 
 @db.command("downgrade")
 @click.argument("revision")
+@yes_flag
 @click.pass_obj
-def db_downgrade(state: State, revision: str) -> None:
-    """Migrate the schema down to REVISION ('base' removes every table)."""
+def db_downgrade(state: State, revision: str, yes: bool) -> None:
+    """Migrate the schema down to REVISION ('base' removes every table and the history in
+    them). Asks first on a terminal; without one, needs --yes."""
     from scheduler.history import make_engine
-    from scheduler.history.migrate import current_revision, downgrade
+    from scheduler.history.migrate import current_revision, downgrade, may_exist
 
     engine = make_engine(state.database_url())
+    before = current_revision(engine) or "empty"
+    dropped = (
+        "every table of the history, with every run, task and operation recorded"
+        if revision == "base"
+        else f"what the revisions after {revision} added (tables, columns), with their data"
+    )
+    where = logs.mask(engine.url.render_as_string(hide_password=True))
+    if may_exist(engine, revision):  # else downgrade says what is wrong with it
+        confirm(f"downgrade the schema of {where} from {before} to {revision}", [dropped], yes=yes)
     downgrade(engine, revision)
     click.echo(f"schema: {current_revision(engine) or 'empty'}")

@@ -4,22 +4,55 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
 from scheduler import logs, progress
+from scheduler.actions import registry
+from scheduler.cli import preview
 from scheduler.cli.base import State, cli, complete_job_id, did_you_mean, sandbox_flag, upgrade_flag
-from scheduler.domain import RunStatus, RunTrigger
+from scheduler.cli.confirm import confirm, yes_flag
+from scheduler.domain import Job, RunStatus, RunTrigger
 from scheduler.errors import BadInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from scheduler.runner import Runner
 
 
 @cli.command()
 @click.argument("job_id", shell_complete=complete_job_id)
+@click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    metavar="SITE",
+    help="only this site of the job's targets (a name or pattern; repeat for more)",
+)
+@click.option(
+    "--environment", metavar="ENV", help="only this environment (live, staging or a name)"
+)
+@click.option(
+    "--dry-run", is_flag=True, help="print the targets and what a run would cost; change nothing"
+)
+@yes_flag
 @sandbox_flag
 @upgrade_flag
 @click.pass_obj
-def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
-    """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed."""
+def trigger(
+    state: State,
+    job_id: str,
+    sites: tuple[str, ...],
+    environment: str | None,
+    dry_run: bool,
+    yes: bool,
+    sandbox: bool,
+    upgrade_db: bool,
+) -> None:
+    """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed.
+    A job that restores, pushes, deletes or creates asks first on a terminal (--yes skips the
+    question; without a terminal it needs --yes)."""
     from scheduler.bootstrap import open_services
 
     config = state.load(require_api_key=not sandbox, sandbox=sandbox)
@@ -29,9 +62,14 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
     if job is None:
         known = [j.id for j in config.jobs]
         raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
+    job = narrowed(job, sites, environment)
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         runner = services.runner_for(job)
+        if dry_run:
+            preview.show(runner, job, config)
+            return
+        _check_targets(runner, job, yes=yes, narrowed=bool(sites or environment))
         governor = services.governors[job.company]
         requests_before = governor.requests
         with progress.shown(services.bus, governor, sys.stderr.isatty()) as watch:
@@ -55,3 +93,31 @@ def trigger(state: State, job_id: str, sandbox: bool, upgrade_db: bool) -> None:
             )
     if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         sys.exit(1)
+
+
+def narrowed(job: Job, sites: tuple[str, ...], environment: str | None) -> Job:
+    """The job with its targets narrowed to `sites` and `environment` (trigger --site/--env)."""
+    if not sites and environment is None:
+        return job
+    for given in (*sites, environment or "x"):
+        if not given.strip():
+            raise BadInputError("--site and --environment take a name or a pattern, not blank")
+    selector = replace(job.targets, only_sites=sites, only_environment=environment)
+    return replace(job, targets=selector)
+
+
+def _check_targets(runner: Runner, job: Job, *, yes: bool, narrowed: bool) -> None:
+    """Before a run: a narrowing that leaves no target is bad input, and a job that restores,
+    pushes, deletes or creates is confirmed, listing the environments it will touch."""
+    actions = registry()
+    risky = [a.name for a in job.actions if actions[a.name].on_demand]
+    if not (risky or narrowed):
+        return
+    targets = runner.targets(job)
+    if narrowed and not targets:
+        raise BadInputError(
+            f"--site/--environment: none of job {job.id!r}'s targets is left to run on"
+        )
+    if risky:
+        what = f"run {', '.join(risky)} (job {job.id}) on {len(targets)} target(s)"
+        confirm(what, [t.key for t in targets], yes=yes)

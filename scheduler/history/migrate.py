@@ -47,6 +47,17 @@ def downgrade(engine: Engine, revision: str) -> None:
     _migrate(command.downgrade, engine, revision)
 
 
+def may_exist(engine: Engine, revision: str) -> bool:
+    """False only for a revision no migration has (downgrade refuses it with its own message),
+    so a question is not asked before an error; relative ones (-1, head-2) may exist."""
+    if not revision.strip():
+        return False
+    if revision in ("base", "head", "heads") or any(c in revision for c in "-+@:"):
+        return True
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return any(r.revision.startswith(revision) for r in script.walk_revisions())
+
+
 def _migrate(step: Callable[[AlembicConfig, str], None], engine: Engine, revision: str) -> None:
     """Run an Alembic command; an unknown revision is bad input, a database that fails is a
     StoreError (a read-only file, a lost connection), each one line."""

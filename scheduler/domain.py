@@ -142,6 +142,7 @@ class Job:
     heartbeat_url: Secret | None = None  # pinged after each successful run (dead-man's switch)
     rollout: Rollout | None = None  # None: every target as the budget allows
     halt_after: HaltAfter | None = None  # None: no circuit breaker
+    overlap: str = "skip"  # a slot due while a run goes: skip|buffer_one|allow|cancel_previous
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,7 @@ def _job(raw: JobModel, index: int, default_zone: str, problems: Problems) -> Jo
         heartbeat_url=Secret(raw.heartbeat_url) if raw.heartbeat_url else None,
         rollout=_rollout(raw.rollout),
         halt_after=_halt_after(raw.halt_after),
+        overlap=raw.overlap,
     )
 
 

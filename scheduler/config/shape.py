@@ -318,6 +318,7 @@ class JobModel(_Model):
     sandbox_only: bool = False  # a demonstration: left out unless --sandbox
     rollout: RolloutModel | None = None
     halt_after: HaltAfterModel | None = None
+    overlap: Literal["skip", "buffer_one", "allow", "cancel_previous"] = "skip"
 
     @field_validator("concurrency", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from scheduler.events import Bus, DaemonActed, SlotsMissed
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
-from . import health, jobs
+from . import health, jobs, overlap
 from .backlog import MAX_MISSED_ROWS, Backlog
 from .outbox import Outbox
 from .reload import ConfigWatcher
@@ -87,6 +87,8 @@ class Daemon:
             self.outbox,
             config=self._config,
             after_run=self._after_run,
+            decided=self._event,
+            stop=self.stop_event,
         )
         self.backlog = Backlog(parts.store, self.outbox, self._catch_up_run, self.stop_event)
         self.watcher = ConfigWatcher(parts.config_path, parts.load_config, self._event)
@@ -138,7 +140,7 @@ class Daemon:
         for job_id, first in prepared.items():
             job = changes.changed[job_id]
             assert job.schedule is not None
-            self.timetable.schedule(job_id, job.schedule, first, self._fire)
+            self.timetable.schedule(job_id, job.schedule, first, self._fire, job.overlap)
             self.backlog.applied(job, first, now, at_start=old is None)
             self._keep_pending(job, pending.get(job_id), first)
         if old is None:
@@ -233,9 +235,7 @@ class Daemon:
         for moment in fired:
             slot = slots.slot_of(job.schedule, moment)
             if slot is not None:
-                self.outbox.add(
-                    job.id, slot, RunStatus.SKIPPED, "the previous run was still running"
-                )
+                self.outbox.add(job.id, slot, RunStatus.SKIPPED, overlap.refused(job.overlap))
 
     def _recorded(self, run: Run) -> None:
         self._after_run(self.config.job(run.job_id), run)
@@ -315,7 +315,7 @@ class Daemon:
                 if job.schedule is None or self.timetable.schedule_of(job.id) == job.schedule:
                     continue
                 first = first_fire(job.id, job.schedule, now)
-                self.timetable.schedule(job.id, job.schedule, first, self._fire)
+                self.timetable.schedule(job.id, job.schedule, first, self._fire, job.overlap)
         except Exception:
             log.exception("config.restore_failed")
 

@@ -20,6 +20,7 @@ from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
 from .outbox import Outbox
+from .overlap import Overlaps
 
 log = structlog.get_logger("scheduler.daemon")
 
@@ -86,6 +87,8 @@ class SlotRuns:
         *,
         config: Callable[[], Config],
         after_run: AfterRun,
+        decided: Callable[[str, str], None] = lambda _kind, _detail: None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -94,6 +97,13 @@ class SlotRuns:
         self._config = config
         self._after_run = after_run
         self.in_flight = InFlight(clock)
+        self._overlaps = Overlaps(
+            store,
+            clock,
+            alive_after=self.alive_after,
+            decided=decided,
+            stop=stop or threading.Event(),
+        )
 
     def runner(self, job: Job) -> Runner | None:
         try:
@@ -164,13 +174,8 @@ class SlotRuns:
             busy = self._store.runs.running_run(job.id, self.alive_after())
         except StoreError as exc:
             raise SlotNotClaimedError(str(exc)) from exc
-        if busy is not None:
-            self.record(
-                job.id,
-                slot,
-                RunStatus.SKIPPED,
-                f"run {busy.run_id} of this job (by {busy.started_by}) was still running",
-            )
+        if busy is not None and (why := self._overlaps.go(job, slot, busy)) is not None:
+            self.record(job.id, slot, RunStatus.SKIPPED, why)
             return
         run = runner.run(job, trigger, slot, self._config().revision)
         if run is not None:

@@ -25,6 +25,8 @@ from apscheduler.triggers.base import BaseTrigger
 from scheduler import schedules, slots
 from scheduler.domain import IntervalSchedule, Schedule
 
+from .overlap import instances
+
 log = structlog.get_logger("scheduler.daemon")
 
 MAX_PARALLEL_RUNS = 20
@@ -113,8 +115,11 @@ class Timetable:
 
     # --- jobs ---------------------------------------------------------------------------------
 
-    def schedule(self, job_id: str, schedule: Schedule, first: datetime, fire: Fire) -> None:
-        """Schedule (or reschedule) a jobs.yaml job from its first fire time on."""
+    def schedule(
+        self, job_id: str, schedule: Schedule, first: datetime, fire: Fire, overlap: str = "skip"
+    ) -> None:
+        """Schedule (or reschedule) a jobs.yaml job from its first fire time on; its overlap
+        policy says how many of its firings may be under way at once."""
         self.scheduler.add_job(
             fire,
             trigger=SlotTrigger(job_id, schedule),
@@ -123,6 +128,7 @@ class Timetable:
             args=[job_id],
             next_run_time=first,
             replace_existing=True,
+            max_instances=instances(overlap),
         )
 
     def run_soon(self, job_id: str, func: Callable[..., None], args: list[Any]) -> None:

@@ -109,7 +109,15 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path, env)
 
 
-def serve(cli: Cli, time_scale: float, sites: int = 5, seed: int = 3) -> Iterator[SandboxProcess]:
+def serve(
+    cli: Cli,
+    time_scale: float,
+    sites: int = 5,
+    seed: int = 3,
+    per_minute: int = SANDBOX_PER_MINUTE,
+    flags: tuple[str, ...] = (),
+) -> Iterator[SandboxProcess]:
+    """`kinsta-scheduler sandbox` on a free port; `flags` are more of its options."""
     process = cli.start(
         "sandbox",
         "--port",
@@ -121,11 +129,12 @@ def serve(cli: Cli, time_scale: float, sites: int = 5, seed: int = 3) -> Iterato
         "--time-scale",
         str(time_scale),
         "--per-minute",
-        str(SANDBOX_PER_MINUTE),
+        str(per_minute),
         "--api-key",
         SANDBOX_KEY,
         "--operation-ids",
         OPERATION_IDS,
+        *flags,
     )
     assert process.stderr is not None
     line = process.stderr.readline()

@@ -97,6 +97,30 @@ def test_a_cancelled_run_says_who_stopped_it_and_what_failed_before() -> None:
     assert policy.after_run(quiet, cancelled, FAILED, None) is None
 
 
+def test_a_halted_run_says_what_tripped_and_which_environments_it_touched() -> None:
+    why = "halted: 2 of 2 target(s) done were rolled back (halt_after.rolled_back: 2)"
+    canary = [
+        replace(task(site, TaskStatus.ROLLED_BACK), action="update_plugins", started_at=T0)
+        for site in ("canary-b", "canary-a")
+    ]
+    later = [task(f"later-{n}", TaskStatus.SKIPPED, "not started: " + why) for n in range(3)]
+    tasks = canary + later
+    message = policy.after_run(SETTINGS, run(RunStatus.HALTED, why), tasks, None)
+    assert message is not None and message.kind == "halted"
+    assert message.text.splitlines() == [
+        f"kinsta-scheduler: job caches run 7 {why}",
+        "• update_plugins failed on 2 environment(s): canary-b/live, canary-a/live: HTTP 500",
+        "• touched 2 environment(s): canary-a/live, canary-b/live",
+    ]
+    assert message.extra["touched"] == ["canary-a/live", "canary-b/live"]
+    assert message.extra["status"] == "halted" and message.extra["error"] == why
+    assert "cancel" not in message.extra
+    halted = run(RunStatus.HALTED, why)
+    assert policy.heartbeat(SETTINGS, None, halted) is None  # not a successful night
+    quiet = replace(SETTINGS, on=frozenset({"failure", "cancelled"}))
+    assert policy.after_run(quiet, halted, tasks, None) is None
+
+
 def test_recovery_only_after_a_failure_and_only_when_asked() -> None:
     succeeded = run(RunStatus.SUCCEEDED)
     assert policy.wants_previous(SETTINGS, succeeded)

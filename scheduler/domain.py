@@ -66,6 +66,7 @@ class RunTrigger(StrEnum):
     SCHEDULE = "schedule"
     CATCH_UP = "catch_up"
     MANUAL = "manual"
+    BACKFILL = "backfill"  # `backfill`: a past slot that never ran, run on purpose
 
 
 class OperationState(StrEnum):

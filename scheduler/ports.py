@@ -171,7 +171,8 @@ class RunLedger(Protocol):
         owner_token: str | None = None,
     ) -> Run | None:
         """Record a run as started. None when this (job, slot) was already claimed (by another
-        process, or before a restart): exactly one claim wins. Manual runs never collide.
+        process, or before a restart): exactly one claim wins. Manual runs never collide; a
+        backfill also claims a slot recorded `missed` (its row becomes the run's).
         `owner_token`: the caller's (held before the row exists), else a new one."""
 
     def record_run(

@@ -10,6 +10,7 @@ import click
 
 from scheduler import logs
 from scheduler.cli import (
+    backfill,
     cancel,
     db,
     history,
@@ -32,6 +33,7 @@ from scheduler.errors import (
 )
 
 __all__ = [
+    "backfill",
     "cancel",
     "cli",
     "db",

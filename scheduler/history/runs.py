@@ -45,19 +45,38 @@ class SqlRunLedger:
         config_revision: str | None = None,
         owner_token: str | None = None,
     ) -> Run | None:
-        return self._insert(
-            {
-                "job_id": job_id,
-                "trigger": trigger.value,
-                "scheduled_for": scheduled_for,
-                "started_at": now,
-                "heartbeat_at": now,
-                "status": RunStatus.RUNNING.value,
-                "started_by": started_by,
-                "config_revision": config_revision,
-                "owner_token": owner_token or new_owner_token(),
-            }
+        values = {
+            "trigger": trigger.value,
+            "started_at": now,
+            "heartbeat_at": now,
+            "status": RunStatus.RUNNING.value,
+            "started_by": started_by,
+            "config_revision": config_revision,
+            "owner_token": owner_token or new_owner_token(),
+        }
+        if trigger is RunTrigger.BACKFILL:  # a slot recorded missed: its row becomes the run's
+            taken = self._take_missed(job_id, scheduled_for, values)
+            if taken is not None:
+                return taken
+        return self._insert({**values, "job_id": job_id, "scheduled_for": scheduled_for})
+
+    def _take_missed(
+        self, job_id: str, scheduled_for: datetime, values: dict[str, Any]
+    ) -> Run | None:
+        statement = (
+            update(runs)
+            .where(
+                runs.c.job_id == job_id,
+                runs.c.scheduled_for == scheduled_for,
+                runs.c.status == RunStatus.MISSED.value,
+                NOT_MANUAL,
+            )
+            .values(**values, finished_at=None, error=None)
+            .returning(runs.c.id)
         )
+        with self.db.tx() as tx:
+            run_id = tx.execute(statement).scalar()
+            return None if run_id is None else get_run(tx, run_id)
 
     @retried
     def record_run(

@@ -85,7 +85,7 @@ TASK_STATUSES = (
     "rolled_back",
     "interrupted",
 )
-TRIGGERS = ("schedule", "catch_up", "manual")
+TRIGGERS = ("schedule", "catch_up", "manual", "backfill")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:

@@ -193,3 +193,30 @@ def test_the_event_logs_answer_newest_first(store: HistoryStore) -> None:
 def test_naive_times_are_refused(store: HistoryStore) -> None:
     with pytest.raises((StoreError, ValueError)):
         store.runs.claim_run("j", RunTrigger.MANUAL, T0.replace(tzinfo=None), T0, started_by="x")
+
+
+def test_a_backfill_claims_a_slot_with_no_row_or_a_missed_one_only(store: HistoryStore) -> None:
+    backfill, later = RunTrigger.BACKFILL, T0 + timedelta(days=1)
+    slots = [T0 + timedelta(hours=h) for h in range(4)]
+    done = store.runs.claim_run("hourly", RunTrigger.SCHEDULE, slots[0], T0, started_by="a:1")
+    assert done is not None
+    store.runs.finish_run(done.run_id, RunStatus.SUCCEEDED, T0, owner=done.owner_token)
+    missed = store.runs.record_run(
+        "hourly", RunTrigger.SCHEDULE, slots[1], T0, status=RunStatus.MISSED, error="no daemon"
+    )
+    store.runs.record_run(
+        "hourly", RunTrigger.SCHEDULE, slots[2], T0, status=RunStatus.SKIPPED, error="paused"
+    )
+    assert missed is not None
+    assert store.runs.claim_run("hourly", backfill, slots[0], later, started_by="b:2") is None
+    assert store.runs.claim_run("hourly", backfill, slots[2], later, started_by="b:2") is None
+    taken = store.runs.claim_run("hourly", backfill, slots[1], later, started_by="b:2")
+    assert taken is not None and taken.run_id == missed.run_id  # the missed row is the run
+    assert (taken.trigger, taken.status, taken.error) == (backfill, RunStatus.RUNNING, None)
+    assert (taken.started_at, taken.finished_at, taken.started_by) == (later, None, "b:2")
+    assert taken.owner_token
+    assert store.runs.heartbeat(taken.run_id, later, owner=taken.owner_token).ours
+    again = store.runs.claim_run("hourly", backfill, slots[1], later, started_by="c:3")
+    assert again is None  # one claim wins, as for any slot
+    fresh = store.runs.claim_run("hourly", backfill, slots[3], later, started_by="b:2")
+    assert fresh is not None and fresh.trigger is backfill and fresh.run_id != missed.run_id

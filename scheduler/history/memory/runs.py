@@ -12,6 +12,8 @@ from scheduler.history.memory.state import MemoryState, RunRow, TaskRow, aware, 
 from scheduler.ports import Beat, PlannedTask, new_owner_token
 from scheduler.rollout import WaveRecord
 
+MISSED = RunStatus.MISSED
+
 
 def _stale(row: RunRow, before: datetime) -> bool:
     return row.heartbeat_at is None or row.heartbeat_at < before
@@ -48,10 +50,21 @@ class MemoryRunLedger:
     ) -> Run | None:
         now = aware(now)
         row = RunRow(0, job_id, trigger, aware(scheduled_for), RunStatus.RUNNING)
-        row.started_at = row.heartbeat_at = now
-        row.started_by, row.config_revision = started_by, config_revision
-        row.owner_token = owner_token or new_owner_token()
-        return self._insert(row)
+        with self._s.lock:
+            missed = [
+                r
+                for r in self._s.runs.values()
+                if trigger is RunTrigger.BACKFILL
+                and (r.job_id, r.scheduled_for, r.status) == (job_id, row.scheduled_for, MISSED)
+                and r.trigger is not RunTrigger.MANUAL
+            ]
+            if missed:  # the missed slot's row becomes the backfill's run
+                row, row.trigger, row.status = missed[0], trigger, RunStatus.RUNNING
+                row.finished_at = row.error = None
+            row.started_at = row.heartbeat_at = now
+            row.started_by, row.config_revision = started_by, config_revision
+            row.owner_token = owner_token or new_owner_token()
+            return row.domain() if missed else self._insert(row)
 
     def record_run(
         self,

@@ -1,5 +1,7 @@
 """Safe updates (`safe: true`): a manual backup first, then the update, then verification, and
-the backup restored when verification fails (the task ends `rolled_back`).
+the backup restored when verification fails (the task ends `rolled_back`). Verification
+compares the pages with how they answered right before the update, after the safety backup
+(verify.baseline): the first step and every step of an isolation against the same baseline.
 
 A version whose update alone was rolled back is quarantined (the task's target, run and task,
 and the check that failed, are the evidence). When a bulk update of several items fails
@@ -138,6 +140,7 @@ class Steps:
     batch: Batch
     bulk: Bulk
     current: Backup  # a backup of the environment as it is now, when `fresh`
+    baseline: verify.Baseline | None = None  # the pages before the update, for every step
     fresh: bool = True
     extra: Backup | None = None  # a backup the isolation took (deleted when superseded)
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -154,7 +157,7 @@ class Steps:
         fatals = verify.fatal_lines(ctx, target) if self.policy.check_php_errors else None
         result, installed = apply(ctx, target, batch, self.bulk, notes, read_back=True)
         result = stuck(result, batch, installed)
-        verdict = verify.check(ctx, target, self.policy.verify, fatals)
+        verdict = verify.check(ctx, target, self.policy.verify, fatals, self.baseline)
         outcome = Outcome(result, installed, verdict, None, notes)
         if not outcome.ok:
             outcome = replace(outcome, restored=backup_actions.restore(ctx, target, self.current))
@@ -248,6 +251,7 @@ class Steps:
             "verdict": verdict.value,
             "outcome": then,
             "problems": problems,
+            "failed_checks": outcome.verdict.failed(),
             "duration_s": round(self.durations_s[-1], 3),
             **outcome.notes,
         })  # fmt: skip
@@ -270,7 +274,9 @@ def safe_update(
             TaskStatus.FAILED, f"no update: the safety backup failed ({reason})", details
         )
     details["backup"] = backup_actions.backup_json(backup)
-    steps = Steps(ctx, target, policy, batch, bulk, backup)
+    # The pages as they are right before the update: each step is compared with them.
+    baseline = verify.baseline(ctx, target, policy.verify)
+    steps = Steps(ctx, target, policy, batch, bulk, backup, baseline)
     first = steps.run(batch.names)
     details.update(first.notes)
     details["updated"] = [n for n in batch.names if first.installed.get(n) == batch.wanted[n]]

@@ -68,10 +68,18 @@ def wave_json(wave: WaveRecord) -> dict[str, Any]:
 
 
 def _update_notes(task: Task, console: Console) -> None:
-    """What an update held back and why, and the steps of a culprit's isolation."""
+    """What an update held back and why, the checks its verification failed, and the steps of
+    a culprit's isolation."""
     result, where = task.result or {}, f"  {task.site}/{task.environment}"
     for name, why in sorted((result.get("held_back") or {}).items()):
         console.print(f"{where} {task.action} held back {name}: {why}", markup=False)
+    for check in (result.get("verify") or {}).get("checks") or []:
+        if not check.get("ok", True):
+            at = f" at {check['url']}" if check.get("url") else ""
+            console.print(
+                f"{where} check {check.get('name')} failed{at}: {check.get('detail')}",
+                markup=False,
+            )
     steps = result.get("steps") or []
     for number, step in enumerate(steps if len(steps) > 1 else [], 1):
         problems = "; ".join(step.get("problems") or [])

@@ -5,6 +5,8 @@ out goes through."""
 
 from __future__ import annotations
 
+import re
+
 from tests.acceptance.conftest import Cli
 
 JOBS = """version: 1
@@ -75,3 +77,67 @@ def test_a_bad_sandbox_arrangement_is_refused_with_its_file_and_line(cli: Cli) -
 
     flag = cli("sandbox", "--bad-release", "elementor@3.2.1:explode")
     assert flag.code == 2 and "--bad-release 'elementor@3.2.1:explode': unknown effect" in flag.err
+
+
+REWRITTEN = """version: 1
+kinsta:
+  polling: {first_poll: 0.02s, max_interval: 0.1s}
+sandbox:
+  sites: 3
+  seed: 4
+  time_scale: 0.002
+  seeded_updates: false
+  bad_releases:
+    - {name: plugin-a, version: "2.0.0", effect: changed}
+    - {name: plugin-b, version: "1.0.1", effect: "slow:20"}
+  offers:
+    - {name: plugin-a, version: "2.0.0", installed: "1.0.0", sites: ["*-1"], environment: live}
+    - {name: plugin-b, version: "1.0.1", installed: "1.0.0", sites: ["*-2"], environment: live}
+jobs:
+  - id: rewritten
+    targets: {sites: ["*-1"], environment: live}
+    actions:
+      - update_plugins: {safe: true, verify: {paths: [/], max_size_change: 80%}}
+  - id: slowed
+    targets: {sites: ["*-2"], environment: live}
+    actions:
+      - update_plugins: {safe: true, verify: {max_slowdown: 4x, slowdown_floor: 50ms}}
+"""
+
+
+def test_a_rewritten_or_slowed_page_is_rolled_back_and_show_names_the_check(cli: Cli) -> None:
+    """Compared with the page right before the update: a release that rewrites the page fails
+    on its title, size and structure; one that makes it 20 times slower, on its response time
+    (slow:5 measures 3.4 to 4.7 times on loopback: tests use 10 and more)."""
+    (cli.cwd / "jobs.yaml").write_text(REWRITTEN)
+    assert cli("trigger", "rewritten", "--sandbox").code == 1
+    assert cli("trigger", "slowed", "--sandbox").code == 1
+    failed = {}
+    for run in ("1", "2"):
+        (task,) = cli("show", run, "--format", "json").json()["tasks"]
+        assert task["status"] == "rolled_back"
+        checks = task["result"]["verify"]["checks"]
+        assert {"name", "url", "ok", "before", "after", "detail"} <= set(checks[0])
+        failed[run] = [c["name"] for c in checks if not c["ok"]]
+    assert failed == {"1": ["title", "size", "structure"], "2": ["response_time"]}
+
+    shown = cli("show", "1")
+    assert shown.code == 0
+    assert re.search(r"-1/live check title failed at \S+/: title changed: '.+' -> 'Coming soon'",
+                     shown.out), shown.out  # fmt: skip
+    assert "check structure failed at" in shown.out and "(min_structure_similarity)" in shown.out
+    assert "check response_time" not in shown.out  # only the failed checks are shown
+    slowed = cli("show", "2").out
+    assert "check response_time failed at" in slowed and "beyond 4x (max_slowdown)" in slowed
+
+
+def test_a_bad_verify_option_is_refused_naming_the_field(cli: Cli) -> None:
+    (cli.cwd / "jobs.yaml").write_text(
+        REWRITTEN.replace("max_size_change: 80%", "max_size_change: 0.8")
+    )
+    refused = cli("validate", "--sandbox", "--offline")
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert (
+        "jobs.yaml:19: job 'rewritten': actions.0.update_plugins.verify.max_size_change: "
+        'give a percentage such as "50%", not 0.8'
+    ) in refused.err

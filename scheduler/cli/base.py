@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import yaml
 from rich.console import Console
 
 from scheduler import config as config_module
 from scheduler import logs, render
 from scheduler.domain import Config
-from scheduler.errors import BadInputError, NotFoundError, SchedulerError
+from scheduler.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:
     from scheduler.history import SqlHistoryStore
@@ -108,14 +107,8 @@ def complete_job_id(ctx: click.Context, _param: click.Parameter, incomplete: str
     """Shell completion of a job id: the ids in jobs.yaml (--config, $KINSTA_SCHEDULER_CONFIG
     or ./jobs.yaml), read as plain YAML (no API, no database); none when it cannot be read."""
     given = ctx.find_root().params.get("config_path")
-    try:
-        path = config_module.resolve_path(given, dict(os.environ))
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, yaml.YAMLError, SchedulerError):
-        return []
-    jobs = document.get("jobs") if isinstance(document, dict) else None
-    ids = [j.get("id") for j in jobs if isinstance(j, dict)] if isinstance(jobs, list) else []
-    return [i for i in ids if isinstance(i, str) and i.startswith(incomplete)]
+    path = config_module.resolve_path(given, dict(os.environ))
+    return [i for i in config_module.job_ids(path) if i.startswith(incomplete)]
 
 
 def did_you_mean(given: str, known: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ from scheduler.actions import registry
 from scheduler.cli import preview
 from scheduler.cli.base import State, cli, complete_job_id, did_you_mean, sandbox_flag, upgrade_flag
 from scheduler.cli.confirm import confirm, yes_flag
-from scheduler.domain import Job, RunStatus, RunTrigger
+from scheduler.domain import Config, Job, RunStatus, RunTrigger
 from scheduler.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -55,13 +55,7 @@ def trigger(
     question; without a terminal it needs --yes)."""
     from scheduler.bootstrap import open_services
 
-    config = state.load(require_api_key=not sandbox, sandbox=sandbox)
-    job = config.job(job_id)
-    if job is None and not sandbox and state.load(sandbox=True).job(job_id) is not None:
-        raise BadInputError(f"job {job_id!r} is sandbox_only: it runs only with --sandbox")
-    if job is None:
-        known = [j.id for j in config.jobs]
-        raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
+    config, job = _load(state, job_id, sandbox=sandbox)
     job = narrowed(job, sites, environment)
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
@@ -93,6 +87,18 @@ def trigger(
             )
     if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         sys.exit(1)
+
+
+def _load(state: State, job_id: str, *, sandbox: bool) -> tuple[Config, Job]:
+    """jobs.yaml and the job named; bad input (with a did-you-mean) when it has none."""
+    config = state.load(require_api_key=not sandbox, sandbox=sandbox)
+    job = config.job(job_id)
+    if job is None and not sandbox and state.load(sandbox=True).job(job_id) is not None:
+        raise BadInputError(f"job {job_id!r} is sandbox_only: it runs only with --sandbox")
+    if job is None:
+        known = [j.id for j in config.jobs]
+        raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
+    return config, job
 
 
 def narrowed(job: Job, sites: tuple[str, ...], environment: str | None) -> Job:

@@ -33,7 +33,7 @@ from scheduler.config.settings import (
     default_database_url,
 )
 from scheduler.config.shape import ENDPOINT, MAX_COUNT, url_problem
-from scheduler.config.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from scheduler.config.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, job_ids
 from scheduler.values import MAX_DURATION_S, parse_duration, parse_positive_duration
 
 
@@ -70,6 +70,7 @@ __all__ = [
     "MAX_VALUES",
     "MAX_VAR_NESTING",
     "default_database_url",
+    "job_ids",
     "load",
     "parse",
     "parse_duration",

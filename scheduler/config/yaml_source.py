@@ -5,6 +5,7 @@ yaml."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
@@ -179,3 +180,15 @@ def line_of(located: Located, path: tuple[str | int, ...]) -> int | None:
         if path[:end] in located.lines:
             return located.lines[path[:end]]
     return None
+
+
+def job_ids(path: Path) -> list[str]:
+    """The job ids a jobs.yaml names, read as plain YAML (nothing checked, no variables
+    resolved), for shell completion; none when the file cannot be read or parsed."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, yaml.YAMLError):
+        return []
+    jobs = document.get("jobs") if isinstance(document, dict) else None
+    ids = [j.get("id") for j in jobs if isinstance(j, dict)] if isinstance(jobs, list) else []
+    return [i for i in ids if isinstance(i, str)]

@@ -18,7 +18,8 @@ from scheduler.ports import Beat, PlannedTask, new_owner_token
 from scheduler.rollout import WaveRecord
 
 FAILURE_STATUSES = tuple(s.value for s in TaskStatus if s.is_failure)
-NOT_MANUAL = runs.c.trigger != RunTrigger.MANUAL.value
+# A slot's rows: on-demand runs (manual, slack) stand for no slot of their job.
+SLOTS_ONLY = runs.c.trigger.not_in([t.value for t in RunTrigger if t.on_demand])
 
 
 class SqlRunLedger:
@@ -44,9 +45,11 @@ class SqlRunLedger:
         started_by: str,
         config_revision: str | None = None,
         owner_token: str | None = None,
+        requested_by: str | None = None,
     ) -> Run | None:
         return self._insert(
             {
+                "requested_by": requested_by,
                 "job_id": job_id,
                 "trigger": trigger.value,
                 "scheduled_for": scheduled_for,
@@ -207,7 +210,7 @@ class SqlRunLedger:
 
     def _slot(self, aggregate: Any, *conditions: ColumnElement[bool]) -> datetime | None:
         with self.db.tx() as tx:
-            found = tx.execute(select(aggregate).where(NOT_MANUAL, *conditions)).scalar()
+            found = tx.execute(select(aggregate).where(SLOTS_ONLY, *conditions)).scalar()
         return utc(found) if found is not None else None
 
     def last_slot(self, job_id: str) -> datetime | None:
@@ -217,7 +220,7 @@ class SqlRunLedger:
         with self.db.tx() as tx:
             found = tx.execute(
                 select(runs.c.scheduled_for).where(
-                    runs.c.job_id == job_id, NOT_MANUAL, runs.c.scheduled_for >= since
+                    runs.c.job_id == job_id, SLOTS_ONLY, runs.c.scheduled_for >= since
                 )
             ).scalars()
             return {utc(slot) for slot in found}

@@ -19,6 +19,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
         "core",
         (
             "scheduler.errors",
+            "scheduler.secret",
             "scheduler.values",
             "scheduler.clock",
             "scheduler.logs",

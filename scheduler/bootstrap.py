@@ -28,10 +28,11 @@ from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current, ensure_writable
 from scheduler.history.sql import RETRY_PAUSE_S
+from scheduler.httpd import HttpServer, Routes
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
-from scheduler.metrics import Metrics
+from scheduler.metrics import Metrics, add_routes
 from scheduler.notify import Dispatcher, Notifier
 from scheduler.runner import Progress, Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
@@ -204,6 +205,12 @@ def open_daemon_effects(services: Services) -> Metrics:
     services.notifier = notifier
     notifier.subscribe(services.bus)
     return metrics
+
+
+def open_http(metrics: Metrics, daemon: Daemon, host: str, port: int) -> HttpServer:
+    """The daemon's HTTP server, not yet started: /metrics and /healthz. Raises OSError when
+    host:port cannot be bound."""
+    return HttpServer(add_routes(Routes(), metrics, daemon.health), host, port)
 
 
 def _publish_progress(bus: Bus) -> Callable[[Progress], None]:

@@ -41,6 +41,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (1, "kinsta", ("scheduler.kinsta",)),
     (1, "history", ("scheduler.history",)),
     (1, "sandbox", ("scheduler.sandbox",)),
+    (1, "httpd", ("scheduler.httpd",)),  # the daemon's HTTP server: routes come from above
     # what an action is and does (Kinsta's types for checking only)
     (2, "actions", ("scheduler.actions",)),
     # jobs.yaml and what it plans

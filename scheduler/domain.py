@@ -11,6 +11,7 @@ from typing import Any
 from scheduler.rollout import HaltAfter, Rollout
 from scheduler.sandbox_values import SandboxSettings
 from scheduler.secret import Secret as Secret  # noqa: PLC0414 (re-exported: its old home)
+from scheduler.slack.settings import SlackCommands
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
 
@@ -215,6 +216,7 @@ class Notify:
     webhooks: tuple[Webhook, ...] = ()
     on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
     heartbeat_url: Secret | None = None  # default for jobs without their own
+    slack_commands: SlackCommands | None = None  # None: POST /slack/commands does not exist
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import structlog
 from scheduler.cli.base import State, cli, listening, sandbox_flag, upgrade_flag
 
 if TYPE_CHECKING:
+    from scheduler.bootstrap import Services
     from scheduler.daemon import Daemon
     from scheduler.httpd import HttpServer
     from scheduler.metrics import Metrics
@@ -29,8 +30,8 @@ HTTP_FLAGS = "--http-host/--http-port"
     "http_port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="serve the daemon's HTTP endpoints on this port: /metrics (Prometheus) and /healthz "
-    "(--metrics-port: the same option)",
+    help="serve the daemon's HTTP endpoints on this port: /metrics (Prometheus), /healthz and, "
+    "with notify.slack_commands, POST /slack/commands (--metrics-port: the same option)",
 )
 @click.option(
     "--http-host",
@@ -38,7 +39,7 @@ HTTP_FLAGS = "--http-host/--http-port"
     "http_host",
     default="127.0.0.1",
     show_default=True,
-    help="address for --http-port (0.0.0.0 in a container)",
+    help="address for --http-port (0.0.0.0 in a container; behind a TLS proxy for Slack)",
 )
 @click.pass_obj
 def run(
@@ -69,21 +70,34 @@ def run(
         metrics = open_daemon_effects(services)  # metrics and notifications subscribe to the bus
         daemon = build_daemon(services, config, load, state.path)
         if http_port is not None:
-            server = _serve_http(metrics, daemon, (http_host, http_port))
+            server = _serve_http(services, metrics, daemon, (http_host, http_port), stack)
             stack.callback(server.stop)
+        elif config.notify.slack_commands is not None:
+            click.echo("warning: notify.slack_commands needs run --http-port: not served", err=True)
         daemon.install_signal_handlers()
         daemon.run_forever()
 
 
-def _serve_http(metrics: Metrics, daemon: Daemon, address: tuple[str, int]) -> HttpServer:
-    """The daemon's HTTP server: /metrics and /healthz."""
+def _serve_http(
+    services: Services,
+    metrics: Metrics,
+    daemon: Daemon,
+    address: tuple[str, int],
+    stack: contextlib.ExitStack,
+) -> HttpServer:
+    """The daemon's HTTP server. Once the daemon stopped, the server stops taking requests,
+    then the Slack commands close (their replies' client), then the services."""
     from scheduler.bootstrap import open_http
+    from scheduler.slack.service import PATH
 
     host, port = address
     with listening(HTTP_FLAGS, host, port):
-        server = open_http(metrics, daemon, host, port)
+        server, slack = open_http(services, metrics, daemon, host, port)
+    stack.callback(slack.close)
     server.start()
     click.echo(f"metrics at http://{host}:{server.port}/metrics", err=True)
+    if daemon.config.notify.slack_commands is not None:
+        click.echo(f"slack commands at http://{host}:{server.port}{PATH}", err=True)
     return server
 
 

@@ -35,6 +35,9 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.kinsta.models",
             "scheduler.kinsta.guard",
             "scheduler.targets",
+            "scheduler.slack.settings",
+            "scheduler.slack.signing",
+            "scheduler.slack.commands",
         ),
     ),
     # adapters, each on its own: Kinsta's API, the history database, the fake Kinsta
@@ -54,6 +57,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
         ("scheduler.metrics", "scheduler.notify", "scheduler.eventlog", "scheduler.progress"),
     ),
     (5, "daemon", ("scheduler.daemon",)),
+    # Slack commands: served on the HTTP server, running jobs through the daemon (a Protocol)
+    (5, "slack", ("scheduler.slack",)),
     # the composition root
     (6, "bootstrap", ("scheduler.bootstrap",)),
     # the command line and what it shows

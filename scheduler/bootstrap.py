@@ -28,15 +28,17 @@ from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current, ensure_writable
 from scheduler.history.sql import RETRY_PAUSE_S
+from scheduler.httpd import HttpServer, Routes
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
 from scheduler.kinsta.probe import SiteProbe
-from scheduler.metrics import Metrics
+from scheduler.metrics import Metrics, add_routes
 from scheduler.notify import Dispatcher, Notifier
 from scheduler.runner import Progress, Runner
 from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH, UnmatchedOffer
 from scheduler.sandbox.state import OPERATION_ID_MODES
+from scheduler.slack.service import SlashCommands
 
 log = structlog.get_logger("scheduler.bootstrap")
 
@@ -206,6 +208,22 @@ def open_daemon_effects(services: Services) -> Metrics:
     return metrics
 
 
+def open_http(
+    services: Services, metrics: Metrics, daemon: Daemon, host: str, port: int
+) -> tuple[HttpServer, SlashCommands]:
+    """The daemon's HTTP server, not yet started: /metrics and /healthz, and POST
+    /slack/commands (answering 404 while jobs.yaml has no notify.slack_commands). Raises
+    OSError when host:port cannot be bound."""
+    routes = add_routes(Routes(), metrics, daemon.health)
+    dispatcher = Dispatcher(services.clock, services.bus.publish)
+    slack = SlashCommands(daemon, services.store, dispatcher, services.clock)
+    try:
+        return HttpServer(slack.add_routes(routes), host, port), slack
+    except BaseException:
+        slack.close()
+        raise
+
+
 def _publish_progress(bus: Bus) -> Callable[[Progress], None]:
     def publish(progress: Progress) -> None:
         bus.publish(
@@ -225,10 +243,13 @@ def _publish_governor_events(bus: Bus) -> Callable[[str, str, float | None, str]
 
 
 def register_notify_secrets(config: Config) -> None:
-    """Webhook and heartbeat URLs are credentials: mask them like API keys."""
+    """Webhook and heartbeat URLs (and Slack's signing secret) are credentials: mask them like
+    API keys."""
     urls = [hook.url for hook in config.notify.webhooks] + [
         url for url in (config.notify.heartbeat_url, *(j.heartbeat_url for j in config.jobs)) if url
     ]
+    if config.notify.slack_commands is not None:
+        urls.append(config.notify.slack_commands.signing_secret)
     for url in urls:
         logs.register_secret(url.reveal())
 

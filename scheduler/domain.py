@@ -10,31 +10,10 @@ from typing import Any
 
 from scheduler.rollout import HaltAfter, Rollout
 from scheduler.sandbox_values import SandboxSettings
+from scheduler.secret import Secret as Secret  # noqa: PLC0414 (re-exported: its old home)
+from scheduler.slack.settings import SlackCommands
 
 DEFAULT_API_URL = "https://api.kinsta.com/v2"
-
-
-class Secret:
-    """A value that must never be printed: repr and str are masked."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 class RunStatus(StrEnum):
@@ -65,8 +44,17 @@ class TaskStatus(StrEnum):
 class RunTrigger(StrEnum):
     SCHEDULE = "schedule"
     CATCH_UP = "catch_up"
-    MANUAL = "manual"
+    MANUAL = "manual"  # `trigger JOB` on the command line
+    SLACK = "slack"  # a Slack slash command (scheduler.slack); who asked is the run's requested_by
     BACKFILL = "backfill"  # `backfill`: a past slot that never ran, run on purpose
+
+    @property
+    def on_demand(self) -> bool:
+        """Asked for by someone, not a slot: such runs never claim or count as a job's slot."""
+        return self in ON_DEMAND_TRIGGERS
+
+
+ON_DEMAND_TRIGGERS = frozenset({RunTrigger.MANUAL, RunTrigger.SLACK})
 
 
 class OperationState(StrEnum):
@@ -233,6 +221,7 @@ class Notify:
     webhooks: tuple[Webhook, ...] = ()
     on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
     heartbeat_url: Secret | None = None  # default for jobs without their own
+    slack_commands: SlackCommands | None = None  # None: POST /slack/commands does not exist
 
 
 @dataclass(frozen=True)
@@ -313,6 +302,8 @@ class Run:
     # process that lost it can no longer start, finish or record anything in it.
     owner_token: str | None = None
     cancel: CancelRequest | None = None  # asked to stop; it ends `cancelled` once settled
+    # Who asked for an on-demand run ("slack:U0123ABC (alice)"); started_by is the process.
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)

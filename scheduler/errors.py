@@ -13,6 +13,8 @@
     ├── EnvironmentLockLost    the lease on an environment lapsed or was taken: no more changes
     ├── EnvironmentBusy        an environment stayed locked by someone else until the deadline
     ├── BudgetBusy             a request that may only use idle rate budget found none: not sent
+    ├── RunRefused             an on-demand run (a Slack command) was not started: the daemon
+    │                          is stopping, the job is still running, or its company has no client
     ├── StoreError             the history database failed or is unreachable
     │   └── SchemaOutOfDateError   the database schema is older than the code
     └── KinstaError            anything that went wrong talking to Kinsta (method, path, message;
@@ -98,6 +100,10 @@ class EnvironmentBusy(SchedulerError):
 
 class BudgetBusy(SchedulerError):
     """A request sent `if_idle` (an early poll) found the rate budget in use: it was not sent."""
+
+
+class RunRefused(SchedulerError):
+    """An on-demand run was not started (nothing was recorded): the message says why."""
 
 
 class EnvironmentLockLost(SchedulerError):

@@ -1,4 +1,5 @@
-"""Prometheus metrics and the health check, served by `run --metrics-port N`:
+"""Prometheus metrics and the health check, routes of the daemon's HTTP server (`run
+--http-port N`, also spelled --metrics-port; scheduler.httpd):
 
 GET /metrics  runs and tasks by status, 429s, API requests and governor wait seconds per
               company, operation durations, last success time per job, schedule lag
@@ -7,10 +8,7 @@ GET /healthz  200 when the scheduler loop is alive and the database answers, els
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from scheduler.domain import Run, RunStatus, RunTrigger, Task
 from scheduler.events import Bus, RunFinished
+from scheduler.httpd import Request, Response, Routes
 from scheduler.kinsta.governor import RateGovernor
 
 Health = Callable[[], tuple[bool, str]]
@@ -123,54 +122,14 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+def add_routes(routes: Routes, metrics: Metrics, health: Health) -> Routes:
+    """GET /metrics and GET /healthz on the daemon's HTTP server (scheduler.httpd)."""
 
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/metrics":
-            self._reply(200, self.server.metrics.exposition(), CONTENT_TYPE_LATEST)
-        elif self.path.split("?")[0] == "/healthz":
-            ok, detail = self.server.health()
-            self._reply(200 if ok else 503, (detail + "\n").encode(), "text/plain; charset=utf-8")
-        else:
-            self._reply(404, b"not found\n", "text/plain")
+    def exposition(_request: Request) -> Response:
+        return Response(200, metrics.exposition(), CONTENT_TYPE_LATEST)
 
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def healthz(_request: Request) -> Response:
+        ok, detail = health()
+        return Response.text(200 if ok else 503, detail)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not news."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], metrics: Metrics, health: Health) -> None:
-        self.metrics = metrics
-        self.health = health
-        super().__init__(address, _Handler)
-
-
-class MetricsServer:
-    def __init__(self, metrics: Metrics, health: Health, host: str, port: int) -> None:
-        self._server = _Server((host, port), metrics, health)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> MetricsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    return routes.add("GET", "/metrics", exposition).add("GET", "/healthz", healthz)

@@ -169,11 +169,13 @@ class RunLedger(Protocol):
         started_by: str,
         config_revision: str | None = None,
         owner_token: str | None = None,
+        requested_by: str | None = None,
     ) -> Run | None:
         """Record a run as started. None when this (job, slot) was already claimed (by another
-        process, or before a restart): exactly one claim wins. Manual runs never collide; a
-        backfill also claims a slot recorded `missed` (its row becomes the run's).
-        `owner_token`: the caller's (held before the row exists), else a new one."""
+        process, or before a restart): exactly one claim wins. On-demand runs (manual, slack)
+        never collide and are no slot; a backfill also claims a slot recorded `missed` (its row
+        becomes the run's). `owner_token`: the caller's (held before the row exists), else a
+        new one. `requested_by`: who asked for an on-demand run."""
 
     def record_run(
         self,
@@ -222,10 +224,10 @@ class RunLedger(Protocol):
         """A run of the job still going (its heartbeat newer than `alive_after`), if any."""
 
     def last_slot(self, job_id: str) -> datetime | None:
-        """The newest slot of the job with a row (run, skipped or missed), manual runs aside."""
+        """The newest slot of the job with a row (run, skipped or missed), on-demand runs aside."""
 
     def recorded_slots(self, job_id: str, since: datetime) -> set[datetime]:
-        """The job's slots since `since` that have a row, manual runs aside."""
+        """The job's slots since `since` that have a row, on-demand runs aside."""
 
     def first_slot_of_revision(self, job_id: str, revision: str) -> datetime | None:
         """The oldest slot of the job claimed under this configuration revision."""

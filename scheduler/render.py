@@ -27,7 +27,7 @@ from scheduler.domain import (
 
 RUN_FIELDS = (
     "run_id", "job_id", "trigger", "scheduled_for", "started_at", "finished_at", "status",
-    "tasks_total", "tasks_failed", "error", "started_by",
+    "tasks_total", "tasks_failed", "error", "started_by", "requested_by",
 )  # fmt: skip
 TASK_FIELDS = (
     "run_id", "site", "environment", "action", "status", "operation_id", "operation_status",
@@ -58,6 +58,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "tasks_failed": run.tasks_failed,
         "error": run.error,
         "started_by": run.started_by,
+        "requested_by": run.requested_by,
         "targets": list(run.targets),
         "cancel": cancel_json(run.cancel),
     }
@@ -168,7 +169,7 @@ def runs_table(runs: Sequence[Run], console: Console) -> None:
         table.add_row(
             str(run.run_id),
             run.job_id,
-            run.trigger.value,
+            run.trigger.value + (f"\n{run.requested_by}" if run.requested_by else ""),
             local(run.scheduled_for),
             run.status.value,
             str(run.tasks_total),
@@ -218,6 +219,7 @@ def run_detail(run: Run, tasks: Sequence[Task], console: Console) -> None:
         f"trigger {run.trigger.value}  status {run.status.value}\n"
         f"scheduled for {local(run.scheduled_for)}  started {local(run.started_at)}  "
         f"finished {local(run.finished_at)}  by {run.started_by or '-'}"
+        + (f"\nrequested by {run.requested_by}" if run.requested_by else "")
     )
     if run.error:
         stopped = run.status in (RunStatus.CANCELLED, RunStatus.HALTED)

@@ -18,7 +18,8 @@ Who may change what is checked at the last moment before each change leaves (kin
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from scheduler.actions import registry
@@ -51,12 +52,24 @@ __all__ = [
     "SKIPPED_AFTER_FAILURE",
     "STALE_BEATS",
     "EnvironmentBusy",
+    "OnDemand",
     "Progress",
     "RunControl",
     "Runner",
     "holding",
     "holds",
 ]
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """What an on-demand run (a Slack command) adds: who asked; the targets it was narrowed to
+    when asked (None: the job's, resolved as it starts); and who to tell once it is claimed
+    (its id: progress reports read its tasks)."""
+
+    requested_by: str
+    targets: Sequence[Target] | None = None
+    on_claimed: Callable[[Run], None] | None = None
 
 
 class Runner:
@@ -123,19 +136,33 @@ class Runner:
         trigger: RunTrigger,
         scheduled_for: datetime,
         config_revision: str | None = None,
+        on_demand: OnDemand | None = None,
     ) -> Run | None:
         """Claim (job, slot) and execute it. None when the slot was already claimed."""
+        asked = on_demand or OnDemand("")
         with holding(new_owner_token()) as token:
-            run = self._executor().claim(job, trigger, scheduled_for, config_revision, token)
-            return None if run is None else self.execute(job, run)
-
-    def execute(self, job: Job, run: Run) -> Run:
-        """Execute a claimed run (see Executor.execute). When it returns, no background work
-        of the run's (lease renewals, lock watching) still uses the store."""
-        try:
-            return self._executor().execute(
-                job, run, resolve=self.targets, on_progress=self.on_progress
+            run = self._executor().claim(
+                job,
+                trigger,
+                scheduled_for,
+                config_revision,
+                token,
+                requested_by=asked.requested_by or None,
             )
+            if run is None:
+                return None
+            if asked.on_claimed is not None:
+                asked.on_claimed(run)
+            return self.execute(job, run, asked.targets)
+
+    def execute(self, job: Job, run: Run, targets: Sequence[Target] | None = None) -> Run:
+        """Execute a claimed run (see Executor.execute) on the job's targets, or on `targets`
+        when given. When it returns, no background work of the run's (lease renewals, lock
+        watching) still uses the store."""
+        pinned = list(targets) if targets is not None else None
+        resolve = self.targets if pinned is None else lambda _job: pinned
+        try:
+            return self._executor().execute(job, run, resolve=resolve, on_progress=self.on_progress)
         finally:
             self.locks.settle()
 

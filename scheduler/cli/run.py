@@ -13,28 +13,37 @@ import structlog
 from scheduler.cli.base import State, cli, listening, sandbox_flag, upgrade_flag
 
 if TYPE_CHECKING:
+    from scheduler.bootstrap import Services
     from scheduler.daemon import Daemon
-    from scheduler.metrics import Metrics, MetricsServer
+    from scheduler.httpd import HttpServer
+    from scheduler.metrics import Metrics
+
+HTTP_FLAGS = "--http-host/--http-port"
 
 
 @cli.command()
 @sandbox_flag
 @upgrade_flag
 @click.option(
+    "--http-port",
     "--metrics-port",
+    "http_port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="serve /metrics (Prometheus) and /healthz on this port",
+    help="serve the daemon's HTTP endpoints on this port: /metrics (Prometheus), /healthz and, "
+    "with notify.slack_commands, POST /slack/commands (--metrics-port: the same option)",
 )
 @click.option(
+    "--http-host",
     "--metrics-host",
+    "http_host",
     default="127.0.0.1",
     show_default=True,
-    help="address for --metrics-port (0.0.0.0 in a container)",
+    help="address for --http-port (0.0.0.0 in a container; behind a TLS proxy for Slack)",
 )
 @click.pass_obj
 def run(
-    state: State, sandbox: bool, upgrade_db: bool, metrics_port: int | None, metrics_host: str
+    state: State, sandbox: bool, upgrade_db: bool, http_port: int | None, http_host: str
 ) -> None:
     """Run the daemon: fire jobs on their schedules until SIGTERM or SIGINT."""
     # Until the daemon's own handlers are in place (it may wait for its database first), a
@@ -60,20 +69,35 @@ def run(
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
         metrics = open_daemon_effects(services)  # metrics and notifications subscribe to the bus
         daemon = build_daemon(services, config, load, state.path)
-        if metrics_port is not None:
-            server = _serve_metrics(metrics, daemon, metrics_host, metrics_port)
+        if http_port is not None:
+            server = _serve_http(services, metrics, daemon, (http_host, http_port), stack)
             stack.callback(server.stop)
+        elif config.notify.slack_commands is not None:
+            click.echo("warning: notify.slack_commands needs run --http-port: not served", err=True)
         daemon.install_signal_handlers()
         daemon.run_forever()
 
 
-def _serve_metrics(metrics: Metrics, daemon: Daemon, host: str, port: int) -> MetricsServer:
-    from scheduler.metrics import MetricsServer
+def _serve_http(
+    services: Services,
+    metrics: Metrics,
+    daemon: Daemon,
+    address: tuple[str, int],
+    stack: contextlib.ExitStack,
+) -> HttpServer:
+    """The daemon's HTTP server. Once the daemon stopped, the server stops taking requests,
+    then the Slack commands close (their replies' client), then the services."""
+    from scheduler.bootstrap import open_http
+    from scheduler.slack.service import PATH
 
-    with listening("--metrics-host/--metrics-port", host, port):
-        server = MetricsServer(metrics, daemon.health, host, port)
+    host, port = address
+    with listening(HTTP_FLAGS, host, port):
+        server, slack = open_http(services, metrics, daemon, host, port)
+    stack.callback(slack.close)
     server.start()
     click.echo(f"metrics at http://{host}:{server.port}/metrics", err=True)
+    if daemon.config.notify.slack_commands is not None:
+        click.echo(f"slack commands at http://{host}:{server.port}{PATH}", err=True)
     return server
 
 

@@ -125,6 +125,7 @@ def notify_settings(raw: NotifyModel) -> Notify:
         webhooks=tuple(hooks),
         on=frozenset(raw.on),
         heartbeat_url=Secret(raw.heartbeat_url) if raw.heartbeat_url else None,
+        slack_commands=raw.slack_commands.settings() if raw.slack_commands else None,
     )
 
 

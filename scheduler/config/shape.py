@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scheduler.config.slack import SlackCommandsModel
 from scheduler.domain import MAX_CONCURRENCY, RateLimits
 from scheduler.sandbox_values import (
     Effect,
@@ -370,6 +371,7 @@ class NotifyModel(_Model):
         "halted",
     ]
     heartbeat_url: str | None = None
+    slack_commands: SlackCommandsModel | None = None  # Slack slash commands (config/slack.py)
 
     @field_validator("slack", "webhooks")
     @classmethod

@@ -25,7 +25,7 @@ from scheduler.domain import Config, Job, Run, RunStatus, RunTrigger
 from scheduler.errors import ConfigError, Problem, SchedulerError
 from scheduler.events import Bus, DaemonActed, SlotsMissed
 from scheduler.history import HistoryStore
-from scheduler.runner import Runner
+from scheduler.runner import OnDemand, Runner
 
 from . import health, jobs, overlap
 from .backlog import MAX_MISSED_ROWS, Backlog
@@ -213,6 +213,15 @@ class Daemon:
             self.runs.execute(job, RunTrigger.SCHEDULE, run)
         if firing.missed:
             self.flush_unrecorded()
+
+    def run_now(self, job: Job, trigger: RunTrigger, asked: OnDemand) -> Run:
+        """A run someone asked for (a Slack command), through the same runner path as a
+        slot's: see SlotRuns.run_now (RunRefused while stopping or while the job runs)."""
+        return self.runs.run_now(job, trigger, asked, stopping=self.stop_event.is_set())
+
+    def runner_of(self, job: Job) -> Runner | None:
+        """The runner of the job's company (None, logged, for a company without a client)."""
+        return self.runs.runner(job)
 
     def _fire_slot(
         self, job_id: str, slot: datetime, trigger: RunTrigger = RunTrigger.SCHEDULE, **_: Any

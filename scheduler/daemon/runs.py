@@ -14,10 +14,10 @@ import structlog
 from scheduler import recovery
 from scheduler.clock import Clock
 from scheduler.domain import Config, Job, Run, RunStatus, RunTrigger
-from scheduler.errors import SchedulerError, SlotNotClaimedError, StoreError
+from scheduler.errors import RunRefused, SchedulerError, SlotNotClaimedError, StoreError
 from scheduler.events import Event, RunFinished
 from scheduler.history import HistoryStore
-from scheduler.runner import Runner
+from scheduler.runner import OnDemand, Runner
 
 from .outbox import Outbox
 from .overlap import Overlaps
@@ -168,6 +168,27 @@ class SlotRuns:
                 log.exception("run.crashed", job_id=job.id, scheduled_for=slot.isoformat())
                 reason = f"the daemon failed: {exc.__class__.__name__}"
                 self.record(job.id, slot, RunStatus.MISSED, reason)
+
+    def run_now(
+        self, job: Job, trigger: RunTrigger, asked: OnDemand, *, stopping: bool = False
+    ) -> Run:
+        """Run a job now for someone who asked (a Slack command): no slot, but as any run
+        otherwise (this daemon's runner, counted in flight, published when it ends). Raises
+        RunRefused, recording nothing, while stopping, for a company without a client, or
+        while a run of the job is going anywhere; StoreError when history cannot be read."""
+        runner = self.runner(job)
+        if stopping or runner is None:
+            why = "the daemon is stopping" if stopping else f"no API client for {job.company!r}"
+            raise RunRefused(why)
+        with self.in_flight.held():
+            busy = self._store.runs.running_run(job.id, self.alive_after())
+            if busy is not None:
+                raise RunRefused(f"run {busy.run_id} of {job.id} is still running")
+            now = self._clock.now()
+            run = runner.run(job, trigger, now, self._config().revision, on_demand=asked)
+            assert run is not None  # on-demand runs never collide on a slot
+            self._after_run(job, run)
+            return run
 
     def _claim_and_run(self, runner: Runner, job: Job, trigger: RunTrigger, slot: datetime) -> None:
         try:

@@ -89,6 +89,7 @@ def run_from(row: Any) -> Run:
         targets=tuple(row.targets or ()),
         owner_token=row.owner_token,
         cancel=cancel_from(row),
+        requested_by=row.requested_by,
     )
 
 

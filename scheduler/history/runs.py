@@ -18,7 +18,8 @@ from scheduler.ports import Beat, PlannedTask, new_owner_token
 from scheduler.rollout import WaveRecord
 
 FAILURE_STATUSES = tuple(s.value for s in TaskStatus if s.is_failure)
-NOT_MANUAL = runs.c.trigger != RunTrigger.MANUAL.value
+# A slot's rows: on-demand runs (manual, slack) stand for no slot of their job.
+SLOTS_ONLY = runs.c.trigger.not_in([t.value for t in RunTrigger if t.on_demand])
 
 
 class SqlRunLedger:
@@ -44,6 +45,7 @@ class SqlRunLedger:
         started_by: str,
         config_revision: str | None = None,
         owner_token: str | None = None,
+        requested_by: str | None = None,
     ) -> Run | None:
         values = {
             "trigger": trigger.value,
@@ -53,6 +55,7 @@ class SqlRunLedger:
             "started_by": started_by,
             "config_revision": config_revision,
             "owner_token": owner_token or new_owner_token(),
+            "requested_by": requested_by,
         }
         if trigger is RunTrigger.BACKFILL:  # a slot recorded missed: its row becomes the run's
             taken = self._take_missed(job_id, scheduled_for, values)
@@ -69,7 +72,7 @@ class SqlRunLedger:
                 runs.c.job_id == job_id,
                 runs.c.scheduled_for == scheduled_for,
                 runs.c.status == RunStatus.MISSED.value,
-                NOT_MANUAL,
+                SLOTS_ONLY,
             )
             .values(**values, finished_at=None, error=None)
             .returning(runs.c.id)
@@ -226,7 +229,7 @@ class SqlRunLedger:
 
     def _slot(self, aggregate: Any, *conditions: ColumnElement[bool]) -> datetime | None:
         with self.db.tx() as tx:
-            found = tx.execute(select(aggregate).where(NOT_MANUAL, *conditions)).scalar()
+            found = tx.execute(select(aggregate).where(SLOTS_ONLY, *conditions)).scalar()
         return utc(found) if found is not None else None
 
     def last_slot(self, job_id: str) -> datetime | None:
@@ -236,7 +239,7 @@ class SqlRunLedger:
         with self.db.tx() as tx:
             found = tx.execute(
                 select(runs.c.scheduled_for).where(
-                    runs.c.job_id == job_id, NOT_MANUAL, runs.c.scheduled_for >= since
+                    runs.c.job_id == job_id, SLOTS_ONLY, runs.c.scheduled_for >= since
                 )
             ).scalars()
             return {utc(slot) for slot in found}

@@ -1,7 +1,8 @@
 """The history schema: the single source for Alembic. SQLAlchemy Core tables, named constraints.
 
-runs        one firing of a job; unique (job_id, scheduled_for) for non-manual runs, so a slot is
-            claimed once across processes and restarts
+runs        one firing of a job; unique (job_id, scheduled_for) for runs of a slot (not the
+            on-demand ones: manual, slack), so a slot is claimed once across processes and
+            restarts
 tasks       one action on one target in a run
 operations  each Kinsta operation a task started, with its status timeline and poll count
 """
@@ -85,7 +86,8 @@ TASK_STATUSES = (
     "rolled_back",
     "interrupted",
 )
-TRIGGERS = ("schedule", "catch_up", "manual", "backfill")
+TRIGGERS = ("schedule", "catch_up", "manual", "slack", "backfill")
+ON_DEMAND = "trigger NOT IN ('manual', 'slack')"  # runs asked for by someone claim no slot
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -117,6 +119,8 @@ runs = Table(
     Column("cancel_requested_at", UTCDateTime()),
     Column("cancel_requested_by", String(200)),
     Column("cancel_reason", Text),
+    # Who asked for an on-demand run: "slack:U0123ABC (alice)" (started_by is the process).
+    Column("requested_by", String(200)),
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     CheckConstraint(_one_of("trigger", TRIGGERS), name="trigger"),
     Index(
@@ -124,8 +128,8 @@ runs = Table(
         "job_id",
         "scheduled_for",
         unique=True,
-        sqlite_where=text("trigger != 'manual'"),
-        postgresql_where=text("trigger != 'manual'"),
+        sqlite_where=text(ON_DEMAND),
+        postgresql_where=text(ON_DEMAND),
     ),
     Index("ix_runs_scheduled_for", "scheduled_for"),
     Index("ix_runs_status_scheduled_for", "status", "scheduled_for"),

@@ -24,11 +24,12 @@ STOPPED = (RunStatus.CANCELLED, RunStatus.HALTED)  # ended early on purpose: the
 
 @dataclass(frozen=True)
 class Message:
-    """What to tell: `kind` is failure, recovery, missed, cancelled or heartbeat; `extra` is
+    """What to tell: `kind` is failure, recovery, missed, cancelled, heartbeat or slack_reply
+    (scheduler.slack's answers to a command, posted to its response_url); `extra` is
     what the JSON webhook adds to its body beside the event, the job and the text."""
 
     kind: str
-    job_id: str
+    job_id: str | None  # None: about no job (a reply to a Slack command that ran nothing)
     run_id: int | None
     text: str
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -89,6 +89,8 @@ class Executor:
         scheduled_for: datetime,
         config_revision: str | None,
         owner_token: str,
+        *,
+        requested_by: str | None = None,
     ) -> Run | None:
         """Claim (job, slot) with `owner_token` (counted as this process's: see
         leases.holding). None when the slot was already claimed."""
@@ -101,6 +103,7 @@ class Executor:
                 started_by=self._started_by,
                 config_revision=config_revision,
                 owner_token=owner_token,
+                requested_by=requested_by,
             )
         except StoreError as exc:
             raise SlotNotClaimedError(str(exc), transient=exc.transient) from exc

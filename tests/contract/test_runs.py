@@ -96,6 +96,29 @@ def test_slots_the_gap_check_reads(store: HistoryStore) -> None:
     assert since == {T0 + timedelta(hours=2), T0 + timedelta(hours=3)}
 
 
+def test_slack_runs_record_who_asked_and_stand_for_no_slot(store: HistoryStore) -> None:
+    later = T0 + timedelta(days=1)
+    asked = store.runs.claim_run(
+        "caches",
+        RunTrigger.SLACK,
+        later,
+        later,
+        started_by="host-a:1",
+        requested_by="slack:U1 (al)",
+    )
+    again = store.runs.claim_run("caches", RunTrigger.SLACK, later, later, started_by="host-a:1")
+    slot = store.runs.claim_run("caches", RunTrigger.SCHEDULE, later, later, started_by="host-a:1")
+    assert asked is not None and again is not None and slot is not None  # none collides
+    assert asked.requested_by == "slack:U1 (al)" and asked.started_by == "host-a:1"
+    assert again.requested_by is None
+    seen = store.queries.get_run(asked.run_id)
+    assert seen is not None and seen.trigger is RunTrigger.SLACK
+    assert seen.requested_by == "slack:U1 (al)"
+    store.runs.claim_run("other", RunTrigger.SLACK, later, later, started_by="x")
+    assert store.runs.last_slot("other") is None
+    assert store.runs.recorded_slots("other", T0) == set()
+
+
 def test_previous_outcome_is_the_last_run_that_ran(store: HistoryStore) -> None:
     ids = []
     for day, status in enumerate((RunStatus.FAILED, RunStatus.SUCCEEDED, RunStatus.SKIPPED)):

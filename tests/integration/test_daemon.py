@@ -314,7 +314,7 @@ def test_a_claimed_run_is_held_before_it_executes(
     runner = Runner(client, store, clock, FAST, sandbox.sandbox.fleet.company_id, started_by=me)
     seen: list[bool] = []
 
-    def execute(job: object, run: Run) -> Run:
+    def execute(job: object, run: Run, targets: object = None) -> Run:
         seen.append(recovery.owner_gone(run, me))
         return run
 

@@ -60,3 +60,20 @@ def test_a_downgrade_before_cancel_reads_a_cancelled_run_as_interrupted(database
     assert status == "interrupted" and "cancel_reason" not in columns
     upgrade(engine)
     engine.dispose()
+
+
+def test_a_downgrade_before_slack_reads_a_slack_run_as_manual(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    store = sql_store(engine)
+    now = datetime(2026, 12, 6, 9, tzinfo=UTC)
+    store.runs.claim_run("c", RunTrigger.SLACK, now, now, started_by="a:1", requested_by="slack:U1")
+    downgrade(engine, "0011")
+    with engine.connect() as connection:
+        trigger = connection.execute(text("SELECT trigger FROM runs")).scalar_one()
+        columns = {c["name"] for c in inspect(connection).get_columns("runs")}
+    assert trigger == "manual" and "requested_by" not in columns
+    upgrade(engine)
+    run = sql_store(engine).queries.get_run(1)
+    assert run is not None and run.trigger is RunTrigger.MANUAL and run.requested_by is None
+    engine.dispose()

@@ -19,6 +19,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
         "core",
         (
             "scheduler.errors",
+            "scheduler.secret",
             "scheduler.values",
             "scheduler.clock",
             "scheduler.logs",
@@ -34,12 +35,16 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.kinsta.models",
             "scheduler.kinsta.guard",
             "scheduler.targets",
+            "scheduler.slack.settings",
+            "scheduler.slack.signing",
+            "scheduler.slack.commands",
         ),
     ),
     # adapters, each on its own: Kinsta's API, the history database, the fake Kinsta
     (1, "kinsta", ("scheduler.kinsta",)),
     (1, "history", ("scheduler.history",)),
     (1, "sandbox", ("scheduler.sandbox",)),
+    (1, "httpd", ("scheduler.httpd",)),  # the daemon's HTTP server: routes come from above
     # what an action is and does (Kinsta's types for checking only)
     (2, "actions", ("scheduler.actions",)),
     # jobs.yaml and what it plans
@@ -52,6 +57,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
         ("scheduler.metrics", "scheduler.notify", "scheduler.eventlog", "scheduler.progress"),
     ),
     (5, "daemon", ("scheduler.daemon",)),
+    # Slack commands: served on the HTTP server, running jobs through the daemon (a Protocol)
+    (5, "slack", ("scheduler.slack",)),
     # the composition root
     (6, "bootstrap", ("scheduler.bootstrap",)),
     # the command line and what it shows

@@ -24,12 +24,12 @@ class MemoryRunLedger:
         self._s = state
 
     def _insert(self, row: RunRow) -> Run | None:
-        """The unique (job, slot) index of non-manual runs."""
+        """The unique (job, slot) index of the runs of a slot (not the on-demand ones)."""
         with self._s.lock:
-            if row.trigger is not RunTrigger.MANUAL and any(
+            if not row.trigger.on_demand and any(
                 r.job_id == row.job_id
                 and r.scheduled_for == row.scheduled_for
-                and r.trigger is not RunTrigger.MANUAL
+                and not r.trigger.on_demand
                 for r in self._s.runs.values()
             ):
                 return None
@@ -47,6 +47,7 @@ class MemoryRunLedger:
         started_by: str,
         config_revision: str | None = None,
         owner_token: str | None = None,
+        requested_by: str | None = None,
     ) -> Run | None:
         now = aware(now)
         row = RunRow(0, job_id, trigger, aware(scheduled_for), RunStatus.RUNNING)
@@ -56,13 +57,14 @@ class MemoryRunLedger:
                 for r in self._s.runs.values()
                 if trigger is RunTrigger.BACKFILL
                 and (r.job_id, r.scheduled_for, r.status) == (job_id, row.scheduled_for, MISSED)
-                and r.trigger is not RunTrigger.MANUAL
+                and not r.trigger.on_demand
             ]
             if missed:  # the missed slot's row becomes the backfill's run
                 row, row.trigger, row.status = missed[0], trigger, RunStatus.RUNNING
                 row.finished_at = row.error = None
             row.started_at = row.heartbeat_at = now
             row.started_by, row.config_revision = started_by, config_revision
+            row.requested_by = requested_by
             row.owner_token = owner_token or new_owner_token()
             return row.domain() if missed else self._insert(row)
 
@@ -164,11 +166,7 @@ class MemoryRunLedger:
             return max(alive, key=lambda r: r.id).domain() if alive else None
 
     def _slots(self, job_id: str) -> list[RunRow]:
-        return [
-            r
-            for r in self._s.runs.values()
-            if r.job_id == job_id and r.trigger is not RunTrigger.MANUAL
-        ]
+        return [r for r in self._s.runs.values() if r.job_id == job_id and not r.trigger.on_demand]
 
     def last_slot(self, job_id: str) -> datetime | None:
         with self._s.lock:

@@ -70,6 +70,7 @@ class RunRow:
     cancel_requested_at: datetime | None = None
     cancel_requested_by: str | None = None
     cancel_reason: str | None = None
+    requested_by: str | None = None
 
     def domain(self) -> Run:
         return run_from(self)

@@ -191,6 +191,12 @@ def emit(
 
 
 def history_store(state: State) -> SqlHistoryStore:
+    """The history for this command, closed (its connections with it) when the command ends,
+    also when the CLI runs in another program's process (tests, the Slack commands)."""
     from scheduler.bootstrap import open_store
 
-    return open_store(state.database_url())
+    store = open_store(state.database_url())
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(store.close)
+    return store

@@ -12,6 +12,7 @@ cron field parser in schedules.py).
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,7 @@ from .overlap import instances
 log = structlog.get_logger("scheduler.daemon")
 
 MAX_PARALLEL_RUNS = 20
+DUTIES_WAIT_S = 10.0  # how long shutdown waits for the daemon's own duties under way
 INTERNAL_THREADS = 4  # recovery, catch-up, housekeeping, flush: never behind the runs
 
 
@@ -108,6 +110,8 @@ class Timetable:
             job_defaults={"coalesce": False, "max_instances": 1, "misfire_grace_time": None},
         )
         self.scheduler.add_listener(self.job_not_submitted, EVENT_JOB_MAX_INSTANCES)
+        self._duties = threading.Condition()
+        self._duties_running = 0
 
     def job_not_submitted(self, event: JobSubmissionEvent) -> None:
         fired = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
@@ -146,8 +150,19 @@ class Timetable:
     ) -> None:
         """One of the daemon's own duties, from `first` on, every `every_s` (None: once)."""
         trigger = SlotTrigger(job_id, IntervalSchedule(every_s=every_s)) if every_s else None
+
+        def counted() -> None:
+            with self._duties:
+                self._duties_running += 1
+            try:
+                duty()
+            finally:
+                with self._duties:
+                    self._duties_running -= 1
+                    self._duties.notify_all()
+
         self.scheduler.add_job(
-            duty,
+            counted,
             trigger=trigger,
             id=job_id,
             next_run_time=first,
@@ -195,5 +210,10 @@ class Timetable:
     def pause(self) -> None:
         self.scheduler.pause()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = DUTIES_WAIT_S) -> None:
+        """Stop; wait up to `timeout_s` for duties under way (a flush, a gap check, a prune),
+        so that none still uses the history when the caller closes it. Runs are the daemon's
+        to wait for (it drains them first)."""
         self.scheduler.shutdown(wait=False)
+        with self._duties:
+            self._duties.wait_for(lambda: self._duties_running == 0, timeout=timeout_s)

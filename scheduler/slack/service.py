@@ -20,8 +20,9 @@ secret is registered with the log masker and never put in an answer."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
 
 import structlog
 
@@ -44,6 +45,8 @@ log = structlog.get_logger("scheduler.slack")
 PATH = "/slack/commands"
 ACK_BUDGET_S = 2.0  # Slack gives up on an answer after 3 s
 QUICK_WORKERS = 4  # reads and lookups
+CLOSE_WAIT_S = 10.0  # how long close waits for commands under way
+T = TypeVar("T")
 RUN_WORKERS = 16  # runs at once from Slack; more wait their turn (the governor paces them anyway)
 WORKING = "Working on it: the answer follows here."
 
@@ -93,15 +96,32 @@ class SlashCommands:
         self._quick = ThreadPoolExecutor(QUICK_WORKERS, thread_name_prefix="slack-quick")
         self._runs = ThreadPoolExecutor(RUN_WORKERS, thread_name_prefix="slack-run")
         self._closed = threading.Event()
+        self._pending: set[Future[object]] = set()  # work under way: close waits for it
+        self._pending_lock = threading.Lock()
+
+    def _track(self, future: Future[T]) -> Future[T]:
+        with self._pending_lock:
+            self._pending.add(future)  # type: ignore[arg-type]
+        future.add_done_callback(self._untrack)
+        return future
+
+    def _untrack(self, future: Future[Any]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     def add_routes(self, routes: Routes) -> Routes:
         return routes.add("POST", PATH, self.handle)
 
-    def close(self) -> None:
-        """Take no new command; runs already started finish (the daemon waits for them)."""
+    def close(self, timeout_s: float = CLOSE_WAIT_S) -> None:
+        """Take no new command; work already started (a run the daemon drains, reading its
+        result, posting it) gets up to `timeout_s` to end, so that nothing of it uses the
+        history or the dispatcher once they are closed behind it."""
         self._closed.set()
         self._quick.shutdown(wait=False, cancel_futures=True)
         self._runs.shutdown(wait=False)
+        with self._pending_lock:
+            pending = set(self._pending)
+        wait(pending, timeout=timeout_s)
         self._dispatcher.close()
 
     def handle(self, request: Request) -> Response:
@@ -142,7 +162,7 @@ class SlashCommands:
 
     def _start(self, command: Command, asked: Invocation) -> Response:
         try:
-            future = self._quick.submit(self._prepare, command, asked)
+            future = self._track(self._quick.submit(self._prepare, command, asked))
         except RuntimeError:  # closed meanwhile
             return answer("The scheduler is stopping: try again once it is back.")
         try:
@@ -186,7 +206,7 @@ class SlashCommands:
                 post("The run could not be followed to its end: the daemon's log says why.", True)
 
         try:
-            self._runs.submit(go)
+            self._track(self._runs.submit(go))
         except RuntimeError:  # closed meanwhile: the daemon is stopping
             post("Not started: the scheduler is stopping.", True)
 

@@ -140,7 +140,9 @@ class Job:
     allow_scheduled: bool = False  # lets on-demand actions run on a schedule
     catch_up_s: float | None = 3600.0  # missed slots this recent run once on start; None: never
     timeout_s: float = 7200.0  # after this no new task starts and the run ends failed
-    heartbeat_url: Secret | None = None  # pinged after each successful run (dead-man's switch)
+    # Pinged after each successful run of this job only (a dead-man's switch), and when one
+    # starts; None: notify.heartbeat_url, if any.
+    heartbeat_url: Secret | None = None
     rollout: Rollout | None = None  # None: every target as the budget allows
     halt_after: HaltAfter | None = None  # None: no circuit breaker
     overlap: str = "skip"  # a slot due while a run goes: skip|buffer_one|allow|cancel_previous
@@ -229,10 +231,30 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """The mail server e-mail notifications go through (from the environment): STARTTLS is
+    required; `user` and `password` log in when given."""
+
+    host: str
+    sender: str  # the From address
+    port: int = 587
+    user: str | None = None
+    password: Secret | None = None
+
+
+HEARTBEAT_START = "/start"  # Healthchecks' convention: <url>/start when a run starts
+
+
+@dataclass(frozen=True)
 class Notify:
     webhooks: tuple[Webhook, ...] = ()
     on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
-    heartbeat_url: Secret | None = None  # default for jobs without their own
+    heartbeat_url: Secret | None = None  # pinged by the jobs without a heartbeat_url of their own
+    # Added to the heartbeat URL for the ping when a run starts ("/start" to the path, "?..." to
+    # the query); None: no start ping.
+    heartbeat_start: str | None = HEARTBEAT_START
+    email: tuple[str, ...] = ()  # recipients of every message (not of heartbeats)
+    smtp: Smtp | None = None  # set whenever `email` is
 
 
 @dataclass(frozen=True)
@@ -367,8 +389,8 @@ class NotificationRecord:
     at: datetime
     job_id: str | None
     run_id: int | None
-    kind: str  # failure, recovery, missed, cancelled, heartbeat
-    channel: str  # slack, json, heartbeat
+    kind: str  # failure, recovery, missed, cancelled, halted, heartbeat, start
+    channel: str  # slack, json, email, heartbeat
     destination: str | None  # scheme and host only
     ok: bool
     detail: str | None = None

@@ -140,9 +140,7 @@ class Job:
     allow_scheduled: bool = False  # lets on-demand actions run on a schedule
     catch_up_s: float | None = 3600.0  # missed slots this recent run once on start; None: never
     timeout_s: float = 7200.0  # after this no new task starts and the run ends failed
-    # Pinged after each successful run of this job only (a dead-man's switch), and when one
-    # starts; None: notify.heartbeat_url, if any.
-    heartbeat_url: Secret | None = None
+    heartbeat_url: Secret | None = None  # this job's only (start, success); else notify's
     rollout: Rollout | None = None  # None: every target as the budget allows
     halt_after: HaltAfter | None = None  # None: no circuit breaker
     overlap: str = "skip"  # a slot due while a run goes: skip|buffer_one|allow|cancel_previous
@@ -232,8 +230,7 @@ class Webhook:
 
 @dataclass(frozen=True)
 class Smtp:
-    """The mail server e-mail notifications go through (from the environment): STARTTLS is
-    required; `user` and `password` log in when given."""
+    """E-mail's server (from the environment): STARTTLS required; a login when `user` is set."""
 
     host: str
     sender: str  # the From address
@@ -250,9 +247,7 @@ class Notify:
     webhooks: tuple[Webhook, ...] = ()
     on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
     heartbeat_url: Secret | None = None  # pinged by the jobs without a heartbeat_url of their own
-    # Added to the heartbeat URL for the ping when a run starts ("/start" to the path, "?..." to
-    # the query); None: no start ping.
-    heartbeat_start: str | None = HEARTBEAT_START
+    heartbeat_start: str | None = HEARTBEAT_START  # the start ping's suffix; None: no ping
     email: tuple[str, ...] = ()  # recipients of every message (not of heartbeats)
     smtp: Smtp | None = None  # set whenever `email` is
 

@@ -19,6 +19,7 @@ from scheduler.errors import BadInputError, NotFoundError
 from scheduler.events import NotificationDelivered, RunFinished
 
 if TYPE_CHECKING:
+    from scheduler.bootstrap import Services
     from scheduler.runner import Runner
 
 
@@ -61,7 +62,7 @@ def trigger(
     A job that restores, pushes, deletes or creates asks first on a terminal (--yes skips the
     question; without a terminal it needs --yes). Sends the notifications the daemon would for
     the run, unless --no-notify."""
-    from scheduler.bootstrap import open_notifications, open_services, register_notify_secrets
+    from scheduler.bootstrap import open_services, register_notify_secrets
 
     config = state.load(require_api_key=not sandbox, sandbox=sandbox)
     job = config.job(job_id)
@@ -73,16 +74,13 @@ def trigger(
     job = narrowed(job, sites, environment)
     register_notify_secrets(config)
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
-    delivered: list[NotificationDelivered] = []
     try:
         runner = services.runner_for(job)
         if dry_run:
             preview.show(runner, job, config)
             return
         _check_targets(runner, job, yes=yes, narrowed=bool(sites or environment))
-        if not no_notify:
-            open_notifications(services)
-            services.bus.subscribe(NotificationDelivered, delivered.append)
+        delivered = [] if no_notify else _notifications(services)
         governor = services.governors[job.company]
         requests_before = governor.requests
         with progress.shown(services.bus, governor, sys.stderr.isatty()) as watch:
@@ -94,7 +92,7 @@ def trigger(
         services.close()
     _summary(result, tasks, governor.requests - requests_before, watch.elapsed_s())
     if delivered:
-        click.echo(_notified([event.record for event in delivered]))
+        click.echo(_notified(delivered))
     if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         sys.exit(1)
 
@@ -114,6 +112,16 @@ def _summary(result: Run, tasks: list[Task], requests: int, elapsed_s: float) ->
                 f"  {task.status.value}: {task.site}/{task.environment} {task.action}: "
                 f"{logs.mask(task.message or '')}"
             )
+
+
+def _notifications(services: Services) -> list[NotificationRecord]:
+    """The daemon's notifications for this run; what they delivered (or not) is listed."""
+    from scheduler.bootstrap import open_notifications
+
+    open_notifications(services)
+    delivered: list[NotificationRecord] = []
+    services.bus.subscribe(NotificationDelivered, lambda event: delivered.append(event.record))
+    return delivered
 
 
 def _notified(records: list[NotificationRecord]) -> str:

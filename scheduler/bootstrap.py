@@ -21,7 +21,7 @@ from scheduler.daemon import Collaborators, Daemon
 from scheduler.domain import Company, Config, Job, RateLimits, Secret
 from scheduler.errors import BadInputError, ConfigError, Problem, StoreError
 from scheduler.eventlog import EventLog
-from scheduler.events import Bus, GovernorActed, TargetFinished
+from scheduler.events import Bus, GovernorActed, RunStarted, TargetFinished
 from scheduler.history import SqlHistoryStore, make_engine, sql_store
 from scheduler.history.db import refuse_in_memory
 from scheduler.history.events import EventWriter
@@ -136,7 +136,7 @@ class Services:
     events: EventWriter | None = None  # the governors' events, written off the request path
     bus: Bus = field(default_factory=Bus)
     clock: Clock = field(default_factory=SystemClock)
-    notifier: Notifier | None = None  # the daemon's (open_daemon_effects)
+    notifier: Notifier | None = None  # open_notifications' (the daemon's, trigger's)
 
     def runner_for(self, job: Job) -> Runner:
         return self.runners[job.company]
@@ -201,11 +201,19 @@ def open_daemon_effects(services: Services) -> Metrics:
     (whose deliveries history's event log records)."""
     metrics = Metrics(services.governors)
     metrics.subscribe(services.bus)
+    open_notifications(services)
+    return metrics
+
+
+def open_notifications(services: Services) -> Notifier:
+    """Notifications as the daemon sends them (and `trigger`, unless --no-notify): each run's
+    start ping and outcome, and missed slots; history's event log records each delivery."""
+    register_notify_secrets(services.config)
     dispatcher = Dispatcher(services.clock, services.bus.publish)
     notifier = Notifier(services.config.notify, services.store.runs, dispatcher)
     services.notifier = notifier
     notifier.subscribe(services.bus)
-    return metrics
+    return notifier
 
 
 def open_http(
@@ -243,15 +251,18 @@ def _publish_governor_events(bus: Bus) -> Callable[[str, str, float | None, str]
 
 
 def register_notify_secrets(config: Config) -> None:
-    """Webhook and heartbeat URLs (and Slack's signing secret) are credentials: mask them like
-    API keys."""
-    urls = [hook.url for hook in config.notify.webhooks] + [
-        url for url in (config.notify.heartbeat_url, *(j.heartbeat_url for j in config.jobs)) if url
+    """Webhook and heartbeat URLs are credentials, and so are the mail server's password and
+    Slack's signing secret: mask them like API keys."""
+    notify = config.notify
+    secrets = [hook.url for hook in notify.webhooks] + [
+        url for url in (notify.heartbeat_url, *(j.heartbeat_url for j in config.jobs)) if url
     ]
-    if config.notify.slack_commands is not None:
-        urls.append(config.notify.slack_commands.signing_secret)
-    for url in urls:
-        logs.register_secret(url.reveal())
+    if notify.smtp is not None and notify.smtp.password is not None:
+        secrets.append(notify.smtp.password)
+    if notify.slack_commands is not None:
+        secrets.append(notify.slack_commands.signing_secret)
+    for secret in secrets:
+        logs.register_secret(secret.reveal())
 
 
 def open_services(
@@ -334,3 +345,6 @@ def _connect(
         heartbeat_s=config.daemon.heartbeat_s,
     )
     services.runners[company.name].on_progress = _publish_progress(services.bus)
+    services.runners[company.name].on_start = lambda job, run: services.bus.publish(
+        RunStarted(job, run)
+    )

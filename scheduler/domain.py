@@ -128,7 +128,7 @@ class Job:
     allow_scheduled: bool = False  # lets on-demand actions run on a schedule
     catch_up_s: float | None = 3600.0  # missed slots this recent run once on start; None: never
     timeout_s: float = 7200.0  # after this no new task starts and the run ends failed
-    heartbeat_url: Secret | None = None  # pinged after each successful run (dead-man's switch)
+    heartbeat_url: Secret | None = None  # this job's only (start, success); else notify's
     rollout: Rollout | None = None  # None: every target as the budget allows
     halt_after: HaltAfter | None = None  # None: no circuit breaker
     overlap: str = "skip"  # a slot due while a run goes: skip|buffer_one|allow|cancel_previous
@@ -217,10 +217,27 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """E-mail's server (from the environment): STARTTLS required; a login when `user` is set."""
+
+    host: str
+    sender: str  # the From address
+    port: int = 587
+    user: str | None = None
+    password: Secret | None = None
+
+
+HEARTBEAT_START = "/start"  # Healthchecks' convention: <url>/start when a run starts
+
+
+@dataclass(frozen=True)
 class Notify:
     webhooks: tuple[Webhook, ...] = ()
     on: frozenset[str] = frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
-    heartbeat_url: Secret | None = None  # default for jobs without their own
+    heartbeat_url: Secret | None = None  # pinged by the jobs without a heartbeat_url of their own
+    heartbeat_start: str | None = HEARTBEAT_START  # the start ping's suffix; None: no ping
+    email: tuple[str, ...] = ()  # recipients of every message (not of heartbeats)
+    smtp: Smtp | None = None  # set whenever `email` is
     slack_commands: SlackCommands | None = None  # None: POST /slack/commands does not exist
 
 
@@ -358,8 +375,8 @@ class NotificationRecord:
     at: datetime
     job_id: str | None
     run_id: int | None
-    kind: str  # failure, recovery, missed, cancelled, heartbeat
-    channel: str  # slack, json, heartbeat
+    kind: str  # failure, recovery, missed, cancelled, halted, heartbeat, start
+    channel: str  # slack, json, email, heartbeat
     destination: str | None  # scheme and host only
     ok: bool
     detail: str | None = None

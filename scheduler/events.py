@@ -29,6 +29,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class RunStarted(Event):
+    """A claimed run begins (its heartbeat beating): before its targets are resolved."""
+
+    job: Job
+    run: Run
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     """A run was recorded with its final status (`job`: None when jobs.yaml no longer has it)."""
 

@@ -75,7 +75,8 @@ class OnDemand:
 class Runner:
     """Runs a company's jobs. Long-lived parts (environment locks, heartbeats, the duration
     learner, the company's first user) live as long as the runner; the rest is composed per
-    run from its current settings (`polling`, `probe`, `retry_pause_s`, `on_progress`)."""
+    run from its current settings (`polling`, `probe`, `retry_pause_s`, `on_progress`,
+    `on_start`)."""
 
     def __init__(
         self,
@@ -117,6 +118,7 @@ class Runner:
             stop=self.cancel,
         )
         self.on_progress: Callable[[Progress], None] | None = None
+        self.on_start: Callable[[Job, Run], None] | None = None  # a claimed run begins
         self._first_user = FirstUser(client, company_id)
         self._sites = SiteListing(
             lambda: client.sites.list(company_id, include_environments=True), clock
@@ -162,7 +164,9 @@ class Runner:
         pinned = list(targets) if targets is not None else None
         resolve = self.targets if pinned is None else lambda _job: pinned
         try:
-            return self._executor().execute(job, run, resolve=resolve, on_progress=self.on_progress)
+            return self._executor().execute(
+                job, run, resolve=resolve, on_progress=self.on_progress, on_start=self.on_start
+            )
         finally:
             self.locks.settle()
 

@@ -1,5 +1,6 @@
 """Pure parsers for values jobs.yaml holds in more than one section (durations), shared by the
-configuration and the actions' options models, so neither imports the other."""
+configuration and the actions' options models, so neither imports the other; and the checks of
+values that come from jobs.yaml or the environment alike (e-mail addresses)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Annotated
 from pydantic import Field
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+# An address as SMTP's MAIL FROM and RCPT TO carry it (local@domain), printable ASCII only.
+_ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~]+(?:\.[!#-'*+\-/-9=?A-Z^-~]+)*@[A-Za-z0-9.-]+")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_S = 36_500 * 86_400.0  # 100 years: far enough, and far from datetime's year 9999
 
@@ -64,3 +67,10 @@ def token_problem(value: str) -> str | None:
     else:
         what = "contains a control character"
     return f"{what}; an API key is printable ASCII without spaces"
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` is not an e-mail address such as ops@example.com, or None when it is one."""
+    if _ADDRESS.fullmatch(value) is None or len(value) > 254:
+        return "is not an e-mail address such as ops@example.com"
+    return None

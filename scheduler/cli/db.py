@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from scheduler import logs
 from scheduler.cli.base import State, cli
 from scheduler.cli.confirm import confirm, yes_flag
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-
-def _engine(state: State) -> Engine:
-    """The history's engine for this command, disposed when the command ends."""
-    from scheduler.history import make_engine
-
-    engine = make_engine(state.database_url())
-    click.get_current_context().call_on_close(engine.dispose)
-    return engine
 
 
 @cli.group()
@@ -33,9 +19,11 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(state: State, revision: str) -> None:
     """Migrate the schema up to REVISION (default: the newest)."""
+    from scheduler.history import make_engine
     from scheduler.history.migrate import current_revision, upgrade
 
-    engine = _engine(state)
+    engine = make_engine(state.database_url())
+    click.get_current_context().call_on_close(engine.dispose)
     before = current_revision(engine)
     upgrade(engine, revision)
     click.echo(f"schema: {before or 'empty'} -> {current_revision(engine)}")
@@ -45,9 +33,11 @@ def db_upgrade(state: State, revision: str) -> None:
 @click.pass_obj
 def db_current(state: State) -> None:
     """Print the schema revision of the database and of the code."""
+    from scheduler.history import make_engine
     from scheduler.history.migrate import current_revision, head_revision
 
-    engine = _engine(state)
+    engine = make_engine(state.database_url())
+    click.get_current_context().call_on_close(engine.dispose)
     click.echo(f"database: {current_revision(engine) or 'empty'}  code: {head_revision(engine)}")
 
 
@@ -58,9 +48,11 @@ def db_current(state: State) -> None:
 def db_downgrade(state: State, revision: str, yes: bool) -> None:
     """Migrate the schema down to REVISION ('base' removes every table and the history in
     them). Asks first on a terminal; without one, needs --yes."""
+    from scheduler.history import make_engine
     from scheduler.history.migrate import current_revision, downgrade, may_exist
 
-    engine = _engine(state)
+    engine = make_engine(state.database_url())
+    click.get_current_context().call_on_close(engine.dispose)
     before = current_revision(engine) or "empty"
     dropped = (
         "every table of the history, with every run, task and operation recorded"

@@ -14,10 +14,12 @@ from scheduler.actions import registry
 from scheduler.cli import preview
 from scheduler.cli.base import State, cli, complete_job_id, did_you_mean, sandbox_flag, upgrade_flag
 from scheduler.cli.confirm import confirm, yes_flag
-from scheduler.domain import Config, Job, RunStatus, RunTrigger
+from scheduler.domain import Config, Job, NotificationRecord, Run, RunStatus, RunTrigger, Task
 from scheduler.errors import BadInputError, NotFoundError
+from scheduler.events import NotificationDelivered, RunFinished
 
 if TYPE_CHECKING:
+    from scheduler.bootstrap import Services
     from scheduler.runner import Runner
 
 
@@ -37,6 +39,11 @@ if TYPE_CHECKING:
     "--dry-run", is_flag=True, help="print the targets and what a run would cost; change nothing"
 )
 @yes_flag
+@click.option(
+    "--no-notify",
+    is_flag=True,
+    help="send no notification for this run (messages, heartbeat pings)",
+)
 @sandbox_flag
 @upgrade_flag
 @click.pass_obj
@@ -47,16 +54,19 @@ def trigger(
     environment: str | None,
     dry_run: bool,
     yes: bool,
+    no_notify: bool,
     sandbox: bool,
     upgrade_db: bool,
 ) -> None:
     """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed.
     A job that restores, pushes, deletes or creates asks first on a terminal (--yes skips the
-    question; without a terminal it needs --yes)."""
-    from scheduler.bootstrap import open_services
+    question; without a terminal it needs --yes). Sends the notifications the daemon would for
+    the run, unless --no-notify."""
+    from scheduler.bootstrap import open_services, register_notify_secrets
 
     config, job = _load(state, job_id, sandbox=sandbox)
     job = narrowed(job, sites, environment)
+    register_notify_secrets(config)
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         runner = services.runner_for(job)
@@ -64,20 +74,31 @@ def trigger(
             preview.show(runner, job, config)
             return
         _check_targets(runner, job, yes=yes, narrowed=bool(sites or environment))
+        delivered = [] if no_notify else _notifications(services)
         governor = services.governors[job.company]
         requests_before = governor.requests
         with progress.shown(services.bus, governor, sys.stderr.isatty()) as watch:
             result = runner.run(job, RunTrigger.MANUAL, runner.clock.now(), config.revision)
         assert result is not None  # manual runs never collide on a slot
         tasks = services.store.tasks.run_tasks(result.run_id)
+        services.bus.publish(RunFinished(job, result, tuple(tasks)))  # as the daemon does
     finally:
         services.close()
+    _summary(result, tasks, governor.requests - requests_before, watch.elapsed_s())
+    if delivered:
+        click.echo(_notified(delivered))
+    if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        sys.exit(1)
+
+
+def _summary(result: Run, tasks: list[Task], requests: int, elapsed_s: float) -> None:
+    """The run's line, then one line per task that failed."""
     counts = Counter(t.status.value for t in tasks)
     click.echo(
         f"run {result.run_id}: {result.status.value}, {result.tasks_total} task(s) ("
         + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        + f"), {result.tasks_failed} failed, {governor.requests - requests_before} API "
-        f"request(s), {watch.elapsed_s():.1f}s" + (f" ({result.error})" if result.error else "")
+        + f"), {result.tasks_failed} failed, {requests} API "
+        f"request(s), {elapsed_s:.1f}s" + (f" ({result.error})" if result.error else "")
     )
     for task in tasks:
         if task.status.is_failure:
@@ -85,8 +106,24 @@ def trigger(
                 f"  {task.status.value}: {task.site}/{task.environment} {task.action}: "
                 f"{logs.mask(task.message or '')}"
             )
-    if result.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
-        sys.exit(1)
+
+
+def _notifications(services: Services) -> list[NotificationRecord]:
+    """The daemon's notifications for this run; what they delivered (or not) is listed."""
+    from scheduler.bootstrap import open_notifications
+
+    open_notifications(services)
+    delivered: list[NotificationRecord] = []
+    services.bus.subscribe(NotificationDelivered, lambda event: delivered.append(event.record))
+    return delivered
+
+
+def _notified(records: list[NotificationRecord]) -> str:
+    """One line on the run's notifications: `notifications: 3 delivered, 1 not delivered
+    (history notifications)`."""
+    lost = sum(not r.ok for r in records)
+    line = f"notifications: {len(records) - lost} delivered"
+    return line + (f", {lost} not delivered (history notifications)" if lost else "")
 
 
 def _load(state: State, job_id: str, *, sandbox: bool) -> tuple[Config, Job]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from scheduler.config.settings import (
     database_url,
     kinsta_settings,
     notify_settings,
+    smtp_settings,
 )
 from scheduler.config.shape import FileModel
 from scheduler.config.yaml_source import MAX_FILE_BYTES, TOO_LARGE, load_yaml
@@ -64,9 +66,11 @@ def parse(
     check_keys(raw.kinsta, env, problems)
     check_env_urls(env, problems)
     check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
+    smtp = smtp_settings(raw.notify, env, problems)
     if problems.items:
         raise ConfigError(problems.sorted())
-    return _config(raw, text, file, zone, jobs, kinsta=kinsta, override=override)
+    config = _config(raw, text, file, zone, jobs, kinsta=kinsta, override=override)
+    return replace(config, notify=notify_settings(raw.notify, smtp))
 
 
 def _read(text: str, file: str, env: Mapping[str, str]) -> tuple[Problems, dict[str, Any]]:
@@ -108,7 +112,6 @@ def _config(
         retention=Retention(float(raw.retention.older_than), raw.retention.keep_last)
         if raw.retention
         else None,
-        notify=notify_settings(raw.notify),
         daemon=DaemonSettings(
             shutdown_timeout_s=float(raw.daemon.shutdown_timeout),
             heartbeat_s=float(raw.daemon.heartbeat),

@@ -1,5 +1,6 @@
 """The sections of jobs.yaml around the jobs (kinsta, companies, notify, database) and the
-environment variables that override them -> domain settings."""
+environment variables that override or complete them (the mail server of e-mail
+notifications) -> domain settings."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from scheduler.domain import (
     Polling,
     RateLimits,
     Secret,
+    Smtp,
     Webhook,
 )
 from scheduler.errors import Problem
-from scheduler.values import token_problem
+from scheduler.values import address_problem, token_problem
 
 ENV_API_KEY = "KINSTA_API_KEY"
 ENV_COMPANY_ID = "KINSTA_COMPANY_ID"
@@ -30,6 +32,8 @@ ENV_API_URL = "KINSTA_API_URL"
 ENV_SITE_BASE_URL = "KINSTA_SCHEDULER_SITE_BASE_URL"
 ENV_CONFIG = "KINSTA_SCHEDULER_CONFIG"
 ENV_DATABASE_URL = "KINSTA_SCHEDULER_DATABASE_URL"
+ENV_SMTP = "KINSTA_SCHEDULER_SMTP_"  # HOST, PORT, USER, PASSWORD, FROM: e-mail's mail server
+SMTP_PORT = 587  # submission, where STARTTLS is the rule
 DEFAULT_CONFIG = "jobs.yaml"
 DEFAULT_DATABASE_FILE = "kinsta-scheduler.db"
 
@@ -116,7 +120,7 @@ def _check_key(
         problems.items.append(Problem(problems.file, None, f"{variable}: the API key {problem}"))
 
 
-def notify_settings(raw: NotifyModel) -> Notify:
+def notify_settings(raw: NotifyModel, smtp: Smtp | None) -> Notify:
     slack = [raw.slack] if isinstance(raw.slack, str) else raw.slack
     hooks = [Webhook("slack", Secret(u)) for u in slack] + [
         Webhook("json", Secret(u)) for u in raw.webhooks
@@ -126,7 +130,52 @@ def notify_settings(raw: NotifyModel) -> Notify:
         on=frozenset(raw.on),
         heartbeat_url=Secret(raw.heartbeat_url) if raw.heartbeat_url else None,
         slack_commands=raw.slack_commands.settings() if raw.slack_commands else None,
+        heartbeat_start=raw.heartbeat_start if isinstance(raw.heartbeat_start, str) else None,
+        email=tuple(_recipients(raw)),
+        smtp=smtp,
     )
+
+
+def _recipients(raw: NotifyModel) -> list[str]:
+    return [raw.email] if isinstance(raw.email, str) else raw.email
+
+
+def smtp_settings(raw: NotifyModel, env: Mapping[str, str], problems: Problems) -> Smtp | None:
+    """The mail server for `notify.email`, from the environment (KINSTA_SCHEDULER_SMTP_*);
+    None when no e-mail is asked for. Every problem is reported, naming its variable."""
+    if not _recipients(raw):
+        return None
+    host = env.get(ENV_SMTP + "HOST", "").strip()
+    if not host:
+        problems.add(("notify", "email"), f"e-mail needs a mail server: set {ENV_SMTP}HOST")
+    elif "/" in host or any(char.isspace() for char in host):
+        _env_problem(problems, f"{ENV_SMTP}HOST: give the server's name alone, as smtp.example.com")
+    port, user, password = _smtp_port(env, problems), env.get(ENV_SMTP + "USER") or None, None
+    if env.get(ENV_SMTP + "PASSWORD"):
+        password = Secret(env[ENV_SMTP + "PASSWORD"])
+    if (user is None) != (password is None):
+        _env_problem(problems, f"{ENV_SMTP}USER and {ENV_SMTP}PASSWORD: set both or neither")
+    sender = env.get(ENV_SMTP + "FROM") or (user if user and not address_problem(user) else "")
+    if not sender:
+        _env_problem(problems, f"{ENV_SMTP}FROM: e-mail needs a From address: set it")
+    elif address_problem(sender):
+        _env_problem(problems, f"{ENV_SMTP}FROM: {sender[:60]!r} {address_problem(sender)}")
+    if not host or port is None or not sender:
+        return None
+    return Smtp(host, sender, port, user, password)
+
+
+def _smtp_port(env: Mapping[str, str], problems: Problems) -> int | None:
+    text = env.get(ENV_SMTP + "PORT") or str(SMTP_PORT)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        _env_problem(problems, f"{ENV_SMTP}PORT: {text[:20]!r} is not a port number (587, 25)")
+        return None
+    return int(text)
+
+
+def _env_problem(problems: Problems, message: str) -> None:
+    """A problem with a variable of the environment: there is no line in the file to point at."""
+    problems.items.append(Problem(problems.file, None, message))
 
 
 def check_companies(

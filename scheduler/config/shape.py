@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scheduler.config.slack import SlackCommandsModel
-from scheduler.domain import MAX_CONCURRENCY, RateLimits
+from scheduler.domain import HEARTBEAT_START, MAX_CONCURRENCY, RateLimits
 from scheduler.sandbox_values import (
     Effect,
     SandboxOffer,
@@ -20,10 +20,11 @@ from scheduler.sandbox_values import (
     SandboxSettings,
     parse_version,
 )
-from scheduler.values import Duration, parse_duration, parse_positive_duration
+from scheduler.values import Duration, address_problem, parse_duration, parse_positive_duration
 
 MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
 ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_{}/.-]*$")
+START_SUFFIX = re.compile(r"[/?][A-Za-z0-9_.~=&/-]{1,100}")  # added to a heartbeat URL
 
 
 def url_problem(value: str) -> str | None:
@@ -372,6 +373,8 @@ class NotifyModel(_Model):
     ]
     heartbeat_url: str | None = None
     slack_commands: SlackCommandsModel | None = None  # Slack slash commands (config/slack.py)
+    heartbeat_start: str | bool = HEARTBEAT_START  # false: no start ping
+    email: str | list[str] = []  # recipients; the mail server comes from the environment
 
     @field_validator("slack", "webhooks")
     @classmethod
@@ -386,6 +389,22 @@ class NotifyModel(_Model):
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return _url(value)
+
+    @field_validator("heartbeat_start")
+    @classmethod
+    def _start(cls, value: str | bool) -> str | bool:
+        if value is False or (isinstance(value, str) and START_SUFFIX.fullmatch(value)):
+            return value
+        raise ValueError("give what the start ping adds to the URL (/start, ?state=run) or false")
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: str | list[str]) -> str | list[str]:
+        for address in [value] if isinstance(value, str) else value:
+            problem = address_problem(address)
+            if problem is not None:
+                raise ValueError(f"{address[:60]!r} {problem}")
+        return value
 
 
 class _Daemon(_Model):

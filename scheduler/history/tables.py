@@ -283,8 +283,8 @@ notifications = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("job_id", String(200)),
     Column("run_id", Integer),
-    Column("kind", String(32), nullable=False),  # failure, recovery, missed, cancelled, heartbeat
-    Column("channel", String(32), nullable=False),  # slack, json, heartbeat
+    Column("kind", String(32), nullable=False),  # failure, ..., halted, heartbeat, start
+    Column("channel", String(32), nullable=False),  # slack, json, email, heartbeat
     Column("destination", String(300)),  # scheme and host only: webhook URLs are secrets
     Column("ok", Integer, nullable=False),
     Column("detail", Text),

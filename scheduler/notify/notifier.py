@@ -1,5 +1,5 @@
-"""The Notifier: subscribes to RunFinished and SlotsMissed; asks the pure policy what to send,
-and the dispatcher to deliver it on every configured channel."""
+"""The Notifier: subscribes to RunStarted, RunFinished and SlotsMissed; asks the pure policy
+what to send, and the dispatcher to deliver it on every configured channel."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from datetime import datetime
 from typing import Protocol
 
 from scheduler.domain import Job, Notify, Run, RunStatus, Task
-from scheduler.events import Bus, RunFinished, SlotsMissed
+from scheduler.events import Bus, RunFinished, RunStarted, SlotsMissed
 from scheduler.notify import policy
-from scheduler.notify.channels import Heartbeat, webhooks
+from scheduler.notify.channels import Heartbeat, message_channels
 from scheduler.notify.dispatch import Dispatcher
 from scheduler.notify.policy import Message
+
+# A start ping is tried once: the run waits for it (a start ping after the run's end would
+# tell the switch a run is under way), so a receiver that is down delays a run by at most the
+# dispatcher's timeout, not by every retry.
+START_ATTEMPTS = 1
 
 
 class Outcomes(Protocol):
@@ -28,14 +33,22 @@ class Notifier:
         self.settings = settings
         self._store = store
         self._dispatcher = dispatcher
-        self._channels = webhooks(settings)
+        self._channels = message_channels(settings)
 
     def subscribe(self, bus: Bus) -> None:
+        bus.subscribe(RunStarted, lambda e: self.run_started(e.job, e.run))
         bus.subscribe(RunFinished, lambda e: self.run_finished(e.job, e.run, e.tasks))
         bus.subscribe(SlotsMissed, lambda e: self.missed(e.job_id, e.slots, e.reason))
 
     def close(self) -> None:
         self._dispatcher.close()
+
+    def run_started(self, job: Job, run: Run) -> None:
+        ping = policy.started(self.settings, job, run)
+        if ping is not None:
+            url, message = ping
+            channel = Heartbeat(url, self.settings.heartbeat_start)
+            self._dispatcher.deliver(channel, message, attempts=START_ATTEMPTS)
 
     def run_finished(self, job: Job | None, run: Run, tasks: Sequence[Task]) -> None:
         ping = policy.heartbeat(self.settings, job, run)

@@ -5,8 +5,8 @@ One message per run: failures of the same action across many sites become one li
 them. `notify.on` chooses among failure (a run's final failure), recovery (a success after a
 failure), missed (slots that did not run), cancelled (a run stopped by hand, with who asked
 and why) and halted (a run its circuit breaker stopped, with what tripped it and which
-environments it touched); a heartbeat URL is pinged after each successful run (a dead-man's
-switch for Healthchecks, Cronitor and the like).
+environments it touched); a heartbeat URL is pinged when a run starts and after each
+successful run (a dead-man's switch for Healthchecks, Cronitor and the like).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ STOPPED = (RunStatus.CANCELLED, RunStatus.HALTED)  # ended early on purpose: the
 
 @dataclass(frozen=True)
 class Message:
-    """What to tell: `kind` is failure, recovery, missed, cancelled, heartbeat or slack_reply
-    (scheduler.slack's answers to a command, posted to its response_url); `extra` is
-    what the JSON webhook adds to its body beside the event, the job and the text."""
+    """What to tell: `kind` is failure, recovery, missed, cancelled, halted, heartbeat, start
+    (a run's start ping) or slack_reply (scheduler.slack's answers to a command, posted to its
+    response_url); `extra` is what the JSON webhook adds to its body beside the event, the job
+    and the text."""
 
     kind: str
     job_id: str | None  # None: about no job (a reply to a Slack command that ran nothing)
@@ -53,14 +54,27 @@ def failure_lines(tasks: Sequence[Task]) -> list[str]:
     return lines
 
 
+def heartbeat_url(settings: Notify, job: Job | None) -> Secret | None:
+    """The URL a job's runs ping: its own (pinged by that job only), else notify's (pinged by
+    every job without its own, and for a run whose job jobs.yaml no longer has)."""
+    return (job.heartbeat_url if job else None) or settings.heartbeat_url
+
+
 def heartbeat(settings: Notify, job: Job | None, run: Run) -> tuple[Secret, Message] | None:
-    """The ping after a successful run: the job's own heartbeat URL, else the default one."""
-    if run.status is not RunStatus.SUCCEEDED:
-        return None
-    url = (job.heartbeat_url if job else None) or settings.heartbeat_url
-    if url is None:
+    """The ping after a successful run."""
+    url = heartbeat_url(settings, job)
+    if run.status is not RunStatus.SUCCEEDED or url is None:
         return None
     return url, Message("heartbeat", run.job_id, run.run_id, "")
+
+
+def started(settings: Notify, job: Job, run: Run) -> tuple[Secret, Message] | None:
+    """The ping when a run starts (to the start URL: see channels.start_url), so that a
+    dead-man's switch can tell a run that hangs from one that never started."""
+    url = heartbeat_url(settings, job)
+    if url is None or settings.heartbeat_start is None:
+        return None
+    return url, Message("start", run.job_id, run.run_id, "")
 
 
 def wants_previous(settings: Notify, run: Run) -> bool:

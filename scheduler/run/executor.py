@@ -50,6 +50,7 @@ class Progress:
 
 
 OnProgress = Callable[[Progress], None]
+OnStart = Callable[[Job, Run], None]
 
 
 def resolve_targets(sites: Callable[[], list[Site]], job: Job) -> list[Target]:
@@ -112,14 +113,23 @@ class Executor:
         return run
 
     def execute(
-        self, job: Job, run: Run, *, resolve: Resolve, on_progress: OnProgress | None = None
+        self,
+        job: Job,
+        run: Run,
+        *,
+        resolve: Resolve,
+        on_progress: OnProgress | None = None,
+        on_start: OnStart | None = None,
     ) -> Run:
         """Execute a claimed run, beating its heartbeat from start to finish (resolving the
-        targets may wait for rate budget: a live run must never look orphaned meanwhile)."""
+        targets may wait for rate budget, `on_start` may wait for a notification: a live run
+        must never look orphaned meanwhile)."""
         assert run.owner_token is not None, "a claimed run has an owner token"
         with self._heartbeats.control(run.run_id, run.owner_token) as control:
             try:
                 with self._heartbeats.beating(control):
+                    if on_start is not None:
+                        on_start(job, run)
                     return self._execute(job, run, control, resolve, on_progress)
             except OwnershipLost as exc:
                 return self._lost(run, str(exc))

@@ -25,6 +25,7 @@ KEYS = (
     "version", "timezone", "database", "kinsta", "api_key", "company_id", "rate_limits",
     "per_minute", "window", "polling", "first_poll", "deadline", "companies", "name", "sandbox",
     "sites", "retention", "older_than", "keep_last", "notify", "slack", "webhooks", "on",
+    "email", "heartbeat_url", "heartbeat_start",
     "daemon", "shutdown_timeout", "heartbeat", "jobs", "id", "schedule", "cron", "every",
     "jitter", "targets", "labels", "exclude", "environment", "actions", "concurrency",
     "on_failure", "catch_up", "timeout", "company", "allow_scheduled", "clear_cache", "backup",

@@ -520,9 +520,15 @@ def test_the_readmes_notify_example_is_valid_with_on_as_a_key() -> None:
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Leaving the daemon alone\n\n```yaml\n", 1)[1].split("```", 1)[0]
     text = "version: 1\n" + block.replace("heartbeat_url: ...", "heartbeat_url: https://x.example/")
-    env = {"SLACK_WEBHOOK_URL": "https://hooks.example/T/B", "HC_UUID": "1234"}
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.example/T/B",
+        "HC_UUID": "1234",
+        "KINSTA_SCHEDULER_SMTP_HOST": "smtp.example.com",
+        "KINSTA_SCHEDULER_SMTP_FROM": "scheduler@example.com",
+    }
     config = parse(text, "jobs.yaml", env)
     assert config.notify.on == frozenset({"failure", "recovery", "missed", "cancelled", "halted"})
+    assert config.notify.email == ("ops@example.com",) and config.notify.heartbeat_start == "/start"
     only = parse(
         text.replace("on: [failure, recovery, missed, cancelled, halted]", "on: [failure]"),
         "j",

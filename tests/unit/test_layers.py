@@ -67,6 +67,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
 # third-party library -> the only places that may import it
 CONFINED = {
     "httpx": ("scheduler.kinsta", "scheduler.notify.dispatch"),  # Kinsta's API; webhooks
+    "smtplib": ("scheduler.notify.mail",),  # e-mail notifications
     "prometheus_client": ("scheduler.metrics",),
     "sqlalchemy": ("scheduler.history",),
     "alembic": ("scheduler.history",),

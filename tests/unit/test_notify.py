@@ -22,10 +22,18 @@ from scheduler.domain import (
     TaskStatus,
     Webhook,
 )
-from scheduler.events import Bus, Event, NotificationDelivered, RunFinished, SlotsMissed
+from scheduler.events import (
+    Bus,
+    Event,
+    NotificationDelivered,
+    RunFinished,
+    RunStarted,
+    SlotsMissed,
+)
 from scheduler.notify import (
     ATTEMPTS,
     BACKOFF_S,
+    START_ATTEMPTS,
     Dispatcher,
     Heartbeat,
     JsonWebhook,
@@ -35,6 +43,7 @@ from scheduler.notify import (
     destination,
     failure_lines,
     policy,
+    start_url,
 )
 from tests.conftest import FakeClock
 
@@ -256,3 +265,67 @@ def test_the_notifier_hears_the_bus_and_delivers_on_every_channel() -> None:
         ("missed", "json"),
     ]
     assert sent[2] == ("GET", "hc.test")
+
+
+def test_each_job_pings_its_own_heartbeat_and_the_others_the_default_one() -> None:
+    own = Secret("https://hc.test/ping/own")
+    mine = Job("mine", None, TargetSelector(), (), heartbeat_url=own)
+    other = Job("other", None, TargetSelector(), ())
+    assert policy.heartbeat_url(SETTINGS, mine) == own  # never the default one
+    assert policy.heartbeat_url(SETTINGS, other) == PING
+    assert policy.heartbeat_url(SETTINGS, None) == PING  # a job jobs.yaml no longer has
+    assert policy.heartbeat_url(replace(SETTINGS, heartbeat_url=None), other) is None
+    assert policy.heartbeat_url(replace(SETTINGS, heartbeat_url=None), mine) == own
+
+
+def test_a_run_start_pings_the_start_url_of_the_jobs_heartbeat() -> None:
+    own = Job("caches", None, TargetSelector(), (), heartbeat_url=Secret("https://hc.test/own"))
+    started = run(RunStatus.RUNNING)
+    found = policy.started(SETTINGS, own, started)
+    assert found == (own.heartbeat_url, Message("start", "caches", 7, ""))
+    assert policy.started(replace(SETTINGS, heartbeat_start=None), own, started) is None
+    bare = Job("caches", None, TargetSelector(), ())
+    assert policy.started(replace(SETTINGS, heartbeat_url=None), bare, started) is None
+
+
+def test_the_start_url_follows_healthchecks_or_the_suffix_given() -> None:
+    assert start_url("https://hc-ping.com/abc", "/start") == "https://hc-ping.com/abc/start"
+    assert start_url("https://hc-ping.com/abc/", "/start") == "https://hc-ping.com/abc/start"
+    assert start_url("https://hc.test/p?rid=1", "/start") == "https://hc.test/p/start?rid=1"
+    assert start_url("https://cronitor.link/p/k/j", "?state=run") == (
+        "https://cronitor.link/p/k/j?state=run"
+    )
+    assert start_url("https://x.test/p?a=1", "?state=run") == "https://x.test/p?a=1&state=run"
+    start = Heartbeat(PING, "/start").request(Message("start", "caches", 7, ""))
+    assert (start.method, start.url.reveal()) == ("GET", "https://hc.test/ping/secret/start")
+    done = Heartbeat(PING, "/start").request(Message("heartbeat", "caches", 7, ""))
+    assert done.url == PING
+
+
+def test_a_start_ping_is_tried_once_so_a_run_never_waits_for_retries() -> None:
+    clock, bus, calls = FakeClock(), Bus(), list[httpx.Request]()
+    delivered: list[NotificationDelivered] = []
+    bus.subscribe(NotificationDelivered, delivered.append)
+
+    def down(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503)
+
+    notifier = Notifier(
+        SETTINGS,
+        Outcomes(None),
+        Dispatcher(clock, bus.publish, transport=httpx.MockTransport(down)),
+    )
+    notifier.subscribe(bus)
+    job = Job("caches", None, TargetSelector(), ())
+    bus.publish(RunStarted(job, run(RunStatus.RUNNING)))
+    notifier.close()
+    assert [str(c.url) for c in calls] == ["https://hc.test/ping/secret/start"]
+    assert START_ATTEMPTS == 1 and clock.slept == []
+    (record,) = [d.record for d in delivered]
+    assert (record.kind, record.channel, record.ok, record.detail) == (
+        "start",
+        "heartbeat",
+        False,
+        "HTTP 503",
+    )

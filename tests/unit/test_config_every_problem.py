@@ -1,0 +1,125 @@
+"""jobs.yaml problems that hid others, and values that parse but cannot be meant (issue 16)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scheduler.config import parse
+from scheduler.errors import ConfigError
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "jobs.yaml", {})
+    return [str(p) for p in caught.value.problems]
+
+
+def test_an_unknown_key_hides_neither_a_duplicate_id_nor_a_schedule() -> None:
+    text = """version: 1
+jobs:
+  - id: a
+    schedule: {cron: "0 0 30 2 *"}
+    actions: [clear_cache]
+    bogus: 1
+  - id: a
+    schedule: {cron: "0 3 * * *", every: 1h}
+    actions: [clear_cache]
+"""
+    assert problems(text) == [
+        "jobs.yaml:4: job 'a': schedule: cron expression '0 0 30 2 *' never fires (no such date)",
+        "jobs.yaml:6: job 'a': bogus: unknown key",
+        "jobs.yaml:7: job 'a': id: duplicate job id (first at job #1)",
+        "jobs.yaml:8: job 'a': schedule: give exactly one of cron or every",
+    ]
+
+
+def test_a_wrong_section_hides_no_other_section() -> None:
+    text = """version: 1
+kinsta: {timeout: forever}
+notify: {on: [sometimes]}
+retention: {older_than: 90d, keep_last: -1}
+jobs:
+  - id: a
+    company: nobody
+    actions: [{prune_backups: {keep: 200}}]
+"""
+    found = problems(text)
+    assert found[0].startswith("jobs.yaml:2: kinsta.timeout: 'forever' is not a duration")
+    assert found[1].startswith("jobs.yaml:3: notify.on.0: Input should be 'failure'")
+    assert found[2].startswith("jobs.yaml:4: retention.keep_last: Input should be greater")
+    assert found[3].startswith("jobs.yaml:8: job 'a': actions.0.prune_backups.keep:")
+    # Which companies exist is not known while kinsta is wrong: job a's company is not judged.
+    assert len(found) == 4
+
+
+def test_the_companies_are_checked_when_another_section_is_wrong() -> None:
+    text = """version: 1
+notify: {on: [sometimes]}
+jobs:
+  - {id: a, company: nobody, actions: [clear_cache]}
+"""
+    assert problems(text)[1] == (
+        "jobs.yaml:4: job 'a': company: unknown company 'nobody' (known: default)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        # a wrong flag: the on-demand action is not blamed for the default standing in for it
+        (
+            "{id: a, schedule: {every: 1h}, allow_scheduled: maybe, actions: [restore_backup]}",
+            "allow_scheduled: Input should be a valid boolean",
+        ),
+        # wrong targets: the action is not blamed for the default environment standing in
+        (
+            "{id: a, targets: {environment: [staging]}, actions: [push_to_live]}",
+            "targets.environment: Input should be a valid string",
+        ),
+        ("{id: a, schedule: {every: 1h}}", "actions: Field required"),
+        ("{id: a b, actions: [clear_cache], on_failure: shrug}", "on_failure: Input should be"),
+    ],
+)
+def test_a_wrong_key_is_reported_once_and_provokes_nothing_else(job: str, expected: str) -> None:
+    found = problems(f"version: 1\njobs:\n  - {job}\n")
+    ids = [p for p in found if ": id: " in p]  # `a b` is no id, and said so
+    assert [p for p in found if p not in ids] == [p for p in found if expected in p]
+    assert len([p for p in found if expected in p]) == 1
+
+
+def test_a_job_with_a_wrong_key_still_has_its_ids_and_actions_checked() -> None:
+    found = problems(
+        "version: 1\njobs:\n  - {id: a b, timeout: never, actions: [clear_cach, {backup: []}]}\n"
+    )
+    assert len(found) == 4
+    assert "id: job ids are letters, digits and - _ . : (no spaces)" in found[0] + found[1]
+    assert any(
+        "actions.0: unknown action 'clear_cach' (did you mean 'clear_cache'?" in p for p in found
+    )
+    assert any(p.endswith("actions.1.backup: options must be a mapping") for p in found)
+    assert any("timeout: 'never' is not a duration" in p for p in found)
+
+
+def test_an_action_given_something_other_than_options_is_a_problem() -> None:
+    for options in ("[]", "0", "false", "''"):
+        found = problems(
+            f"version: 1\njobs:\n  - {{id: a, actions: [{{clear_cache: {options}}}]}}\n"
+        )
+        assert found == ["jobs.yaml:3: job 'a': actions.0.clear_cache: options must be a mapping"]
+    parse("version: 1\njobs:\n  - {id: a, actions: [{clear_cache: }]}\n", "jobs.yaml", {})
+
+
+def test_a_never_firing_schedule_is_found_beside_other_problems() -> None:
+    text = """version: 1
+jobs:
+  - {id: feb30, schedule: {cron: "0 0 30 2 *"}, actions: [clear_cache], bogus: 1}
+  - {id: apr31, schedule: {cron: "0 0 31 4 *"}, actions: [clear_cache]}
+  - {id: leap, schedule: {cron: "0 0 29 2 *"}, actions: [clear_cache]}
+"""
+    found = problems(text)
+    assert [p.split(": ")[1] for p in found] == [
+        "job 'feb30'",
+        "job 'feb30'",
+        "job 'apr31'",
+    ]
+    assert "never fires" in found[0] + found[1] and "never fires" in found[2]

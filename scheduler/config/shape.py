@@ -22,6 +22,7 @@ from scheduler.sandbox_values import (
 from scheduler.values import Duration, parse_duration, parse_positive_duration
 
 MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
+RETENTION_MIN_S = 86_400.0  # a retention shorter than a day cannot be meant
 ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_{}/.-]*$")
 
 
@@ -356,7 +357,13 @@ class _Retention(_Model):
     @field_validator("older_than")
     @classmethod
     def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+        seconds = parse_duration(value)
+        if seconds < RETENTION_MIN_S:  # `6m` is six minutes, not months
+            raise ValueError(
+                f"must be at least 1d: {value!r} is {seconds / 60:g} minute(s), which would prune "
+                "nearly all history (m means minutes; write months as days, e.g. 180d)"
+            )
+        return seconds
 
 
 class NotifyModel(_Model):

@@ -109,8 +109,23 @@ def test_an_action_given_something_other_than_options_is_a_problem() -> None:
     parse("version: 1\njobs:\n  - {id: a, actions: [{clear_cache: }]}\n", "jobs.yaml", {})
 
 
+@pytest.mark.parametrize("value", ["6m", "23h", "59s", "0", "86399"])
+def test_a_retention_under_a_day_cannot_be_meant(value: str) -> None:
+    found = problems(f"version: 1\nretention: {{older_than: {value}}}\n")
+    assert len(found) == 1
+    assert found[0].startswith("jobs.yaml:2: retention.older_than: must be at least 1d: ")
+    assert "m means minutes" in found[0]
+
+
+@pytest.mark.parametrize(("value", "days"), [("1d", 1), ("24h", 1), ("180d", 180), ("26w", 182)])
+def test_a_retention_of_a_day_or_more_is_fine(value: str, days: int) -> None:
+    config = parse(f"version: 1\nretention: {{older_than: {value}}}\n", "jobs.yaml", {})
+    assert config.retention is not None and config.retention.older_than_s == days * 86400
+
+
 def test_a_never_firing_schedule_is_found_beside_other_problems() -> None:
     text = """version: 1
+retention: {older_than: 6m}
 jobs:
   - {id: feb30, schedule: {cron: "0 0 30 2 *"}, actions: [clear_cache], bogus: 1}
   - {id: apr31, schedule: {cron: "0 0 31 4 *"}, actions: [clear_cache]}
@@ -118,8 +133,9 @@ jobs:
 """
     found = problems(text)
     assert [p.split(": ")[1] for p in found] == [
+        "retention.older_than",
         "job 'feb30'",
         "job 'feb30'",
         "job 'apr31'",
     ]
-    assert "never fires" in found[0] + found[1] and "never fires" in found[2]
+    assert "never fires" in found[1] + found[2] and "never fires" in found[3]

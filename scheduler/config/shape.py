@@ -330,14 +330,14 @@ class JobModel(_Model):
             return value
         raise ValueError(f"must be auto or a whole number from 1 to {MAX_CONCURRENCY}")
 
-    @field_validator("catch_up")
+    @field_validator("catch_up", mode="before")  # before: pydantic would read true as 1.0
     @classmethod
-    def _catch_up(cls, value: str | float | bool) -> float | bool:
-        if value is False:
-            return False
-        if value is True:
+    def _catch_up(cls, value: object) -> object:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        if value is not False:
             raise ValueError("give a duration such as 1h, or false")
-        return parse_duration(value)
+        return value
 
     @field_validator("timeout")
     @classmethod

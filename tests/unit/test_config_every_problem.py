@@ -139,3 +139,26 @@ jobs:
         "job 'apr31'",
     ]
     assert "never fires" in found[1] + found[2] and "never fires" in found[3]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("timeout: true", "timeout: true is not a duration such as 30s"),
+        ("misfire_grace: false", "misfire_grace: false is not a duration"),
+        ("catch_up: true", "catch_up: give a duration such as 1h, or false"),
+        ("catch_up: [1h]", "catch_up: give a duration such as 1h, or false"),
+        ("schedule: {every: [1h]}", "schedule.every: ['1h'] is not a duration"),
+    ],
+)
+def test_a_flag_or_a_list_is_no_duration(value: str, words: str) -> None:
+    """pydantic read true as 1.0: `catch_up: true` was one second."""
+    found = problems(f"version: 1\njobs:\n  - {{id: a, actions: [clear_cache], {value}}}\n")
+    assert len(found) == 1 and found[0].startswith(f"jobs.yaml:3: job 'a': {words}"), found
+
+
+def test_catch_up_false_still_turns_catch_up_off() -> None:
+    config = parse(
+        "version: 1\njobs: [{id: a, actions: [clear_cache], catch_up: false}]\n", "j", {}
+    )
+    assert config.jobs[0].catch_up_s is None

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -24,7 +24,19 @@ def _written_duration(value: object) -> object:
 
 
 # A duration as written ('30s', '5m', or seconds); a field validator turns it into seconds.
-Duration = Annotated[str | float, BeforeValidator(_written_duration)]
+Duration = Annotated[
+    str | float,
+    BeforeValidator(_written_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _DURATION.pattern},
+                {"type": "number", "minimum": 0, "maximum": MAX_DURATION_S},
+            ],
+            "description": "a duration: 500ms, 30s, 5m, 6h, 3d, 1w, or a number of seconds",
+        }
+    ),
+]
 
 
 def parse_duration(value: str | float) -> float:

@@ -9,7 +9,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from scheduler.domain import MAX_CONCURRENCY, RateLimits
 from scheduler.sandbox_values import (
@@ -223,7 +223,14 @@ class _Targets(_Model):
 
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-ShareValue = Annotated[int | str, Field(union_mode="left_to_right")]
+_COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}
+_SHARE = {
+    "anyOf": [_COUNT, {"type": "string", "pattern": _PERCENT.pattern}],
+    "description": 'a number of targets (3) or a percentage of them ("5%")',
+}
+_CONCURRENCY = {"anyOf": [{"const": "auto"}, {**_COUNT, "maximum": MAX_CONCURRENCY}]}
+ShareValue = Annotated[int | str, Field(union_mode="left_to_right"), WithJsonSchema(_SHARE)]
+Concurrency = Annotated[int | str, Field(union_mode="left_to_right"), WithJsonSchema(_CONCURRENCY)]
 
 
 def share_parts(value: object) -> tuple[int | None, float | None]:
@@ -308,7 +315,7 @@ class JobModel(_Model):
     actions: list[str | dict[str, Any]] = Field(min_length=1)
     # auto: targets start while the rate budget has room for them (scheduler/run/admission.py);
     # a number caps them as well.
-    concurrency: Annotated[int | str, Field(union_mode="left_to_right")] = "auto"
+    concurrency: Concurrency = "auto"
     on_failure: Literal["stop", "continue"] = "stop"
     misfire_grace: Duration = 300.0
     company: str | None = None

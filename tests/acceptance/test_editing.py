@@ -1,12 +1,19 @@
-"""jobs.yaml for editors and CI, through the real CLI: `validate` reports every problem in one
-pass, `validate --offline` needs no key and leaves no file, online it finds an environment no
-site has."""
+"""jobs.yaml for editors and CI, through the real CLI: `schema` prints the schema that takes
+the example and rejects a broken file, `validate` reports every problem in one pass,
+`validate --offline` needs no key and leaves no file, online it finds an environment no site
+has."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import yaml
+from jsonschema import Draft7Validator
+
 from tests.acceptance.conftest import Cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MANY_PROBLEMS = """version: 1
 retention: {older_than: 6m}
@@ -91,3 +98,20 @@ def test_validate_online_finds_an_environment_no_site_has(cli: Cli) -> None:
     assert "Traceback" not in result.err and result.out == ""
     (cli.cwd / "jobs.yaml").write_text(GOOD.replace("lve", "live"))
     assert cli("validate", "--sandbox").code == 0
+
+
+def test_schema_takes_the_example_and_rejects_a_broken_file(cli: Cli) -> None:
+    result = cli("schema")
+    assert result.code == 0 and result.err == "", result
+    schema = json.loads(result.out)
+    assert schema == json.loads((ROOT / "jobs.schema.json").read_text())
+    validator = Draft7Validator(schema)
+    example = yaml.safe_load((ROOT / "jobs.yaml").read_text())
+    assert list(validator.iter_errors(example)) == []
+    broken = yaml.safe_load(
+        "version: 1\njobs:\n  - id: a\n    actions: [clear_cach, {backup: {tags: x}}]\n"
+        "    concurrency: many\n    frobnicate: false\n"
+    )
+    errors = {".".join(map(str, e.absolute_path)): e.message for e in validator.iter_errors(broken)}
+    assert set(errors) == {"jobs.0", "jobs.0.actions.0", "jobs.0.actions.1", "jobs.0.concurrency"}
+    assert "'frobnicate' was unexpected" in errors["jobs.0"]

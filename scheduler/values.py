@@ -8,7 +8,7 @@ import math
 import re
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 # An address as SMTP's MAIL FROM and RCPT TO carry it (local@domain), printable ASCII only.
@@ -16,8 +16,30 @@ _ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~]+(?:\.[!#-'*+\-/-9=?A-Z^-~]+)*@[A-
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_S = 36_500 * 86_400.0  # 100 years: far enough, and far from datetime's year 9999
 
+
+def _written_duration(value: object) -> object:
+    """Text or a number, checked before pydantic, which would read true as 1.0 (`catch_up:
+    true` was one second)."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return value
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)[:40]
+    raise ValueError(f"{shown} is not a duration such as 30s, 5m, 6h or 3d")
+
+
 # A duration as written ('30s', '5m', or seconds); a field validator turns it into seconds.
-Duration = Annotated[str | float, Field()]
+Duration = Annotated[
+    str | float,
+    BeforeValidator(_written_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _DURATION.pattern},
+                {"type": "number", "minimum": 0, "maximum": MAX_DURATION_S},
+            ],
+            "description": "a duration: 500ms, 30s, 5m, 6h, 3d, 1w, or a number of seconds",
+        }
+    ),
+]
 
 
 def parse_duration(value: str | float) -> float:

@@ -31,6 +31,18 @@ MAX_PERCENT = 10_000.0
 MAX_FACTOR = 1_000.0
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _FACTOR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x?\s*$")
+# What `verify:` takes as written (jobs.yaml's JSON Schema), beside the parsers that read it.
+COMPARE_SCHEMA = {
+    "anyOf": [{"type": "boolean"}, {"type": "array", "items": {"enum": list(COMPARISONS)}}]
+}
+PERCENT_SCHEMA = {"type": "string", "pattern": _PERCENT.pattern, "description": 'such as "50%"'}
+FACTOR_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 1, "maximum": MAX_FACTOR},
+        {"type": "string", "pattern": _FACTOR.pattern},
+    ],
+    "description": "times slower: 5 or 5x",
+}
 
 
 @dataclass(frozen=True)

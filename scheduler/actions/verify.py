@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from scheduler.actions import ActionContext, Options, pages
 from scheduler.actions.pages import Check
@@ -27,10 +27,14 @@ class VerifyOptions(Options):
     paths: tuple[str, ...] = Field(("/",), min_length=1)
     status: int = Field(200, ge=100, le=599)
     contains: str | None = None
-    compare: tuple[str, ...] = pages.COMPARISONS  # true: all of them; false: none
-    max_size_change: float = 0.5  # a share once validated ("50%" in jobs.yaml)
+    # true: all of them; false: none
+    compare: Annotated[tuple[str, ...], WithJsonSchema(pages.COMPARE_SCHEMA)] = pages.COMPARISONS
+    # a share once validated ("50%" in jobs.yaml)
+    max_size_change: Annotated[float, WithJsonSchema(pages.PERCENT_SCHEMA)] = Field(
+        0.5, json_schema_extra={"default": "50%"}
+    )
     min_structure_similarity: float = Field(0.5, ge=0.0, le=1.0)
-    max_slowdown: float = 5.0  # times slower
+    max_slowdown: Annotated[float, WithJsonSchema(pages.FACTOR_SCHEMA)] = 5.0  # times slower
     slowdown_floor: Duration = 0.05  # seconds once validated
 
     @field_validator("paths")

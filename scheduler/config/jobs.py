@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from scheduler import schedules
 from scheduler.actions import Scope, registry
-from scheduler.config.problems import Problems, validation_messages
+from scheduler.config.problems import Problems, validate_leniently, validation_messages
 from scheduler.config.shape import (
     CanaryModel,
     HaltAfterModel,
@@ -35,7 +35,10 @@ from scheduler.domain import (
 from scheduler.rollout import HaltAfter, Rollout, Share
 from scheduler.values import parse_duration
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+# For a job's wrong keys, while its other keys are checked: values that provoke no problem
+# (allow_scheduled: true, so that an on-demand action is not blamed for a wrong flag).
+_STAND_INS = {"id": "job", "actions": ["clear_cache"], "allow_scheduled": True}
 
 
 def _zone(name: str) -> str:
@@ -96,7 +99,7 @@ def _actions(
             name, options = item, {}
         elif len(item) == 1:
             name, options = next(iter(item.items()))
-            options = options or {}
+            options = {} if options is None else options
         else:
             problems.add(
                 path, "an action with options is a mapping with one key, the action's name"
@@ -125,7 +128,7 @@ def _actions(
 def _job(raw: JobModel, index: int, default_zone: str, problems: Problems) -> Job | None:
     at: tuple[str | int, ...] = ("jobs", index)
     before = len(problems.items)
-    if not _JOB_ID.match(raw.id):
+    if not JOB_ID.match(raw.id):
         problems.add((*at, "id"), "job ids are letters, digits and - _ . : (no spaces)")
     schedule = None
     if raw.schedule is not None:
@@ -233,23 +236,26 @@ def top_zone(value: Any, problems: Problems) -> str:
 
 
 def jobs_of(raw_jobs: Any, zone: str, problems: Problems, *, sandbox: bool) -> list[Job]:
+    """The valid jobs; every problem of every job reported, a wrong key or a duplicate id hiding
+    none of a job's other problems."""
     if not isinstance(raw_jobs, list):
         return []
     jobs: list[Job] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(raw_jobs):
-        try:
-            raw_job = JobModel.model_validate(item)
-        except ValidationError as exc:
-            for loc, message in validation_messages(exc):
-                problems.add(("jobs", index, *loc), message)
-            continue
-        if raw_job.id in seen:
-            first = seen[raw_job.id] + 1
+        raw_job, wrong = validate_leniently(JobModel, item, ("jobs", index), problems, _STAND_INS)
+        job_id = item.get("id") if isinstance(item, dict) else None
+        duplicate = isinstance(job_id, str) and job_id in seen
+        if duplicate:
+            first = seen[str(job_id)] + 1
             problems.add(("jobs", index, "id"), f"duplicate job id (first at job #{first})")
+        elif isinstance(job_id, str):
+            seen[job_id] = index
+        if raw_job is None:
             continue
-        seen[raw_job.id] = index
+        if "actions" in wrong:  # no stand-in: the actions that are there were reported
+            raw_job = raw_job.model_copy(update={"actions": []})
         job = _job(raw_job, index, zone, problems)
-        if job is not None and (sandbox or not raw_job.sandbox_only):
+        if job is not None and not (wrong or duplicate) and (sandbox or not raw_job.sandbox_only):
             jobs.append(job)
     return jobs

@@ -10,11 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from scheduler.config.interpolate import interpolate
 from scheduler.config.jobs import jobs_of, top_zone
-from scheduler.config.problems import Problems, validation_messages
+from scheduler.config.problems import Problems, validate_leniently
 from scheduler.config.settings import (
     DEFAULT_CONFIG,
     ENV_CONFIG,
@@ -51,12 +49,8 @@ def parse(
     """Validate the text of a jobs.yaml; raise ConfigError listing every problem. Jobs marked
     `sandbox_only` are validated but left out unless `sandbox`."""
     problems, data = _read(text, file, env)
-    try:
-        raw: FileModel | None = FileModel.model_validate(data)
-    except ValidationError as exc:
-        raw = None
-        for loc, message in validation_messages(exc):
-            problems.add(loc, message)
+    # A wrong section hides nothing else: the others are still checked (validate_leniently).
+    raw, wrong = validate_leniently(FileModel, data, (), problems, {"version": 1})
     zone = top_zone(data.get("timezone", "UTC"), problems)
     jobs = jobs_of(data.get("jobs"), zone, problems, sandbox=sandbox)
     if raw is None:
@@ -65,7 +59,8 @@ def parse(
     kinsta = kinsta_settings(raw.kinsta, env)
     check_keys(raw.kinsta, env, problems)
     check_env_urls(env, problems)
-    check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
+    if "kinsta" not in wrong:  # which companies there are is not known
+        check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
     smtp = smtp_settings(raw.notify, env, problems)
     if problems.items:
         raise ConfigError(problems.sorted())

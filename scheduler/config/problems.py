@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from scheduler.config.yaml_source import Located, line_of
 from scheduler.errors import Problem
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class Problems:
@@ -16,7 +19,8 @@ class Problems:
         self.located = located
         self.data = data
         self.items: list[Problem] = []
-        self.settled: set[tuple[str | int, ...]] = set()  # paths already reported
+        # Paths already reported: nothing more is said at them or below them.
+        self.settled: set[tuple[str | int, ...]] = set()
 
     def job_id_at(self, path: tuple[str | int, ...]) -> str | None:
         if len(path) >= 2 and path[0] == "jobs" and isinstance(path[1], int):
@@ -30,7 +34,7 @@ class Problems:
         return sorted(self.items, key=lambda p: (p.line is None, p.line or 0))
 
     def add(self, path: tuple[str | int, ...], message: str) -> None:
-        if path in self.settled:
+        if any(path[:end] in self.settled for end in range(len(path) + 1)):
             return
         job_id = self.job_id_at(path)
         field_path = path[2:] if job_id is not None else path
@@ -53,3 +57,34 @@ def validation_messages(exc: ValidationError) -> list[tuple[tuple[str | int, ...
             message = "Input should be a valid list"
         out.append((loc, message.removeprefix("Value error, ")))
     return out
+
+
+def validate_leniently(
+    model: type[ModelT],
+    data: Any,
+    at: tuple[str | int, ...],
+    problems: Problems,
+    stand_ins: Mapping[str, Any],
+) -> tuple[ModelT | None, set[str | int]]:
+    """`data` as `model`, every problem in it reported; and, so that the checks which follow
+    still see what is right (one unknown key must not hide a duplicate id or a schedule that
+    never fires), when some keys are wrong: the model of the others, with `stand_ins` (valid
+    values that provoke nothing) for the wrong ones it cannot do without. Returns the model
+    (None when not even that validates) and the wrong keys, whose paths are settled: what the
+    later checks would say of a default standing in for them is not said."""
+    try:
+        return model.model_validate(data), set()
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+    for loc, message in errors:
+        problems.add((*at, *loc), message)
+    wrong = {loc[0] for loc, _ in errors if loc}
+    if not isinstance(data, dict) or any(not loc for loc, _ in errors):
+        return None, wrong  # the whole value is wrong (not a mapping, or a rule across keys)
+    problems.settled.update((*at, key) for key in wrong)
+    kept = {k: v for k, v in data.items() if k not in wrong}
+    kept.update({k: v for k, v in stand_ins.items() if k in wrong})
+    try:
+        return model.model_validate(kept), wrong
+    except ValidationError:
+        return None, wrong

@@ -9,7 +9,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from scheduler.config.slack import SlackCommandsModel
 from scheduler.domain import HEARTBEAT_START, MAX_CONCURRENCY, RateLimits
@@ -23,6 +23,7 @@ from scheduler.sandbox_values import (
 from scheduler.values import Duration, address_problem, parse_duration, parse_positive_duration
 
 MAX_COUNT = 1_000_000  # for rate limits and counts: no sane value is near it, SQL holds it
+RETENTION_MIN_S = 86_400.0  # a retention shorter than a day cannot be meant
 ENDPOINT = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_{}/.-]*$")
 START_SUFFIX = re.compile(r"[/?][A-Za-z0-9_.~=&/-]{1,100}")  # added to a heartbeat URL
 
@@ -224,7 +225,14 @@ class _Targets(_Model):
 
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-ShareValue = Annotated[int | str, Field(union_mode="left_to_right")]
+_COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}
+_SHARE = {
+    "anyOf": [_COUNT, {"type": "string", "pattern": _PERCENT.pattern}],
+    "description": 'a number of targets (3) or a percentage of them ("5%")',
+}
+_CONCURRENCY = {"anyOf": [{"const": "auto"}, {**_COUNT, "maximum": MAX_CONCURRENCY}]}
+ShareValue = Annotated[int | str, Field(union_mode="left_to_right"), WithJsonSchema(_SHARE)]
+Concurrency = Annotated[int | str, Field(union_mode="left_to_right"), WithJsonSchema(_CONCURRENCY)]
 
 
 def share_parts(value: object) -> tuple[int | None, float | None]:
@@ -309,7 +317,7 @@ class JobModel(_Model):
     actions: list[str | dict[str, Any]] = Field(min_length=1)
     # auto: targets start while the rate budget has room for them (scheduler/run/admission.py);
     # a number caps them as well.
-    concurrency: Annotated[int | str, Field(union_mode="left_to_right")] = "auto"
+    concurrency: Concurrency = "auto"
     on_failure: Literal["stop", "continue"] = "stop"
     misfire_grace: Duration = 300.0
     company: str | None = None
@@ -331,14 +339,14 @@ class JobModel(_Model):
             return value
         raise ValueError(f"must be auto or a whole number from 1 to {MAX_CONCURRENCY}")
 
-    @field_validator("catch_up")
+    @field_validator("catch_up", mode="before")  # before: pydantic would read true as 1.0
     @classmethod
-    def _catch_up(cls, value: str | float | bool) -> float | bool:
-        if value is False:
-            return False
-        if value is True:
+    def _catch_up(cls, value: object) -> object:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        if value is not False:
             raise ValueError("give a duration such as 1h, or false")
-        return parse_duration(value)
+        return value
 
     @field_validator("timeout")
     @classmethod
@@ -358,7 +366,13 @@ class _Retention(_Model):
     @field_validator("older_than")
     @classmethod
     def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+        seconds = parse_duration(value)
+        if seconds < RETENTION_MIN_S:  # `6m` is six minutes, not months
+            raise ValueError(
+                f"must be at least 1d: {value!r} is {seconds / 60:g} minute(s), which would prune "
+                "nearly all history (m means minutes; write months as days, e.g. 180d)"
+            )
+        return seconds
 
 
 class NotifyModel(_Model):

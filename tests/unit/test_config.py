@@ -112,8 +112,9 @@ jobs:
     actions: [{clear_cache: {force: true}}]
     concurrency: many
 """
-    assert problems(text) == [
-        "jobs.yaml:5: job 'x': concurrency: must be auto or a whole number from 1 to 512"
+    assert problems(text) == [  # a wrong concurrency hides no wrong option
+        "jobs.yaml:4: job 'x': actions.0.clear_cache.force: unknown key",
+        "jobs.yaml:5: job 'x': concurrency: must be auto or a whole number from 1 to 512",
     ]
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from scheduler.blackouts import Blackout
 from scheduler.rollout import HaltAfter, Rollout
 from scheduler.sandbox_values import SandboxSettings
 
@@ -139,6 +140,8 @@ class Job:
     heartbeat_url: Secret | None = None  # pinged after each successful run (dead-man's switch)
     rollout: Rollout | None = None  # None: every target as the budget allows
     halt_after: HaltAfter | None = None  # None: no circuit breaker
+    enabled: bool = True  # False: every slot is recorded skipped (scheduler.pauses)
+    blackouts: tuple[Blackout, ...] = ()  # its own, besides the file's (Config.blackouts)
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ class Config:
     retention: Retention | None = None
     notify: Notify = Notify()
     daemon: DaemonSettings = DaemonSettings()
+    blackouts: tuple[Blackout, ...] = ()  # every job's slots inside one are skipped
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)

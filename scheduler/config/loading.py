@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from scheduler.config.blackouts import blackouts_of
 from scheduler.config.interpolate import interpolate
 from scheduler.config.jobs import jobs_of, top_zone
 from scheduler.config.problems import Problems, validation_messages
@@ -56,6 +58,7 @@ def parse(
         for loc, message in validation_messages(exc):
             problems.add(loc, message)
     zone = top_zone(data.get("timezone", "UTC"), problems)
+    blackouts = blackouts_of(data.get("blackouts"), ("blackouts",), zone, problems)
     jobs = jobs_of(data.get("jobs"), zone, problems, sandbox=sandbox)
     if raw is None:
         raise ConfigError(problems.sorted())
@@ -66,7 +69,8 @@ def parse(
     check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
     if problems.items:
         raise ConfigError(problems.sorted())
-    return _config(raw, text, file, zone, jobs, kinsta=kinsta, override=override)
+    config = _config(raw, text, file, zone, jobs, kinsta=kinsta, override=override)
+    return replace(config, blackouts=blackouts)
 
 
 def _read(text: str, file: str, env: Mapping[str, str]) -> tuple[Problems, dict[str, Any]]:

@@ -318,6 +318,8 @@ class JobModel(_Model):
     sandbox_only: bool = False  # a demonstration: left out unless --sandbox
     rollout: RolloutModel | None = None
     halt_after: HaltAfterModel | None = None
+    enabled: bool = True  # false: every slot is recorded skipped
+    blackouts: list[Any] = []  # each checked on its own (config/blackouts.py)
 
     @field_validator("concurrency", mode="before")
     @classmethod
@@ -408,4 +410,5 @@ class FileModel(_Model):
     retention: _Retention | None = None
     notify: NotifyModel = NotifyModel()
     daemon: _Daemon = _Daemon()
+    blackouts: list[Any] = []  # each checked on its own (config/blackouts.py)
     jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other

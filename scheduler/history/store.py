@@ -13,6 +13,7 @@ from scheduler.ports import (
     EventLog,
     HistoryQueries,
     Maintenance,
+    PauseBook,
     Quarantine,
     RunLedger,
     TaskLog,
@@ -42,6 +43,7 @@ class HistoryStore:
     queries: HistoryQueries
     maintenance: Maintenance
     quarantine: Quarantine
+    pauses: PauseBook
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     _close: Callable[[], None] = field(default=_nothing, repr=False)
 

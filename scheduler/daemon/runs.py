@@ -19,6 +19,7 @@ from scheduler.events import Event, RunFinished
 from scheduler.history import HistoryStore
 from scheduler.runner import Runner
 
+from .holds import Holds
 from .outbox import Outbox
 
 log = structlog.get_logger("scheduler.daemon")
@@ -86,8 +87,10 @@ class SlotRuns:
         *,
         config: Callable[[], Config],
         after_run: AfterRun,
+        holds: Holds,
     ) -> None:
         self._store = store
+        self._holds = holds
         self._clock = clock
         self._runner_for = runner_for
         self._outbox = outbox
@@ -161,9 +164,13 @@ class SlotRuns:
 
     def _claim_and_run(self, runner: Runner, job: Job, trigger: RunTrigger, slot: datetime) -> None:
         try:
-            busy = self._store.runs.running_run(job.id, self.alive_after())
+            held = self._holds.reason(job, slot)
+            busy = None if held else self._store.runs.running_run(job.id, self.alive_after())
         except StoreError as exc:
             raise SlotNotClaimedError(str(exc)) from exc
+        if held is not None:  # disabled, paused or in a blackout: never claimed
+            self.record(job.id, slot, RunStatus.SKIPPED, held)
+            return
         if busy is not None:
             self.record(
                 job.id,

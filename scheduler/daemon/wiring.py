@@ -28,7 +28,7 @@ from scheduler.domain import IntervalSchedule, Schedule
 log = structlog.get_logger("scheduler.daemon")
 
 MAX_PARALLEL_RUNS = 20
-INTERNAL_THREADS = 4  # recovery, catch-up, housekeeping, flush: never behind the runs
+INTERNAL_THREADS = 5  # recovery, catch-up, housekeeping, flush, pauses: never behind the runs
 
 
 class SlotTrigger(BaseTrigger):  # type: ignore[misc]

@@ -169,6 +169,7 @@ class SlotRuns:
         except StoreError as exc:
             raise SlotNotClaimedError(str(exc)) from exc
         if held is not None:  # disabled, paused or in a blackout: never claimed
+            log.info("run.held", job_id=job.id, scheduled_for=slot.isoformat(), reason=held)
             self.record(job.id, slot, RunStatus.SKIPPED, held)
             return
         if busy is not None:

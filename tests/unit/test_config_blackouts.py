@@ -4,6 +4,7 @@ what `to` includes, and problems named with file, line, job and field."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,12 @@ def test_every_blackout_problem_is_named_with_line_job_and_field() -> None:
 def test_a_bad_job_key_names_the_job_and_field(value: str, words: str) -> None:
     (found,) = problems(HEAD + JOB.format(schedule="{every: 1h}", extra=f"    {value}\n"))
     assert found.startswith("jobs.yaml:7: job 'nightly': ") and words in found, found
+
+
+def test_the_readmes_pausing_example_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## Pausing and blackouts\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse("version: 1\n" + block, "jobs.yaml", {})
+    assert [b.name for b in config.blackouts] == ["Black Friday", "business hours"]
+    (job,) = config.jobs
+    assert job.enabled and [b.name for b in job.blackouts] == ["year end"]

@@ -26,7 +26,7 @@ from scheduler.domain import CronSchedule, Job
 from scheduler.values import parse_duration
 
 DISABLED = "disabled in jobs.yaml (enabled: false)"
-_AHEAD = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*$")
+_AHEAD = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*(?:ms|s|m|h|d|w)\s*$")
 
 
 def iso(moment: datetime) -> str:
@@ -115,14 +115,16 @@ def held_because(
 def pause_until(text: str, now: datetime) -> datetime:
     """`pause --until`: a duration from now (90m, 2h, 3d) or an ISO date/time (in this host's
     zone unless it names one), in UTC. ValueError when it cannot be read or is not after now."""
-    if _AHEAD.match(text):
-        return _after(now, now + timedelta(seconds=parse_duration(text)), text)
     try:
+        if _AHEAD.match(text):
+            return _after(now, now + timedelta(seconds=parse_duration(text)), text)
         parsed = datetime.fromisoformat(text.strip())
         until = (parsed if parsed.tzinfo is not None else parsed.astimezone()).astimezone(UTC)
     except OverflowError as exc:
         raise ValueError(f"{text[:60]!r} is out of range") from exc
     except ValueError as exc:
+        if _AHEAD.match(text):
+            raise  # the duration's own message (too long)
         raise ValueError(
             f"cannot read {text[:60]!r}: give a duration such as 2h or 3d, or an ISO date/time "
             "such as 2026-12-01T08:00"

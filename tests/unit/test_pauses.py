@@ -143,3 +143,13 @@ def test_until_in_the_past_or_unreadable_is_refused(text: str, words: str) -> No
     with pytest.raises(ValueError) as caught:
         pause_until(text, NOW)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "-1d", "1y", "²d", "٣d", "now", "2026-13-01", "0001-01-01", "2026-W01",
+     "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1" * 5000 + "d", "\u202e7d"],
+)  # fmt: skip
+def test_hostile_until_is_a_value_error_never_another_exception(text: str) -> None:
+    with pytest.raises(ValueError):
+        pause_until(text, NOW)

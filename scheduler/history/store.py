@@ -7,13 +7,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scheduler.pauses import PauseBook
 from scheduler.ports import (
     Catalogue,
     EnvironmentLocks,
     EventLog,
     HistoryQueries,
     Maintenance,
-    PauseBook,
     Quarantine,
     RunLedger,
     TaskLog,

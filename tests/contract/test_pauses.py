@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from scheduler.history import HistoryStore
-from scheduler.ports import JobPause
+from scheduler.pauses import JobPause
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

@@ -27,7 +27,8 @@ from scheduler.domain import (
 )
 from scheduler.errors import OwnershipLost, StoreError
 from scheduler.history.rows import operation_from, run_from, task_from, utc
-from scheduler.ports import JobPause, QuarantineEntry
+from scheduler.pauses import JobPause
+from scheduler.ports import QuarantineEntry
 from scheduler.rollout import WaveRecord
 
 J = TypeVar("J")

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from scheduler.blackouts import Blackout
 from scheduler.rollout import HaltAfter, Rollout
 from scheduler.sandbox_values import SandboxSettings
 from scheduler.secret import Secret as Secret  # noqa: PLC0414 (re-exported: its old home)
@@ -132,6 +133,8 @@ class Job:
     rollout: Rollout | None = None  # None: every target as the budget allows
     halt_after: HaltAfter | None = None  # None: no circuit breaker
     overlap: str = "skip"  # a slot due while a run goes: skip|buffer_one|allow|cancel_previous
+    enabled: bool = True  # False: every slot is recorded skipped (scheduler.pauses)
+    blackouts: tuple[Blackout, ...] = ()  # its own, besides the file's (Config.blackouts)
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,7 @@ class Config:
     retention: Retention | None = None
     notify: Notify = Notify()
     daemon: DaemonSettings = DaemonSettings()
+    blackouts: tuple[Blackout, ...] = ()  # every job's slots inside one are skipped
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)

@@ -2,13 +2,15 @@
 --http-port N`, also spelled --metrics-port; scheduler.httpd):
 
 GET /metrics  runs and tasks by status, 429s, API requests and governor wait seconds per
-              company, operation durations, last success time per job, schedule lag
+              company, operation durations, last success time per job, schedule lag, paused
+              jobs and when their pauses end
 GET /healthz  200 when the scheduler loop is alive and the database answers, else 503
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,7 +20,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from scheduler.domain import Run, RunStatus, RunTrigger, Task
@@ -27,6 +29,8 @@ from scheduler.httpd import Request, Response, Routes
 from scheduler.kinsta.governor import RateGovernor
 
 Health = Callable[[], tuple[bool, str]]
+# Per paused job: where the pause comes from (`pause`, or `jobs.yaml`) and its end (None: none).
+PausedJobs = Callable[[], Mapping[str, tuple[str, datetime | None]]]
 
 
 class _GovernorCollector(Collector):
@@ -52,6 +56,31 @@ class _GovernorCollector(Collector):
             limited.add_metric([company], governor.rate_limited)
             waited.add_metric([company], governor.total_wait_s)
         yield from (requests, limited, waited)
+
+
+class _PauseCollector(Collector):
+    """The jobs paused now, and until when, read at scrape time (from what the daemon last
+    read of the pause book: a scrape never waits for the database)."""
+
+    def __init__(self, paused: PausedJobs) -> None:
+        self._paused = paused
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        paused = GaugeMetricFamily(
+            "kinsta_scheduler_job_paused",
+            "1 for each paused job: by `pause` or by enabled: false in jobs.yaml",
+            labels=["job", "source"],
+        )
+        until = GaugeMetricFamily(
+            "kinsta_scheduler_job_paused_until_timestamp_seconds",
+            "When each paused job's pause ends (Unix time; absent: it has no end)",
+            labels=["job"],
+        )
+        for job, (source, end) in sorted(self._paused().items()):
+            paused.add_metric([job, source], 1)
+            if end is not None:
+                until.add_metric([job], end.timestamp())
+        yield from (paused, until)
 
 
 class Metrics:
@@ -89,6 +118,10 @@ class Metrics:
         )
         if governors is not None:
             registry.register(_GovernorCollector(governors))
+
+    def watch_pauses(self, paused: PausedJobs) -> None:
+        """Expose the paused jobs (and their ends) as the daemon sees them."""
+        self.registry.register(_PauseCollector(paused))
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(RunFinished, lambda event: self.run_finished(event.run, event.tasks))

@@ -5,7 +5,8 @@ implemented twice, in SQL (scheduler.history: SQLite and PostgreSQL) and in memo
 Every write of a running run may be fenced by its owner token (`owner=`): a process whose run
 was adopted elsewhere gets OwnershipLost instead of changing it. Times are aware datetimes; the
 stores give them back in UTC. Rows are domain objects or the frozen rows below, never tuples.
-The rate-limit ledger's port is `Ledger` (kept in scheduler.ratelimit, re-exported here).
+The rate-limit ledger's port is `Ledger` (kept in scheduler.ratelimit, re-exported here); the
+job pauses' port is `PauseBook` (scheduler.pauses, with its value `JobPause`).
 """
 
 from __future__ import annotations

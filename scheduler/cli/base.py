@@ -18,7 +18,7 @@ from rich.console import Console
 
 from scheduler import config as config_module
 from scheduler import logs, render
-from scheduler.domain import Config
+from scheduler.domain import Config, Job
 from scheduler.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -73,6 +73,18 @@ def parse_when(value: str | None, now: datetime) -> datetime | None:
         return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
     except (OverflowError, ValueError) as exc:  # the year 1 or 9999 seen from another zone
         raise BadInputError(f"time {value!r} is out of range (years 1 to 9999)") from exc
+
+
+def job_named(config: Config, job_id: str) -> Job:
+    """The job with this id; NotFoundError (naming the closest id) when there is none."""
+    job = config.job(job_id)
+    if job is not None:
+        return job
+    ids = [j.id for j in config.jobs]
+    close = difflib.get_close_matches(job_id, ids, n=1)
+    known = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+    hint = f"; did you mean {close[0]!r}?" if close else f" (jobs: {known or 'none'})"
+    raise NotFoundError(f"no job {job_id!r} in {config.path}{hint}")
 
 
 def parse_run_id(value: str) -> int:

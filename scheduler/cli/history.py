@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,7 +22,9 @@ from scheduler.cli.base import (
     parse_when,
 )
 from scheduler.domain import RunStatus, TaskStatus
-from scheduler.errors import BadInputError
+from scheduler.errors import BadInputError, SchedulerError
+from scheduler.history import HistoryStore, RunFilter, TaskFilter
+from scheduler.pauses import DISABLED, JobPause
 
 E = TypeVar("E")
 
@@ -49,8 +52,8 @@ def history(
     limit: int,
     fmt: str,
 ) -> None:
-    """List runs (or tasks), newest first. `history prune` removes old ones."""
-    from scheduler.history import RunFilter, TaskFilter
+    """List runs (or tasks), newest first, and the jobs paused now. `history prune` removes
+    old ones."""
 
     if ctx.invoked_subcommand is not None:
         return
@@ -80,13 +83,41 @@ def history(
             lambda: render.tasks_table(tasks, console, f"{len(tasks)} task(s)"),
         )
     else:
-        runs = store.queries.list_runs(
-            RunFilter(
-                job_id=job_id, site=site, status=status, since=since_at, until=until_at, limit=limit
-            )
+        where = RunFilter(
+            job_id=job_id, site=site, status=status, since=since_at, until=until_at, limit=limit
         )
-        rows = [render.run_json(r) for r in runs]
-        emit(fmt, rows, render.RUN_FIELDS, lambda: render.runs_table(runs, console))
+        _list_runs(state, store, where, fmt, now)
+
+
+def _list_runs(
+    state: State, store: HistoryStore, where: RunFilter, fmt: str, now: datetime
+) -> None:
+    """The runs; under the table, the jobs paused now."""
+    runs = store.queries.list_runs(where)
+
+    def table() -> None:
+        render.runs_table(runs, make_console())
+        _echo_pauses(state, store.pauses.pauses(now), where.job_id)
+
+    emit(fmt, [render.run_json(r) for r in runs], render.RUN_FIELDS, table)
+
+
+def _echo_pauses(state: State, pauses: list[JobPause], job_id: str | None) -> None:
+    """The jobs paused now (by `pause`, or `enabled: false` when jobs.yaml can be read), and
+    until when (local time)."""
+    lines = [
+        f"paused: {p.job_id} by {p.by} until "
+        + (render.local(p.until) if p.until else "resumed")
+        + (f": {p.reason}" if p.reason else "")
+        for p in pauses
+    ]
+    with contextlib.suppress(SchedulerError):
+        lines += [
+            f"paused: {j.id}: {DISABLED}" for j in state.load(sandbox=True).jobs if not j.enabled
+        ]
+    for line in lines:
+        if job_id is None or line.startswith((f"paused: {job_id} ", f"paused: {job_id}:")):
+            click.echo(line)
 
 
 def _check_filters(as_tasks: bool, status: str | None, action: str | None) -> None:

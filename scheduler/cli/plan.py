@@ -10,8 +10,9 @@ import click
 
 from scheduler import render
 from scheduler.cli.base import RELATIVE, State, cli, parse_when, sandbox_flag
-from scheduler.domain import Config
+from scheduler.domain import Config, Job
 from scheduler.errors import BadInputError, KinstaError, SchedulerError
+from scheduler.pauses import DISABLED, JobPause, blackout_at
 from scheduler.ports import RunFilter
 
 if TYPE_CHECKING:
@@ -44,34 +45,65 @@ def plan(state: State, count: int, fmt: str, sandbox: bool, offline: bool, at: s
     now = _parse_at(at) if at else datetime.now(UTC)
     targets, learned, note = _plan_inputs(state, config, sandbox=sandbox, offline=offline)
     rows, found = _plan(config, now, count, targets, learned)
-    held, halted = _from_history(config)
+    known = _from_history(config, now)
     for row in rows:
         row["warnings"] = [text for jobs, text in found if row["job_id"] in jobs]
         row["targets_note"] = note
-        row["held_back"] = held[row["job_id"]]
-        row["halted"] = halted[row["job_id"]]
+        row.update(known[row["job_id"]])
     if fmt == "json":
         click.echo(render.to_json(rows))
         return
     if note:
         click.echo(f"(targets not resolved: {note})")
     for row in rows:
-        click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
-        if row["targets"] is not None:
-            _echo_estimate(row)
-        for entry in row["held_back"]:
-            click.echo(f"  holds back {entry['kind']} {entry['name']}: {entry['why']}")
-        for halt in row["halted"]:
-            when = render.local(datetime.fromisoformat(halt["finished_at"]))
-            click.echo(
-                f"  run {halt['run_id']} of {halt['job_id']} halted ({when}): {halt['reason']}"
-            )
-        if not row["next_local"]:
-            click.echo("  runs only when triggered")
-        for moment, dst in zip(row["next_local"], row["dst"], strict=True):
-            click.echo(f"  {moment}" + (f"  [{dst}]" if dst else ""))
+        _echo_row(row)
     for _, text in found:
         click.echo(f"warning: {text}", err=True)
+
+
+def _echo_row(row: dict[str, Any]) -> None:
+    click.echo(f"{row['job_id']}  ({row['schedule']}, {row['timezone']})")
+    if row["targets"] is not None:
+        _echo_estimate(row)
+    paused = row["paused"]
+    if paused is not None:
+        click.echo(f"  {_pause_line(paused)}: its slots are skipped")
+    for entry in row["held_back"]:
+        click.echo(f"  holds back {entry['kind']} {entry['name']}: {entry['why']}")
+    for halt in row["halted"]:
+        when = render.local(datetime.fromisoformat(halt["finished_at"]))
+        click.echo(f"  run {halt['run_id']} of {halt['job_id']} halted ({when}): {halt['reason']}")
+    if not row["next_local"]:
+        click.echo("  runs only when triggered")
+    for moment, at, dst, blackout in zip(
+        row["next_local"], row["next"], row["dst"], row["blackout"], strict=True
+    ):
+        marks = [dst] if dst else []
+        if paused is not None and _pauses(paused, datetime.fromisoformat(at)):
+            marks.append("disabled" if paused["source"] == "jobs.yaml" else "paused")
+        if blackout is not None:
+            marks.append(f"blackout: {blackout}")
+        click.echo(f"  {moment}" + "".join(f"  [{mark}]" for mark in marks))
+
+
+def _pause_line(paused: dict[str, Any]) -> str:
+    """A job's pause as the table shows it (in the local zone)."""
+    if paused["source"] == "jobs.yaml":
+        return f"paused: {paused['why']}"
+    until = paused["until"]
+    ends = render.local(datetime.fromisoformat(until)) if until else "resumed"
+    reason = f": {paused['reason']}" if paused["reason"] else ""
+    return f"paused by {paused['by']} until {ends}{reason}"
+
+
+def _pauses(paused: dict[str, Any], moment: datetime) -> bool:
+    """Whether a job's pause holds its slot at `moment`."""
+    if paused["source"] == "jobs.yaml":
+        return True
+    since, until = paused["paused_at"], paused["until"]
+    if moment < datetime.fromisoformat(since):
+        return False  # planned --at a time before the pause began
+    return until is None or moment < datetime.fromisoformat(until)
 
 
 def _echo_estimate(row: dict[str, Any]) -> None:
@@ -121,13 +153,14 @@ def _learned(config: Config) -> Learned:
     return Learned()
 
 
-def _from_history(config: Config) -> tuple[dict[str, list[dict[str, str]]], dict[str, Any]]:
-    """Per job, the quarantined versions its updates hold back and why, and the halts of its
-    own or a related job's latest run (see planning.halts); nothing without history."""
+def _from_history(config: Config, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per job, what history adds to its row: the quarantined versions its updates hold back
+    and why (`held_back`), the halts of its own or a related job's latest run (`halted`, see
+    planning.halts) and its pause (`paused`); nothing without history."""
     from scheduler.bootstrap import open_store
     from scheduler.planning import halts, held_back
 
-    entries, latest = [], {}
+    entries, latest, paused = [], {}, {}
     with contextlib.suppress(SchedulerError):
         store = open_store(config.database_url)
         try:
@@ -135,28 +168,46 @@ def _from_history(config: Config) -> tuple[dict[str, list[dict[str, str]]], dict
             for job in config.jobs:
                 for run in store.queries.list_runs(RunFilter(job_id=job.id, limit=1)):
                     latest[job.id] = run
+            paused = {p.job_id: p for p in store.pauses.pauses(now)}
         finally:
             store.engine.dispose()
-    held = {
-        job.id: [
-            {"kind": e.kind, "name": e.name, "version": e.version, "why": e.why()}
-            for e in held_back(job, entries)
-        ]
+    return {
+        job.id: {
+            "held_back": [
+                {"kind": e.kind, "name": e.name, "version": e.version, "why": e.why()}
+                for e in held_back(job, entries)
+            ],
+            "halted": [
+                {
+                    "job_id": run.job_id,
+                    "run_id": run.run_id,
+                    "finished_at": render.utc_iso(run.finished_at),
+                    "reason": run.error,
+                }
+                for run in halts(job, config.jobs, latest)
+            ],
+            "paused": _paused(job, paused.get(job.id)),
+        }
         for job in config.jobs
     }
-    halted = {
-        job.id: [
-            {
-                "job_id": run.job_id,
-                "run_id": run.run_id,
-                "finished_at": render.utc_iso(run.finished_at),
-                "reason": run.error,
-            }
-            for run in halts(job, config.jobs, latest)
-        ]
-        for job in config.jobs
+
+
+def _paused(job: Job, pause: JobPause | None) -> dict[str, Any] | None:
+    """A job's pause in `plan --format json`: by `pause` (who, when, until, why) or by
+    `enabled: false` in jobs.yaml; None when it is not paused."""
+    if not job.enabled:
+        return {"source": "jobs.yaml", "by": None, "paused_at": None, "until": None,
+                "reason": "enabled: false", "why": DISABLED}  # fmt: skip
+    if pause is None:
+        return None
+    return {
+        "source": "pause",
+        "by": pause.by,
+        "paused_at": render.utc_iso(pause.paused_at),
+        "until": render.utc_iso(pause.until),
+        "reason": pause.reason,
+        "why": pause.why(),
     }
-    return held, halted
 
 
 def _plan_inputs(
@@ -212,6 +263,7 @@ def _plan(
                 "next": [render.utc_iso(t) for t in times],
                 "next_local": [t.astimezone(zone).isoformat() for t in times],
                 "dst": [schedules.dst_note(job.schedule, t) for t in times] if job.schedule else [],
+                "blackout": [_blackout(config, job, t) for t in times],
                 "targets": guess.targets,
                 "requests": guess.requests,
                 "governor_minutes": None if guess.governor_s is None else guess.governor_s / 60,
@@ -223,15 +275,21 @@ def _plan(
             }
         )
     shared: dict[tuple[str, str], int | None] = {}
-    for index, first in enumerate(config.jobs):
-        for second in config.jobs[index + 1 :]:
+    enabled = [job for job in config.jobs if job.enabled]  # a disabled job collides with none
+    for index, first in enumerate(enabled):
+        for second in enabled[index + 1 :]:
             if targets is not None:
                 common = len(targets[first.id] & targets[second.id])
                 if common and first.company == second.company:
                     shared[(first.id, second.id)] = common
             elif planning.may_share(first, second):
                 shared[(first.id, second.id)] = None
-    return rows, planning.warnings(config.jobs, estimates, now, shared)
+    return rows, planning.warnings(enabled, estimates, now, shared)
+
+
+def _blackout(config: Config, job: Job, moment: datetime) -> str | None:
+    found = blackout_at((*job.blackouts, *config.blackouts), moment)
+    return found.name if found is not None else None
 
 
 def _estimates(
@@ -249,7 +307,8 @@ def _estimates(
         )
         for job in config.jobs
     }
-    met = planning.starting_together(config.jobs, {k: e.requests for k, e in alone.items()}, now)
+    enabled = [job for job in config.jobs if job.enabled]
+    met = planning.starting_together(enabled, {k: e.requests for k, e in alone.items()}, now)
     return {
         job.id: planning.estimate(
             job, alone[job.id].targets, actions, limits, learned, together=met[job.id]

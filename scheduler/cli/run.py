@@ -69,6 +69,7 @@ def run(
             click.echo(f"sandbox Kinsta API at {services.sandbox.url}", err=True)
         metrics = open_daemon_effects(services)  # metrics and notifications subscribe to the bus
         daemon = build_daemon(services, config, load, state.path)
+        metrics.watch_pauses(daemon.holds.paused_jobs)
         if http_port is not None:
             server = _serve_http(services, metrics, daemon, (http_host, http_port), stack)
             stack.callback(server.stop)

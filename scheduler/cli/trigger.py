@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -17,6 +18,8 @@ from scheduler.cli.confirm import confirm, yes_flag
 from scheduler.domain import Config, Job, NotificationRecord, Run, RunStatus, RunTrigger, Task
 from scheduler.errors import BadInputError, NotFoundError
 from scheduler.events import NotificationDelivered, RunFinished
+from scheduler.history import HistoryStore
+from scheduler.pauses import held_because
 
 if TYPE_CHECKING:
     from scheduler.bootstrap import Services
@@ -46,6 +49,11 @@ if TYPE_CHECKING:
 )
 @sandbox_flag
 @upgrade_flag
+@click.option(
+    "--force",
+    is_flag=True,
+    help="run it even if it is paused, disabled (enabled: false) or inside a blackout",
+)
 @click.pass_obj
 def trigger(
     state: State,
@@ -57,11 +65,13 @@ def trigger(
     no_notify: bool,
     sandbox: bool,
     upgrade_db: bool,
+    force: bool,
 ) -> None:
     """Run one job now, in the foreground; exit 0 if every task succeeded, 1 if any failed.
     A job that restores, pushes, deletes or creates asks first on a terminal (--yes skips the
     question; without a terminal it needs --yes). Sends the notifications the daemon would for
-    the run, unless --no-notify."""
+    the run, unless --no-notify. A paused or disabled job, or one inside a blackout now, runs
+    only with --force (exit 2)."""
     from scheduler.bootstrap import open_services, register_notify_secrets
 
     config, job = _load(state, job_id, sandbox=sandbox)
@@ -70,9 +80,10 @@ def trigger(
     services = open_services(config, sandbox=sandbox, upgrade_sqlite=upgrade_db)
     try:
         runner = services.runner_for(job)
-        if dry_run:
+        if dry_run:  # runs nothing: held or not
             preview.show(runner, job, config)
             return
+        _check_held(job, config, services.store, services.clock.now(), force=force)
         _check_targets(runner, job, yes=yes, narrowed=bool(sites or environment))
         delivered = [] if no_notify else _notifications(services)
         governor = services.governors[job.company]
@@ -164,3 +175,20 @@ def _check_targets(runner: Runner, job: Job, *, yes: bool, narrowed: bool) -> No
     if risky:
         what = f"run {', '.join(risky)} (job {job.id}) on {len(targets)} target(s)"
         confirm(what, [t.key for t in targets], yes=yes)
+
+
+def _check_held(
+    job: Job, config: Config, store: HistoryStore, now: datetime, *, force: bool
+) -> None:
+    """A job its slots would skip now (paused, disabled, in a blackout) runs only with --force:
+    BadInputError without it, a note on stderr with it."""
+    pause = store.pauses.paused(job.id, now)
+    reason = held_because(job, config.blackouts, now, now, pause)
+    if reason is None:
+        return
+    if not force:
+        raise BadInputError(
+            f"job {job.id} is held now ({reason}): its slots are skipped; run it anyway with "
+            "--force" + (f", or `resume {job.id}` first" if pause is not None else "")
+        )
+    click.echo(f"forced: job {job.id} runs although it is held ({reason})", err=True)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from scheduler import schedules
 from scheduler.actions import Scope, registry
+from scheduler.config.blackouts import blackouts_of
 from scheduler.config.problems import Problems, validate_leniently, validation_messages
 from scheduler.config.shape import (
     CanaryModel,
@@ -138,23 +139,21 @@ def _job(raw: JobModel, index: int, default_zone: str, problems: Problems) -> Jo
             problems.add((*at, "schedule"), str(exc))
     actions = _actions(raw.actions, (*at, "actions"), problems)
     _check_action_mix(raw, at, problems)
-    try:
-        grace = parse_duration(raw.misfire_grace)
-    except ValueError as exc:
-        problems.add((*at, "misfire_grace"), str(exc))
-        grace = 0.0
+    grace = _grace(raw, at, problems)
+    # A job's blackouts are read in its cron schedule's zone, else the file's.
+    zone = schedule.timezone if isinstance(schedule, CronSchedule) else default_zone
+    blackouts = blackouts_of(raw.blackouts, (*at, "blackouts"), zone, problems)
     if len(problems.items) > before:
         return None
-    targets = TargetSelector(
-        sites=tuple(raw.targets.sites),
-        labels=tuple(raw.targets.labels),
-        exclude=tuple(raw.targets.exclude),
-        environment=raw.targets.environment,
-    )
     return Job(
         id=raw.id,
         schedule=schedule,
-        targets=targets,
+        targets=TargetSelector(
+            sites=tuple(raw.targets.sites),
+            labels=tuple(raw.targets.labels),
+            exclude=tuple(raw.targets.exclude),
+            environment=raw.targets.environment,
+        ),
         actions=actions,
         concurrency=raw.concurrency if isinstance(raw.concurrency, int) else None,
         on_failure=raw.on_failure,
@@ -167,7 +166,17 @@ def _job(raw: JobModel, index: int, default_zone: str, problems: Problems) -> Jo
         rollout=_rollout(raw.rollout),
         halt_after=_halt_after(raw.halt_after),
         overlap=raw.overlap,
+        enabled=raw.enabled,
+        blackouts=blackouts,
     )
+
+
+def _grace(raw: JobModel, at: tuple[str | int, ...], problems: Problems) -> float:
+    try:
+        return parse_duration(raw.misfire_grace)
+    except ValueError as exc:
+        problems.add((*at, "misfire_grace"), str(exc))
+        return 0.0
 
 
 def _share(value: int | str | None) -> Share | None:

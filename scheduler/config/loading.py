@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from scheduler.config.blackouts import blackouts_of
 from scheduler.config.interpolate import interpolate
 from scheduler.config.jobs import jobs_of, top_zone
 from scheduler.config.problems import Problems, validate_leniently
@@ -52,6 +53,7 @@ def parse(
     # A wrong section hides nothing else: the others are still checked (validate_leniently).
     raw, wrong = validate_leniently(FileModel, data, (), problems, {"version": 1})
     zone = top_zone(data.get("timezone", "UTC"), problems)
+    blackouts = blackouts_of(data.get("blackouts"), ("blackouts",), zone, problems)
     jobs = jobs_of(data.get("jobs"), zone, problems, sandbox=sandbox)
     if raw is None:
         raise ConfigError(problems.sorted())
@@ -65,7 +67,7 @@ def parse(
     if problems.items:
         raise ConfigError(problems.sorted())
     config = _config(raw, text, file, zone, jobs, kinsta=kinsta, override=override)
-    return replace(config, notify=notify_settings(raw.notify, smtp))
+    return replace(config, notify=notify_settings(raw.notify, smtp), blackouts=blackouts)
 
 
 def _read(text: str, file: str, env: Mapping[str, str]) -> tuple[Problems, dict[str, Any]]:

@@ -329,6 +329,8 @@ class JobModel(_Model):
     rollout: RolloutModel | None = None
     halt_after: HaltAfterModel | None = None
     overlap: Literal["skip", "buffer_one", "allow", "cancel_previous"] = "skip"
+    enabled: bool = True  # false: every slot is recorded skipped
+    blackouts: list[Any] = []  # each checked on its own (config/blackouts.py)
 
     @field_validator("concurrency", mode="before")
     @classmethod
@@ -444,4 +446,5 @@ class FileModel(_Model):
     retention: _Retention | None = None
     notify: NotifyModel = NotifyModel()
     daemon: _Daemon = _Daemon()
+    blackouts: list[Any] = []  # each checked on its own (config/blackouts.py)
     jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other

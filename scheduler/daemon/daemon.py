@@ -29,6 +29,7 @@ from scheduler.runner import OnDemand, Runner
 
 from . import health, jobs, overlap
 from .backlog import MAX_MISSED_ROWS, Backlog
+from .holds import PAUSES_EVERY_S, Holds
 from .outbox import Outbox
 from .reload import ConfigWatcher
 from .runs import SlotRuns, published_runs
@@ -46,6 +47,7 @@ RECOVERY_EVERY_S = 60.0
 CATCH_UP_JOB = "__catch_up__"
 FLUSH_JOB = "__flush__"
 FLUSH_EVERY_S = 1.0
+PAUSES_JOB = "__pauses__"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self._reload_event = threading.Event()
         self.outbox = Outbox(parts.store, parts.clock, self._recorded, self._missed)
+        self.holds = Holds(parts.store, parts.clock, self._config)
         self.runs = SlotRuns(
             parts.store,
             parts.clock,
@@ -89,6 +92,7 @@ class Daemon:
             after_run=self._after_run,
             decided=self._event,
             stop=self.stop_event,
+            holds=self.holds,
         )
         self.backlog = Backlog(parts.store, self.outbox, self._catch_up_run, self.stop_event)
         self.watcher = ConfigWatcher(parts.config_path, parts.load_config, self._event)
@@ -371,6 +375,7 @@ class Daemon:
         self.timetable.add_duty(CATCH_UP_JOB, self.catch_up, now, None)
         # The row writer may wait for the database: a second one returns at once.
         self.timetable.add_duty(FLUSH_JOB, self.flush_unrecorded, now, FLUSH_EVERY_S, instances=2)
+        self.timetable.add_duty(PAUSES_JOB, self.holds.refresh, now, PAUSES_EVERY_S)
         if not paused:
             self.timetable.resume()
 

@@ -19,6 +19,7 @@ from scheduler.events import Event, RunFinished
 from scheduler.history import HistoryStore
 from scheduler.runner import OnDemand, Runner
 
+from .holds import Holds
 from .outbox import Outbox
 from .overlap import Overlaps
 
@@ -89,8 +90,10 @@ class SlotRuns:
         after_run: AfterRun,
         decided: Callable[[str, str], None] = lambda _kind, _detail: None,
         stop: threading.Event | None = None,
+        holds: Holds,
     ) -> None:
         self._store = store
+        self._holds = holds
         self._clock = clock
         self._runner_for = runner_for
         self._outbox = outbox
@@ -192,9 +195,14 @@ class SlotRuns:
 
     def _claim_and_run(self, runner: Runner, job: Job, trigger: RunTrigger, slot: datetime) -> None:
         try:
-            busy = self._store.runs.running_run(job.id, self.alive_after())
+            held = self._holds.reason(job, slot)
+            busy = None if held else self._store.runs.running_run(job.id, self.alive_after())
         except StoreError as exc:
             raise SlotNotClaimedError(str(exc)) from exc
+        if held is not None:  # disabled, paused or in a blackout: never claimed
+            log.info("run.held", job_id=job.id, scheduled_for=slot.isoformat(), reason=held)
+            self.record(job.id, slot, RunStatus.SKIPPED, held)
+            return
         if busy is not None and (why := self._overlaps.go(job, slot, busy)) is not None:
             self.record(job.id, slot, RunStatus.SKIPPED, why)
             return

@@ -32,7 +32,7 @@ log = structlog.get_logger("scheduler.daemon")
 
 MAX_PARALLEL_RUNS = 20
 DUTIES_WAIT_S = 10.0  # how long shutdown waits for the daemon's own duties under way
-INTERNAL_THREADS = 4  # recovery, catch-up, housekeeping, flush: never behind the runs
+INTERNAL_THREADS = 5  # recovery, catch-up, housekeeping, flush, pauses: never behind the runs
 
 
 class SlotTrigger(BaseTrigger):  # type: ignore[misc]

@@ -11,6 +11,7 @@ from scheduler.history.catalogue import SqlCatalogue
 from scheduler.history.events import SqlEventLog
 from scheduler.history.locks import SqlEnvironmentLocks
 from scheduler.history.maintenance import SqlMaintenance
+from scheduler.history.pauses import SqlPauseBook
 from scheduler.history.quarantine import SqlQuarantine
 from scheduler.history.queries import SqlHistoryQueries
 from scheduler.history.runs import SqlRunLedger
@@ -40,6 +41,7 @@ def sql_store(
         queries=SqlHistoryQueries(db),
         maintenance=SqlMaintenance(db),
         quarantine=SqlQuarantine(db),
+        pauses=SqlPauseBook(db),
         retry=retry,
         _close=engine.dispose,
         engine=engine,

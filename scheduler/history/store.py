@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scheduler.pauses import PauseBook
 from scheduler.ports import (
     Catalogue,
     EnvironmentLocks,
@@ -42,6 +43,7 @@ class HistoryStore:
     queries: HistoryQueries
     maintenance: Maintenance
     quarantine: Quarantine
+    pauses: PauseBook
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     _close: Callable[[], None] = field(default=_nothing, repr=False)
 

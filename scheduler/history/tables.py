@@ -340,3 +340,16 @@ quarantine = Table(
     Column("rollbacks", Integer, nullable=False),
     Column("released_at", UTCDateTime()),
 )
+
+# Jobs an operator paused (`pause JOB`): one row per paused job, read by every replica at each
+# firing; `resume` deletes it. A pause whose `until` has passed holds nothing (its row stays
+# until the job is paused or resumed again).
+job_pauses = Table(
+    "job_pauses",
+    metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("paused_at", UTCDateTime(), nullable=False),
+    Column("paused_by", String(200), nullable=False),  # user@host
+    Column("until", UTCDateTime()),  # NULL: until resumed
+    Column("reason", Text),
+)

@@ -25,6 +25,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.logs",
             "scheduler.domain",
             "scheduler.rollout",
+            "scheduler.blackouts",
+            "scheduler.pauses",
             "scheduler.sandbox_values",
             "scheduler.ratelimit",
             "scheduler.schedules",

@@ -4,6 +4,7 @@ history need not outlive the process. Thread-safe: one lock over every table."""
 
 from __future__ import annotations
 
+from scheduler.history.memory.pauses import MemoryPauseBook
 from scheduler.history.memory.quarantine import MemoryQuarantine
 from scheduler.history.memory.records import (
     MemoryCatalogue,
@@ -31,4 +32,5 @@ def memory_store(state: MemoryState | None = None) -> HistoryStore:
         queries=MemoryHistoryQueries(state),
         maintenance=MemoryMaintenance(state),
         quarantine=MemoryQuarantine(state),
+        pauses=MemoryPauseBook(state),
     )

@@ -27,6 +27,7 @@ from scheduler.domain import (
 )
 from scheduler.errors import OwnershipLost, StoreError
 from scheduler.history.rows import operation_from, run_from, task_from, utc
+from scheduler.pauses import JobPause
 from scheduler.ports import QuarantineEntry
 from scheduler.rollout import WaveRecord
 
@@ -151,6 +152,7 @@ class MemoryState:
     notifications: dict[int, NotificationRecord] = field(default_factory=dict)
     quarantine: dict[tuple[str, str, str], QuarantineEntry] = field(default_factory=dict)
     waves: dict[int, dict[int, WaveRecord]] = field(default_factory=dict)  # run -> index -> wave
+    pauses: dict[str, JobPause] = field(default_factory=dict)  # by job id
 
     def next_id(self, table: str) -> int:
         """Each table numbers its rows from 1, as the SQL tables do."""

@@ -103,7 +103,13 @@ class SandboxProcess:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINSTA_")}
+    # Not the harness's terminal size either (pytest-xdist sets COLUMNS=80): the CLI runs as
+    # it does in a script or cron, with no terminal.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KINSTA_") and k not in ("COLUMNS", "LINES")
+    }
     env["PYTHONUNBUFFERED"] = "1"
     env["KINSTA_SANDBOX_OPERATION_IDS"] = OPERATION_IDS  # `sandbox` and `--sandbox` alike
     return Cli(tmp_path, env)

@@ -265,7 +265,7 @@ def test_on_demand_actions(cli: Cli, quick_sandbox: SandboxProcess) -> None:
     assert before[f"{pushed}/staging"]["plugins"] != before[f"{pushed}/live"]["plugins"]
 
     for job in ("push", "staging", "restore", "add-domain"):
-        result = cli("trigger", job)
+        result = cli("trigger", job, "--yes")
         assert result.code == 0, (job, result.out, result.err[-2000:])
     state = quick_sandbox.state()
     assert state[f"{pushed}/live"]["plugins"] == before[f"{pushed}/staging"]["plugins"]
@@ -274,11 +274,11 @@ def test_on_demand_actions(cli: Cli, quick_sandbox: SandboxProcess) -> None:
     assert state[f"{pushed}/live"]["counters"].get("backups:restore:done") == 1
     assert "shop.example.org" in state[f"{plain}/live"]["domains"]
 
-    again = cli("trigger", "staging")  # idempotent: the environment exists now
+    again = cli("trigger", "staging", "--yes")  # idempotent: the environment exists now
     assert again.code == 0 and "1 skipped" in again.out
 
     for job in ("remove-domain", "new-site", "clone"):
-        result = cli("trigger", job)
+        result = cli("trigger", job, "--yes")
         assert result.code == 0, (job, result.out, result.err[-2000:])
     state = quick_sandbox.state()
     assert "shop.example.org" not in state[f"{plain}/live"]["domains"]

@@ -20,6 +20,7 @@ from scheduler.cli.base import (
 )
 from scheduler.domain import Config, Job, RunStatus, RunTrigger
 from scheduler.errors import BadInputError, NotFoundError
+from scheduler.pauses import held_because
 from scheduler.ports import RunFilter
 
 MAX_SLOTS = 1000  # slots one backfill may run
@@ -30,6 +31,9 @@ MAX_SLOTS = 1000  # slots one backfill may run
 @click.option("--from", "since", required=True, metavar="TIME", help="7d, or an ISO date/time")
 @click.option("--to", "until", metavar="TIME", help="the range's end (default: now)")
 @click.option("--dry-run", is_flag=True, help="list the slots it would run; run nothing")
+@click.option(
+    "--force", is_flag=True, help="also run slots a pause, enabled: false or a blackout holds"
+)
 @sandbox_flag
 @upgrade_flag
 @click.pass_obj
@@ -39,13 +43,15 @@ def backfill(
     since: str,
     until: str | None,
     dry_run: bool,
+    force: bool,
     sandbox: bool,
     upgrade_db: bool,
 ) -> None:
     """Run the job's slots from --from to --to (both included) that never ran: no row in
     history, or one recorded `missed`. One after another, trigger `backfill`, each claiming its
     slot as a firing does, so a slot that ran (or is claimed meanwhile) is never run again.
-    Exit 0 when each succeeded, 1 when any did not."""
+    Slots the job's holds would skip (paused now, enabled: false, a blackout at the slot) are
+    left out unless --force. Exit 0 when each succeeded, 1 when any did not."""
     config = state.load(require_api_key=not (sandbox or dry_run), sandbox=sandbox)
     job = config.job(job_id)
     if job is None:
@@ -61,6 +67,7 @@ def backfill(
     if start > end:
         raise BadInputError("--from comes after --to")
     todo, recorded = _slots(state, job, start, end)
+    todo, held = _holds(state, config, job, todo, now, force=force)
     left = sum(status is not RunStatus.MISSED for status in recorded.values())
     click.echo(
         f"backfill of job {job.id}: {len(todo)} slot(s) to run, {left} "
@@ -68,6 +75,8 @@ def backfill(
     )
     for slot in todo:
         click.echo(f"  {slot.isoformat()}" + ("  (recorded missed)" if slot in recorded else ""))
+    for slot, why in held:
+        click.echo(f"  {slot.isoformat()}  left out, held: {why} (--force runs it)")
     if dry_run or not todo:
         return
     sys.exit(_run(config, job, todo, sandbox=sandbox, upgrade_db=upgrade_db))
@@ -93,6 +102,18 @@ def _slots(
         store.close()
     todo = [s for s in found.slots if recorded.get(s, RunStatus.MISSED) is RunStatus.MISSED]
     return todo, recorded
+
+
+def _holds(
+    state: State, config: Config, job: Job, slots: list[datetime], now: datetime, *, force: bool
+) -> tuple[list[datetime], list[tuple[datetime, str]]]:
+    """The slots to run, and those a hold keeps out with why (none with --force)."""
+    if force:
+        return slots, []
+    store = history_store(state)
+    pause = store.pauses.paused(job.id, now) if job.enabled else None
+    why = {s: held_because(job, config.blackouts, s, now, pause) for s in slots}
+    return [s for s in slots if why[s] is None], [(s, w) for s, w in why.items() if w]
 
 
 def _run(config: Config, job: Job, todo: list[datetime], *, sandbox: bool, upgrade_db: bool) -> int:

@@ -177,12 +177,16 @@ class SlotRuns:
     ) -> Run:
         """Run a job now for someone who asked (a Slack command): no slot, but as any run
         otherwise (this daemon's runner, counted in flight, published when it ends). Raises
-        RunRefused, recording nothing, while stopping, for a company without a client, or
+        RunRefused, recording nothing, while stopping, for a company without a client, while
+        the job is held (disabled, paused, or in a blackout now, as its slots would be) or
         while a run of the job is going anywhere; StoreError when history cannot be read."""
         runner = self.runner(job)
         if stopping or runner is None:
             why = "the daemon is stopping" if stopping else f"no API client for {job.company!r}"
             raise RunRefused(why)
+        held = self._holds.reason(job, self._clock.now())
+        if held is not None:
+            raise RunRefused(f"{job.id} is held now: {held}")
         with self.in_flight.held():
             busy = self._store.runs.running_run(job.id, self.alive_after())
             if busy is not None:

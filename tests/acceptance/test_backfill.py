@@ -72,3 +72,12 @@ def test_backfill_runs_exactly_the_slots_that_never_ran(
 
     future = cli("backfill", "hourly", "--from", "1h", "--to", "2999-01-01T00:00:00+00:00")
     assert future.code == 2 and "past slots only" in future.err
+
+    # A paused job's slots are left out, unless --force.
+    assert cli("pause", "hourly", "--reason", "migration").code == 0
+    later = ["--from", "2026-11-02T00:00:00+00:00", "--to", "2026-11-02T01:00:00+00:00"]
+    held = cli("backfill", "hourly", *later)
+    assert held.code == 0 and held.out.startswith("backfill of job hourly: 0 slot(s) to run")
+    assert held.out.count("left out, held: paused by ") == 2 and len(runs(cli)) == 6
+    forced = cli("backfill", "hourly", *later, "--force")
+    assert forced.code == 0 and len(runs(cli)) == 8

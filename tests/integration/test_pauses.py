@@ -13,7 +13,7 @@ import pytest
 from scheduler import config as config_module
 from scheduler.clock import SystemClock
 from scheduler.daemon import Collaborators, Daemon
-from scheduler.domain import Config, Polling, RateLimits, RunStatus, Secret
+from scheduler.domain import Config, Polling, RateLimits, RunStatus, RunTrigger, Secret
 from scheduler.history import HistoryStore, RunFilter
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.metrics import Metrics
@@ -146,3 +146,23 @@ def test_metrics_show_the_paused_jobs_and_until_when(
     store.pauses.resume("tick", datetime.now(UTC))
     daemon.holds.refresh()
     assert 'job="tick"' not in metrics.exposition().decode()
+
+
+def test_a_run_asked_for_on_demand_obeys_pauses_and_blackouts(
+    make_daemon: Callable[..., Daemon], store: HistoryStore
+) -> None:
+    """A Slack command's run goes under the same holds as a slot: refused, nothing recorded."""
+    from scheduler.errors import RunRefused
+    from scheduler.runner import OnDemand
+
+    daemon = make_daemon(top=f"blackouts: {ALWAYS}\n")
+    job = daemon.config.job("tick")
+    assert job is not None
+    with pytest.raises(RunRefused, match="tick is held now: blackout: freeze"):
+        daemon.run_now(job, RunTrigger.SLACK, OnDemand("slack:U0ALICE (alice)"))
+    daemon = make_daemon()
+    now = datetime.now(UTC)
+    store.pauses.pause(JobPause("tick", now, "ops@bastion", now + timedelta(hours=1), "freeze"))
+    with pytest.raises(RunRefused, match="tick is held now: paused by ops@bastion"):
+        daemon.run_now(job, RunTrigger.SLACK, OnDemand("slack:U0ALICE (alice)"))
+    assert store.queries.list_runs(RunFilter()) == []

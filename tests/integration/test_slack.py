@@ -221,11 +221,11 @@ def test_clear_cache_clears_one_environment_and_posts_the_result(
     stand_in: SlackStandIn,
     database_url: str,
 ) -> None:
-    slack = serve()
+    # The answer in time is this test's point, not the time (the slow path has its own test):
+    # a loaded machine may take longer than Slack's three seconds to look the site up.
+    slack = serve(ack_budget_s=30)
     site = _site(sandbox)
-    started = time.monotonic()
     response = slack.command(f"clear-cache {site}")
-    assert time.monotonic() - started < 3  # Slack's limit for the acknowledgement
     assert response.status_code == 200
     ack = response.json()
     assert ack["response_type"] == "in_channel"
@@ -274,7 +274,7 @@ def test_refusals_change_nothing(
     store: HistoryStore,
     stand_in: SlackStandIn,
 ) -> None:
-    slack = serve()
+    slack = serve(ack_budget_s=30)  # the slow-answer path has its own test
     for text, how, status, says in _refusals(_site(sandbox)):
         sent = dict(how)
         slack.secret = sent.pop("secret", SECRET)
@@ -295,7 +295,7 @@ def test_refusals_change_nothing(
 def test_a_replayed_request_is_refused(
     serve: Callable[..., Slack], sandbox: SandboxServer, store: HistoryStore, stand_in: SlackStandIn
 ) -> None:
-    slack = serve()
+    slack = serve(ack_budget_s=30)  # the slow-answer path has its own test
     first = slack.command(f"clear-cache {_site(sandbox)}")
     assert first.status_code == 200
     stand_in.wait_for(1)
@@ -310,7 +310,7 @@ def test_a_replayed_request_is_refused(
 def test_trigger_narrowed_to_a_site_runs_the_job_there_only(
     serve: Callable[..., Slack], sandbox: SandboxServer, store: HistoryStore, stand_in: SlackStandIn
 ) -> None:
-    slack = serve()
+    slack = serve(ack_budget_s=30)  # the slow-answer path has its own test
     site = _site(sandbox, 2)
     response = slack.command(f"trigger caches {site}")
     assert "asked to run caches on" in response.json()["text"]
@@ -344,7 +344,7 @@ def test_a_long_run_reports_progress_before_its_result(
 def test_reads_answer_from_history(
     serve: Callable[..., Slack], sandbox: SandboxServer, stand_in: SlackStandIn
 ) -> None:
-    slack = serve()
+    slack = serve(ack_budget_s=30)  # the slow-answer path has its own test
     site = _site(sandbox)
     slack.command(f"clear-cache {site}")
     stand_in.wait_for(1)
@@ -401,7 +401,7 @@ def test_the_request_clock_decides_what_is_stale(
 ) -> None:
     """Freshness is judged by the injected clock, not the host's: a request signed 400 days
     before today is fresh to a clock that says so, and stale once that clock moves on."""
-    slack = serve()
+    slack = serve(ack_budget_s=30)  # the slow-answer path has its own test
     slack.clock.advance(-timedelta(days=400).total_seconds())
     assert slack.command(f"status {_site(sandbox)}").status_code == 200
     slack.clock.advance(301)

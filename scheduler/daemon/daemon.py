@@ -91,7 +91,7 @@ class Daemon:
             config=self._config,
             after_run=self._after_run,
             decided=self._event,
-            stop=self.stop_event,
+            stop=self._parts.draining,  # set as shutdown begins, however it was asked
             holds=self.holds,
         )
         self.backlog = Backlog(parts.store, self.outbox, self._catch_up_run, self.stop_event)

@@ -121,7 +121,7 @@ def test_a_waiting_slot_is_skipped_when_the_daemon_stops(
     daemon = make_daemon(with_overlap("buffer_one"))
     thread = _fire_in_background(daemon)
     thread.join(0.5)
-    daemon.stop_event.set()
+    daemon._parts.draining.set()  # as shutdown does first, whatever asked for it
     thread.join(10)
     (skipped,) = [r for r in runs_of(store) if r.run_id != busy.run_id]
     assert skipped.status is RunStatus.SKIPPED

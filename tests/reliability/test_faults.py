@@ -99,7 +99,7 @@ def test_kill_9_during_a_fleet_run_loses_and_repeats_nothing(
     first.wait_for(r'"action": "update_plugins", "status": "(succeeded|skipped)"')
     first.process.kill()
     first.process.wait(timeout=10)
-    (cli.cwd / "jobs.yaml").write_text(HEAD + FLEET % "1h")
+    (cli.cwd / "jobs.yaml").write_text(HEAD + FLEET % "36500d")
     second = Daemon(cli, name="second")
     daemons.append(second)
     second.wait_for(r"run\.recovered")

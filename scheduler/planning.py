@@ -25,7 +25,15 @@ from fnmatch import fnmatchcase
 from scheduler import schedules
 from scheduler.actions import ActionDef, Scope
 from scheduler.actions.updates import UpdateOptions
-from scheduler.domain import IntervalSchedule, Job, RateLimits, Run, RunStatus, Schedule
+from scheduler.domain import (
+    ActionSpec,
+    IntervalSchedule,
+    Job,
+    RateLimits,
+    Run,
+    RunStatus,
+    Schedule,
+)
 from scheduler.ports import QuarantineEntry
 
 LIST_REQUESTS = 1  # resolving targets: one GET /sites with environments
@@ -73,11 +81,16 @@ def target_cost(
     with the polls each is expected to cost."""
     requests = operations = 0.0
     for spec in job.actions:
-        cost = actions[spec.name].cost(spec.options)
-        polls = learned.polls.get(spec.name, POLLS_PER_OPERATION)
-        requests += cost.requests + cost.operations * polls
-        operations += cost.operations
+        requests += action_requests(spec, actions[spec.name], learned)
+        operations += actions[spec.name].cost(spec.options).operations
     return requests, operations
+
+
+def action_requests(spec: ActionSpec, action: ActionDef, learned: Learned) -> float:
+    """What one task of `spec` asks of Kinsta: its calls and reads, and the polls its
+    operations are expected to take (as history has seen them, else POLLS_PER_OPERATION)."""
+    cost = action.cost(spec.options)
+    return cost.requests + cost.operations * learned.polls.get(spec.name, POLLS_PER_OPERATION)
 
 
 def rate_floor_s(requests: int, limits: RateLimits) -> float:

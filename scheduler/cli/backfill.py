@@ -12,14 +12,15 @@ from scheduler.cli.base import (
     State,
     cli,
     complete_job_id,
-    did_you_mean,
+    find_job,
     history_store,
     parse_when,
     sandbox_flag,
     upgrade_flag,
 )
 from scheduler.domain import Config, Job, RunStatus, RunTrigger
-from scheduler.errors import BadInputError, NotFoundError
+from scheduler.errors import BadInputError
+from scheduler.history import HistoryStore
 from scheduler.pauses import held_because
 from scheduler.ports import RunFilter
 
@@ -53,10 +54,7 @@ def backfill(
     Slots the job's holds would skip (paused now, enabled: false, a blackout at the slot) are
     left out unless --force. Exit 0 when each succeeded, 1 when any did not."""
     config = state.load(require_api_key=not (sandbox or dry_run), sandbox=sandbox)
-    job = config.job(job_id)
-    if job is None:
-        known = [j.id for j in config.jobs]
-        raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
+    job = find_job(config, job_id)
     if job.schedule is None:
         raise BadInputError(f"job {job_id!r} has no schedule, so no slots: run it with trigger")
     now = datetime.now(UTC)
@@ -66,8 +64,9 @@ def backfill(
         raise BadInputError(f"--to {until}: a backfill runs past slots only (now is {now:%c})")
     if start > end:
         raise BadInputError("--from comes after --to")
-    todo, recorded = _slots(state, job, start, end)
-    todo, held = _holds(state, config, job, todo, now, force=force)
+    store = history_store(state)  # closed when the command ends
+    todo, recorded = _slots(store, job, start, end)
+    todo, held = _holds(store, config, job, todo, now, force=force)
     left = sum(status is not RunStatus.MISSED for status in recorded.values())
     click.echo(
         f"backfill of job {job.id}: {len(todo)} slot(s) to run, {left} "
@@ -83,7 +82,7 @@ def backfill(
 
 
 def _slots(
-    state: State, job: Job, start: datetime, end: datetime
+    store: HistoryStore, job: Job, start: datetime, end: datetime
 ) -> tuple[list[datetime], dict[datetime, RunStatus]]:
     """The slots to run (oldest first: those with no row, or a `missed` one) and the statuses
     of the slots recorded in the range."""
@@ -94,23 +93,24 @@ def _slots(
         raise BadInputError(
             f"the range holds more than {MAX_SLOTS} slots of job {job.id}: backfill it in parts"
         )
-    store = history_store(state)
-    try:
-        where = RunFilter(job_id=job.id, since=start, until=end + tick, limit=10 * MAX_SLOTS)
-        recorded = {r.scheduled_for: r.status for r in store.queries.list_runs(where)}
-    finally:
-        store.close()
+    where = RunFilter(job_id=job.id, since=start, until=end + tick, limit=10 * MAX_SLOTS)
+    recorded = {r.scheduled_for: r.status for r in store.queries.list_runs(where)}
     todo = [s for s in found.slots if recorded.get(s, RunStatus.MISSED) is RunStatus.MISSED]
     return todo, recorded
 
 
 def _holds(
-    state: State, config: Config, job: Job, slots: list[datetime], now: datetime, *, force: bool
+    store: HistoryStore,
+    config: Config,
+    job: Job,
+    slots: list[datetime],
+    now: datetime,
+    *,
+    force: bool,
 ) -> tuple[list[datetime], list[tuple[datetime, str]]]:
     """The slots to run, and those a hold keeps out with why (none with --force)."""
     if force:
         return slots, []
-    store = history_store(state)
     pause = store.pauses.paused(job.id, now) if job.enabled else None
     why = {s: held_because(job, config.blackouts, s, now, pause) for s in slots}
     return [s for s in slots if why[s] is None], [(s, w) for s, w in why.items() if w]

@@ -81,10 +81,18 @@ def job_named(config: Config, job_id: str) -> Job:
     if job is not None:
         return job
     ids = [j.id for j in config.jobs]
-    close = difflib.get_close_matches(job_id, ids, n=1)
     known = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
-    hint = f"; did you mean {close[0]!r}?" if close else f" (jobs: {known or 'none'})"
+    hint = did_you_mean(job_id, ids, most=1) or f" (jobs: {known or 'none'})"
     raise NotFoundError(f"no job {job_id!r} in {config.path}{hint}")
+
+
+def find_job(config: Config, job_id: str) -> Job:
+    """The job with this id; NotFoundError with the close ids, if any, when there is none."""
+    job = config.job(job_id)
+    if job is None:
+        known = [j.id for j in config.jobs]
+        raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
+    return job
 
 
 def parse_run_id(value: str) -> int:
@@ -123,9 +131,9 @@ def complete_job_id(ctx: click.Context, _param: click.Parameter, incomplete: str
     return [i for i in config_module.job_ids(path) if i.startswith(incomplete)]
 
 
-def did_you_mean(given: str, known: Sequence[str]) -> str:
+def did_you_mean(given: str, known: Sequence[str], *, most: int = 3) -> str:
     """ "; did you mean 'nightly'?" for a mistyped name (empty when nothing is close)."""
-    close = difflib.get_close_matches(given, known, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(given, known, n=most, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 

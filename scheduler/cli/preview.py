@@ -12,18 +12,10 @@ import click
 
 from scheduler import planning
 from scheduler.actions import registry
-from scheduler.domain import ActionSpec, Config, Job, Target
+from scheduler.domain import Config, Job, Target
 
 if TYPE_CHECKING:
     from scheduler.runner import Runner
-
-
-def action_requests(spec: ActionSpec, learned: planning.Learned) -> float:
-    """What one task of this action asks of Kinsta: its calls and reads, and the polls its
-    operations are expected to take (as history has seen them)."""
-    cost = registry()[spec.name].cost(spec.options)
-    polls = learned.polls.get(spec.name, planning.POLLS_PER_OPERATION)
-    return cost.requests + cost.operations * polls
 
 
 def show(runner: Runner, job: Job, config: Config) -> list[Target]:
@@ -33,7 +25,11 @@ def show(runner: Runner, job: Job, config: Config) -> list[Target]:
     learned = planning.Learned(
         runner.store.queries.typical_durations(names), runner.store.queries.typical_polls(names)
     )
-    each = [(spec.name, action_requests(spec, learned)) for spec in job.actions]
+    actions = registry()
+    each = [
+        (spec.name, planning.action_requests(spec, actions[spec.name], learned))
+        for spec in job.actions
+    ]
     per_target = sum(n for _, n in each)
     total = planning.LIST_REQUESTS + math.ceil(per_target * len(targets))
     floor_s = planning.rate_floor_s(total, config.kinsta.rate_limits)

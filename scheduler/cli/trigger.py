@@ -13,10 +13,10 @@ import click
 from scheduler import logs, progress
 from scheduler.actions import registry
 from scheduler.cli import preview
-from scheduler.cli.base import State, cli, complete_job_id, did_you_mean, sandbox_flag, upgrade_flag
+from scheduler.cli.base import State, cli, complete_job_id, find_job, sandbox_flag, upgrade_flag
 from scheduler.cli.confirm import confirm, yes_flag
 from scheduler.domain import Config, Job, NotificationRecord, Run, RunStatus, RunTrigger, Task
-from scheduler.errors import BadInputError, NotFoundError
+from scheduler.errors import BadInputError
 from scheduler.events import NotificationDelivered, RunFinished
 from scheduler.history import HistoryStore
 from scheduler.pauses import held_because
@@ -143,10 +143,7 @@ def _load(state: State, job_id: str, *, sandbox: bool) -> tuple[Config, Job]:
     job = config.job(job_id)
     if job is None and not sandbox and state.load(sandbox=True).job(job_id) is not None:
         raise BadInputError(f"job {job_id!r} is sandbox_only: it runs only with --sandbox")
-    if job is None:
-        known = [j.id for j in config.jobs]
-        raise NotFoundError(f"no job {job_id!r} in {config.path}{did_you_mean(job_id, known)}")
-    return config, job
+    return config, find_job(config, job_id)
 
 
 def narrowed(job: Job, sites: tuple[str, ...], environment: str | None) -> Job:

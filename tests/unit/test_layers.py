@@ -40,6 +40,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.slack.settings",
             "scheduler.slack.signing",
             "scheduler.slack.commands",
+            "scheduler.charts",
         ),
     ),
     # adapters, each on its own: Kinsta's API, the history database, the fake Kinsta

@@ -105,6 +105,16 @@ def test_the_dockerfile_uses_the_entrypoint_and_the_lock() -> None:
     assert "--require-hashes -r requirements.lock" in text
 
 
+def test_both_stages_start_from_the_base_image_pinned_by_digest() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    pinned = re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim@sha256:([0-9a-f]{64})$", text, re.M)
+    assert pinned, "the base image must be pinned by digest in ARG PYTHON_IMAGE"
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    bot = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    assert {"package-ecosystem": "docker", "directory": "/"}.items() <= bot["updates"][0].items()
+
+
 def test_compose_upgrades_the_schema_before_the_daemon_and_drains_on_stop() -> None:
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
     services = compose["services"]

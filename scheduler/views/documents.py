@@ -92,3 +92,15 @@ def entry_json(entry: QuarantineEntry) -> dict[str, Any]:
     body["released_at"] = render.utc_iso(entry.released_at)
     body["why"] = entry.why()
     return body
+
+
+REQUEST_MINUTE_FIELDS = ("minute", "scope", "requests")
+
+
+def requests_document(store: HistoryStore, since: datetime) -> list[dict[str, Any]]:
+    """`history requests --format json`: requests sent per key (its fingerprint) and minute,
+    oldest first."""
+    return [
+        {"minute": render.utc_iso(row.minute), "scope": row.scope, "requests": row.requests}
+        for row in store.requests.request_minutes(since)
+    ]

@@ -41,6 +41,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.slack.signing",
             "scheduler.slack.commands",
             "scheduler.charts",
+            "scheduler.usage",
         ),
     ),
     # adapters, each on its own: Kinsta's API, the history database, the fake Kinsta

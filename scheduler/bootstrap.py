@@ -222,12 +222,19 @@ def open_notifications(services: Services) -> Notifier:
 
 
 def open_http(
-    services: Services, metrics: Metrics, daemon: Daemon, host: str, port: int
+    services: Services,
+    metrics: Metrics,
+    daemon: Daemon,
+    address: tuple[str, int],
+    more: Callable[[Routes], object] | None = None,
 ) -> tuple[HttpServer, SlashCommands]:
-    """The daemon's HTTP server, not yet started: /metrics and /healthz, and POST
-    /slack/commands (answering 404 while jobs.yaml has no notify.slack_commands). Raises
-    OSError when host:port cannot be bound."""
+    """The daemon's HTTP server, not yet started: /metrics and /healthz, POST /slack/commands
+    (answering 404 while jobs.yaml has no notify.slack_commands), and what `more` adds (the
+    dashboard, from above). Raises OSError when the address cannot be bound."""
+    host, port = address
     routes = add_routes(Routes(), metrics, daemon.health)
+    if more is not None:
+        more(routes)
     dispatcher = Dispatcher(services.clock, services.bus.publish)
     slack = SlashCommands(daemon, services.store, dispatcher, services.clock)
     try:

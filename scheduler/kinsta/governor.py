@@ -350,6 +350,11 @@ class RateGovernor:
                 self._in_flight -= 1
                 self._cond.notify_all()
 
+    @property
+    def scope(self) -> str:
+        """The key's fingerprint: what its buckets, events and request counts are named by."""
+        return self._scope
+
     def backlog(self) -> Backlog:
         with self._cond:
             waiting, saturated_at = len(self._waiting), self._saturated_at

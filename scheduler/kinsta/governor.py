@@ -168,8 +168,7 @@ class RateGovernor:
         cancel: threading.Event | None = None,
         on_request: Callable[[str], None] | None = None,
     ) -> None:
-        self._clock = clock
-        self._scope = scope
+        self._clock, self._scope = clock, scope
         self._on_event = on_event
         self._on_request = on_request  # told the key's scope of each request granted
         self._long_wait_s = limits.window_s / 2

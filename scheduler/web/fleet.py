@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAILURES = ("failed", "rolled_back", "interrupted")
-STATUSES = ("failed", "running", "ok", "unknown")  # what the status filter offers
+STATUSES = ("failed", "ok", "unknown")  # what the status filter offers
 BACKUP_ACTIONS = ("backup",)
 
 
@@ -53,7 +53,7 @@ class FleetFilter:
 @dataclass
 class SiteSummary:
     site: str
-    status: str  # failed | running | ok | unknown
+    status: str  # failed | ok | unknown
     company: str | None
     labels: tuple[str, ...]
     environments: list[str]
@@ -67,12 +67,11 @@ class SiteSummary:
 
 
 def status_of(row: Mapping[str, Any]) -> str:
-    """A site's status from each action's latest outcome: failed wins, then running."""
+    """A site's status from each action's latest outcome (a finished task's): any failure
+    makes it failed; no outcome yet, unknown."""
     outcomes = {a["last_status"] for a in row["actions"]}
     if outcomes & set(FAILURES):
         return "failed"
-    if "running" in outcomes:
-        return "running"
     return "ok" if outcomes else "unknown"
 
 

@@ -84,14 +84,14 @@ def test_every_page_in_the_browser(
 
     browser.open(base + "/")
     link = browser.find(f'tr.site[data-site="{sites[0]}"] a.latest-run')
-    run_id = link.get_attribute("href").rsplit("/", 1)[1]
+    run_id = str(link.get_attribute("href")).rsplit("/", 1)[1]
     link.click()
     assert browser.url == f"{base}/runs/{run_id}"
     assert browser.console_errors() == []
     shown = _json(cli, "show", run_id)
     assert browser.find("#run").get_attribute("data-tasks") == str(len(shown["tasks"]))
     operation = browser.find("a.operation-link")
-    anchor = operation.get_attribute("href").split("#", 1)[1]
+    anchor = str(operation.get_attribute("href")).split("#", 1)[1]
     operation.click()
     assert browser.url.endswith("#" + anchor)
     section = browser.find(f"section#{anchor}")
@@ -108,7 +108,7 @@ def test_every_page_in_the_browser(
     wait_until(lambda: bool(_get_json(base + "/budget?format=json")["requests"]), timeout=30)
     browser.open(base + "/budget")
     assert browser.console_errors() == []
-    assert int(browser.find("section.company").get_attribute("data-total")) > 0
+    assert int(str(browser.find("section.company").get_attribute("data-total"))) > 0
     browser.screenshot(shots / "budget.png")
     with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:  # noqa: S310
         assert answer.status == 200

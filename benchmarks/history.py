@@ -10,6 +10,10 @@ Fills a fresh database with --runs runs of --tasks-per-run tasks each (default 1
   sites                              site_actions + latest_inventory (all sites; 52 weekly
                                      inventory snapshots per site environment)
   sites --site X                     the same for one site
+and the dashboard's pages (scheduler.web), whole requests through the route table with the
+HTML rendered, and their JSON twins: / (every site), /runs (7 days of 20 jobs), /runs/ID,
+/schedule (20 jobs; plan's history reads) and /budget (6 hours of a 90-day table of requests
+per minute for 2 keys). Target: each page within 300 ms.
 Each query runs 5 times on a warm database; the median is reported. Process start-up is not
 included.
 
@@ -28,11 +32,13 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, text
 
+from scheduler.config import load
 from scheduler.history import (
     HistoryStore,
     RunFilter,
@@ -41,7 +47,16 @@ from scheduler.history import (
     sql_store,
 )
 from scheduler.history.migrate import upgrade
-from scheduler.history.tables import inventory, operations, runs, site_actions, tasks
+from scheduler.history.tables import (
+    inventory,
+    operations,
+    request_minutes,
+    runs,
+    site_actions,
+    tasks,
+)
+from scheduler.httpd import Request, Routes
+from scheduler.web import Dashboard, Sources
 
 ACTIONS = ("clear_cache", "restart_php", "update_plugins", "backup", "inventory")
 BATCH = 20_000
@@ -108,8 +123,30 @@ def fill(engine: Engine, run_count: int, per_run: int, site_count: int, seed: in
     with engine.begin() as connection:
         connection.execute(insert(site_actions), list(latest.values()))
     fill_inventory(engine, sites, rng)
+    fill_request_minutes(engine)
     with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
+
+
+REQUEST_DAYS = 90
+SCOPES = ("fp-agency-a", "fp-agency-b")
+
+
+def fill_request_minutes(engine: Engine) -> None:
+    """Requests per minute for two keys over 90 days (history prune keeps about that)."""
+    start = NOW.replace(second=0) - timedelta(days=REQUEST_DAYS)
+    rows: list[dict[str, Any]] = []
+    for minute in range(REQUEST_DAYS * 1440):
+        for n, scope in enumerate(SCOPES):
+            at = start + timedelta(minutes=minute)
+            rows.append({"scope": scope, "minute": at, "requests": (minute * 7 + n) % 120})
+        if len(rows) >= BATCH:
+            with engine.begin() as connection:
+                connection.execute(insert(request_minutes), rows)
+            rows.clear()
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(insert(request_minutes), rows)
 
 
 INVENTORY_WEEKS = 52
@@ -169,13 +206,50 @@ def measure(store: HistoryStore) -> dict[str, float]:
     return {name: round(timed(call)[0], 1) for name, call in queries.items()}
 
 
+JOBS_YAML = """version: 1
+database: {url}
+jobs:
+""" + "".join(
+    f"""  - id: job-{n:02d}
+    schedule: {{cron: "{n} 2 * * *", timezone: Europe/Amsterdam}}
+    targets: {{environment: all}}
+    actions: [backup, update_plugins, clear_cache]
+"""
+    for n in range(20)
+)
+
+
+def measure_dashboard(store: HistoryStore, url: str, folder: Path, run_id: int) -> dict[str, float]:
+    """Each page as the daemon serves it: the route table, the handler, the HTML or JSON."""
+    path = folder / "jobs.yaml"
+    path.write_text(JOBS_YAML.replace("{url}", url))
+    config = load(path, {})
+    sources = Sources(
+        config=lambda: config, now=lambda: NOW, companies=lambda: {s: s for s in SCOPES}
+    )
+    routes = Dashboard(store, sources).add_routes(Routes())
+    pages = ["/", "/runs", f"/runs/{run_id}", "/schedule", "/budget"]
+    figures = {}
+    for page in pages:
+        for query in ("", "format=json"):
+            request = Request("GET", page, query, {})
+            elapsed, answer = timed(partial(routes.dispatch, request))
+            assert getattr(answer, "status", None) == 200, (page, query)
+            name = "/runs/ID" if page.startswith("/runs/") else page
+            figures[f"dashboard {name}" + (" (json)" if query else "")] = round(elapsed, 1)
+    return figures
+
+
 def run_on(url: str, args: argparse.Namespace) -> dict[str, Any]:
     engine = make_engine(url)
     upgrade(engine)
     started = time.perf_counter()
     fill(engine, args.runs, args.tasks_per_run, args.sites)
     filled_s = time.perf_counter() - started
-    figures = measure(sql_store(engine))
+    store = sql_store(engine)
+    figures = measure(store)
+    with tempfile.TemporaryDirectory() as folder:
+        figures.update(measure_dashboard(store, url, Path(folder), args.runs - 10))
     engine.dispose()
     return {"fill_s": round(filled_s, 1), "queries_ms": figures}
 

@@ -18,6 +18,7 @@ from scheduler.history.runs import SqlRunLedger
 from scheduler.history.sql import Database
 from scheduler.history.store import HistoryStore, RetryPolicy
 from scheduler.history.tasks import SqlTaskLog
+from scheduler.history.usage import SqlRequestLog
 
 
 @dataclass(eq=False)
@@ -42,6 +43,7 @@ def sql_store(
         maintenance=SqlMaintenance(db),
         quarantine=SqlQuarantine(db),
         pauses=SqlPauseBook(db),
+        requests=SqlRequestLog(db),
         retry=retry,
         _close=engine.dispose,
         engine=engine,

@@ -15,6 +15,7 @@ from scheduler.history.memory.records import (
 from scheduler.history.memory.runs import MemoryRunLedger
 from scheduler.history.memory.state import MemoryState
 from scheduler.history.memory.tasks import MemoryEnvironmentLocks, MemoryTaskLog
+from scheduler.history.memory.usage import MemoryRequestLog
 from scheduler.history.store import HistoryStore
 
 __all__ = ["MemoryState", "memory_store"]
@@ -33,4 +34,5 @@ def memory_store(state: MemoryState | None = None) -> HistoryStore:
         maintenance=MemoryMaintenance(state),
         quarantine=MemoryQuarantine(state),
         pauses=MemoryPauseBook(state),
+        requests=MemoryRequestLog(state),
     )

@@ -25,10 +25,15 @@ def sites_document(store: HistoryStore, site: str | None = None) -> list[dict[st
     """`sites --format json`: one object per site (render.sites_json), each update on offer
     whose version is quarantined saying why it is held back. NotFoundError for a `site` history
     does not know."""
-    where = SiteQuery(only=None if site is None else frozenset({site}))
-    rows, _ = fleet_document(store, where)
-    if site is not None and not rows:
+    if site is None:
+        return fleet_document(store, SiteQuery())[0]
+    # One site: its rows by key, without working out which sites the fleet has (store.sites).
+    entries = store.queries.site_actions(site)
+    inventory = store.catalogue.latest_inventory(site)
+    if not entries and not inventory:
         raise NotFoundError(f"no history for site {site!r}")
+    rows = render.sites_json(entries, inventory)
+    mark_held(rows, {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()})
     return rows
 
 

@@ -11,7 +11,15 @@ from scheduler import render
 from scheduler.cli.base import FORMATS, State, cli, history_store, make_console, parse_run_id
 from scheduler.domain import Task
 from scheduler.errors import NotFoundError
-from scheduler.views.documents import show_document, sites_document
+from scheduler.fleetquery import STATUSES
+from scheduler.views.documents import (
+    MAX_PER_PAGE,
+    PER_PAGE,
+    fleet_document,
+    show_document,
+    site_query,
+    sites_document,
+)
 
 
 @cli.command()
@@ -69,16 +77,40 @@ def _update_notes(task: Task, console: Console) -> None:
 
 @cli.command()
 @click.option("--site", help="only this site")
+@click.option("--search", metavar="TEXT", help="sites whose name or an environment's has TEXT")
+@click.option("--status", type=click.Choice(STATUSES), help="sites of this status")
+@click.option("--page", type=click.IntRange(min=1), help="this page of the sites (from 1)")
+@click.option(
+    "--per-page",
+    type=click.IntRange(1, MAX_PER_PAGE),
+    default=PER_PAGE,
+    show_default=True,
+    help="sites a page (with --page)",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_obj
-def sites(state: State, site: str | None, fmt: str) -> None:
-    """One row per site: each action's latest outcome, the last success and the last failure."""
+def sites(
+    state: State,
+    site: str | None,
+    search: str | None,
+    status: str | None,
+    page: int | None,
+    per_page: int,
+    fmt: str,
+) -> None:
+    """One row per site: each action's latest outcome, the last success and the last failure.
+    A site's status: failed if an action's latest outcome failed, ok, or unknown (no outcome
+    yet). Sites in name order; the dashboard's fleet page asks the same question."""
     store = history_store(state)
-    rows = sites_document(store, site)
+    if site is not None:
+        rows, actions = sites_document(store, site), store.queries.site_actions(site)
+    else:
+        rows, found = fleet_document(store, site_query(search, status, page, per_page))
+        actions = found.actions
     if fmt == "json":
         click.echo(render.to_json(rows))
     elif fmt == "csv":
-        flat = [render.site_action_json(e) for e in store.queries.site_actions(site)]
+        flat = [render.site_action_json(e) for e in actions]
         click.echo(render.to_csv(flat, render.SITE_ACTION_FIELDS), nl=False)
     else:
         console = make_console()

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from scheduler.clock import Clock, SystemClock
 from scheduler.history.catalogue import SqlCatalogue
 from scheduler.history.events import SqlEventLog
+from scheduler.history.fleet import SqlSiteReads
 from scheduler.history.locks import SqlEnvironmentLocks
 from scheduler.history.maintenance import SqlMaintenance
 from scheduler.history.pauses import SqlPauseBook
@@ -44,6 +45,7 @@ def sql_store(
         quarantine=SqlQuarantine(db),
         pauses=SqlPauseBook(db),
         requests=SqlRequestLog(db),
+        sites=SqlSiteReads(db),
         retry=retry,
         _close=engine.dispose,
         engine=engine,

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scheduler.fleetquery import SiteReads
 from scheduler.pauses import PauseBook
 from scheduler.ports import (
     Catalogue,
@@ -46,6 +47,7 @@ class HistoryStore:
     quarantine: Quarantine
     pauses: PauseBook
     requests: RequestLog
+    sites: SiteReads
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     _close: Callable[[], None] = field(default=_nothing, repr=False)
 

@@ -8,10 +8,13 @@ from typing import Any
 
 from scheduler import render
 from scheduler.errors import NotFoundError
+from scheduler.fleetquery import SitePage, SiteQuery
 from scheduler.history import HistoryStore, RunFilter
 from scheduler.ports import QuarantineEntry
 from scheduler.rollout import WaveRecord
 
+PER_PAGE = 100  # sites a page of `sites --page` and of the dashboard's fleet
+MAX_PER_PAGE = 1000
 QUARANTINE_FIELDS = (
     "kind", "name", "version", "reason", "added_by", "added_at", "site", "environment",
     "run_id", "task_id", "rollbacks", "released_at",
@@ -22,13 +25,48 @@ def sites_document(store: HistoryStore, site: str | None = None) -> list[dict[st
     """`sites --format json`: one object per site (render.sites_json), each update on offer
     whose version is quarantined saying why it is held back. NotFoundError for a `site` history
     does not know."""
+    if site is None:
+        return fleet_document(store, SiteQuery())[0]
+    # One site: its rows by key, without working out which sites the fleet has (store.sites).
     entries = store.queries.site_actions(site)
     inventory = store.catalogue.latest_inventory(site)
-    if site is not None and not entries and not inventory:
+    if not entries and not inventory:
         raise NotFoundError(f"no history for site {site!r}")
     rows = render.sites_json(entries, inventory)
     mark_held(rows, {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()})
     return rows
+
+
+def fleet_document(store: HistoryStore, where: SiteQuery) -> tuple[list[dict[str, Any]], SitePage]:
+    """`sites --format json` for the sites `where` keeps (a page of them, when it says so), and
+    the read it comes from (how many sites of each status it keeps)."""
+    page = store.sites.site_page(where)
+    rows = render.sites_json(page.actions, page.inventory)
+    mark_held(rows, {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()})
+    return rows, page
+
+
+def site_query(
+    search: str | None = None,
+    status: str | None = None,
+    page: int | None = None,
+    per_page: int = PER_PAGE,
+    *,
+    only: frozenset[str] | None = None,
+    search_also: frozenset[str] = frozenset(),
+) -> SiteQuery:
+    """What `sites` and the fleet page ask: `page` (from 1) of `per_page` sites, or every site
+    without a page; `only` and `search_also` as SiteQuery takes them."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    offset, limit = (0, None) if page is None else ((max(page, 1) - 1) * per_page, per_page)
+    return SiteQuery(
+        search=search or None,
+        status=status or None,
+        offset=offset,
+        limit=limit,
+        only=only,
+        search_also=search_also,
+    )
 
 
 def mark_held(rows: list[dict[str, Any]], held: Mapping[tuple[str, Any, Any], str]) -> None:

@@ -1,14 +1,19 @@
-"""The fleet page's view logic, pure: `sites --format json`'s rows summed up per site (status,
-pending and held-back updates, last backup, last failure) and filtered by the page's query."""
+"""The fleet page's view logic, pure: the page's query as the store's SiteQuery (labels and
+companies come from the daemon's site list, so they become sets of sites), and `sites --format
+json`'s rows summed up per site (status, pending and held-back updates, last backup, last
+failure). The store filters and pages (scheduler.fleetquery)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-FAILURES = ("failed", "rolled_back", "interrupted")
-STATUSES = ("failed", "ok", "unknown")  # what the status filter offers
+from scheduler.fleetquery import SiteQuery, site_status
+from scheduler.views.documents import PER_PAGE, site_query
+
 BACKUP_ACTIONS = ("backup",)
 
 
@@ -27,6 +32,8 @@ class FleetFilter:
     company: str | None = None
     status: str | None = None
     search: str | None = None
+    page: int | None = None  # from 1; None: the first
+    per_page: int = PER_PAGE
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> FleetFilter:
@@ -34,20 +41,71 @@ class FleetFilter:
             text = (query.get(name) or "").strip()
             return text or None
 
-        return cls(value("label"), value("company"), value("status"), value("q"))
+        def number(name: str) -> int | None:
+            text = value(name)
+            return int(text) if text is not None and text.isdigit() else None
 
-    def keeps(self, row: Mapping[str, Any], fact: SiteFact, status: str) -> bool:
-        if self.status is not None and status != self.status:
-            return False
+        return cls(
+            value("label"),
+            value("company"),
+            value("status"),
+            value("q"),
+            number("page"),
+            number("per_page") or PER_PAGE,
+        )
+
+    def site_query(self, facts: Mapping[str, SiteFact], *, page: int | None) -> SiteQuery:
+        """The store's question: the label and company filters narrow to the sites the facts
+        give them, and the search also finds a site by a label or its company."""
+        only = None
+        if self.label is not None or self.company is not None:
+            only = frozenset(site for site, fact in facts.items() if self._narrows_to(fact))
+        search_also: frozenset[str] = frozenset()
+        if self.search is not None:
+            text = self.search.casefold()
+            search_also = frozenset(
+                site
+                for site, fact in facts.items()
+                if any(text in word.casefold() for word in (*fact.labels, fact.company or ""))
+            )
+        return site_query(
+            self.search, self.status, page, self.per_page, only=only, search_also=search_also
+        )
+
+    def _narrows_to(self, fact: SiteFact) -> bool:
         if self.company is not None and (fact.company or "").casefold() != self.company.casefold():
             return False
         labels = {label.casefold() for label in fact.labels}
-        if self.label is not None and self.label.casefold() not in labels:
-            return False
-        if self.search is not None:
-            words = [row["site"], *row["environments"], *fact.labels, fact.company or ""]
-            return any(self.search.casefold() in word.casefold() for word in words)
-        return True
+        return self.label is None or self.label.casefold() in labels
+
+    def link(self, page: int) -> str:
+        """The fleet page's address for `page` with these filters."""
+        query = {"q": self.search, "label": self.label, "company": self.company}
+        query |= {"status": self.status, "page": str(page)}
+        if self.per_page != PER_PAGE:
+            query["per_page"] = str(self.per_page)
+        return "/?" + urlencode({k: v for k, v in query.items() if v})
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Where a page of the fleet is among all of them."""
+
+    number: int
+    count: int
+    first: int  # the first site's position on this page, from 1 (0: no site)
+    last: int
+
+    @classmethod
+    def of(cls, page: int, per_page: int, total: int) -> Pages:
+        count = max(math.ceil(total / per_page), 1)
+        first = (page - 1) * per_page + 1 if total else 0
+        return cls(page, count, min(first, total), min(page * per_page, total))
+
+    def around(self, reach: int = 3) -> list[int]:
+        """The page numbers to link: the first, the last, and those within `reach`."""
+        near = range(max(self.number - reach, 1), min(self.number + reach, self.count) + 1)
+        return sorted({1, self.count, *near})
 
 
 @dataclass
@@ -67,12 +125,8 @@ class SiteSummary:
 
 
 def status_of(row: Mapping[str, Any]) -> str:
-    """A site's status from each action's latest outcome (a finished task's): any failure
-    makes it failed; no outcome yet, unknown."""
-    outcomes = {a["last_status"] for a in row["actions"]}
-    if outcomes & set(FAILURES):
-        return "failed"
-    return "ok" if outcomes else "unknown"
+    """A site's status from each action's latest outcome (scheduler.fleetquery.site_status)."""
+    return site_status(a["last_status"] for a in row["actions"])
 
 
 def summarise(row: Mapping[str, Any], fact: SiteFact) -> SiteSummary:
@@ -110,17 +164,17 @@ def summarise(row: Mapping[str, Any], fact: SiteFact) -> SiteSummary:
     return summary
 
 
-def fleet(
-    rows: Sequence[Mapping[str, Any]], facts: Mapping[str, SiteFact], where: FleetFilter
-) -> tuple[list[SiteSummary], list[Mapping[str, Any]]]:
-    """(the summaries the page shows, the rows of `sites --format json` they come from)."""
-    shown, kept = [], []
-    for row in rows:
-        fact = facts.get(row["site"], SiteFact())
-        if where.keeps(row, fact, status_of(row)):
-            shown.append(summarise(row, fact))
-            kept.append(row)
-    return shown, kept
+def page_headers(where: FleetFilter, pages: Pages, total: int) -> dict[str, str]:
+    """The JSON twin's paging in headers, so that the document stays `sites --format json`'s:
+    how many sites the filters keep, and the previous and next pages' twins."""
+    headers = {"X-Total-Count": str(total)}
+    near = [(pages.number - 1, "prev"), (pages.number + 1, "next")]
+    links = [
+        f'<{where.link(n)}&format=json>; rel="{rel}"' for n, rel in near if 1 <= n <= pages.count
+    ]
+    if links:
+        headers["Link"] = ", ".join(links)
+    return headers
 
 
 def choices(facts: Mapping[str, SiteFact]) -> tuple[list[str], list[str]]:

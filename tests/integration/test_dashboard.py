@@ -118,7 +118,21 @@ def test_every_page_renders_with_its_navigation(served: Served) -> None:
 
 
 def test_the_fleet_twin_is_sites_json(served: Served) -> None:
-    assert served.json("/?format=json") == served.cli("sites", "--format", "json")
+    expected = served.cli("sites", "--page", "1", "--format", "json")
+    assert served.json("/?format=json") == expected == served.cli("sites", "--format", "json")
+
+
+def test_the_fleet_pages_and_its_twin_says_where_the_next_page_is(served: Served) -> None:
+    status, body, headers = served.get("/?status=ok&per_page=1&page=2&format=json")
+    expected = served.cli(
+        "sites", "--status", "ok", "--per-page", "1", "--page", "2", "--format", "json"
+    )
+    assert status == 200 and json.loads(body) == expected
+    assert [row["site"] for row in expected] == ["gamma"] and headers["X-Total-Count"] == "2"
+    assert headers["Link"] == '</?status=ok&page=1&per_page=1&format=json>; rel="prev"'
+    _, page, _ = served.get("/?per_page=2")
+    assert 'data-count="3" data-shown="2"' in page and 'data-pages="2"' in page
+    assert 'href="/?page=2&amp;per_page=2"' in page
 
 
 def test_the_runs_twin_is_history_json(served: Served) -> None:

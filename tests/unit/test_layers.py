@@ -42,6 +42,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.slack.commands",
             "scheduler.charts",
             "scheduler.usage",
+            "scheduler.fleetquery",
         ),
     ),
     # adapters, each on its own: Kinsta's API, the history database, the fake Kinsta

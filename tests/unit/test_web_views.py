@@ -1,12 +1,14 @@
-"""The dashboard's pure view logic: fleet rows and filters, run strips, requests per minute."""
+"""The dashboard's pure view logic: fleet rows, filters and pages, run strips, requests per
+minute."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from scheduler.fleetquery import SiteQuery
 from scheduler.web.budget import hours_from, usage
-from scheduler.web.fleet import FleetFilter, SiteFact, fleet, status_of, summarise
+from scheduler.web.fleet import FleetFilter, Pages, SiteFact, status_of, summarise
 from scheduler.web.timeline import day_ticks, days_from, lanes, progress
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -52,19 +54,26 @@ def test_a_summary_sums_pending_updates_and_finds_the_last_backup_and_run() -> N
     assert summary.held_back == ["live: plugin akismet 5.3 -> 5.4: rolled back on beta/live"]
 
 
-def test_filters_combine_and_ignore_case() -> None:
-    rows = [_row("alpha", _action("live", "backup", "failed", "x")), _row("beta")]
-    facts = {"alpha": SiteFact("Acme", ("VIP",))}
-    where = FleetFilter.from_query(
-        {"company": "acme", "label": "vip", "status": "failed", "q": "ALP"}
+def test_labels_and_companies_become_sets_of_sites_for_the_store() -> None:
+    facts = {"alpha": SiteFact("Acme", ("VIP",)), "beta": SiteFact("Acme", ()), "gamma": SiteFact()}
+    where = FleetFilter.from_query({"company": "acme", "label": "vip", "status": "failed"})
+    assert where.site_query(facts, page=None) == SiteQuery(
+        status="failed", only=frozenset({"alpha"})
     )
-    shown, kept = fleet(rows, facts, where)
-    assert [s.site for s in shown] == ["alpha"] and kept == [rows[0]]
-    assert [s.site for s in fleet(rows, facts, FleetFilter.from_query({"q": " "}))[0]] == [
-        "alpha",
-        "beta",
-    ]
-    assert fleet(rows, facts, FleetFilter(status="ok"))[0] == []
+    search = FleetFilter.from_query({"q": " acm ", "page": "3", "per_page": "20"})
+    assert search.site_query(facts, page=3) == SiteQuery(
+        search="acm", search_also=frozenset({"alpha", "beta"}), offset=40, limit=20
+    )
+    assert FleetFilter.from_query({"q": " ", "page": "x"}) == FleetFilter()
+
+
+def test_pages_of_the_fleet_and_their_links() -> None:
+    pages = Pages.of(5, 100, 1234)
+    assert (pages.count, pages.first, pages.last) == (13, 401, 500)
+    assert pages.around() == [1, 2, 3, 4, 5, 6, 7, 8, 13]
+    assert Pages.of(1, 100, 0) == Pages(1, 1, 0, 0)
+    where = FleetFilter(status="ok", search="a b", per_page=50)
+    assert where.link(2) == "/?q=a+b&status=ok&page=2&per_page=50"
 
 
 def test_runs_are_placed_on_their_jobs_strip() -> None:

@@ -4,6 +4,7 @@ history need not outlive the process. Thread-safe: one lock over every table."""
 
 from __future__ import annotations
 
+from scheduler.history.memory.fleet import MemorySiteReads
 from scheduler.history.memory.pauses import MemoryPauseBook
 from scheduler.history.memory.quarantine import MemoryQuarantine
 from scheduler.history.memory.records import (
@@ -35,4 +36,5 @@ def memory_store(state: MemoryState | None = None) -> HistoryStore:
         quarantine=MemoryQuarantine(state),
         pauses=MemoryPauseBook(state),
         requests=MemoryRequestLog(state),
+        sites=MemorySiteReads(state),
     )

@@ -27,6 +27,7 @@ SITES = [
     Target("s3", "gamma", "e4", "live"),
 ]
 JOBS_YAML = """version: 1
+timezone: Europe/Amsterdam
 database: {url}
 kinsta:
   rate_limits: {{per_minute: 120}}

@@ -30,14 +30,14 @@ import structlog
 
 from scheduler import charts, render
 from scheduler.blackouts import Blackout, FixedBlackout
-from scheduler.domain import Config
+from scheduler.domain import Config, CronSchedule
 from scheduler.errors import NotFoundError
 from scheduler.fleetquery import STATUSES
 from scheduler.history import HistoryStore, RunFilter
 from scheduler.httpd import Request, Response, Routes
 from scheduler.views import documents
 from scheduler.views.plan import plan_rows
-from scheduler.web import budget, fleet, timeline
+from scheduler.web import budget, fleet, timeline, times
 from scheduler.web.auth import Gate, is_loopback
 
 log = structlog.get_logger("scheduler.web")
@@ -86,6 +86,7 @@ class Dashboard:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        self._env.filters.update(times.filters())
         self._env.globals["style"] = (
             resources.files("scheduler.web").joinpath("static/style.css").read_text()
         )
@@ -125,10 +126,14 @@ class Dashboard:
                 body = json.dumps(found.document, separators=(",", ":")).encode()
                 headers = HEADERS | dict(found.headers)
                 return Response(200, body, "application/json", headers=headers)
-            html = self._env.get_template(found.template).render(found.context)
+            html = self._env.get_template(found.template).render(found.context, times=self._times())
             return Response(200, html.encode(), HTML, headers=HEADERS)
 
         return handler
+
+    def _times(self) -> times.Times:
+        """How this page shows times: the daemon's clock now, in jobs.yaml's `timezone`."""
+        return times.Times.of(self._sources.now(), self._sources.config().timezone)
 
     def fleet_page(self, request: Request) -> Page:
         """A page of the sites the filters keep (100 by default); the JSON twin is that page,
@@ -141,9 +146,11 @@ class Dashboard:
         pages = fleet.Pages.of(page, where.per_page, found.total)
         labels, companies = fleet.choices(facts)
         unknown = fleet.SiteFact()
+        sites = [fleet.summarise(row, facts.get(row["site"], unknown)) for row in rows]
         context = {
             "page": "fleet",
-            "sites": [fleet.summarise(row, facts.get(row["site"], unknown)) for row in rows],
+            "sites": sites,
+            "columns": fleet.action_columns(sites),
             "where": where,
             "labels": labels,
             "companies": companies,
@@ -211,7 +218,15 @@ class Dashboard:
         blackouts_shown = [
             {"job_id": job_id, "name": b.name, "when": _blackout_text(b)} for job_id, b in blackouts
         ]
-        context = {"page": "schedule", "rows": rows, "blackouts": blackouts_shown}
+        shown = {
+            # An interval has no zone of its own: its times show in the page's.
+            job.id: {
+                "zone": job.schedule.timezone if isinstance(job.schedule, CronSchedule) else None,
+                "seconds": times.within_minutes(row["next"]),
+            }
+            for job, row in zip(config.jobs, rows, strict=True)
+        }
+        context = {"page": "schedule", "rows": rows, "shown": shown, "blackouts": blackouts_shown}
         return Page("schedule.html", context, rows)
 
     def budget_page(self, request: Request) -> Page:
@@ -221,10 +236,11 @@ class Dashboard:
         minutes = documents.requests_document(self._store, since)
         events = documents.governor_document(self._store, since, GOVERNOR_LIMIT)
         limit = config.kinsta.rate_limits.per_minute
-        usage = budget.usage(minutes, self._sources.companies(), now, hours)
+        shown = times.Times.of(now, config.timezone)
+        usage = budget.usage(minutes, self._sources.companies(), now, hours, shown.zone)
         svgs = [
             charts.line(
-                f"{u.company}: requests per minute (UTC)",
+                f"{u.company}: requests per minute ({shown.abbreviation})",
                 u.labels,
                 u.values,
                 name=u.company,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 MAX_HOURS = 48
@@ -14,7 +14,7 @@ MAX_HOURS = 48
 @dataclass(frozen=True)
 class Usage:
     company: str
-    labels: list[str]  # "HH:MM" (UTC), oldest first
+    labels: list[str]  # "HH:MM" in the page's zone, oldest first
     values: list[int]
     total: int
     peak: int
@@ -30,9 +30,11 @@ def usage(
     companies: Mapping[str, str],
     now: datetime,
     hours: int,
+    zone: tzinfo = UTC,
 ) -> list[Usage]:
     """Per company (`companies`: scope -> company name; an unknown scope shows as itself), one
-    value per minute of the last `hours`, from `history requests --format json`'s rows."""
+        value per minute of the last `hours`, from `history requests --format json`'s rows; the
+    minutes are labelled in `zone`."""
     first = now.replace(second=0, microsecond=0) - timedelta(hours=hours) + timedelta(minutes=1)
     slots = [first + timedelta(minutes=i) for i in range(hours * 60)]
     index = {slot: i for i, slot in enumerate(slots)}
@@ -43,7 +45,7 @@ def usage(
         values = series.setdefault(name, [0] * len(slots))
         if at in index:
             values[index[at]] += row["requests"]
-    labels = [slot.strftime("%H:%M") for slot in slots]
+    labels = [slot.astimezone(zone).strftime("%H:%M") for slot in slots]
     return [
         Usage(name, labels, values, sum(values), max(values, default=0))
         for name, values in sorted(series.items())

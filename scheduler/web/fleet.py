@@ -1,7 +1,8 @@
 """The fleet page's view logic, pure: the page's query as the store's SiteQuery (labels and
 companies come from the daemon's site list, so they become sets of sites), and `sites --format
 json`'s rows summed up per site (status, pending and held-back updates, last backup, last
-failure). The store filters and pages (scheduler.fleetquery)."""
+failure) and laid out as a matrix: a row per environment, a column per action. The store
+filters and pages (scheduler.fleetquery)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,28 @@ class Pages:
         return sorted({1, self.count, *near})
 
 
+@dataclass(frozen=True)
+class HeldBack:
+    """A version an update holds back on one environment, and why."""
+
+    environment: str
+    kind: str  # plugin | theme
+    name: str
+    version: str | None
+    update_version: str | None
+    why: str
+
+    @property
+    def short(self) -> str:
+        return f"{self.name} {self.version} → {self.update_version}"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.environment}: {self.kind} {self.name} {self.version} -> "
+            f"{self.update_version}: {self.why}"
+        )
+
+
 @dataclass
 class SiteSummary:
     site: str
@@ -117,11 +140,29 @@ class SiteSummary:
     environments: list[str]
     actions: list[dict[str, Any]]  # sites_json's, newest outcome per (environment, action)
     pending: int = 0
-    held_back: list[str] = field(default_factory=list)  # "plugin x 1.2 -> 1.3: why"
+    held_back: list[HeldBack] = field(default_factory=list)
     last_backup_at: str | None = None
     last_failure_at: str | None = None
     last_failure: str | None = None
     latest_run_id: int | None = None
+    # environment -> action -> that action's newest outcome there (an object of `actions`)
+    cells: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def failure_headline(self) -> str:
+        """The last failure's first clause, short enough for one line of the table."""
+        return headline(self.last_failure or "")
+
+
+def headline(message: str, width: int = 70) -> str:
+    """A message's first clause (up to the first ";" or line end), cut to `width`."""
+    first = message.split(";", 1)[0].split("\n", 1)[0].strip()
+    return first if len(first) <= width else first[: width - 1].rstrip() + "…"
+
+
+def action_columns(summaries: list[SiteSummary]) -> list[str]:
+    """The fleet matrix's columns: every action the page's sites have run, by name."""
+    return sorted({action for s in summaries for cells in s.cells.values() for action in cells})
 
 
 def status_of(row: Mapping[str, Any]) -> str:
@@ -140,7 +181,10 @@ def summarise(row: Mapping[str, Any], fact: SiteFact) -> SiteSummary:
         actions=list(row["actions"]),
         last_failure_at=row["last_failure_at"],
         last_failure=row["last_failure"],
+        cells={environment: {} for environment in row["environments"]},
     )
+    for action in row["actions"]:
+        summary.cells.setdefault(action["environment"], {})[action["action"]] = action
     backups = [
         a["last_success_at"]
         for a in row["actions"]
@@ -153,9 +197,14 @@ def summarise(row: Mapping[str, Any], fact: SiteFact) -> SiteSummary:
             for item in snapshot[kind]:
                 if item.get("quarantined"):
                     summary.held_back.append(
-                        f"{snapshot['environment']}: {kind[:-1]} {item['name']} "
-                        f"{item.get('version')} -> {item.get('update_version')}: "
-                        f"{item['quarantined']}"
+                        HeldBack(
+                            snapshot["environment"],
+                            kind[:-1],
+                            item["name"],
+                            item.get("version"),
+                            item.get("update_version"),
+                            item["quarantined"],
+                        )
                     )
     summary.last_backup_at = max(backups, key=_instant, default=None)
     runs = [a for a in row["actions"] if a["last_finished_at"]]

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scheduler.web.times import short_id
 from tests.acceptance.conftest import Cli, Daemon, SandboxProcess, run_rows, use, wait_until
 from tests.browser import Browser, browser  # noqa: F401 - the fixture
 
@@ -71,6 +72,14 @@ def test_every_page_in_the_browser(
         assert row.get_attribute("data-actions") == str(len(site["actions"]))
         pending = sum(s["pending_updates"] for s in site["inventory"])
         assert row.get_attribute("data-pending") == str(pending)
+        for action in site["actions"]:  # the matrix: a cell per environment and action
+            cell = browser.find(
+                f'tr[data-site="{site["site"]}"] td.action[data-environment="{action["environment"]}"]'
+                f'[data-action="{action["action"]}"]'
+            )
+            assert cell.get_attribute("data-status") == action["last_status"]
+            chip = cell.find_element("css selector", "a.chip")
+            assert str(chip.get_attribute("href")).endswith(f"/runs/{action['last_run_id']}")
     browser.screenshot(shots / "fleet.png")
 
     runs = _json(cli, "history", "--limit", "1000")
@@ -95,7 +104,9 @@ def test_every_page_in_the_browser(
     operation.click()
     assert browser.url.endswith("#" + anchor)
     section = browser.find(f"section#{anchor}")
-    assert section.get_attribute("data-operation") == operation.text
+    full = str(section.get_attribute("data-operation"))
+    assert operation.get_attribute("title") == operation.get_attribute("data-operation") == full
+    assert operation.text == short_id(full) and full.startswith(operation.text.rstrip("…"))
     assert section.get_attribute("data-state") == "succeeded"
     browser.screenshot(shots / "run.png")
 

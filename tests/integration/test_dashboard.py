@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -115,6 +116,56 @@ def test_every_page_renders_with_its_navigation(served: Served) -> None:
         assert headers["Content-Type"] == "text/html; charset=utf-8"
         assert "default-src 'none'" in headers["Content-Security-Policy"]
         assert 'href="/runs"' in body and 'rel="icon" href="data:,"' in body
+
+
+ISO_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def _visible(body: str) -> str:
+    """A page's text as a reader sees it: no style, no tags (so no attributes)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", body.split("</style>", 1)[1]).split())
+
+
+def test_every_page_shows_times_for_people_in_the_configured_zone(served: Served) -> None:
+    for path in ("/", "/runs", f"/runs/{served.runs['bad']}", "/schedule", "/budget"):
+        _, body, _ = served.get(path)
+        assert "&#34;" not in body.split("</style>", 1)[0], "the style sheet was escaped"
+        assert 'id="zone" data-zone="Europe/Amsterdam"' in body
+        text = _visible(body)
+        assert "Fri 27 Nov 11:17 CET" in text and "Times in CET (Europe/Amsterdam)" in text
+        assert not ISO_INSTANT.search(text), (path, ISO_INSTANT.findall(text))
+
+
+def test_the_fleet_is_a_matrix_of_environments_and_actions(served: Served) -> None:
+    _, body, _ = served.get("/")
+    heads = re.findall(r'<th class="action-head" data-action="(\w+)"', body)
+    assert heads == ["backup", "clear_cache", "inventory"]
+    assert '<tr class="site-env" data-site="alpha" data-environment="staging">' in body
+    cell = re.search(
+        r'<td class="cell action" data-environment="live" data-action="clear_cache" '
+        r'data-status="failed"><a class="chip s-failed" href="/runs/(\d+)" title="([^"]+)">'
+        r'failed</a><span class="ago">23 h ago</span></td>',
+        body,
+    )
+    assert cell is not None and int(cell[1]) == served.runs["bad"]
+    assert "Thu 26 Nov 11:17 CET" in cell[2]
+    # gamma's last backup three hours ago, in the zone, with the instant in the tag
+    backup = (NOW - timedelta(hours=3)).isoformat()
+    assert f'<time datetime="{backup}" title="{backup}">Fri 27 Nov 08:17</time>' in body
+
+
+def test_the_run_page_says_how_long_the_run_took(served: Served) -> None:
+    _, body, _ = served.get(f"/runs/{served.runs['bad']}")
+    text = _visible(body)
+    assert "Started Thu 26 Nov 11:17 Finished Thu 26 Nov 11:18 23 h ago" in text
+    assert "took 1 min" in text and "11:17:25 rate limited" in text
+
+
+def test_the_schedule_shows_fire_times_in_each_jobs_zone(served: Served) -> None:
+    _, body, _ = served.get("/schedule")
+    text = _visible(body)
+    assert "cron 30 2 * * * Europe/Amsterdam Sat 28 Nov 02:30 CET Sun 29 Nov 02:30 CET" in text
+    assert "every 3600s Fri 27 Nov 12:00 CET" in text  # an interval: in the page's zone
 
 
 def test_the_fleet_twin_is_sites_json(served: Served) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 from scheduler.fleetquery import SiteQuery
 from scheduler.web.budget import hours_from, usage
-from scheduler.web.fleet import FleetFilter, Pages, SiteFact, status_of, summarise
+from scheduler.web.fleet import (
+    FleetFilter,
+    Pages,
+    SiteFact,
+    action_columns,
+    headline,
+    status_of,
+    summarise,
+)
 from scheduler.web.timeline import day_ticks, days_from, lanes, progress
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -51,7 +59,33 @@ def test_a_summary_sums_pending_updates_and_finds_the_last_backup_and_run() -> N
     summary = summarise(row, SiteFact("acme", ("vip",)))
     assert (summary.pending, summary.latest_run_id) == (2, 9)
     assert summary.last_backup_at == "2026-11-26T05:00:00+00:00"
-    assert summary.held_back == ["live: plugin akismet 5.3 -> 5.4: rolled back on beta/live"]
+    assert [str(h) for h in summary.held_back] == [
+        "live: plugin akismet 5.3 -> 5.4: rolled back on beta/live"
+    ]
+    assert summary.held_back[0].short == "akismet 5.3 → 5.4"
+
+
+def test_a_site_becomes_a_row_per_environment_and_a_column_per_action() -> None:
+    row = _row(
+        "a",
+        _action("live", "backup", "succeeded", "2026-11-26T02:00:00Z"),
+        _action("staging", "clear_cache", "failed", "2026-11-26T03:00:00Z"),
+    )
+    other = _row("b", _action("live", "update_plugins", "succeeded", "2026-11-26T04:00:00Z"))
+    summaries = [summarise(row, SiteFact()), summarise(other, SiteFact())]
+    assert action_columns(summaries) == ["backup", "clear_cache", "update_plugins"]
+    cells = summaries[0].cells
+    assert list(cells) == ["live", "staging"]
+    assert (set(cells["live"]), cells["staging"]["clear_cache"]["last_status"]) == (
+        {"backup"},
+        "failed",
+    )
+
+
+def test_a_failure_is_headlined_by_its_first_clause() -> None:
+    message = "update_plugins on live: a.example/ answered 500; restored backup 7; quarantined x"
+    assert headline(message) == "update_plugins on live: a.example/ answered 500"
+    assert headline("x" * 100, width=10) == "x" * 9 + "…"
 
 
 def test_labels_and_companies_become_sets_of_sites_for_the_store() -> None:

@@ -18,6 +18,7 @@ from scheduler.ports import (
     RunLedger,
     TaskLog,
 )
+from scheduler.reporting import ReportReads
 
 
 @dataclass
@@ -44,6 +45,7 @@ class HistoryStore:
     maintenance: Maintenance
     quarantine: Quarantine
     pauses: PauseBook
+    reports: ReportReads
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     _close: Callable[[], None] = field(default=_nothing, repr=False)
 

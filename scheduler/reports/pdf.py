@@ -1,0 +1,43 @@
+"""The report's HTML as a PDF, by WeasyPrint: the only module that imports it. WeasyPrint lays
+out HTML and CSS itself (with Pango for text), so no browser is needed in the image, the same
+page gives the same PDF, and nothing is fetched: only the data URIs the page embeds are read.
+Without Pango on the system, `report --format pdf` says what to install (exit 2)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scheduler.errors import BadInputError
+
+INSTALL = "apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"
+
+
+def _weasyprint() -> Any:
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:  # OSError: the system's Pango could not be loaded
+        raise BadInputError(
+            f"PDF reports need WeasyPrint and the system's Pango ({INSTALL}); "
+            f"or use --format html: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
+    return weasyprint
+
+
+def _data_only(url: str, timeout: int = 10, ssl_context: Any = None) -> dict[str, Any]:
+    """Reads data: URIs only: a report fetches nothing from the network or the disk."""
+    if not url.startswith("data:"):
+        raise ValueError(f"a report fetches nothing: {url[:80]}")
+    from weasyprint.urls import default_url_fetcher
+
+    found: dict[str, Any] = default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
+    return found
+
+
+def render_pdf(html: str) -> bytes:
+    weasyprint = _weasyprint()
+    # Its progress steps are INFO lines an operator has no use for; its warnings stay.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    document = weasyprint.HTML(string=html, url_fetcher=_data_only)
+    pdf: bytes = document.write_pdf()
+    return pdf

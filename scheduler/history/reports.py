@@ -4,11 +4,12 @@ operations by task, inventory by site, environment and time)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Over, Select, func, select, union
+from sqlalchemy import ColumnElement, Over, Select, Text, func, select, type_coerce, union
 
 from scheduler.domain import InventorySnapshot, TaskStatus
 from scheduler.history.rows import utc
@@ -36,37 +37,36 @@ class SqlReportReads:
             .where(operations.c.task_id == tasks.c.id)
             .scalar_subquery()
         )
+        # One time per task (its end, else its start, else its run's slot), converted once.
+        at = func.coalesce(tasks.c.finished_at, tasks.c.started_at, runs.c.scheduled_for)
+        columns = (
+            *(tasks.c[n] for n in ("id", "run_id", "site", "environment", "action", "status")),
+            tasks.c.message,
+            # As stored: decoded here only when present (most tasks have none).
+            *(
+                type_coerce(tasks.c[n], Text)
+                for n in ("versions_before", "versions_after", "result")
+            ),
+            runs.c.job_id,
+            type_coerce(at, Text).label("at"),  # parsed in _time
+            ops.label("ops"),
+        )
         query = (
-            select(
-                tasks.c.id,
-                tasks.c.run_id,
-                runs.c.job_id,
-                tasks.c.site,
-                tasks.c.environment,
-                tasks.c.action,
-                tasks.c.status,
-                tasks.c.message,
-                tasks.c.versions_before,
-                tasks.c.versions_after,
-                tasks.c.result,
-                tasks.c.finished_at,
-                tasks.c.started_at,
-                runs.c.scheduled_for,
-                ops.label("ops"),
-            )
+            select(*columns)
             .join(runs, runs.c.id == tasks.c.run_id)
             .where(
                 runs.c.scheduled_for >= since,
                 runs.c.scheduled_for < until,
                 tasks.c.status.in_([s.value for s in ENDED]),
             )
+            .order_by(at, tasks.c.id)
         )
         if wanted is not None and len(wanted) <= IN_LIST_MAX:
             query = query.where(tasks.c.site.in_(sorted(wanted)))
         with self.db.tx() as tx:
             rows = tx.execute(query).all()
-        found = [_period_task(r) for r in rows if wanted is None or r.site in wanted]
-        return sorted(found, key=lambda t: (t.at, t.task_id))
+        found = [_period_task(r) for r in rows if wanted is None or r[2] in wanted]
+        return found
 
     def inventory_edges(
         self, since: datetime, until: datetime, sites: Collection[str] | None = None
@@ -90,22 +90,35 @@ class SqlReportReads:
 
 
 def _period_task(row: Any) -> PeriodTask:
-    at = row.finished_at or row.started_at or row.scheduled_for
+    # By position: tens of thousands of rows, and the columns are the query's own.
+    task_id, run_id, site, environment, action, status, message, before, after, result = row[:10]
     return PeriodTask(
-        task_id=row.id,
-        run_id=row.run_id,
-        job_id=row.job_id,
-        site=row.site,
-        environment=row.environment,
-        action=row.action,
-        status=TaskStatus(row.status),
-        at=utc(at),
-        message=row.message,
-        versions_before=row.versions_before,
-        versions_after=row.versions_after,
-        result=row.result,
-        operations=int(row.ops or 0),
+        task_id=task_id,
+        run_id=run_id,
+        job_id=row[10],
+        site=site,
+        environment=environment,
+        action=action,
+        status=TaskStatus(status),
+        at=_time(row[11]),
+        message=message,
+        versions_before=_json(before),
+        versions_after=_json(after),
+        result=_json(result),
+        operations=int(row[12] or 0),
     )
+
+
+def _time(value: Any) -> datetime:
+    """A time read as text (SQLite keeps UTC without a zone), or as PostgreSQL gave it."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return utc(value)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column read as text (SQLite), or as PostgreSQL's driver decoded it."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _ranked(condition: ColumnElement[bool], *, newest: bool) -> Select[Any]:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from scheduler.branding import ReportBranding
+from scheduler.domain import TaskStatus
 from scheduler.history.store import HistoryStore
 from scheduler.reporting import InventoryEdge, Period, PeriodTask, monday
 from scheduler.reports import extract
@@ -67,9 +68,18 @@ def gather(
     )
 
 
+# Actions whose tasks say more than their outcome (and a failure's message).
+TELLING = frozenset({*extract.UPDATE_ACTIONS, "backup", "prune_backups", "restore_backup"})
+
+
 def _add(site: SiteReport, task: PeriodTask) -> None:
     counts = site.outcomes.setdefault(task.action, {})
     counts[task.status.value] = counts.get(task.status.value, 0) + 1
+    failure = extract.failure_of(task)
+    if failure is not None:
+        site.failures.append(failure)
+    if task.action not in TELLING and task.status is not TaskStatus.ROLLED_BACK:
+        return
     site.updates.extend(extract.updates_of(task))
     site.backups.extend(extract.backups_of(task))
     site.backups_pruned += extract.pruned_of(task)
@@ -80,9 +90,6 @@ def _add(site: SiteReport, task: PeriodTask) -> None:
     rollback = extract.rollback_of(task)
     if rollback is not None:
         site.rollbacks.append(rollback)
-    failure = extract.failure_of(task)
-    if failure is not None:
-        site.failures.append(failure)
 
 
 def _still_held(site: SiteReport) -> list[HeldBack]:

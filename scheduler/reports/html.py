@@ -100,7 +100,8 @@ def logo_uri(path: str | None) -> str | None:
 def local(value: str | None, zone: tzinfo) -> str:
     if value is None:
         return NONE
-    return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    at = datetime.fromisoformat(value).astimezone(zone)
+    return f"{at.year:04d}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d}"
 
 
 def percent(value: float | None) -> str:

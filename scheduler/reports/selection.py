@@ -5,7 +5,7 @@ its jobs). Pure: the caller reads history's known sites and the live listing."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -50,7 +50,7 @@ def company_jobs(config: Config | None, company: str | None) -> frozenset[str] |
 
 
 def with_label(
-    sites: tuple[str, ...] | None, label: str, labelled: dict[str, Collection[str]]
+    sites: tuple[str, ...] | None, label: str, labelled: Mapping[str, Collection[str]]
 ) -> tuple[str, ...]:
     """The sites (of `sites`, when named) whose live listing carries `label` (any case);
     `labelled`: site name -> its labels."""

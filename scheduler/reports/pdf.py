@@ -14,30 +14,25 @@ INSTALL = "apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"
 
 
 def _weasyprint() -> Any:
+    # Its progress steps (some at import) are INFO lines an operator has no use for; its
+    # warnings stay.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     try:
         import weasyprint
     except (ImportError, OSError) as exc:  # OSError: the system's Pango could not be loaded
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadInputError(
             f"PDF reports need WeasyPrint and the system's Pango ({INSTALL}); "
-            f"or use --format html: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            f"or use --format html ({first})"
         ) from exc
     return weasyprint
 
 
-def _data_only(url: str, timeout: int = 10, ssl_context: Any = None) -> dict[str, Any]:
-    """Reads data: URIs only: a report fetches nothing from the network or the disk."""
-    if not url.startswith("data:"):
-        raise ValueError(f"a report fetches nothing: {url[:80]}")
-    from weasyprint.urls import default_url_fetcher
-
-    found: dict[str, Any] = default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
-    return found
-
-
 def render_pdf(html: str) -> bytes:
     weasyprint = _weasyprint()
-    # Its progress steps are INFO lines an operator has no use for; its warnings stay.
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    document = weasyprint.HTML(string=html, url_fetcher=_data_only)
-    pdf: bytes = document.write_pdf()
+    from weasyprint.urls import URLFetcher
+
+    # data: URIs only (the logo): a report fetches nothing from the network or the disk.
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    pdf: bytes = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
     return pdf

@@ -189,11 +189,15 @@ def line(
         )
     body.extend(marks)
     if limit is not None:
-        y = _PAD_TOP + plot_h - plot_h * limit / top
-        body.append(
-            f'<line class="limit" x1="{_PAD_LEFT}" x2="{width - _PAD_RIGHT}" y1="{y:.1f}" '
-            f'y2="{y:.1f}" stroke="#D55E00" stroke-dasharray="4 3" data-value="{_number(limit)}"/>'
-            f'<text x="{width - _PAD_RIGHT}" y="{y - 4:.1f}" text-anchor="end" fill="#D55E00">'
-            f"limit {escape(_number(limit))}{escape(unit)}</text>"
-        )
+        body.append(_limit(limit, _PAD_TOP + plot_h - plot_h * limit / top, width, unit))
     return _frame(title, width, height, body)
+
+
+def _limit(limit: float, y: float, width: int, unit: str) -> str:
+    """The dashed line of a limit, at height y, with its value."""
+    return (
+        f'<line class="limit" x1="{_PAD_LEFT}" x2="{width - _PAD_RIGHT}" y1="{y:.1f}" '
+        f'y2="{y:.1f}" stroke="#D55E00" stroke-dasharray="4 3" data-value="{_number(limit)}"/>'
+        f'<text x="{width - _PAD_RIGHT}" y="{y - 4:.1f}" text-anchor="end" fill="#D55E00">'
+        f"limit {escape(_number(limit))}{escape(unit)}</text>"
+    )

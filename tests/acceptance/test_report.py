@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.reports.html import CHART_TITLES
+from scheduler.sandbox.wordpress import SITE_LABELS
 from tests.acceptance.conftest import Cli, SandboxProcess, use
 from tests.browser import Browser, browser  # noqa: F401 - the fixture
 
@@ -89,3 +90,19 @@ def test_a_report_after_a_sandbox_run(
     subprocess.run(["pdftoppm", "-r", "30", "-png", "-f", "1", "-l", "1", str(cli.cwd / "report.pdf"),
                     str(tmp_path / "page")], check=True)  # fmt: skip
     assert (tmp_path / "page-1.png").stat().st_size > 1000
+
+
+def test_a_label_keeps_the_sites_whose_listing_carries_it(
+    cli: Cli, quick_sandbox: SandboxProcess
+) -> None:
+    use(cli, quick_sandbox, JOBS.format().replace("safe: true, ", ""))
+    assert cli("trigger", "nightly", "--yes").code == 0
+    every = {s["site"] for s in cli("report", "--since", "1d", "--format", "json").json()["sites"]}
+    found: dict[str, set[str]] = {}
+    for label in SITE_LABELS:  # what the sandbox's sites may carry, 0 to 2 each
+        done = cli("report", "--since", "1d", "--label", label.upper(), "--format", "json")
+        if done.code == 0:
+            found[label] = {s["site"] for s in done.json()["sites"]}
+        else:
+            assert done.code == 2 and "no site carries it" in done.err, done.err
+    assert found and all(sites and sites <= every for sites in found.values())

@@ -114,12 +114,15 @@ def emit(data: bytes, out: Path | None) -> None:
         return
     try:
         handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    except OSError as exc:
+        raise BadInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
+    try:
         os.fchmod(handle, 0o644)  # a report is for reading: not mkstemp's 0600
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         os.replace(temporary, out)
     except OSError as exc:
-        with contextlib.suppress(OSError, UnboundLocalError):
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise BadInputError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
     click.echo(f"wrote {out} ({len(data):,} bytes)", err=True)

@@ -53,6 +53,7 @@ def render_html(report: Report) -> str:
         accent=report.branding.accent,
         logo=logo_uri(report.branding.logo),
         charts=report_charts(document),
+        summaries=[site_summary(site) for site in document["sites"]],
         when=lambda value: local(value, zone),
         percent=percent,
     )
@@ -81,6 +82,26 @@ def report_charts(document: dict[str, Any]) -> list[Markup]:
         name="operations",
     )
     return [Markup(updates), Markup(per_action), Markup(budget)]  # noqa: S704 (escaped in charts)
+
+
+def site_summary(site: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows in short where the JSON lists each item: backups per environment
+    (how many, why, the last, how many kept), and only the verifications that failed."""
+    kept: dict[str, int] = site["backups"]["kept"]
+    rows: dict[str, dict[str, Any]] = {}
+    for env in sorted({*kept, *(b["environment"] for b in site["backups"]["taken"])}):
+        rows[env] = {"environment": env, "scheduled": 0, "before update": 0, "last": None}
+        rows[env]["kept"] = kept.get(env)
+    for backup in site["backups"]["taken"]:  # oldest first
+        row = rows[backup["environment"]]
+        row[backup["reason"]] += 1
+        row["last"] = backup["at"]
+    failed = [v for v in site["verifications"] if not v["ok"]]
+    return {
+        "backups": list(rows.values()),
+        "failed_verifications": failed,
+        "verifications_passed": len(site["verifications"]) - len(failed),
+    }
 
 
 def logo_uri(path: str | None) -> str | None:

@@ -89,24 +89,16 @@ class SqlReportReads:
             return {str(site) for site in tx.execute(query).scalars()}
 
 
+STATUSES = {status.value: status for status in TaskStatus}
+
+
 def _period_task(row: Any) -> PeriodTask:
-    # By position: tens of thousands of rows, and the columns are the query's own.
+    # By position, in the dataclass's order: tens of thousands of rows, the query's own columns.
     task_id, run_id, site, environment, action, status, message, before, after, result = row[:10]
     return PeriodTask(
-        task_id=task_id,
-        run_id=run_id,
-        job_id=row[10],
-        site=site,
-        environment=environment,
-        action=action,
-        status=TaskStatus(status),
-        at=_time(row[11]),
-        message=message,
-        versions_before=_json(before),
-        versions_after=_json(after),
-        result=_json(result),
-        operations=int(row[12] or 0),
-    )
+        task_id, run_id, row[10], site, environment, action, STATUSES[status], _time(row[11]),
+        message, _json(before), _json(after), _json(result), int(row[12] or 0),
+    )  # fmt: skip
 
 
 def _time(value: Any) -> datetime:

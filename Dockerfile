@@ -3,7 +3,11 @@
 #   docker run --rm --entrypoint cat kinsta-scheduler /opt/kinsta-scheduler/jobs.example.yaml > data/jobs.yaml
 #   docker run -v "$PWD/data:/data" -e KINSTA_API_KEY kinsta-scheduler
 #   docker run -v "$PWD/data:/data" kinsta-scheduler run --sandbox
-FROM python:3.11-slim AS build
+# The base image by digest (python:3.11-slim, a multi-platform index): a build never takes an
+# image nobody reviewed. Dependabot (.github/dependabot.yml) proposes the next digest each week;
+# to move it by hand: docker buildx imagetools inspect python:3.11-slim (README: Deployment).
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # Dependencies at the versions and hashes of requirements.lock (make lock), then the project.
@@ -15,7 +19,7 @@ COPY scheduler ./scheduler
 COPY migrations ./migrations
 RUN /opt/venv/bin/pip install --no-deps .
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 # Pango and a font for `report --format pdf`: WeasyPrint lays the report's text out with them
 # (no browser in the image). Nothing else the daemon runs needs a system package.
 RUN apt-get update \

@@ -17,7 +17,7 @@ PER_TARGET_TESTS ?= tests/integration/test_client_contract.py tests/integration/
 	tests/integration/test_runner.py tests/integration/test_recovery.py tests/integration/test_ownership.py \
 	tests/integration/test_sandbox_faults.py
 
-.PHONY: sandbox install dev lock test test-ids lint typecheck unit bench bench-governor bench-faults bench-history chaos test-weekdays clean
+.PHONY: sandbox install dev lock test test-ids lint typecheck unit screenshots bench bench-governor bench-faults bench-history chaos test-weekdays clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lock: $(BIN)/python
 ## Install, then run the daemon on the built-in sandbox with the embedded SQLite history.
 sandbox: install
 	$(BIN)/kinsta-scheduler --config $(CONFIG) run --sandbox
+
+## The README's pictures (docs/*.png), made from the sandbox by the real CLI, daemon and
+## chromium: each dashboard page and a client report's first page (tests/screenshots.py).
+screenshots: dev
+	$(BIN)/python -m tests.screenshots --out docs
 
 lint:
 	$(BIN)/ruff check .

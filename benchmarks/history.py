@@ -7,11 +7,17 @@ Fills a fresh database with --runs runs of --tasks-per-run tasks each (default 1
   history --status failed --since 7d  list_runs(status, since)
   history --tasks --site X --action A list_tasks(site, action)
   show RUN_ID                        get_run + run_tasks (tasks with operation timelines)
-  sites                              site_actions + latest_inventory (all sites; 52 weekly
-                                     inventory snapshots per site environment)
+  sites                              sites.site_page: every site's latest outcomes and
+                                     latest inventory (52 weekly snapshots per environment)
+  sites --page 1                     the same for the first 100 sites (and the counts)
   sites --site X                     the same for one site
   report --since 30d (all sites)     a client report of every site over the last 30 days:
                                      gathered, as JSON and as HTML (measure_report)
+and the dashboard's pages (scheduler.web), whole requests through the route table with the
+HTML rendered, and their JSON twins: / (the first 100 of the fleet's sites; and all 1,000
+with ?per_page=250, the largest page), /runs (7 days of 20 jobs), /runs/ID,
+/schedule (20 jobs; plan's history reads) and /budget (6 hours of a 90-day table of requests
+per minute for 2 keys). Target: each page within 300 ms.
 Each query runs 5 times on a warm database; the median is reported. Process start-up is not
 included.
 
@@ -30,11 +36,14 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, text
 
+from scheduler.config import load
+from scheduler.fleetquery import SiteQuery
 from scheduler.history import (
     HistoryStore,
     RunFilter,
@@ -43,7 +52,16 @@ from scheduler.history import (
     sql_store,
 )
 from scheduler.history.migrate import upgrade
-from scheduler.history.tables import inventory, operations, runs, site_actions, tasks
+from scheduler.history.tables import (
+    inventory,
+    operations,
+    request_minutes,
+    runs,
+    site_actions,
+    tasks,
+)
+from scheduler.httpd import Request, Routes
+from scheduler.web import Dashboard, Sources
 
 ACTIONS = ("clear_cache", "restart_php", "update_plugins", "backup", "inventory")
 BATCH = 20_000
@@ -111,8 +129,30 @@ def fill(engine: Engine, run_count: int, per_run: int, site_count: int, seed: in
     with engine.begin() as connection:
         connection.execute(insert(site_actions), list(latest.values()))
     fill_inventory(engine, sites, rng)
+    fill_request_minutes(engine)
     with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
+
+
+REQUEST_DAYS = 90
+SCOPES = ("fp-agency-a", "fp-agency-b")
+
+
+def fill_request_minutes(engine: Engine) -> None:
+    """Requests per minute for two keys over 90 days (history prune keeps about that)."""
+    start = NOW.replace(second=0) - timedelta(days=REQUEST_DAYS)
+    rows: list[dict[str, Any]] = []
+    for minute in range(REQUEST_DAYS * 1440):
+        for n, scope in enumerate(SCOPES):
+            at = start + timedelta(minutes=minute)
+            rows.append({"scope": scope, "minute": at, "requests": (minute * 7 + n) % 120})
+        if len(rows) >= BATCH:
+            with engine.begin() as connection:
+                connection.execute(insert(request_minutes), rows)
+            rows.clear()
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(insert(request_minutes), rows)
 
 
 INVENTORY_WEEKS = 52
@@ -166,7 +206,8 @@ def measure(store: HistoryStore) -> dict[str, float]:
         "history --status failed --since 7d": lambda: store.queries.list_runs(RunFilter(status="failed", since=NOW - timedelta(days=7))),
         "history --tasks --site X --action A": lambda: store.queries.list_tasks(TaskFilter(site=site, action="backup")),
         "show RUN_ID": lambda: (store.queries.get_run(run_id), store.tasks.run_tasks(run_id)),
-        "sites": lambda: (store.queries.site_actions(), store.catalogue.latest_inventory()),
+        "sites": lambda: store.sites.site_page(SiteQuery()),
+        "sites --page 1": lambda: store.sites.site_page(SiteQuery(limit=100)),
         "sites --site X": lambda: (store.queries.site_actions(site), store.catalogue.latest_inventory(site)),
     }  # fmt: skip
     return {name: round(timed(call)[0], 1) for name, call in queries.items()}
@@ -209,14 +250,54 @@ def measure_report(store: HistoryStore) -> dict[str, float]:
     }
 
 
+JOBS_YAML = """version: 1
+database: {url}
+jobs:
+""" + "".join(
+    f"""  - id: job-{n:02d}
+    schedule: {{cron: "{n} 2 * * *", timezone: Europe/Amsterdam}}
+    targets: {{environment: all}}
+    actions: [backup, update_plugins, clear_cache]
+"""
+    for n in range(20)
+)
+
+
+def measure_dashboard(store: HistoryStore, url: str, folder: Path, run_id: int) -> dict[str, float]:
+    """Each page as the daemon serves it: the route table, the handler, the HTML or JSON."""
+    path = folder / "jobs.yaml"
+    path.write_text(JOBS_YAML.replace("{url}", url))
+    config = load(path, {})
+    sources = Sources(
+        config=lambda: config, now=lambda: NOW, companies=lambda: {s: s for s in SCOPES}
+    )
+    routes = Dashboard(store, sources).add_routes(Routes())
+    pages = ["/", "/?per_page=250", "/runs", f"/runs/{run_id}", "/schedule", "/budget"]
+    figures = {}
+    for page in pages:
+        route, _, asked = page.partition("?")
+        for query in (asked, "&".join(filter(None, (asked, "format=json")))):
+            request = Request("GET", route, query, {})
+            elapsed, answer = timed(partial(routes.dispatch, request))
+            assert getattr(answer, "status", None) == 200, (page, query)
+            name = "/runs/ID" if page.startswith("/runs/") else page
+            figures[f"dashboard {name}" + (" (json)" if "json" in query else "")] = round(
+                elapsed, 1
+            )
+    return figures
+
+
 def run_on(url: str, args: argparse.Namespace) -> dict[str, Any]:
     engine = make_engine(url)
     upgrade(engine)
     started = time.perf_counter()
     fill(engine, args.runs, args.tasks_per_run, args.sites)
     filled_s = time.perf_counter() - started
-    figures = measure(sql_store(engine))
-    figures.update(measure_report(sql_store(engine)))
+    store = sql_store(engine)
+    figures = measure(store)
+    figures.update(measure_report(store))
+    with tempfile.TemporaryDirectory() as folder:
+        figures.update(measure_dashboard(store, url, Path(folder), args.runs - 10))
     engine.dispose()
     return {"fill_s": round(filled_s, 1), "queries_ms": figures}
 

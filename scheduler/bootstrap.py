@@ -28,6 +28,7 @@ from scheduler.history.events import EventWriter
 from scheduler.history.ledger import SqlLedger
 from scheduler.history.migrate import ensure_current, ensure_writable
 from scheduler.history.sql import RETRY_PAUSE_S
+from scheduler.history.usage import UsageWriter
 from scheduler.httpd import HttpServer, Routes
 from scheduler.kinsta import KinstaClient, RateGovernor
 from scheduler.kinsta.governor import key_fingerprint
@@ -39,6 +40,7 @@ from scheduler.sandbox import Sandbox, SandboxOptions, SandboxServer
 from scheduler.sandbox.server import BASE_PATH, UnmatchedOffer
 from scheduler.sandbox.state import OPERATION_ID_MODES
 from scheduler.slack.service import SlashCommands
+from scheduler.usage import RequestCounter
 
 log = structlog.get_logger("scheduler.bootstrap")
 
@@ -134,6 +136,7 @@ class Services:
     probe: SiteProbe | None = None
     draining: threading.Event = field(default_factory=threading.Event)
     events: EventWriter | None = None  # the governors' events, written off the request path
+    usage: UsageWriter | None = None  # requests per minute, written off the request path
     bus: Bus = field(default_factory=Bus)
     clock: Clock = field(default_factory=SystemClock)
     notifier: Notifier | None = None  # open_notifications' (the daemon's, trigger's)
@@ -150,6 +153,8 @@ class Services:
             self.probe.close()
         if self.events is not None:
             self.events.close()
+        if self.usage is not None:
+            self.usage.close()
         for runner in self.runners.values():
             runner.locks.settle()
         self.store.close()
@@ -217,12 +222,19 @@ def open_notifications(services: Services) -> Notifier:
 
 
 def open_http(
-    services: Services, metrics: Metrics, daemon: Daemon, host: str, port: int
+    services: Services,
+    metrics: Metrics,
+    daemon: Daemon,
+    address: tuple[str, int],
+    more: Callable[[Routes], object] | None = None,
 ) -> tuple[HttpServer, SlashCommands]:
-    """The daemon's HTTP server, not yet started: /metrics and /healthz, and POST
-    /slack/commands (answering 404 while jobs.yaml has no notify.slack_commands). Raises
-    OSError when host:port cannot be bound."""
+    """The daemon's HTTP server, not yet started: /metrics and /healthz, POST /slack/commands
+    (answering 404 while jobs.yaml has no notify.slack_commands), and what `more` adds (the
+    dashboard, from above). Raises OSError when the address cannot be bound."""
+    host, port = address
     routes = add_routes(Routes(), metrics, daemon.health)
+    if more is not None:
+        more(routes)
     dispatcher = Dispatcher(services.clock, services.bus.publish)
     slack = SlashCommands(daemon, services.store, dispatcher, services.clock)
     try:
@@ -291,6 +303,7 @@ def open_services(
     services = Services(config, store, {}, {}, server, cancel, clock=clock)
     events = services.events = EventWriter(store.events.record_governor_events, clock)
     EventLog(store.events, events).subscribe(services.bus)
+    services.usage = UsageWriter(RequestCounter(clock.now), store.requests.add_request_minutes)
     ledger = SqlLedger(store.engine)
     # Verification GETs the sites themselves; the sandbox serves its fake sites by Host header.
     via = server.url.removesuffix(BASE_PATH) if server else config.kinsta.site_base_url
@@ -325,6 +338,7 @@ def _connect(
         hold_s=config.kinsta.timeout_s,
         on_event=_publish_governor_events(services.bus),
         cancel=cancel,
+        on_request=services.usage.counter.count if services.usage else None,
     )
     client = KinstaClient(
         api_url, key, governor, clock, timeout_s=config.kinsta.timeout_s, cancel=cancel

@@ -189,12 +189,14 @@ def line(
         )
     body.extend(marks)
     if limit is not None:
-        body.append(_limit(limit, _PAD_TOP + plot_h - plot_h * limit / top, width, unit))
+        body.append(_limit_line(limit, top, width, height, unit))
     return _frame(title, width, height, body)
 
 
-def _limit(limit: float, y: float, width: int, unit: str) -> str:
-    """The dashed line of a limit, at height y, with its value."""
+def _limit_line(limit: float, top: float, width: int, height: int, unit: str) -> str:
+    """A dashed horizontal line at `limit`, labelled at its right end."""
+    plot_h = height - _PAD_TOP - _PAD_BOTTOM
+    y = _PAD_TOP + plot_h - plot_h * limit / top
     return (
         f'<line class="limit" x1="{_PAD_LEFT}" x2="{width - _PAD_RIGHT}" y1="{y:.1f}" '
         f'y2="{y:.1f}" stroke="#D55E00" stroke-dasharray="4 3" data-value="{_number(limit)}"/>'

@@ -1,7 +1,8 @@
 """The daemon's HTTP server (`run --http-port N`, also spelled `--metrics-port`): the standard
 library's threaded server and a table of routes. Each route is a function from a Request to a
 Response, registered by whoever serves it: /metrics and /healthz (scheduler.metrics), POST
-/slack/commands (scheduler.slack), the pages of a dashboard later. Nothing here knows them.
+/slack/commands (scheduler.slack), the dashboard's pages (scheduler.web). Nothing here knows them.
+A path may hold parameters, one whole segment each (`/runs/{run_id}`); an exact path wins.
 
 The server is small on purpose: one thread per connection, bodies of at most MAX_BODY_BYTES
 with a Content-Length, a socket timeout so a slow client cannot hold a thread, and no
@@ -13,10 +14,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import structlog
 
@@ -34,9 +35,14 @@ class Request:
     query: str
     headers: Mapping[str, str]  # names in lower case
     body: bytes = b""
+    params: Mapping[str, str] = field(default_factory=dict)  # from the route's {name} segments
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def arguments(self) -> dict[str, str]:
+        """The query's parameters, the last of each name winning (`?a=1&a=2`: a=2)."""
+        return dict(parse_qsl(self.query, keep_blank_values=True))
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,22 @@ Handler = Callable[[Request], Response]
 
 
 class Routes:
-    """The route table: (method, path) -> handler. An unknown path is 404, a known path asked
-    with another method 405 (with Allow)."""
+    """The route table: (method, path) -> handler. A path's segment written `{name}` matches
+    any one non-empty segment and reaches the handler as `request.params[name]`; an exact path
+    wins over a pattern, and patterns are tried in the order added. An unknown path is 404, a
+    known path asked with another method 405 (with Allow)."""
 
     def __init__(self) -> None:
         self._table: dict[str, dict[str, Handler]] = {}
+        self._patterns: list[tuple[tuple[str, ...], str]] = []  # (segments, path as added)
 
     def add(self, method: str, path: str, handler: Handler) -> Routes:
+        if "{" in path and path not in self._table:
+            segments = tuple(path.strip("/").split("/"))
+            names = [s[1:-1] for s in segments if _is_param(s)]
+            if any(not n.isidentifier() for n in names) or len(set(names)) != len(names):
+                raise ValueError(f"bad parameters in {path}")
+            self._patterns.append((segments, path))
         methods = self._table.setdefault(path, {})
         if method in methods:
             raise ValueError(f"{method} {path} is served twice")
@@ -75,19 +90,43 @@ class Routes:
     def paths(self) -> list[str]:
         return sorted(self._table)
 
+    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+        """The route serving `path` and its parameters; None when none does."""
+        if path in self._table:
+            return path, {}
+        asked = path.strip("/").split("/")
+        for segments, route in self._patterns:
+            if len(segments) != len(asked):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(segments, asked, strict=True):
+                if _is_param(want) and got:
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return route, params
+        return None
+
     def dispatch(self, request: Request) -> Response:
-        methods = self._table.get(request.path)
-        if methods is None:
+        found = self.match(request.path)
+        if found is None:
             return Response.text(404, "not found")
+        route, params = found
+        methods = self._table[route]
         handler = methods.get(request.method)
         if handler is None:
             allowed = ", ".join(sorted(methods))
             return Response(405, b"method not allowed\n", headers={"Allow": allowed})
         try:
-            return handler(request)
+            return handler(replace(request, params=params) if params else request)
         except Exception:
             log.exception("http.route_failed", method=request.method, path=request.path)
             return Response.text(500, "internal error (logged)")
+
+
+def _is_param(segment: str) -> bool:
+    return len(segment) > 2 and segment[0] == "{" and segment[-1] == "}"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -104,10 +104,18 @@ def held_because(
 ) -> str | None:
     """Why `slot` of `job` does not run (None: it runs). `blackouts`: the file's; the job's
     own are looked at first. `pause`: the job's, as the pause book has it."""
+    if job.enabled and pause is not None and pause.active(now):
+        return pause.why()
+    return held_by_file(job, blackouts, slot)
+
+
+def held_by_file(job: Job, blackouts: Sequence[Blackout], slot: datetime) -> str | None:
+    """Why jobs.yaml alone holds `slot` (the job disabled, or the slot inside a blackout),
+    whenever it is asked: a slot missed or lost inside a blackout would not have run anyway,
+    so it is recorded `skipped` with this reason rather than `missed` (no missed-slot alert
+    for a freeze)."""
     if not job.enabled:
         return DISABLED
-    if pause is not None and pause.active(now):
-        return pause.why()
     found = blackout_at((*job.blackouts, *blackouts), slot)
     return f"blackout: {found.name}" if found is not None else None
 

@@ -28,6 +28,7 @@ from scheduler.domain import Job, OperationState, Polling, RateLimits, Run, RunT
 from scheduler.errors import EnvironmentBusy
 from scheduler.history import HistoryStore, new_owner_token
 from scheduler.kinsta.client import KinstaClient
+from scheduler.kinsta.models import Site
 from scheduler.kinsta.probe import SiteProbe
 from scheduler.run.context import FirstUser, Toolkit
 from scheduler.run.early import EarlyPolls
@@ -127,6 +128,10 @@ class Runner:
     def notify_user_id(self) -> str:
         """The first user of the company (endpoints such as restore must name one to notify)."""
         return self._first_user()
+
+    def known_sites(self) -> list[Site]:
+        """The company's sites as the last run's listing found them (sends no request)."""
+        return self._sites.last()
 
     def targets(self, job: Job) -> list[Target]:
         """The environments the job acts on now, from the live site list."""

@@ -25,6 +25,7 @@ from scheduler.domain import RunStatus, TaskStatus
 from scheduler.errors import BadInputError, SchedulerError
 from scheduler.history import HistoryStore, RunFilter, TaskFilter
 from scheduler.pauses import DISABLED, JobPause
+from scheduler.views.documents import REQUEST_MINUTE_FIELDS, requests_document
 
 E = TypeVar("E")
 
@@ -177,6 +178,27 @@ _event_log(
 )
 
 
+@history.command("requests")
+@click.option("--since", default="6h", show_default=True, help="7d, 12h, 30m or an ISO date/time")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def history_requests(state: State, since: str, fmt: str) -> None:
+    """Requests sent per API key (its fingerprint) and minute, oldest first: what the rate
+    budget was spent on (the dashboard's /budget charts it)."""
+    since_at = parse_when(since, datetime.now(UTC))
+    assert since_at is not None
+    rows = requests_document(history_store(state), since_at)
+
+    def table() -> None:
+        for row in rows:
+            click.echo(
+                f"{render.local(datetime.fromisoformat(row['minute']))}  {row['scope']}  "
+                f"{row['requests']}"
+            )
+
+    emit(fmt, rows, REQUEST_MINUTE_FIELDS, table)
+
+
 @history.command("prune")
 @click.option(
     "--older-than", required=True, help="runs scheduled before this long ago (90d, 12w...)"
@@ -191,8 +213,8 @@ _event_log(
 @click.option("--dry-run", is_flag=True, help="count what would be removed, remove nothing")
 @click.pass_obj
 def history_prune(state: State, older_than: str, keep_last: int, dry_run: bool) -> None:
-    """Remove old runs with their tasks and operations, and old governor events, daemon events
-    and notifications; a running run is never removed."""
+    """Remove old runs with their tasks and operations, and old governor events, daemon events,
+    notifications and requests per minute; a running run is never removed."""
     cutoff = parse_when(older_than, datetime.now(UTC))
     assert cutoff is not None
     result = history_store(state).maintenance.prune(cutoff, keep_last, dry_run=dry_run)

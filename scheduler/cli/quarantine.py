@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.table import Table
 from scheduler import render
 from scheduler.cli.base import State, cli, history_store, make_console
 from scheduler.errors import BadInputError, NotFoundError
+from scheduler.views.documents import entry_json
 
 if TYPE_CHECKING:
     from scheduler.ports import QuarantineEntry
@@ -23,10 +24,6 @@ KINDS = {"plugin": "plugins", "theme": "themes"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 REASON_MAX = 1000
-FIELDS = (
-    "kind", "name", "version", "reason", "added_by", "added_at", "site", "environment",
-    "run_id", "task_id", "rollbacks", "released_at",
-)  # fmt: skip
 
 
 @cli.group()
@@ -101,14 +98,6 @@ def _check(name: str, version: str | None) -> None:
 
 def _shown(value: str, limit: int = 60) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "...")
-
-
-def entry_json(entry: QuarantineEntry) -> dict[str, Any]:
-    body: dict[str, Any] = {name: getattr(entry, name) for name in FIELDS}
-    body["added_at"] = render.utc_iso(entry.added_at)
-    body["released_at"] = render.utc_iso(entry.released_at)
-    body["why"] = entry.why()
-    return body
 
 
 def entries_table(entries: Sequence[QuarantineEntry], console: Console) -> None:

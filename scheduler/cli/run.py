@@ -30,8 +30,9 @@ HTTP_FLAGS = "--http-host/--http-port"
     "http_port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="serve the daemon's HTTP endpoints on this port: /metrics (Prometheus), /healthz and, "
-    "with notify.slack_commands, POST /slack/commands (--metrics-port: the same option)",
+    help="serve the daemon's HTTP endpoints on this port: the dashboard (/), /metrics "
+    "(Prometheus), /healthz and, with notify.slack_commands, POST /slack/commands "
+    "(--metrics-port: the same option)",
 )
 @click.option(
     "--http-host",
@@ -90,12 +91,15 @@ def _serve_http(
     then the Slack commands close (their replies' client), then the services."""
     from scheduler.bootstrap import open_http
     from scheduler.slack.service import PATH
+    from scheduler.web.wiring import dashboard_routes
 
     host, port = address
+    pages = dashboard_routes(services, daemon, host)
     with listening(HTTP_FLAGS, host, port):
-        server, slack = open_http(services, metrics, daemon, host, port)
+        server, slack = open_http(services, metrics, daemon, address, pages)
     stack.callback(slack.close)
     server.start()
+    click.echo(f"dashboard at http://{host}:{server.port}/", err=True)
     click.echo(f"metrics at http://{host}:{server.port}/metrics", err=True)
     if daemon.config.notify.slack_commands is not None:
         click.echo(f"slack commands at http://{host}:{server.port}{PATH}", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -10,10 +9,17 @@ from rich.console import Console
 
 from scheduler import render
 from scheduler.cli.base import FORMATS, State, cli, history_store, make_console, parse_run_id
-from scheduler.cli.quarantine import entry_json
 from scheduler.domain import Task
 from scheduler.errors import NotFoundError
-from scheduler.rollout import WaveRecord
+from scheduler.fleetquery import STATUSES
+from scheduler.views.documents import (
+    MAX_PER_PAGE,
+    PER_PAGE,
+    fleet_document,
+    show_document,
+    site_query,
+    sites_document,
+)
 
 
 @cli.command()
@@ -26,45 +32,24 @@ def show(state: State, run_id: str, fmt: str) -> None:
     """One run with its tasks and each operation's timeline."""
     number = parse_run_id(run_id)
     store = history_store(state)
+    if fmt == "json":
+        click.echo(render.to_json(show_document(store, number)))
+        return
     run = store.queries.get_run(number)
     if run is None:
         raise NotFoundError(f"no run {run_id}")
     tasks = store.tasks.run_tasks(run.run_id)
     waves = store.queries.run_waves(run.run_id)
     held = [e for e in store.quarantine.entries(released=True) if e.run_id == run.run_id]
-    if fmt == "json":
-        body = render.run_json(run)
-        body["waves"] = [wave_json(w) for w in waves]
-        body["quarantined"] = [entry_json(e) for e in held]
-        body["tasks"] = [render.task_json(t, with_operations=True) for t in tasks]
-        click.echo(render.to_json(body))
-    else:
-        console = make_console()
-        render.run_detail(run, tasks, console)
-        for wave in waves:
-            span = f" ({render.local(wave.started_at)} to {render.local(wave.ended_at)})"
-            console.print(f"  {wave.summary()}" + (span if wave.started_at else ""), markup=False)
-        for task in tasks:
-            _update_notes(task, console)
-        for entry in held:
-            console.print(
-                f"  quarantined {entry.kind[:-1]} {entry.name} {entry.why()}", markup=False
-            )
-
-
-def wave_json(wave: WaveRecord) -> dict[str, Any]:
-    """A wave of the run's rollout, as `show --format json` gives it."""
-    return {
-        "wave": wave.index,
-        "name": wave.name,
-        "status": wave.status,
-        "targets": wave.targets,
-        "done": wave.done,
-        "failed": wave.failed,
-        "rolled_back": wave.rolled_back,
-        "started_at": render.utc_iso(wave.started_at),
-        "ended_at": render.utc_iso(wave.ended_at),
-    }
+    console = make_console()
+    render.run_detail(run, tasks, console)
+    for wave in waves:
+        span = f" ({render.local(wave.started_at)} to {render.local(wave.ended_at)})"
+        console.print(f"  {wave.summary()}" + (span if wave.started_at else ""), markup=False)
+    for task in tasks:
+        _update_notes(task, console)
+    for entry in held:
+        console.print(f"  quarantined {entry.kind[:-1]} {entry.name} {entry.why()}", markup=False)
 
 
 def _update_notes(task: Task, console: Console) -> None:
@@ -92,21 +77,40 @@ def _update_notes(task: Task, console: Console) -> None:
 
 @cli.command()
 @click.option("--site", help="only this site")
+@click.option("--search", metavar="TEXT", help="sites whose name or an environment's has TEXT")
+@click.option("--status", type=click.Choice(STATUSES), help="sites of this status")
+@click.option("--page", type=click.IntRange(min=1), help="this page of the sites (from 1)")
+@click.option(
+    "--per-page",
+    type=click.IntRange(1, MAX_PER_PAGE),
+    default=PER_PAGE,
+    show_default=True,
+    help="sites a page (with --page)",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_obj
-def sites(state: State, site: str | None, fmt: str) -> None:
-    """One row per site: each action's latest outcome, the last success and the last failure."""
+def sites(
+    state: State,
+    site: str | None,
+    search: str | None,
+    status: str | None,
+    page: int | None,
+    per_page: int,
+    fmt: str,
+) -> None:
+    """One row per site: each action's latest outcome, the last success and the last failure.
+    A site's status: failed if an action's latest outcome failed, ok, or unknown (no outcome
+    yet). Sites in name order; the dashboard's fleet page asks the same question."""
     store = history_store(state)
-    entries = store.queries.site_actions(site)
-    inventory = store.catalogue.latest_inventory(site)
-    if site is not None and not entries and not inventory:
-        raise NotFoundError(f"no history for site {site!r}")
-    rows = render.sites_json(entries, inventory)
-    _mark_held(rows, {(e.kind, e.name, e.version): e.why() for e in store.quarantine.entries()})
+    if site is not None:
+        rows, actions = sites_document(store, site), store.queries.site_actions(site)
+    else:
+        rows, found = fleet_document(store, site_query(search, status, page, per_page))
+        actions = found.actions
     if fmt == "json":
         click.echo(render.to_json(rows))
     elif fmt == "csv":
-        flat = [render.site_action_json(e) for e in entries]
+        flat = [render.site_action_json(e) for e in actions]
         click.echo(render.to_csv(flat, render.SITE_ACTION_FIELDS), nl=False)
     else:
         console = make_console()
@@ -126,15 +130,3 @@ def _held_lines(rows: list[dict[str, Any]]) -> list[str]:
         for item in snapshot[kind]
         if item.get("quarantined")
     ]
-
-
-def _mark_held(rows: list[dict[str, Any]], held: Mapping[tuple[str, Any, Any], str]) -> None:
-    """An update on offer whose version is quarantined says why it is held back (`quarantined`
-    on the inventory's item): `held` is (kind, name, version) -> why."""
-    for row in rows:
-        for snapshot in row["inventory"]:
-            for kind in ("plugins", "themes"):
-                for item in snapshot[kind]:
-                    why = held.get((kind, item.get("name"), item.get("update_version")))
-                    if why is not None:
-                        item["quarantined"] = why

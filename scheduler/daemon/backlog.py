@@ -6,12 +6,13 @@ queues the rows in the outbox."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import structlog
 
-from scheduler import slots
+from scheduler import pauses, slots
+from scheduler.blackouts import Blackout
 from scheduler.domain import Config, Job, RunStatus
 from scheduler.errors import StoreError
 from scheduler.history import HistoryStore
@@ -76,7 +77,7 @@ class Backlog:
                 max_rows=MAX_MISSED_ROWS,
             )
             for missed in decision.missed:
-                self._queue(job.id, missed)
+                self._queue(job, config.blackouts, missed)
             if decision.run is not None:
                 log.info(
                     "catch_up.run",
@@ -104,7 +105,7 @@ class Backlog:
                 if self._outbox.holds(job.id, missed.slot):
                     continue
                 log.warning("slot.lost", job_id=job.id, scheduled_for=missed.slot.isoformat())
-                self._queue(job.id, missed)
+                self._queue(job, config.blackouts, missed)
 
     def _lost_slots(self, job: Job, revision: str, now: datetime) -> list[slots.MissedSlot]:
         """Only since the job's current schedule has been in force: since this process applied
@@ -126,5 +127,23 @@ class Backlog:
             job.id, job.schedule, recorded, grace_s=job.misfire_grace_s, max_rows=MAX_MISSED_ROWS
         )
 
-    def _queue(self, job_id: str, missed: slots.MissedSlot) -> None:
-        self._outbox.add(job_id, missed.slot, RunStatus.MISSED, missed.reason, missed.not_before)
+    def _queue(self, job: Job, blackouts: Sequence[Blackout], missed: slots.MissedSlot) -> None:
+        queue_unrun(
+            self._outbox, job, blackouts, missed.slot, missed.reason, not_before=missed.not_before
+        )
+
+
+def queue_unrun(
+    outbox: Outbox,
+    job: Job,
+    blackouts: Sequence[Blackout],
+    slot: datetime,
+    reason: str,
+    *,
+    not_before: datetime | None = None,
+) -> None:
+    """Queue the row of a slot that did not run: `skipped` with jobs.yaml's reason when the
+    file held it anyway (disabled, a blackout: pauses.held_by_file), else `missed`."""
+    held = pauses.held_by_file(job, blackouts, slot)
+    status = RunStatus.MISSED if held is None else RunStatus.SKIPPED
+    outbox.add(job.id, slot, status, held or reason, not_before)

@@ -28,7 +28,7 @@ from scheduler.history import HistoryStore
 from scheduler.runner import OnDemand, Runner
 
 from . import health, jobs, overlap
-from .backlog import MAX_MISSED_ROWS, Backlog
+from .backlog import MAX_MISSED_ROWS, Backlog, queue_unrun
 from .holds import PAUSES_EVERY_S, Holds
 from .outbox import Outbox
 from .reload import ConfigWatcher
@@ -195,7 +195,8 @@ class Daemon:
     def _fire(self, job_id: str, fired: list[datetime] | None = None) -> None:
         """A firing: the fire times it stands for (APScheduler's; now when called by hand),
         each mapped to its slot. The newest slot within misfire_grace runs; the others are
-        recorded `missed` with their reason."""
+        recorded `missed` with their reason (`skipped` when jobs.yaml held them anyway: a
+        blackout, enabled: false)."""
         job = self.config.job(job_id)
         if job is None or job.schedule is None:
             return
@@ -212,7 +213,7 @@ class Daemon:
             log.info("run.not_started_stopping", job_id=job.id, scheduled_for=run.isoformat())
             run = None
         for slot, reason in firing.missed:
-            self.outbox.add(job.id, slot, RunStatus.MISSED, reason)
+            queue_unrun(self.outbox, job, self.config.blackouts, slot, reason)
         if run is not None:
             self.runs.execute(job, RunTrigger.SCHEDULE, run)
         if firing.missed:

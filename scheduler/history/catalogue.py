@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Over, delete, func, insert, select
 
 from scheduler.domain import InventorySnapshot, Target
-from scheduler.history.rows import utc
+from scheduler.history.rows import snapshot_from
 from scheduler.history.sql import Database, retried
 from scheduler.history.tables import inventory, item_versions
 
@@ -83,20 +83,7 @@ class SqlCatalogue:
         )
         with self.db.tx() as tx:
             rows = tx.execute(query).all()
-        return [
-            InventorySnapshot(
-                site=r.site,
-                environment=r.environment,
-                taken_at=utc(r.taken_at),
-                php_version=r.php_version,
-                wordpress_version=r.wordpress_version,
-                plugins=tuple(r.plugins or ()),
-                themes=tuple(r.themes or ()),
-                backups=tuple(r.backups or ()),
-                run_id=r.run_id,
-            )
-            for r in rows
-        ]
+        return [snapshot_from(r) for r in rows]
 
     def prune_inventory(self, older_than: datetime) -> None:
         """Snapshots older than the cutoff go, except each environment's newest."""

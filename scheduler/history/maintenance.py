@@ -12,6 +12,7 @@ from scheduler.history.catalogue import SqlCatalogue
 from scheduler.history.events import EVENT_TABLES
 from scheduler.history.sql import Database
 from scheduler.history.tables import operations, run_waves, runs, tasks
+from scheduler.history.usage import SqlRequestLog
 from scheduler.ports import PruneResult
 
 PRUNE_BATCH = 500
@@ -39,6 +40,7 @@ class SqlMaintenance:
             counts = replace(_counts(tx, ids), events=_count_events(tx, older_than))
         if not dry_run:
             SqlCatalogue(self.db).prune_inventory(older_than)
+            SqlRequestLog(self.db).prune_request_minutes(older_than)
             self._prune_events(older_than)
             self._prune_runs(ids)
         return counts

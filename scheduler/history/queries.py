@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, select
 
-from scheduler.domain import OperationState, Run, SiteAction, Task, TaskStatus
+from scheduler.domain import OperationState, Run, SiteAction, Task
 from scheduler.durations import operation_duration_s, typical_duration_s, typical_polls
-from scheduler.history.rows import run_from, task_from
+from scheduler.history.rows import run_from, site_action_from, task_from
 from scheduler.history.sql import Database, get_run, period
 from scheduler.history.tables import operations, run_waves, runs, site_actions, tasks
 from scheduler.ports import RunFilter, TaskFilter
@@ -90,21 +90,7 @@ class SqlHistoryQueries:
             query = query.where(site_actions.c.site == site)
         with self.db.tx() as tx:
             rows = tx.execute(query).all()
-        return [
-            SiteAction(
-                site=r.site,
-                environment=r.environment,
-                action=r.action,
-                last_run_id=r.last_run_id,
-                last_status=TaskStatus(r.last_status),
-                last_finished_at=r.last_finished_at,
-                last_message=r.last_message,
-                last_success_at=r.last_success_at,
-                last_failure_at=r.last_failure_at,
-                last_failure_message=r.last_failure_message,
-            )
-            for r in rows
-        ]
+        return [site_action_from(r) for r in rows]
 
     def typical_durations(self, actions: Sequence[str], *, samples: int = 50) -> dict[str, float]:
         """Per action, the typical duration (scheduler.durations) of its last `samples` successful

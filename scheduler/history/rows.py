@@ -9,12 +9,14 @@ from typing import Any
 from scheduler.domain import (
     FINAL_OPERATION_STATES,
     CancelRequest,
+    InventorySnapshot,
     OperationEvent,
     OperationRecord,
     OperationState,
     Run,
     RunStatus,
     RunTrigger,
+    SiteAction,
     Task,
     TaskStatus,
 )
@@ -138,4 +140,31 @@ def operation_from(row: Any) -> OperationRecord:
         polls=row.polls,
         message=row.message,
         events=events_from_json(row.events),
+    )
+
+
+TASK_STATUS_OF = {status.value: status for status in TaskStatus}
+
+
+def site_action_from(row: Any) -> SiteAction:
+    """`row`: site_actions' columns in the table's order (SiteAction's). Unpacked by position,
+    the status by lookup: `sites` maps ten thousand of these for a fleet of a thousand sites,
+    and a Row's attribute access costs more than the rest of the mapping."""
+    site, environment, action, run_id, status, finished_at, message, *last = row
+    return SiteAction(
+        site, environment, action, run_id, TASK_STATUS_OF[status], finished_at, message, *last
+    )
+
+
+def snapshot_from(row: Any) -> InventorySnapshot:
+    return InventorySnapshot(
+        site=row.site,
+        environment=row.environment,
+        taken_at=utc(row.taken_at),
+        php_version=row.php_version,
+        wordpress_version=row.wordpress_version,
+        plugins=tuple(row.plugins or ()),
+        themes=tuple(row.themes or ()),
+        backups=tuple(row.backups or ()),
+        run_id=row.run_id,
     )

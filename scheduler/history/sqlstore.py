@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from scheduler.clock import Clock, SystemClock
 from scheduler.history.catalogue import SqlCatalogue
 from scheduler.history.events import SqlEventLog
+from scheduler.history.fleet import SqlSiteReads
 from scheduler.history.locks import SqlEnvironmentLocks
 from scheduler.history.maintenance import SqlMaintenance
 from scheduler.history.pauses import SqlPauseBook
@@ -19,6 +20,7 @@ from scheduler.history.runs import SqlRunLedger
 from scheduler.history.sql import Database
 from scheduler.history.store import HistoryStore, RetryPolicy
 from scheduler.history.tasks import SqlTaskLog
+from scheduler.history.usage import SqlRequestLog
 
 
 @dataclass(eq=False)
@@ -44,6 +46,8 @@ def sql_store(
         quarantine=SqlQuarantine(db),
         pauses=SqlPauseBook(db),
         reports=SqlReportReads(db),
+        requests=SqlRequestLog(db),
+        sites=SqlSiteReads(db),
         retry=retry,
         _close=engine.dispose,
         engine=engine,

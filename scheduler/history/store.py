@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scheduler.fleetquery import SiteReads
 from scheduler.pauses import PauseBook
 from scheduler.ports import (
     Catalogue,
@@ -19,6 +20,7 @@ from scheduler.ports import (
     TaskLog,
 )
 from scheduler.reporting import ReportReads
+from scheduler.usage import RequestLog
 
 
 @dataclass
@@ -46,6 +48,8 @@ class HistoryStore:
     quarantine: Quarantine
     pauses: PauseBook
     reports: ReportReads
+    requests: RequestLog
+    sites: SiteReads
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     _close: Callable[[], None] = field(default=_nothing, repr=False)
 

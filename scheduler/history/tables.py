@@ -353,3 +353,14 @@ job_pauses = Table(
     Column("until", UTCDateTime()),  # NULL: until resumed
     Column("reason", Text),
 )
+
+# Requests sent per key and minute (scheduler.usage): the dashboard's budget chart. The rate
+# ledger keeps only the current window; this keeps the hours after it. Pruned by age.
+request_minutes = Table(
+    "request_minutes",
+    metadata,
+    Column("scope", String(120), primary_key=True),  # the key's fingerprint, never the key
+    Column("minute", UTCDateTime(), primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Index("ix_request_minutes_minute", "minute"),
+)

@@ -166,10 +166,11 @@ class RateGovernor:
         max_in_flight: int = MAX_IN_FLIGHT,
         on_event: EventSink | None = None,
         cancel: threading.Event | None = None,
+        on_request: Callable[[str], None] | None = None,
     ) -> None:
-        self._clock = clock
-        self._scope = scope
+        self._clock, self._scope = clock, scope
         self._on_event = on_event
+        self._on_request = on_request  # told the key's scope of each request granted
         self._long_wait_s = limits.window_s / 2
         self._ledger = ledger or MemoryLedger(clock.monotonic)
         self._window_s = limits.window_s + min(SAFETY_MARGIN_S, limits.window_s / 100)
@@ -303,8 +304,7 @@ class RateGovernor:
         buckets = [self._limits[kind] for kind in self._classifier.kinds(method, path)]
         if _IF_IDLE.get():
             grant = self._acquire_if_idle(buckets, method, path)
-            with self._cond:
-                self.requests += 1
+            self._counted()
             yield from self._granted(grant, buckets, 0.0)
             return
         started = self._clock.monotonic()
@@ -320,9 +320,7 @@ class RateGovernor:
             with self._cond:
                 del self._waiting[id(marker)]
         waited = self._clock.monotonic() - started
-        with self._cond:
-            self.requests += 1
-            self.total_wait_s += waited
+        self._counted(waited)
         if waited >= self._long_wait_s:
             self._emit(
                 "long_wait",
@@ -330,6 +328,13 @@ class RateGovernor:
                 f"{method} {path} waited for {', '.join(b.name for b in buckets)}",
             )
         yield from self._granted(grant, buckets, waited)
+
+    def _counted(self, waited: float = 0.0) -> None:
+        with self._cond:
+            self.requests += 1
+            self.total_wait_s += waited
+        if self._on_request is not None:
+            self._on_request(self._scope)
 
     def _granted(self, grant: Grant, buckets: list[BucketLimit], waited: float) -> Iterator[Permit]:
         """Hold a granted permit while the request is out; give it back after the response."""
@@ -343,6 +348,11 @@ class RateGovernor:
             with self._cond:
                 self._in_flight -= 1
                 self._cond.notify_all()
+
+    @property
+    def scope(self) -> str:
+        """The key's fingerprint: what its buckets, events and request counts are named by."""
+        return self._scope
 
     def backlog(self) -> Backlog:
         with self._cond:

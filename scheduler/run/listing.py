@@ -34,3 +34,7 @@ class SiteListing:
                 self._sites = self._fetch()  # an error leaves the last answer's age unchanged
                 self._at = self._clock.monotonic()
             return list(self._sites)
+
+    def last(self) -> list[Site]:
+        """The last answer, however old (none yet: []); asks nothing."""
+        return list(self._sites or [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,14 +39,18 @@ def tick_rows(cli: Cli, status: str) -> int:
     return sum(r["job_id"] == "tick" and r["status"] == status for r in run_rows(cli))
 
 
-def paused_rows(cli: Cli, after: datetime) -> int:
-    """Slots after `after` recorded skipped because of a pause, read straight from the
+def paused_rows(cli: Cli, after: datetime, job: str = "tick", why: str = "paused by %") -> int:
+    """Slots of `job` after `after` recorded with an error like `why`, read straight from the
     database (a cheap condition to poll; what the test asserts comes from `history`)."""
     engine = sa.create_engine(cli.env["KINSTA_SCHEDULER_DATABASE_URL"])
-    query = "SELECT count(*) FROM runs WHERE error LIKE 'paused by %' AND scheduled_for > :after"
+    query = (
+        "SELECT count(*) FROM runs WHERE job_id = :job AND error LIKE :why "
+        "AND scheduled_for > :after"
+    )
     try:
         with engine.connect() as connection:
-            return int(connection.execute(sa.text(query), {"after": after}).scalar_one())
+            found = connection.execute(sa.text(query), {"job": job, "why": why, "after": after})
+            return int(found.scalar_one())
     finally:
         engine.dispose()
 
@@ -157,3 +162,87 @@ def test_a_blackout_skips_the_daemons_slots_and_plan_and_trigger_say_so(
     assert forced.code == 0, forced.err
     assert "forced: job tick runs although it is held (blackout: freeze)" in forced.err
     assert [r["status"] for r in runs(cli) if r["trigger"] == "manual"] == ["succeeded"]
+
+
+REPLICATED = """blackouts:
+  - {name: rolling freeze, cron: "* * * * *", duration: 2m}
+jobs:
+  - id: frozen
+    schedule: {every: 1s}
+    catch_up: false
+    targets: {sites: ["%(site)s"]}
+    actions: [clear_cache]
+    blackouts: [{name: release freeze, from: "%(start)s", to: "%(end)s", timezone: UTC}]
+  - id: windowed
+    schedule: {every: 1s}
+    catch_up: false
+    targets: {sites: ["%(site)s"]}
+    actions: [clear_cache]
+"""
+BLACKOUTS = {"frozen": "release freeze", "windowed": "rolling freeze"}
+
+
+def test_two_daemons_on_postgresql_record_each_blacked_out_slot_once(
+    cli: Cli, quick_sandbox: SandboxProcess, daemons: list[Daemon], pg_url: str
+) -> None:
+    """`frozen` lies in its own fixed range (a day either side of the test's now, in UTC),
+    `windowed` in the file's recurring window (opening every minute for two): both replicas
+    fire every slot and hold it, and each slot has one row, skipped with the blackout's name."""
+    from tests.conftest import _reset_pg
+
+    _reset_pg(pg_url)
+    wall = "%Y-%m-%d %H:%M"
+    now = datetime.now(UTC)
+    values = {
+        "site": first_site(quick_sandbox),
+        "start": (now - timedelta(days=1)).strftime(wall),
+        "end": (now + timedelta(days=1)).strftime(wall),
+    }
+    use(cli, quick_sandbox, HEAD + REPLICATED % values, database=pg_url)
+    pair = [Daemon(cli, name="d1"), Daemon(cli, name="d2")]
+    daemons.extend(pair)
+    for daemon in pair:
+        daemon.wait_for("daemon.started", timeout=60)
+    both = datetime.now(UTC) + timedelta(seconds=1)  # every slot after this, both replicas fire
+
+    def enough() -> bool:
+        return all(paused_rows(cli, both, job, "blackout: %") >= 4 for job in BLACKOUTS)
+
+    wait_until(enough, timeout=60)
+    stopping = datetime.now(UTC)
+    for daemon in pair:
+        assert daemon.stop() == 0
+
+    history = runs(cli)
+    assert history and all(
+        r["status"] == "skipped" and r["error"] == f"blackout: {BLACKOUTS[r['job_id']]}"
+        for r in history
+    ), history
+    rows = Counter((r["job_id"], datetime.fromisoformat(r["scheduled_for"])) for r in history)
+    assert set(rows.values()) == {1}, rows  # one row per slot, whoever wrote it
+    held = [
+        Counter(
+            (line["job_id"], datetime.fromisoformat(line["scheduled_for"]))
+            for line in log_lines(daemon)
+            if line.get("event") == "run.held"
+        )
+        for daemon in pair
+    ]
+    for job, name in BLACKOUTS.items():
+        # Every slot from both replicas' start to the stop was held, by each replica, and
+        # recorded once.
+        slots = [slot for j, slot in rows if j == job and both < slot < stopping]
+        assert len(slots) >= 4 and (max(slots) - min(slots)).total_seconds() == len(slots) - 1
+        assert all(by[(job, slot)] == 1 for by in held for slot in slots), (held, slots)
+        assert any(
+            line.get("event") == "run.held" and line["reason"] == f"blackout: {name}"
+            for daemon in pair
+            for line in log_lines(daemon)
+        )
+
+    planned = {r["job_id"]: r for r in cli("plan", "--offline", "--format", "json").json()}
+    assert {job: planned[job]["blackout"] for job in BLACKOUTS} == {
+        job: [name] * 5 for job, name in BLACKOUTS.items()
+    }
+    table = cli("plan", "--offline").out
+    assert all(table.count(f"[blackout: {name}]") == 5 for name in BLACKOUTS.values()), table

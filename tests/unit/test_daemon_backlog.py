@@ -10,12 +10,13 @@ from pathlib import Path
 
 import structlog
 
+from scheduler import config as config_module
 from scheduler.daemon.backlog import Backlog
 from scheduler.daemon.outbox import Outbox
 from scheduler.domain import Config, Run, RunStatus, RunTrigger
 from scheduler.history import HistoryStore, RunFilter, memory_store
 from tests.conftest import FakeClock
-from tests.unit.test_daemon_parts import T0, load
+from tests.unit.test_daemon_parts import JOB, T0, load
 
 
 class Heard:
@@ -122,3 +123,27 @@ def test_after_a_run_a_failure_to_read_its_tasks_is_logged_and_nothing_published
         published_runs(store, heard.append)(None, run)  # never raises: the run did finish
     assert heard == []
     assert [(e["event"], e["run_id"]) for e in logs] == [("run.after_hook_failed", run.run_id)]
+
+
+def test_slots_missed_or_lost_inside_a_blackout_are_recorded_skipped_with_its_name(
+    tmp_path: Path,
+) -> None:
+    """They would not have run anyway: `skipped` with the blackout's name, no missed alert."""
+    path = tmp_path / "jobs.yaml"
+    path.write_text(  # T0 is 2026-11-01 12:00 UTC: the freeze covers 13:00 only
+        "version: 1\n"
+        "blackouts: [{name: freeze, from: '2026-11-01 12:30', to: '2026-11-01 13:30', timezone: UTC}]\n"
+        "jobs:\n" + JOB.format(id="hourly", schedule="{every: 1h}")
+    )
+    config, store = config_module.load(path, {}), memory_store()
+    ran(store, "hourly", T0)
+    clock = FakeClock(T0 + timedelta(hours=3, minutes=30))  # 13:00 (in the freeze), 14:00 missed
+    backlog, box, heard = parts(store, clock)
+    (job,) = config.jobs
+    backlog.applied(job, T0 + timedelta(hours=4), clock.now(), at_start=True)
+    backlog.catch_up(config, clock.now())
+    box.flush(everything=True)
+    runs = {r.scheduled_for: (r.status, r.error) for r in store.queries.list_runs(RunFilter())}
+    assert runs[T0 + timedelta(hours=1)] == (RunStatus.SKIPPED, "blackout: freeze")
+    assert runs[T0 + timedelta(hours=2)][0] is RunStatus.MISSED
+    assert [(j, len(s)) for j, s, _ in heard.missed] == [("hourly", 1)]

@@ -104,8 +104,18 @@ def test_the_dockerfile_uses_the_entrypoint_and_the_lock() -> None:
     assert 'ENTRYPOINT ["kinsta-scheduler-entrypoint"]' in text
     assert "--require-hashes -r requirements.lock" in text
     # report --format pdf: WeasyPrint's Pango and a font, in the image the daemon runs from
-    final = text.rsplit("FROM python:3.11-slim", 1)[1]
+    final = text.rsplit("\nFROM ", 1)[1]
     assert "libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core" in final
+
+
+def test_both_stages_start_from_the_base_image_pinned_by_digest() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    pinned = re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim@sha256:([0-9a-f]{64})$", text, re.M)
+    assert pinned, "the base image must be pinned by digest in ARG PYTHON_IMAGE"
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    bot = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    assert {"package-ecosystem": "docker", "directory": "/"}.items() <= bot["updates"][0].items()
 
 
 def test_compose_upgrades_the_schema_before_the_daemon_and_drains_on_stop() -> None:

@@ -43,6 +43,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.charts",
             "scheduler.reporting",
             "scheduler.branding",
+            "scheduler.usage",
+            "scheduler.fleetquery",
         ),
     ),
     # adapters, each on its own: Kinsta's API, the history database, the fake Kinsta
@@ -68,8 +70,12 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (5, "slack", ("scheduler.slack",)),
     # the composition root
     (6, "bootstrap", ("scheduler.bootstrap",)),
-    # the command line and what it shows
-    (7, "cli", ("scheduler.cli", "scheduler.render", "scheduler.__main__")),
+    # what the CLI and the dashboard show: tables and the JSON documents both give
+    (7, "views", ("scheduler.render", "scheduler.views")),
+    # the dashboard: pages over the views, registered on the HTTP server by `run`
+    (8, "web", ("scheduler.web",)),
+    # the command line
+    (9, "cli", ("scheduler.cli", "scheduler.__main__")),
 ]
 # third-party library -> the only places that may import it
 CONFINED = {

@@ -4,6 +4,7 @@ history need not outlive the process. Thread-safe: one lock over every table."""
 
 from __future__ import annotations
 
+from scheduler.history.memory.fleet import MemorySiteReads
 from scheduler.history.memory.pauses import MemoryPauseBook
 from scheduler.history.memory.quarantine import MemoryQuarantine
 from scheduler.history.memory.records import (
@@ -16,6 +17,7 @@ from scheduler.history.memory.reports import MemoryReportReads
 from scheduler.history.memory.runs import MemoryRunLedger
 from scheduler.history.memory.state import MemoryState
 from scheduler.history.memory.tasks import MemoryEnvironmentLocks, MemoryTaskLog
+from scheduler.history.memory.usage import MemoryRequestLog
 from scheduler.history.store import HistoryStore
 
 __all__ = ["MemoryState", "memory_store"]
@@ -35,4 +37,6 @@ def memory_store(state: MemoryState | None = None) -> HistoryStore:
         quarantine=MemoryQuarantine(state),
         pauses=MemoryPauseBook(state),
         reports=MemoryReportReads(state),
+        requests=MemoryRequestLog(state),
+        sites=MemorySiteReads(state),
     )

@@ -28,6 +28,7 @@ from scheduler.history.memory.state import (
     copied,
     maybe,
 )
+from scheduler.history.memory.usage import MemoryRequestLog
 from scheduler.ports import PruneResult, RunFilter, TaskFilter
 from scheduler.rollout import WaveRecord
 
@@ -293,6 +294,7 @@ class MemoryMaintenance:
             if dry_run:
                 return counts
             MemoryCatalogue(self._s).prune_inventory(older_than)
+            MemoryRequestLog(self._s).prune_request_minutes(older_than)
             _drop(self._s.governor_events, old)
             _drop(self._s.daemon_events, old_daemon)
             _drop(self._s.notifications, old_sent)

@@ -153,6 +153,7 @@ class MemoryState:
     quarantine: dict[tuple[str, str, str], QuarantineEntry] = field(default_factory=dict)
     waves: dict[int, dict[int, WaveRecord]] = field(default_factory=dict)  # run -> index -> wave
     pauses: dict[str, JobPause] = field(default_factory=dict)  # by job id
+    request_minutes: dict[tuple[str, datetime], int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
         """Each table numbers its rows from 1, as the SQL tables do."""

@@ -1,0 +1,50 @@
+"""The budget page's view logic, pure: requests per minute of each company, minute by minute
+(a minute with none is 0), against the limit per minute."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+MAX_HOURS = 48
+
+
+@dataclass(frozen=True)
+class Usage:
+    company: str
+    labels: list[str]  # "HH:MM" (UTC), oldest first
+    values: list[int]
+    total: int
+    peak: int
+
+
+def hours_from(query: Mapping[str, str], default: int = 6) -> int:
+    text = query.get("hours", "")
+    return min(int(text), MAX_HOURS) if text.isdigit() and int(text) > 0 else default
+
+
+def usage(
+    minutes: Sequence[Mapping[str, Any]],
+    companies: Mapping[str, str],
+    now: datetime,
+    hours: int,
+) -> list[Usage]:
+    """Per company (`companies`: scope -> company name; an unknown scope shows as itself), one
+    value per minute of the last `hours`, from `history requests --format json`'s rows."""
+    first = now.replace(second=0, microsecond=0) - timedelta(hours=hours) + timedelta(minutes=1)
+    slots = [first + timedelta(minutes=i) for i in range(hours * 60)]
+    index = {slot: i for i, slot in enumerate(slots)}
+    series: dict[str, list[int]] = {name: [0] * len(slots) for name in companies.values()}
+    for row in minutes:
+        at = datetime.fromisoformat(row["minute"])
+        name = companies.get(row["scope"], row["scope"])
+        values = series.setdefault(name, [0] * len(slots))
+        if at in index:
+            values[index[at]] += row["requests"]
+    labels = [slot.strftime("%H:%M") for slot in slots]
+    return [
+        Usage(name, labels, values, sum(values), max(values, default=0))
+        for name, values in sorted(series.items())
+    ]

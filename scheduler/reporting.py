@@ -144,3 +144,7 @@ class ReportReads(Protocol):
 
     def known_sites(self) -> set[str]:
         """Every site history has a task outcome or an inventory snapshot of."""
+
+    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
+        """Requests sent to Kinsta (every key) per hour of [since, until) that had any, by
+        the hour's start (UTC), from the requests per minute the governors record."""

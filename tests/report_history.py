@@ -6,7 +6,8 @@ acme/live:   a scheduled backup; a safe plugin update (akismet 5.0 -> 5.1, astra
              6.5.5 -> 6.6.2 between the snapshots of 28 Oct and 20 Nov.
 bakery/live: a safe plugin update rolled back (elementor 3.2.0 quarantined, 1 of 3 checks
              passed), a failed clear_cache; a theme update (astra 4.6.0 -> 4.7.0).
-Outside the month: a backup on 31 Oct 23:30 UTC and one on 1 Dec 00:30 UTC."""
+Outside the month: a backup on 31 Oct 23:30 UTC and one on 1 Dec 00:30 UTC.
+A 429 on 10 Nov 03:06 and on 1 Dec. Requests per minute (two keys): 10 Nov 03:05 and 03:40 (UTC), 30 Nov 23:59, 1 Dec 00:00."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 from scheduler.domain import InventorySnapshot, RunTrigger, Target, TaskStatus
 from scheduler.history import HistoryStore
 from scheduler.ports import PlannedTask
+from scheduler.usage import RequestMinute
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 ACME = Target("s-1", "acme", "e-1", "live")
@@ -103,3 +105,13 @@ def seed(store: HistoryStore) -> None:
     _snapshot(store, ACME, datetime(2026, 11, 20, tzinfo=UTC), "8.2", "6.6.2")
     _snapshot(store, ACME, datetime(2026, 12, 2, tzinfo=UTC), "8.3", "6.7")
     _snapshot(store, BAKERY, datetime(2026, 11, 5, tzinfo=UTC), "8.3", "6.6.1")
+    store.requests.add_request_minutes([
+        RequestMinute("key-a", datetime(2026, 11, 10, 3, 5, tzinfo=UTC), 40),
+        RequestMinute("key-b", datetime(2026, 11, 10, 3, 5, tzinfo=UTC), 2),
+        RequestMinute("key-a", datetime(2026, 11, 10, 3, 40, tzinfo=UTC), 8),
+        RequestMinute("key-a", datetime(2026, 11, 30, 23, 59, tzinfo=UTC), 5),
+        RequestMinute("key-a", datetime(2026, 12, 1, 0, 0, tzinfo=UTC), 7),
+    ])  # fmt: skip
+    for at in (datetime(2026, 11, 10, 3, 6, tzinfo=UTC), datetime(2026, 12, 1, 1, tzinfo=UTC)):
+        store.events.record_governor_event("key-a", "rate_limited", 30.0, "Kinsta answered 429", at)
+    store.events.record_governor_event("key-a", "long_wait", 90.0, "queued", NOV)

@@ -14,7 +14,14 @@ from sqlalchemy import ColumnElement, Over, Select, Text, func, select, type_coe
 from scheduler.domain import InventorySnapshot, TaskStatus
 from scheduler.history.rows import utc
 from scheduler.history.sql import Database
-from scheduler.history.tables import inventory, operations, runs, site_actions, tasks
+from scheduler.history.tables import (
+    inventory,
+    operations,
+    request_minutes,
+    runs,
+    site_actions,
+    tasks,
+)
 from scheduler.reporting import ENDED, InventoryEdge, PeriodTask
 
 # Past this many sites a filter by name costs more than it saves: the period's tasks are read
@@ -83,6 +90,20 @@ class SqlReportReads:
             for (site, environment), snapshot in sorted(last.items())
         ]
 
+    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
+        # The minutes as stored (text on SQLite: parsed only to the hour), summed here: a month
+        # is some 43,000 rows per key, and truncating to the hour differs by dialect.
+        minute = request_minutes.c.minute
+        query = select(type_coerce(minute, Text), request_minutes.c.requests).where(
+            minute >= since, minute < until
+        )
+        hours: dict[datetime, int] = {}
+        with self.db.tx() as tx:
+            for at, requests in tx.execute(query):
+                hour = _hour(at)
+                hours[hour] = hours.get(hour, 0) + int(requests)
+        return hours
+
     def known_sites(self) -> set[str]:
         query = union(select(site_actions.c.site).distinct(), select(inventory.c.site).distinct())
         with self.db.tx() as tx:
@@ -106,6 +127,13 @@ def _time(value: Any) -> datetime:
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return utc(value)
+
+
+def _hour(value: Any) -> datetime:
+    """The start of the hour of a time read as text (SQLite) or as a datetime (PostgreSQL)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value[:13] + ":00").replace(tzinfo=UTC)
+    return utc(value).replace(minute=0, second=0, microsecond=0)
 
 
 def _json(value: Any) -> Any:

@@ -43,11 +43,12 @@ def to_document(report: Report) -> dict[str, Any]:
             "updates_per_week": [
                 {"week": monday.isoformat(), "updates": n} for monday, n in report.weeks
             ],
-            "operations_per_day": [
+            "per_day": [
                 {
                     "day": d.day.isoformat(),
                     "tasks": d.tasks,
                     "operations": d.operations,
+                    "requests": d.requests,
                     "rate_limited": d.rate_limited,
                 }
                 for d in report.days

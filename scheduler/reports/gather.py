@@ -57,6 +57,9 @@ def gather(
     for site in sites.values():
         site.held_back = _still_held(site)
     limited = _rate_limited(store, period)
+    requests: Counter[date] = Counter()
+    for hour, n in reads.requests_by_hour(period.start, period.end).items():
+        requests[period.local_day(hour)] += n
     return Report(
         branding=branding,
         period=period,
@@ -64,7 +67,7 @@ def gather(
         filters=selection.filters,
         sites=list(sites.values()),
         weeks=_weeks(period, sites.values()),
-        days=_days(period, tasks, limited),
+        days=_days(period, tasks, requests, limited),
     )
 
 
@@ -129,7 +132,9 @@ def _weeks(period: Period, sites: Iterable[SiteReport]) -> list[tuple[date, int]
     return [(first, counted.get(first, 0)) for first in period.weeks()]
 
 
-def _days(period: Period, tasks: list[PeriodTask], limited: Counter[date]) -> list[DayCount]:
+def _days(
+    period: Period, tasks: list[PeriodTask], requests: Counter[date], limited: Counter[date]
+) -> list[DayCount]:
     per_task: Counter[date] = Counter()
     per_op: Counter[date] = Counter()
     for task in tasks:
@@ -137,6 +142,6 @@ def _days(period: Period, tasks: list[PeriodTask], limited: Counter[date]) -> li
         per_task[day] += 1
         per_op[day] += task.operations
     return [
-        DayCount(day, per_task.get(day, 0), per_op.get(day, 0), limited.get(day, 0))
+        DayCount(day, per_task[day], per_op[day], requests[day], limited[day])
         for day in period.days()
     ]

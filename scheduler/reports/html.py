@@ -27,7 +27,7 @@ STATUS_COLOURS = {
     "skipped": "#999999",
 }
 NONE = "\u2013"  # an en dash: nothing to show
-CHART_TITLES = ("Updates per week", "Outcomes per action", "Request budget: operations per day")
+CHART_TITLES = ("Updates per week", "Outcomes per action", "Request budget: requests per day")
 
 
 def _environment() -> Environment:
@@ -74,13 +74,9 @@ def report_charts(document: dict[str, Any]) -> list[Markup]:
         for s in statuses
     ]
     per_action = charts.bars(CHART_TITLES[1], actions, series)
-    days = fleet["operations_per_day"]
-    budget = charts.line(
-        CHART_TITLES[2],
-        [d["day"][5:] for d in days],
-        [d["operations"] for d in days],
-        name="operations",
-    )
+    days = fleet["per_day"]
+    labels, requests = [d["day"][5:] for d in days], [d["requests"] for d in days]
+    budget = charts.line(CHART_TITLES[2], labels, requests, name="requests")
     return [Markup(updates), Markup(per_action), Markup(budget)]  # noqa: S704 (escaped in charts)
 
 

@@ -126,7 +126,8 @@ class SiteReport:
 class DayCount:
     day: date
     tasks: int
-    operations: int
+    operations: int  # Kinsta operations the tasks started
+    requests: int  # requests sent to Kinsta, every key (recorded per minute by the governors)
     rate_limited: int  # Kinsta's 429s that day (every site and company: the key's budget)
 
 

@@ -68,6 +68,7 @@ def test_a_report_after_a_sandbox_run(
     ]
     assert moved and all(before != after for _, _, before, after in moved)
     assert all(s["versions"] and s["versions"][0]["php"]["end"] for s in doc["sites"])
+    assert sum(d["requests"] for d in doc["fleet"]["per_day"]) > len(tasks)  # trigger's, recorded
 
     assert cli("report", "--since", "1d", "--out", "report.html").code == 0
     browser.open((cli.cwd / "report.html").as_uri())

@@ -72,6 +72,15 @@ def test_no_snapshot_before_the_end_no_edge(store: HistoryStore) -> None:
     assert store.reports.inventory_edges(before, datetime(2026, 10, 20, tzinfo=UTC)) == []
 
 
+def test_requests_by_hour_of_every_key(store: HistoryStore) -> None:
+    seed(store)
+    assert store.reports.requests_by_hour(NOV, DEC) == {
+        datetime(2026, 11, 10, 3, tzinfo=UTC): 50,
+        datetime(2026, 11, 30, 23, tzinfo=UTC): 5,
+    }
+    assert store.reports.requests_by_hour(DEC, datetime(2027, 1, 1, tzinfo=UTC)) == {DEC: 7}
+
+
 def test_known_sites(store: HistoryStore) -> None:
     assert store.reports.known_sites() == set()
     seed(store)

@@ -87,15 +87,17 @@ def test_php_and_wordpress_at_the_start_and_end() -> None:
     assert versions["wordpress"] == {"start": "6.5.5", "end": "6.6.2"}
 
 
-def test_updates_per_week_and_operations_per_day() -> None:
+def test_updates_per_week_and_work_per_day() -> None:
     fleet = report()["fleet"]
     assert [(w["week"], w["updates"]) for w in fleet["updates_per_week"]] == [
         ("2026-10-26", 0), ("2026-11-02", 0), ("2026-11-09", 1), ("2026-11-16", 0),
         ("2026-11-23", 1), ("2026-11-30", 0),
     ]  # fmt: skip
-    days = {d["day"]: d for d in fleet["operations_per_day"]}
+    days = {d["day"]: d for d in fleet["per_day"]}
     assert len(days) == 30
-    assert (days["2026-11-10"]["tasks"], days["2026-11-10"]["operations"]) == (2, 3)
+    ten = days["2026-11-10"]
+    assert (ten["tasks"], ten["operations"], ten["requests"], ten["rate_limited"]) == (2, 3, 50, 1)
+    assert days["2026-11-30"]["requests"] == 5
 
 
 def test_days_are_local_to_the_zone() -> None:
@@ -165,4 +167,4 @@ def test_an_empty_period_still_makes_a_report() -> None:
     doc = to_document(built)
     assert doc["sites"] == [] and doc["fleet"]["uptime"]["share"] is None
     assert render_html(built).count("<svg") == 3
-    assert date.fromisoformat(doc["fleet"]["operations_per_day"][0]["day"]) == date(2026, 11, 1)
+    assert date.fromisoformat(doc["fleet"]["per_day"][0]["day"]) == date(2026, 11, 1)

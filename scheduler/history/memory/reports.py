@@ -70,6 +70,16 @@ class MemoryReportReads:
             for key, row in sorted(last.items())
         ]
 
+    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
+        since, until = aware(since), aware(until)
+        hours: dict[datetime, int] = {}
+        with self._s.lock:
+            for (_, minute), requests in self._s.request_minutes.items():
+                if since <= minute < until:
+                    hour = minute.replace(minute=0, second=0, microsecond=0)
+                    hours[hour] = hours.get(hour, 0) + requests
+        return hours
+
     def known_sites(self) -> set[str]:
         with self._s.lock:
             acted = {site for site, _, _ in self._s.site_actions}

@@ -91,18 +91,20 @@ class SqlReportReads:
         ]
 
     def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
-        # The minutes as stored (text on SQLite: parsed only to the hour), summed here: a month
-        # is some 43,000 rows per key, and truncating to the hour differs by dialect.
+        # Summed per hour in the database (a month is some 43,000 minutes per key): the hour
+        # as "YYYY-MM-DD HH" of SQLite's text, or PostgreSQL's UTC wall time truncated.
         minute = request_minutes.c.minute
-        query = select(type_coerce(minute, Text), request_minutes.c.requests).where(
-            minute >= since, minute < until
+        if self.db.postgres:
+            hour: Any = func.date_trunc("hour", func.timezone("UTC", minute))
+        else:
+            hour = func.substr(type_coerce(minute, Text), 1, 13)
+        query = (
+            select(hour.label("hour"), func.sum(request_minutes.c.requests))
+            .where(minute >= since, minute < until)
+            .group_by(hour)
         )
-        hours: dict[datetime, int] = {}
         with self.db.tx() as tx:
-            for at, requests in tx.execute(query):
-                hour = _hour(at)
-                hours[hour] = hours.get(hour, 0) + int(requests)
-        return hours
+            return {_hour(at): int(requests) for at, requests in tx.execute(query)}
 
     def known_sites(self) -> set[str]:
         query = union(select(site_actions.c.site).distinct(), select(inventory.c.site).distinct())
@@ -130,10 +132,10 @@ def _time(value: Any) -> datetime:
 
 
 def _hour(value: Any) -> datetime:
-    """The start of the hour of a time read as text (SQLite) or as a datetime (PostgreSQL)."""
+    """An hour's start: "YYYY-MM-DD HH" (SQLite) or a UTC wall time (PostgreSQL)."""
     if isinstance(value, str):
-        return datetime.fromisoformat(value[:13] + ":00").replace(tzinfo=UTC)
-    return utc(value).replace(minute=0, second=0, microsecond=0)
+        return datetime.fromisoformat(value + ":00").replace(tzinfo=UTC)
+    return utc(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
 
 
 def _json(value: Any) -> Any:

@@ -20,6 +20,11 @@ COPY migrations ./migrations
 RUN /opt/venv/bin/pip install --no-deps .
 
 FROM ${PYTHON_IMAGE}
+# Pango and a font for `report --format pdf`: WeasyPrint lays the report's text out with them
+# (no browser in the image). Nothing else the daemon runs needs a system package.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 scheduler \
     && useradd --system --uid 10001 --gid scheduler --home-dir /data --no-create-home scheduler \
     && mkdir -p /data && chown scheduler:scheduler /data

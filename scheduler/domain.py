@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from scheduler.blackouts import Blackout
+from scheduler.branding import ReportBranding
 from scheduler.rollout import HaltAfter, Rollout
 from scheduler.sandbox_values import SandboxSettings
 from scheduler.secret import Secret as Secret  # noqa: PLC0414 (re-exported: its old home)
@@ -273,6 +274,7 @@ class Config:
     notify: Notify = Notify()
     daemon: DaemonSettings = DaemonSettings()
     blackouts: tuple[Blackout, ...] = ()  # every job's slots inside one are skipped
+    report: ReportBranding = field(default_factory=ReportBranding)  # `report:`: reports
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)

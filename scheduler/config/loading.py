@@ -14,6 +14,7 @@ from scheduler.config.blackouts import blackouts_of
 from scheduler.config.interpolate import interpolate
 from scheduler.config.jobs import jobs_of, top_zone
 from scheduler.config.problems import Problems, validate_leniently
+from scheduler.config.report import report_branding
 from scheduler.config.settings import (
     DEFAULT_CONFIG,
     ENV_CONFIG,
@@ -64,10 +65,14 @@ def parse(
     if "kinsta" not in wrong:  # which companies there are is not known
         check_companies(raw, kinsta, jobs, problems, require_api_key=require_api_key)
     smtp = smtp_settings(raw.notify, env, problems)
+    branding, logo_problem = report_branding(raw.report, file)
+    if logo_problem is not None:
+        problems.add(("report", "logo"), logo_problem)
     if problems.items:
         raise ConfigError(problems.sorted())
     config = _config(raw, text, file, zone, jobs, kinsta=kinsta, override=override)
-    return replace(config, notify=notify_settings(raw.notify, smtp), blackouts=blackouts)
+    notify = notify_settings(raw.notify, smtp)
+    return replace(config, notify=notify, blackouts=blackouts, report=branding)
 
 
 def _read(text: str, file: str, env: Mapping[str, str]) -> tuple[Problems, dict[str, Any]]:

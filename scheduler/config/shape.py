@@ -1,6 +1,5 @@
-"""The shape of jobs.yaml as pydantic models (each job validated on its own, so one bad job
-hides no other). Nothing outside the config package sees these models; actions' options models
-live beside their actions."""
+"""The shape of jobs.yaml as pydantic models (each job validated on its own: one bad job hides
+no other). Only the config package sees them; actions' options models live beside their actions."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from scheduler.config.report import ReportModel
 from scheduler.config.slack import SlackCommandsModel
 from scheduler.domain import HEARTBEAT_START, MAX_CONCURRENCY, RateLimits
 from scheduler.sandbox_values import (
@@ -123,8 +123,7 @@ class KinstaModel(_Model):
     api_key: str | None = None
     company_id: str | None = None
     api_url: str | None = None
-    # No longer used (the applications/static sites/databases client is gone): still accepted,
-    # and still checked as a URL, so that an existing jobs.yaml keeps validating.
+    # No longer used (the hosting client is gone): still accepted and checked as a URL.
     hosting_api_url: str | None = None
     site_base_url: str | None = None
     companies: list[_Company] = []
@@ -447,4 +446,5 @@ class FileModel(_Model):
     notify: NotifyModel = NotifyModel()
     daemon: _Daemon = _Daemon()
     blackouts: list[Any] = []  # each checked on its own (config/blackouts.py)
+    report: ReportModel = ReportModel()  # client reports' branding (config/report.py)
     jobs: list[Any] = []  # each job is validated on its own, so one bad job hides no other

@@ -15,6 +15,7 @@ from scheduler.history.maintenance import SqlMaintenance
 from scheduler.history.pauses import SqlPauseBook
 from scheduler.history.quarantine import SqlQuarantine
 from scheduler.history.queries import SqlHistoryQueries
+from scheduler.history.reports import SqlReportReads
 from scheduler.history.runs import SqlRunLedger
 from scheduler.history.sql import Database
 from scheduler.history.store import HistoryStore, RetryPolicy
@@ -44,6 +45,7 @@ def sql_store(
         maintenance=SqlMaintenance(db),
         quarantine=SqlQuarantine(db),
         pauses=SqlPauseBook(db),
+        reports=SqlReportReads(db),
         requests=SqlRequestLog(db),
         sites=SqlSiteReads(db),
         retry=retry,

@@ -19,6 +19,7 @@ from scheduler.ports import (
     RunLedger,
     TaskLog,
 )
+from scheduler.reporting import ReportReads
 from scheduler.usage import RequestLog
 
 
@@ -46,6 +47,7 @@ class HistoryStore:
     maintenance: Maintenance
     quarantine: Quarantine
     pauses: PauseBook
+    reports: ReportReads
     requests: RequestLog
     sites: SiteReads
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -103,6 +103,9 @@ def test_the_dockerfile_uses_the_entrypoint_and_the_lock() -> None:
     assert "COPY deploy/entrypoint.sh /usr/local/bin/kinsta-scheduler-entrypoint" in text
     assert 'ENTRYPOINT ["kinsta-scheduler-entrypoint"]' in text
     assert "--require-hashes -r requirements.lock" in text
+    # report --format pdf: WeasyPrint's Pango and a font, in the image the daemon runs from
+    final = text.rsplit("\nFROM ", 1)[1]
+    assert "libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core" in final
 
 
 def test_both_stages_start_from_the_base_image_pinned_by_digest() -> None:

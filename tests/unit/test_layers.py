@@ -41,6 +41,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "scheduler.slack.signing",
             "scheduler.slack.commands",
             "scheduler.charts",
+            "scheduler.reporting",
+            "scheduler.branding",
             "scheduler.usage",
             "scheduler.fleetquery",
         ),
@@ -56,6 +58,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (3, "config", ("scheduler.config", "scheduler.planning")),
     # running jobs; the effects that follow runs (subscribers of the bus)
     (4, "run", ("scheduler.run", "scheduler.runner", "scheduler.recovery")),
+    # client reports: assembled from history, rendered as HTML (Jinja2), JSON and PDF
+    (4, "reports", ("scheduler.reports",)),
     (
         4,
         "effects",
@@ -82,6 +86,7 @@ CONFINED = {
     "alembic": ("scheduler.history",),
     "yaml": ("scheduler.config",),
     "apscheduler": ("scheduler.daemon.wiring", "scheduler.schedules"),
+    "weasyprint": ("scheduler.reports.pdf",),  # report --format pdf
 }
 # Modules inside a layer that must stay free of the rest of it.
 INNER = {

@@ -13,6 +13,7 @@ from scheduler.history.memory.records import (
     MemoryHistoryQueries,
     MemoryMaintenance,
 )
+from scheduler.history.memory.reports import MemoryReportReads
 from scheduler.history.memory.runs import MemoryRunLedger
 from scheduler.history.memory.state import MemoryState
 from scheduler.history.memory.tasks import MemoryEnvironmentLocks, MemoryTaskLog
@@ -35,6 +36,7 @@ def memory_store(state: MemoryState | None = None) -> HistoryStore:
         maintenance=MemoryMaintenance(state),
         quarantine=MemoryQuarantine(state),
         pauses=MemoryPauseBook(state),
+        reports=MemoryReportReads(state),
         requests=MemoryRequestLog(state),
         sites=MemorySiteReads(state),
     )

@@ -1,0 +1,117 @@
+"""The reads of client reports in memory (scheduler.reporting.ReportReads), as the SQL store
+answers them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
+
+from scheduler.domain import InventorySnapshot
+from scheduler.history.memory.state import InventoryRow, MemoryState, TaskRow, aware, copied
+from scheduler.reporting import ENDED, InventoryEdge, PeriodTask
+
+
+class MemoryReportReads:
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    def period_tasks(
+        self, since: datetime, until: datetime, sites: Collection[str] | None = None
+    ) -> list[PeriodTask]:
+        since, until = aware(since), aware(until)
+        wanted = None if sites is None else set(sites)
+        with self._s.lock:
+            ops: dict[int, int] = {}
+            for op in self._s.operations.values():
+                ops[op.task_id] = ops.get(op.task_id, 0) + 1
+            found = [
+                self._task(t, ops.get(t.id, 0))
+                for t in self._s.tasks.values()
+                if since <= self._s.runs[t.run_id].scheduled_for < until
+                and t.status in ENDED
+                and (wanted is None or t.site in wanted)
+            ]
+        return sorted(found, key=lambda t: (t.at, t.task_id))
+
+    def _task(self, row: TaskRow, operations: int) -> PeriodTask:
+        run = self._s.runs[row.run_id]
+        return PeriodTask(
+            task_id=row.id,
+            run_id=row.run_id,
+            job_id=run.job_id,
+            site=row.site,
+            environment=row.environment,
+            action=row.action,
+            status=row.status,
+            at=row.finished_at or row.started_at or run.scheduled_for,
+            message=row.message,
+            versions_before=copied(row.versions_before),
+            versions_after=copied(row.versions_after),
+            result=copied(row.result),
+            operations=operations,
+        )
+
+    def inventory_edges(
+        self, since: datetime, until: datetime, sites: Collection[str] | None = None
+    ) -> list[InventoryEdge]:
+        since, until = aware(since), aware(until)
+        wanted = None if sites is None else set(sites)
+        with self._s.lock:
+            rows = [
+                r for r in self._s.inventory.values() if wanted is None or r.snapshot.site in wanted
+            ]
+            last = _best(rows, lambda at: at < until, newest=True)
+            first = _best(rows, lambda at: at <= since, newest=True)
+            inside = _best(rows, lambda at: since < at < until, newest=False)
+        return [
+            InventoryEdge(
+                key[0], key[1], copied_snapshot(first.get(key) or inside[key]), copied_snapshot(row)
+            )
+            for key, row in sorted(last.items())
+        ]
+
+    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
+        since, until = aware(since), aware(until)
+        hours: dict[datetime, int] = {}
+        with self._s.lock:
+            for (_, minute), requests in self._s.request_minutes.items():
+                if since <= minute < until:
+                    hour = minute.replace(minute=0, second=0, microsecond=0)
+                    hours[hour] = hours.get(hour, 0) + requests
+        return hours
+
+    def known_sites(self) -> set[str]:
+        with self._s.lock:
+            acted = {site for site, _, _ in self._s.site_actions}
+            return acted | {r.snapshot.site for r in self._s.inventory.values()}
+
+
+def _best(
+    rows: Iterable[InventoryRow], keep: Callable[[datetime], bool], *, newest: bool
+) -> dict[tuple[str, str], InventoryRow]:
+    best: dict[tuple[str, str], InventoryRow] = {}
+    for row in rows:
+        if not keep(row.snapshot.taken_at):
+            continue
+        key = (row.snapshot.site, row.snapshot.environment)
+        mine, theirs = (row.snapshot.taken_at, row.id), None
+        if key in best:
+            theirs = (best[key].snapshot.taken_at, best[key].id)
+        if theirs is None or (mine > theirs if newest else mine < theirs):
+            best[key] = row
+    return best
+
+
+def copied_snapshot(row: InventoryRow) -> InventorySnapshot:
+    snapshot = row.snapshot
+    return InventorySnapshot(
+        site=snapshot.site,
+        environment=snapshot.environment,
+        taken_at=snapshot.taken_at,
+        php_version=snapshot.php_version,
+        wordpress_version=snapshot.wordpress_version,
+        plugins=tuple(copied(list(snapshot.plugins))),
+        themes=tuple(copied(list(snapshot.themes))),
+        backups=tuple(copied(list(snapshot.backups))),
+        run_id=snapshot.run_id,
+    )

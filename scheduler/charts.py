@@ -11,6 +11,7 @@ optional limit: requests per minute against the company's budget)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -35,20 +36,23 @@ def _number(value: float) -> str:
     return f"{value:g}" if value != int(value) else str(int(value))
 
 
-def _nice_top(value: float) -> float:
-    """A round axis top at or above value (1, 2, 2.5 or 5 times a power of ten)."""
+def _nice_step(value: float) -> float:
+    """A round step (1, 2 or 5 times a power of ten) that reaches value in at most five."""
 
     if value <= 0:
-        return 1.0
-    power = 1.0
-    while power * 10 <= value:
-        power *= 10
-    while power > value:
-        power /= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * power >= value:
+        return 0.2  # an empty chart: 0 to 1 in fifths
+    power = 10.0 ** math.floor(math.log10(value / 5))
+    for step in (1, 2, 5, 10):
+        if step * power * 5 >= value * (1 - 1e-9):
             return step * power
     return 10 * power  # pragma: no cover - the loop always returns
+
+
+def _nice_top(value: float) -> float:
+    """The axis top: the first multiple of the round step at or above value."""
+
+    step = _nice_step(value)
+    return 1.0 if value <= 0 else step * math.ceil(value / step - 1e-9)
 
 
 def _frame(title: str, width: int, height: int, body: list[str]) -> str:
@@ -65,18 +69,20 @@ def _frame(title: str, width: int, height: int, body: list[str]) -> str:
 
 
 def _axis(top: float, width: int, height: int, unit: str) -> list[str]:
-    """The y axis: four grid lines with their values."""
+    """The y axis: a grid line at each round step up to the top, with its value."""
 
     parts = []
     plot_h = height - _PAD_TOP - _PAD_BOTTOM
-    for i in range(5):
-        value = top * i / 4
-        y = _PAD_TOP + plot_h - plot_h * i / 4
+    step = _nice_step(top)
+    count = max(round(top / step), 1)
+    for i in range(count + 1):
+        value = step * i
+        y = _PAD_TOP + plot_h - plot_h * i / count
         parts.append(
             f'<line x1="{_PAD_LEFT}" x2="{width - _PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             'stroke="#ddd" stroke-width="1"/>'
             f'<text x="{_PAD_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#555">'
-            f"{escape(_number(round(value, 2)))}{escape(unit)}</text>"
+            f"{escape(_number(round(value, 6)))}{escape(unit)}</text>"
         )
     return parts
 

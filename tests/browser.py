@@ -77,14 +77,15 @@ class Browser:
         entries: list[dict[str, Any]] = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
         return [str(e["message"]) for e in entries if e.get("level") == "SEVERE"]
 
-    def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
-        """A PNG of the page; with full_page the window grows to the page's height first."""
+    def screenshot(self, path: Path, *, full_page: bool = True, max_height: int = 6000) -> Path:
+        """A PNG of the page; with full_page the window grows to the page's height first (at
+        most max_height pixels: the top of a long page)."""
 
         path.parent.mkdir(parents=True, exist_ok=True)
         if full_page:
             height = int(self.driver.execute_script("return document.body.scrollHeight"))
             width = int(self.driver.get_window_size()["width"])
-            self.driver.set_window_size(width, min(max(height + 40, 600), 6000))
+            self.driver.set_window_size(width, min(max(height + 40, 600), max_height))
         self.driver.save_screenshot(str(path))
         return path
 

@@ -96,7 +96,7 @@ def _photograph(browser: Browser, base: str, cli: Cli, out: Path) -> list[Path]:
         errors = browser.console_errors()
         if errors:
             raise SystemExit(f"{urls[name]}: console errors {errors}")
-        shots.append(browser.screenshot(out / f"dashboard-{name}.png"))
+        shots.append(browser.screenshot(out / f"dashboard-{name}.png", max_height=1600))
     return shots
 
 

@@ -73,6 +73,26 @@ def test_mismatched_lengths_are_refused() -> None:
         charts.line("t", ["a"], [1, 2])
 
 
-@pytest.mark.parametrize(("peak", "top"), [(0, 1), (7, 10), (120, 200), (1.2, 2), (45, 50)])
-def test_axis_tops_are_round(peak: float, top: float) -> None:
-    assert charts._nice_top(peak) == top
+@pytest.mark.parametrize(
+    ("peak", "top", "step"),
+    [
+        (0, 1, 0.2),
+        (7, 8, 2),
+        (23, 25, 5),
+        (120, 150, 50),
+        (1.2, 1.5, 0.5),
+        (45, 50, 10),
+        (263, 300, 100),
+        (600, 600, 200),
+        (1, 1, 0.2),
+    ],
+)
+def test_axis_tops_and_steps_are_round(peak: float, top: float, step: float) -> None:
+    assert charts._nice_top(peak) == pytest.approx(top)
+    assert charts._nice_step(top) == pytest.approx(step)
+
+
+def test_the_axis_labels_are_round_numbers() -> None:
+    root = _parse(charts.bars("t", ["a"], [charts.Series("x", [23])]))
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert labels == ["0", "5", "10", "15", "20", "25"]

@@ -39,9 +39,11 @@ lock: $(BIN)/python
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
 
-## Install, then run the daemon on the built-in sandbox with the embedded SQLite history.
+## Install, then run the daemon on the built-in sandbox with the embedded SQLite history, its
+## dashboard on http://127.0.0.1:$(HTTP_PORT)/ (loopback only).
+HTTP_PORT ?= 8787
 sandbox: install
-	$(BIN)/kinsta-scheduler --config $(CONFIG) run --sandbox
+	$(BIN)/kinsta-scheduler --config $(CONFIG) run --sandbox --http-port $(HTTP_PORT)
 
 ## The README's pictures (docs/*.png), made from the sandbox by the real CLI, daemon and
 ## chromium: each dashboard page and a client report's first page (tests/screenshots.py).

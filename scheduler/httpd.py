@@ -63,6 +63,16 @@ class Response:
 
 Handler = Callable[[Request], Response]
 
+MAX_NUMBER_DIGITS = 9  # a page, a count of days, a run id: never more than this
+
+
+def number(text: str | None) -> int | None:
+    """A whole number given in a path or query (ASCII digits, at most MAX_NUMBER_DIGITS);
+    None for anything else (`²`, `-1`, 10,000 digits), so no request can make int() raise."""
+    if text is None or not (0 < len(text) <= MAX_NUMBER_DIGITS):
+        return None
+    return int(text) if text.isascii() and text.isdigit() else None
+
 
 class Routes:
     """The route table: (method, path) -> handler. A path's segment written `{name}` matches

@@ -34,7 +34,7 @@ from scheduler.domain import Config, CronSchedule
 from scheduler.errors import NotFoundError
 from scheduler.fleetquery import STATUSES
 from scheduler.history import HistoryStore, RunFilter
-from scheduler.httpd import Request, Response, Routes
+from scheduler.httpd import Request, Response, Routes, number
 from scheduler.views import documents
 from scheduler.views.plan import plan_rows
 from scheduler.web import budget, fleet, timeline, times
@@ -77,10 +77,16 @@ class Sources:
 
 
 class Dashboard:
-    def __init__(self, store: HistoryStore, sources: Sources, token: str | None = None) -> None:
+    def __init__(
+        self,
+        store: HistoryStore,
+        sources: Sources,
+        token: str | None = None,
+        hosts: str | None = None,
+    ) -> None:
         self._store = store
         self._sources = sources
-        self._gate = Gate(token)
+        self._gate = Gate(token, hosts)
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("scheduler.web", "templates"),
             autoescape=True,
@@ -182,7 +188,7 @@ class Dashboard:
             "page": "runs",
             "days": days,
             "lanes": timeline.lanes(runs, now, days),
-            "ticks": timeline.day_ticks(now, days),
+            "ticks": timeline.day_ticks(now, days, self._times().zone),
             "running": running,
             "refresh_s": REFRESH_S if running else None,
             "recent": runs[:50],
@@ -190,10 +196,10 @@ class Dashboard:
         return Page("runs.html", context, runs)
 
     def run_page(self, request: Request) -> Page:
-        text = request.params["run_id"]
-        if not text.isdigit():
-            raise NotFoundError(f"no run {text}")
-        document = documents.show_document(self._store, int(text))
+        run_id = number(request.params["run_id"])
+        if run_id is None:
+            raise NotFoundError("no such run")
+        document = documents.show_document(self._store, run_id)
         context = {"page": "runs", "run": document, "waits": self._waits(document)}
         return Page("run.html", context, document)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from scheduler.httpd import number
+
 MAX_HOURS = 48
 
 
@@ -21,8 +23,8 @@ class Usage:
 
 
 def hours_from(query: Mapping[str, str], default: int = 6) -> int:
-    text = query.get("hours", "")
-    return min(int(text), MAX_HOURS) if text.isdigit() and int(text) > 0 else default
+    hours = number(query.get("hours"))
+    return min(hours, MAX_HOURS) if hours else default
 
 
 def usage(

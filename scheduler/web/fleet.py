@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from scheduler.fleetquery import SiteQuery, site_status
-from scheduler.views.documents import PER_PAGE, site_query
+from scheduler.httpd import number
+from scheduler.views.documents import MAX_PER_PAGE, PER_PAGE, site_query
 
 BACKUP_ACTIONS = ("backup",)
 
@@ -42,17 +43,16 @@ class FleetFilter:
             text = (query.get(name) or "").strip()
             return text or None
 
-        def number(name: str) -> int | None:
-            text = value(name)
-            return int(text) if text is not None and text.isdigit() else None
+        def positive(name: str) -> int | None:
+            return number(value(name)) or None
 
         return cls(
             value("label"),
             value("company"),
             value("status"),
             value("q"),
-            number("page"),
-            number("per_page") or PER_PAGE,
+            positive("page"),
+            min(positive("per_page") or PER_PAGE, MAX_PER_PAGE),
         )
 
     def site_query(self, facts: Mapping[str, SiteFact], *, page: int | None) -> SiteQuery:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
+
+from scheduler.httpd import number
 
 MAX_DAYS = 31
 
@@ -27,8 +29,8 @@ class Lane:
 
 
 def days_from(query: Mapping[str, str], default: int = 7) -> int:
-    text = query.get("days", "")
-    return min(int(text), MAX_DAYS) if text.isdigit() and int(text) > 0 else default
+    days = number(query.get("days"))
+    return min(days, MAX_DAYS) if days else default
 
 
 def lanes(runs: Sequence[Mapping[str, Any]], now: datetime, days: int) -> list[Lane]:
@@ -49,16 +51,16 @@ def lanes(runs: Sequence[Mapping[str, Any]], now: datetime, days: int) -> list[L
             for job in sorted(by_job)]  # fmt: skip
 
 
-def day_ticks(now: datetime, days: int) -> list[tuple[float, str]]:
-    """(left %, "Mon 24") for each midnight (UTC) on the strip."""
+def day_ticks(now: datetime, days: int, zone: tzinfo = UTC) -> list[tuple[float, str]]:
+    """(left %, "Mon 24") for each midnight in `zone` (the page's) on the strip; a day of 23
+    or 25 hours (DST) is placed by its real instant."""
     start = now - timedelta(days=days)
-    day = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    local = start.astimezone(zone).date() + timedelta(days=1)
     ticks = []
-    while day < now:
-        ticks.append(
-            (round((day - start).total_seconds() / (days * 864.0), 2), day.strftime("%a %d"))
-        )
-        day += timedelta(days=1)
+    while (midnight := datetime.combine(local, time(), zone).astimezone(UTC)) < now:
+        left = round((midnight - start).total_seconds() / (days * 864.0), 2)
+        ticks.append((left, f"{local:%a %d}"))
+        local += timedelta(days=1)
     return ticks
 
 

@@ -11,7 +11,7 @@ from scheduler.bootstrap import Services
 from scheduler.daemon import Daemon
 from scheduler.httpd import Routes
 from scheduler.web.app import Dashboard, Sources
-from scheduler.web.auth import TOKEN_ENV
+from scheduler.web.auth import HOSTS_ENV, TOKEN_ENV
 from scheduler.web.fleet import SiteFact
 
 
@@ -35,5 +35,7 @@ def dashboard_routes(services: Services, daemon: Daemon, host: str) -> Callable[
         facts=facts,
         companies=companies,
     )
-    dashboard = Dashboard(services.store, sources, os.environ.get(TOKEN_ENV))
+    dashboard = Dashboard(
+        services.store, sources, os.environ.get(TOKEN_ENV), os.environ.get(HOSTS_ENV)
+    )
     return lambda routes: dashboard.add_routes(routes, host)

@@ -74,7 +74,7 @@ class Served:
 
 
 @contextlib.contextmanager
-def _serve(tmp_path: Path, token: str | None = None) -> Iterator[Served]:
+def _serve(tmp_path: Path, token: str | None = None, hosts: str | None = None) -> Iterator[Served]:
     url = f"sqlite:///{tmp_path / 'history.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -90,7 +90,7 @@ def _serve(tmp_path: Path, token: str | None = None) -> Iterator[Served]:
         companies=lambda: {"fp-default": "default"},
     )
     routes = Routes().add("GET", "/healthz", lambda _r: Response.text(200, "ok"))
-    Dashboard(store, sources, token).add_routes(routes, "127.0.0.1")
+    Dashboard(store, sources, token, hosts).add_routes(routes, "127.0.0.1")
     server = HttpServer(routes, "127.0.0.1", 0).start()
     try:
         yield Served(f"http://127.0.0.1:{server.port}", url, path, runs)
@@ -258,9 +258,51 @@ def test_the_run_page_links_each_operation_and_the_governor_waits(served: Served
     assert 'href="#op-' in body and 'data-kind="rate_limited"' in body
 
 
-@pytest.mark.parametrize("path", ["/runs/999", "/runs/abc", "/runs/1/x"])
+@pytest.mark.parametrize(
+    "path",
+    ["/runs/999", "/runs/abc", "/runs/1/x", "/runs/99999999999999999999", "/runs/%C2%B2",
+     "/runs/%B2", "/runs/-1", "/runs/" + "9" * 5000],
+)  # fmt: skip
 def test_an_unknown_run_is_404(served: Served, path: str) -> None:
-    assert served.get(path)[0] == 404
+    with capture_logs() as logs:
+        assert served.get(path)[0] == 404
+    assert not [e for e in logs if e["event"] == "http.route_failed"]
+
+
+@pytest.mark.parametrize(
+    "query", ["page=%C2%B2", "page=" + "9" * 5000, "per_page=-5", "days=%C2%B2", "hours=1e9"]
+)
+def test_odd_numbers_in_a_query_fall_back_to_the_defaults(served: Served, query: str) -> None:
+    with capture_logs() as logs:
+        for path in ("/", "/runs", "/budget"):
+            assert served.get(f"{path}?{query}")[0] == 200, path
+    assert not [e for e in logs if e["event"] == "http.route_failed"]
+
+
+def test_a_page_holds_at_most_200_sites_and_says_so(served: Served) -> None:
+    """A per_page above the cap is the cap, for the page count and the links as for the rows."""
+    _, _, headers = served.get("/?per_page=100000&format=json")
+    assert headers["X-Total-Count"] == str(len(served.json("/?format=json")))
+    _, page, _ = served.get("/?per_page=100000")
+    assert "per_page=100000" not in page
+
+
+def test_without_a_token_only_this_machines_own_names_are_answered(served: Served) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends its own name."""
+    port = served.base.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "10.0.0.7"):
+        assert served.get("/", {"Host": host})[0] == 200, host
+    for host in (f"evil.example:{port}", "evil.example", "[::1", ""):
+        status, body, _ = served.get("/runs", {"Host": host})
+        assert status == 421 and "KINSTA_SCHEDULER_HTTP_HOSTS" in body, host
+    assert served.get("/healthz", {"Host": "evil.example"})[0] == 200  # only the pages
+
+
+def test_names_listed_in_http_hosts_are_answered(tmp_path: Path) -> None:
+    with _serve(tmp_path, hosts="scheduler.agency.example, Ops.Example") as served:
+        for host in ("scheduler.agency.example", "ops.example:8787", "127.0.0.1"):
+            assert served.get("/", {"Host": host})[0] == 200, host
+        assert served.get("/", {"Host": "other.example"})[0] == 421
 
 
 def test_the_schedule_page_marks_pauses_and_blackouts(served: Served) -> None:
@@ -292,9 +334,18 @@ def _check_the_gate(served: Served) -> None:
     except urllib.error.HTTPError as redirect:
         assert redirect.code == 303 and redirect.headers["Location"] == "/runs?days=3"
         cookie = redirect.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "s3cret" not in cookie
+    # Lax: a link from Slack or a mail opens the page with the cookie; the pages only read.
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "s3cret" not in cookie
+    assert "Max-Age=43200" in cookie
     assert served.get("/", {"Cookie": cookie.split(";")[0]})[0] == 200
     assert served.get("/", {"Cookie": "kinsta_scheduler_dashboard=forged"})[0] == 401
+    # A token is for any name (DNS rebinding cannot get it); `//host/x` does not leave the host.
+    assert served.get("/runs", {"Authorization": "Bearer s3cret", "Host": "x.example"})[0] == 200
+    try:
+        opener.open(served.base + "////runs?token=s3cret", timeout=10)
+        raise AssertionError("no redirect")
+    except urllib.error.HTTPError as redirect:
+        assert redirect.headers["Location"] == "/runs"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

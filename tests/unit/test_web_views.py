@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scheduler.fleetquery import SiteQuery
 from scheduler.web.budget import hours_from, usage
@@ -145,3 +146,22 @@ def test_requests_per_minute_fill_each_minute_of_each_company() -> None:
     ]
     assert len(found[0].values) == 60 and found[0].labels[-1] == "10:00"
     assert found[0].values[-2] == 30
+
+
+def test_a_page_size_over_the_cap_is_the_cap() -> None:
+    assert FleetFilter.from_query({"per_page": "1000"}).per_page == 200
+    assert FleetFilter.from_query({"per_page": "0", "page": "-2"}) == FleetFilter()
+
+
+def test_day_ticks_fall_on_midnights_of_the_pages_zone_across_dst() -> None:
+    """Amsterdam left summer time on 2026-10-25 (a 25-hour day): each tick is a local midnight."""
+    zone = ZoneInfo("Europe/Amsterdam")
+    now = datetime(2026, 10, 27, 12, 0, tzinfo=UTC)
+    ticks = day_ticks(now, 3, zone)
+    assert [label for _, label in ticks] == ["Sun 25", "Mon 26", "Tue 27"]
+    start = now - timedelta(days=3)
+    moments = [start + timedelta(seconds=left / 100 * 3 * 86400) for left, _ in ticks]
+    # Within the rounding of a percentage of three days (26 s) of a local midnight.
+    near = [(m + timedelta(minutes=1)).astimezone(zone) for m in moments]
+    assert [(n.hour, n.minute < 2) for n in near] == [(0, True)] * 3
+    assert [label for _, label in day_ticks(NOW, 2)] == ["Thu 26", "Fri 27"]  # UTC by default

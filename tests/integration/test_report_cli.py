@@ -164,6 +164,15 @@ def test_a_logo_gone_since_jobs_yaml_names_it(workdir: Path) -> None:
     assert b"jobs.yaml:6: report.logo: " in done.stderr and b"no such file" in done.stderr
 
 
+def test_a_logo_symlinked_to_the_environment_is_refused(workdir: Path) -> None:
+    (workdir / "logo.png").unlink()
+    (workdir / "logo.png").symlink_to("/proc/self/environ")
+    done = report(workdir, "--since", "30d", "--format", "html")
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"jobs.yaml:6: report.logo: " in done.stderr
+    assert b"environ is not a regular file" in done.stderr and b"Traceback" not in done.stderr
+
+
 def test_weasyprint_warns_of_nothing_in_the_report(caplog: pytest.LogCaptureFixture) -> None:
     """In this process, under pytest's filterwarnings=error: no Python warning, and WeasyPrint
     logs no CSS it ignored and no resource it could not fetch."""

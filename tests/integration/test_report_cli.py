@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import types
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -191,5 +192,21 @@ def test_without_pango_pdf_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
     from scheduler.reports.pdf import render_pdf
 
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if it could not be imported
-    with pytest.raises(BadInputError, match=r"need WeasyPrint and the system's Pango \(apt-get"):
+    with pytest.raises(
+        BadInputError, match=r"need WeasyPrint 68 or later and the system's Pango \(apt-get"
+    ):
+        render_pdf("<p>x</p>")
+
+
+def test_a_weasyprint_without_url_fetcher_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """WeasyPrint before 68 has no weasyprint.urls.URLFetcher: exit 2, not a traceback."""
+    from scheduler.reports.pdf import render_pdf
+
+    old = types.ModuleType("weasyprint")  # a module, not a package: no weasyprint.urls
+    old.HTML = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "weasyprint", old)
+    monkeypatch.delitem(sys.modules, "weasyprint.urls", raising=False)
+    with pytest.raises(BadInputError, match=r"WeasyPrint 68 or later .*weasyprint\.urls"):
         render_pdf("<p>x</p>")

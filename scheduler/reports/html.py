@@ -28,7 +28,12 @@ STATUS_COLOURS = {
     "skipped": "#999999",
 }
 NONE = "\u2013"  # an en dash: nothing to show
-CHART_TITLES = ("Updates per week", "Outcomes per action", "Request budget: requests per day")
+BUDGET = "Request budget"  # then whose: the fleet's budget label (reports/model.BudgetScope)
+CHART_TITLES = (
+    "Updates per week",
+    "Outcomes per action",
+    f"{BUDGET}: requests per day, every API key",
+)
 
 
 def _environment() -> Environment:
@@ -77,7 +82,8 @@ def report_charts(document: dict[str, Any]) -> list[Markup]:
     per_action = charts.bars(CHART_TITLES[1], actions, series)
     days = fleet["per_day"]
     labels, requests = [d["day"][5:] for d in days], [d["requests"] for d in days]
-    budget = charts.line(CHART_TITLES[2], labels, requests, name="requests")
+    title = f"{BUDGET}: {fleet['budget']['label']}"
+    budget = charts.line(title, labels, requests, name="requests")
     return [Markup(updates), Markup(per_action), Markup(budget)]  # noqa: S704 (escaped in charts)
 
 

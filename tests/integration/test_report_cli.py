@@ -21,8 +21,10 @@ from scheduler.branding import ReportBranding
 from scheduler.errors import BadInputError
 from scheduler.history import make_engine, memory_store, sql_store
 from scheduler.history.migrate import upgrade
+from scheduler.kinsta.governor import key_fingerprint
 from scheduler.reporting import month_period
 from scheduler.reports import Selection, gather, render_html
+from scheduler.usage import RequestMinute
 from tests.report_history import seed
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
@@ -82,6 +84,30 @@ def test_a_site_and_a_company(workdir: Path) -> None:
     done = report(workdir, "--month", "2026-11", "--format", "json", "--company", "default")
     doc = json.loads(done.stdout)
     assert doc["filters"] == {"company": "default"} and len(doc["sites"]) == 2
+
+
+def test_a_company_report_counts_its_keys_requests_only(workdir: Path) -> None:
+    """The seeded requests are other keys' (key-a, key-b): the company's key sent 9."""
+    engine = make_engine(f"sqlite:///{workdir / 'kinsta-scheduler.db'}")
+    minute = datetime(2026, 11, 12, 8, 30, tzinfo=UTC)
+    sql_store(engine).requests.add_request_minutes(
+        [RequestMinute(key_fingerprint("k-test"), minute, 9)]
+    )
+    engine.dispose()
+    done = report(workdir, "--month", "2026-11", "--format", "json", "--company", "default")
+    fleet = json.loads(done.stdout)["fleet"]
+    assert sum(d["requests"] for d in fleet["per_day"]) == 9
+    assert sum(d["rate_limited"] for d in fleet["per_day"]) == 0  # the 429 was key-a's
+    assert fleet["budget"]["label"] == "requests per day, company default"
+    everyone = json.loads(report(workdir, "--month", "2026-11", "--format", "json").stdout)
+    assert sum(d["requests"] for d in everyone["fleet"]["per_day"]) == 55 + 9
+
+
+def test_a_company_without_its_key_cannot_have_its_budget_told(workdir: Path) -> None:
+    (workdir / "jobs.yaml").write_text(JOBS.replace("kinsta: {api_key: k-test}", "kinsta: {}"))
+    done = report(workdir, "--month", "2026-11", "--format", "json", "--company", "default")
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"--company default: its API key is not set" in done.stderr
 
 
 def test_html_to_a_file_with_the_logo_and_charts(workdir: Path) -> None:

@@ -90,8 +90,28 @@ def sandbox_operation_ids() -> str:
 def start_sandbox(config: Config) -> SandboxServer:
     """The in-process sandbox of --sandbox, enforcing the limits the governor is configured
     with (jobs.yaml's rate_limits), so that the two agree."""
+    options = sandbox_options(config)
+    try:
+        sandbox = Sandbox(options)
+    except UnmatchedOffer as exc:  # it depends on the fleet the seed makes: known only now
+        field = f"sandbox.offers.{exc.index}"
+        raise ConfigError([Problem(config.path, None, str(exc), field=field)]) from exc
+    return SandboxServer(sandbox).start()
+
+
+def key_scopes(config: Config, *, sandbox: bool) -> dict[str, str | None]:
+    """Each company's key fingerprint, what its requests and governor events are recorded
+    under (the sandbox's keys with --sandbox); None for a company whose key is not set."""
+    companies = config.kinsta.all_companies()
+    if sandbox:
+        keys = sandbox_options(config).keys()
+        return {c.name: key_fingerprint(k) for c, k in zip(companies, keys, strict=True)}
+    return {c.name: key_fingerprint(c.api_key.reveal()) if c.api_key else None for c in companies}
+
+
+def sandbox_options(config: Config) -> SandboxOptions:
     limits = config.kinsta.rate_limits
-    options = SandboxOptions(
+    return SandboxOptions(
         sites=config.sandbox.sites,
         seed=config.sandbox.seed,
         time_scale=config.sandbox.time_scale,
@@ -108,12 +128,6 @@ def start_sandbox(config: Config) -> SandboxServer:
         offers=config.sandbox.offers,
         seeded_updates=config.sandbox.seeded_updates,
     )
-    try:
-        sandbox = Sandbox(options)
-    except UnmatchedOffer as exc:  # it depends on the fleet the seed makes: known only now
-        field = f"sandbox.offers.{exc.index}"
-        raise ConfigError([Problem(config.path, None, str(exc), field=field)]) from exc
-    return SandboxServer(sandbox).start()
 
 
 def ip_bucket_key(limits: RateLimits) -> str:

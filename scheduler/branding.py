@@ -44,6 +44,28 @@ LOGO_TYPES = {
     ".webp": "image/webp",
 }
 MAX_LOGO_BYTES = 2_000_000
+# How each kind of image begins: a logo's first bytes must be its suffix's kind, so a file that
+# is no image (a symlink to /proc/self/environ named logo.png) never reaches a client's report.
+_WEBP = re.compile(rb"^RIFF.{4}WEBP", re.DOTALL)
+LOGO_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/svg+xml": (b"<svg", b"<?xml"),
+}
+
+
+def image_problem(suffix: str, data: bytes) -> str | None:
+    """Why `data` is not an image of the kind `suffix` names; None when it is."""
+    media = LOGO_TYPES.get(suffix.lower())
+    if media is None:
+        return f"{suffix or 'no suffix'}: not an image type ({', '.join(sorted(LOGO_TYPES))})"
+    if media == "image/webp":
+        ok = _WEBP.match(data) is not None
+    else:
+        head = data.removeprefix(b"\xef\xbb\xbf").lstrip() if media == "image/svg+xml" else data
+        ok = head.startswith(LOGO_MAGIC[media])
+    return None if ok else f"its content is not a {suffix.lower().lstrip('.')} image"
 
 
 def colour_problem(value: str) -> str | None:

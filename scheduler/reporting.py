@@ -17,6 +17,7 @@ from scheduler.errors import BadInputError
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SINCE = re.compile(r"^(\d+)\s*(h|d|w)$")
 MAX_SINCE_DAYS = 3660  # ten years: a longer report is a typo
+RATE_LIMITED = "rate_limited"  # the governor event of a 429
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,16 @@ class ReportReads(Protocol):
     def known_sites(self) -> set[str]:
         """Every site history has a task outcome or an inventory snapshot of."""
 
-    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
-        """Requests sent to Kinsta (every key) per hour of [since, until) that had any, by
-        the hour's start (UTC), from the requests per minute the governors record."""
+    def requests_by_hour(
+        self, since: datetime, until: datetime, scopes: Collection[str] | None = None
+    ) -> dict[datetime, int]:
+        """Requests sent to Kinsta per hour of [since, until) that had any, by the hour's start
+        (UTC), from the requests per minute the governors record; of the keys whose
+        fingerprints are `scopes` (None: every key)."""
+
+    def rate_limited_by_minute(
+        self, since: datetime, until: datetime, scopes: Collection[str] | None = None
+    ) -> dict[datetime, int]:
+        """Kinsta's 429s (the governors' `rate_limited` events) per minute of [since, until)
+        that had any, by the minute's start (UTC); every one in the window, however many; of
+        the keys whose fingerprints are `scopes` (None: every key)."""

@@ -64,8 +64,9 @@ def report(
     if label is not None:
         chosen = with_label(chosen, label, _labels(config, sandbox=sandbox))
     asked = {"sites": list(sites), "label": label, "company": company}
+    keys = _company_keys(config, company, sandbox=sandbox) if config and company else None
     branding = config.report if config else ReportBranding()
-    built = gather(store, period, selection(chosen, jobs, asked), branding, now)
+    built = gather(store, period, selection(chosen, jobs, asked, keys), branding, now)
     if fmt == "json":
         emit((render.to_json(to_document(built)) + "\n").encode(), out)
         return
@@ -76,6 +77,19 @@ def report(
     from scheduler.reports.pdf import render_pdf
 
     emit(render_pdf(html), out)
+
+
+def _company_keys(config: Config, company: str, *, sandbox: bool) -> dict[str, str]:
+    """The company's name -> its key's fingerprint: its request budget is counted by it."""
+    from scheduler.bootstrap import key_scopes
+
+    scope = key_scopes(config, sandbox=sandbox).get(company)
+    if scope is None:
+        raise BadInputError(
+            f"--company {company}: its API key is not set, so its requests cannot be told from "
+            "other companies' (set the key jobs.yaml names for it, or use --sandbox)"
+        )
+    return {company: scope}
 
 
 def _labels(config: Config | None, *, sandbox: bool) -> dict[str, Collection[str]]:

@@ -15,6 +15,7 @@ from scheduler.domain import InventorySnapshot, TaskStatus
 from scheduler.history.rows import utc
 from scheduler.history.sql import Database
 from scheduler.history.tables import (
+    governor_events,
     inventory,
     operations,
     request_minutes,
@@ -22,7 +23,7 @@ from scheduler.history.tables import (
     site_actions,
     tasks,
 )
-from scheduler.reporting import ENDED, InventoryEdge, PeriodTask
+from scheduler.reporting import ENDED, RATE_LIMITED, InventoryEdge, PeriodTask
 
 # Past this many sites a filter by name costs more than it saves: the period's tasks are read
 # by the runs' slot index and filtered here (a long IN list steers the planner to the site index,
@@ -90,21 +91,45 @@ class SqlReportReads:
             for (site, environment), snapshot in sorted(last.items())
         ]
 
-    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
-        # Summed per hour in the database (a month is some 43,000 minutes per key): the hour
-        # as "YYYY-MM-DD HH" of SQLite's text, or PostgreSQL's UTC wall time truncated.
+    def requests_by_hour(
+        self, since: datetime, until: datetime, scopes: Collection[str] | None = None
+    ) -> dict[datetime, int]:
+        # Summed per hour in the database (a month is some 43,000 minutes per key).
         minute = request_minutes.c.minute
-        if self.db.postgres:
-            hour: Any = func.date_trunc("hour", func.timezone("UTC", minute))
-        else:
-            hour = func.substr(type_coerce(minute, Text), 1, 13)
+        hour = self._truncated(minute, "hour")
         query = (
             select(hour.label("hour"), func.sum(request_minutes.c.requests))
             .where(minute >= since, minute < until)
             .group_by(hour)
         )
+        if scopes is not None:
+            query = query.where(request_minutes.c.scope.in_(sorted(set(scopes))))
         with self.db.tx() as tx:
-            return {_hour(at): int(requests) for at, requests in tx.execute(query)}
+            return {_truncated_time(at): int(requests) for at, requests in tx.execute(query)}
+
+    def rate_limited_by_minute(
+        self, since: datetime, until: datetime, scopes: Collection[str] | None = None
+    ) -> dict[datetime, int]:
+        # Counted in the database over exactly the window (on the events' time index): no
+        # limit, so a busy month after the period cannot crowd the period's 429s out.
+        at = governor_events.c.at
+        minute = self._truncated(at, "minute")
+        query = (
+            select(minute.label("minute"), func.count())
+            .where(at >= since, at < until, governor_events.c.kind == RATE_LIMITED)
+            .group_by(minute)
+        )
+        if scopes is not None:
+            query = query.where(governor_events.c.scope.in_(sorted(set(scopes))))
+        with self.db.tx() as tx:
+            return {_truncated_time(at): int(n) for at, n in tx.execute(query)}
+
+    def _truncated(self, column: Any, unit: str) -> Any:
+        """`column`'s hour or minute: PostgreSQL's UTC wall time truncated, or the start of
+        SQLite's text ("YYYY-MM-DD HH" or "YYYY-MM-DD HH:MM")."""
+        if self.db.postgres:
+            return func.date_trunc(unit, func.timezone("UTC", column))
+        return func.substr(type_coerce(column, Text), 1, 13 if unit == "hour" else 16)
 
     def known_sites(self) -> set[str]:
         query = union(select(site_actions.c.site).distinct(), select(inventory.c.site).distinct())
@@ -131,10 +156,12 @@ def _time(value: Any) -> datetime:
     return utc(value)
 
 
-def _hour(value: Any) -> datetime:
-    """An hour's start: "YYYY-MM-DD HH" (SQLite) or a UTC wall time (PostgreSQL)."""
+def _truncated_time(value: Any) -> datetime:
+    """An hour's or a minute's start: "YYYY-MM-DD HH[:MM]" (SQLite) or a UTC wall time
+    (PostgreSQL)."""
     if isinstance(value, str):
-        return datetime.fromisoformat(value + ":00").replace(tzinfo=UTC)
+        text = value + ":00" if len(value) == 13 else value
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
     return utc(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.reports.model import FORMAT, Report, SiteReport, iso, share
+from scheduler.reports.model import FORMAT, BudgetScope, Report, SiteReport, iso, share
 
 
 def to_document(report: Report) -> dict[str, Any]:
@@ -43,6 +43,7 @@ def to_document(report: Report) -> dict[str, Any]:
             "updates_per_week": [
                 {"week": monday.isoformat(), "updates": n} for monday, n in report.weeks
             ],
+            "budget": _budget(report.budget),
             "per_day": [
                 {
                     "day": d.day.isoformat(),
@@ -108,6 +109,11 @@ def site_document(site: SiteReport) -> dict[str, Any]:
         ],
         "outcomes": dict(sorted(site.outcomes.items())),
     }  # fmt: skip
+
+
+def _budget(budget: BudgetScope) -> dict[str, Any]:
+    companies = None if budget.companies is None else list(budget.companies)
+    return {"companies": companies, "narrowed_to_sites": budget.narrowed, "label": budget.label()}
 
 
 def _uptime(passed: int, total: int) -> dict[str, Any]:

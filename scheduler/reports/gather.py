@@ -1,6 +1,7 @@
-"""A client report assembled from history: three reads for every site at once (the period's
-tasks, the inventory at the period's edges, the governor's 429s), then plain assembly, so a
-report of a thousand sites costs what one of a few does plus the rows it shows."""
+"""A client report assembled from history: four reads for every site at once (the period's
+tasks, the inventory at the period's edges, requests per hour and the governor's 429s per
+minute, of the selected companies' keys), then plain assembly, so a report of a thousand sites
+costs what one of a few does plus the rows it shows."""
 
 from __future__ import annotations
 
@@ -15,20 +16,30 @@ from scheduler.domain import TaskStatus
 from scheduler.history.store import HistoryStore
 from scheduler.reporting import InventoryEdge, Period, PeriodTask, monday
 from scheduler.reports import extract
-from scheduler.reports.model import DayCount, HeldBack, Report, SiteReport, Versions
-
-RATE_LIMITED = "rate_limited"
-MAX_GOVERNOR_EVENTS = 100_000  # a month of 429s is far fewer; the read stays bounded
+from scheduler.reports.model import (
+    BudgetScope,
+    DayCount,
+    HeldBack,
+    Report,
+    SiteReport,
+    Versions,
+)
 
 
 @dataclass(frozen=True)
 class Selection:
     """Which sites a report covers: `sites` by name (None: every site with something in the
-    period), `jobs` only tasks of these jobs (a company's; None: any job)."""
+    period), `jobs` only tasks of these jobs (a company's; None: any job); `keys` the request
+    budget of these keys only (the fingerprints of `companies`' keys; None: every key)."""
 
     sites: tuple[str, ...] | None = None
     jobs: frozenset[str] | None = None
     filters: dict[str, Any] = field(default_factory=dict)  # as asked, for the record
+    keys: frozenset[str] | None = None
+    companies: tuple[str, ...] | None = None
+
+    def budget(self) -> BudgetScope:
+        return BudgetScope(self.companies, narrowed=self.sites is not None)
 
 
 def gather(
@@ -56,10 +67,7 @@ def gather(
             sites[edge.site].versions.append(_versions(edge))
     for site in sites.values():
         site.held_back = _still_held(site)
-    limited = _rate_limited(store, period)
-    requests: Counter[date] = Counter()
-    for hour, n in reads.requests_by_hour(period.start, period.end).items():
-        requests[period.local_day(hour)] += n
+    requests, limited = _budget(store, period, selection.keys)
     return Report(
         branding=branding,
         period=period,
@@ -68,6 +76,7 @@ def gather(
         sites=list(sites.values()),
         weeks=_weeks(period, sites.values()),
         days=_days(period, tasks, requests, limited),
+        budget=selection.budget(),
     )
 
 
@@ -120,11 +129,18 @@ def _versions(edge: InventoryEdge) -> Versions:
     )
 
 
-def _rate_limited(store: HistoryStore, period: Period) -> Counter[date]:
-    events = store.events.governor_events(since=period.start, limit=MAX_GOVERNOR_EVENTS)
-    return Counter(
-        period.local_day(e.at) for e in events if e.kind == RATE_LIMITED and e.at < period.end
-    )
+def _budget(
+    store: HistoryStore, period: Period, keys: frozenset[str] | None
+) -> tuple[Counter[date], Counter[date]]:
+    """Requests and 429s per local day of the period, of `keys` (None: every key)."""
+    reads, start, end = store.reports, period.start, period.end
+    requests: Counter[date] = Counter()
+    for hour, n in reads.requests_by_hour(start, end, keys).items():
+        requests[period.local_day(hour)] += n
+    limited: Counter[date] = Counter()
+    for minute, n in reads.rate_limited_by_minute(start, end, keys).items():
+        limited[period.local_day(minute)] += n
+    return requests, limited
 
 
 def _weeks(period: Period, sites: Iterable[SiteReport]) -> list[tuple[date, int]]:

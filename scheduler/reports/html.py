@@ -14,7 +14,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from scheduler import charts
-from scheduler.branding import LOGO_TYPES, MAX_LOGO_BYTES
+from scheduler.branding import LOGO_TYPES
+from scheduler.config.report import LogoRefused, read_logo
 from scheduler.errors import BadInputError
 from scheduler.reports.document import to_document
 from scheduler.reports.model import Report
@@ -27,7 +28,12 @@ STATUS_COLOURS = {
     "skipped": "#999999",
 }
 NONE = "\u2013"  # an en dash: nothing to show
-CHART_TITLES = ("Updates per week", "Outcomes per action", "Request budget: requests per day")
+BUDGET = "Request budget"  # then whose: the fleet's budget label (reports/model.BudgetScope)
+CHART_TITLES = (
+    "Updates per week",
+    "Outcomes per action",
+    f"{BUDGET}: requests per day, every API key",
+)
 
 
 def _environment() -> Environment:
@@ -76,7 +82,8 @@ def report_charts(document: dict[str, Any]) -> list[Markup]:
     per_action = charts.bars(CHART_TITLES[1], actions, series)
     days = fleet["per_day"]
     labels, requests = [d["day"][5:] for d in days], [d["requests"] for d in days]
-    budget = charts.line(CHART_TITLES[2], labels, requests, name="requests")
+    title = f"{BUDGET}: {fleet['budget']['label']}"
+    budget = charts.line(title, labels, requests, name="requests")
     return [Markup(updates), Markup(per_action), Markup(budget)]  # noqa: S704 (escaped in charts)
 
 
@@ -101,16 +108,15 @@ def site_summary(site: dict[str, Any]) -> dict[str, Any]:
 
 
 def logo_uri(path: str | None) -> str | None:
-    """The logo as a data URI (checked when jobs.yaml was loaded; read again now)."""
+    """The logo as a data URI (checked when jobs.yaml was loaded; read, and checked, again now:
+    the file may have changed since)."""
     if path is None:
         return None
     media = LOGO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise BadInputError(f"report.logo {path}: cannot read ({exc.strerror or exc})") from exc
-    if len(data) > MAX_LOGO_BYTES:
-        raise BadInputError(f"report.logo {path}: larger than {MAX_LOGO_BYTES:,} bytes")
+        data = read_logo(Path(path))
+    except LogoRefused as exc:
+        raise BadInputError(f"report.logo {exc}") from exc
     return f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"
 
 

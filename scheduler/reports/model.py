@@ -127,8 +127,27 @@ class DayCount:
     day: date
     tasks: int
     operations: int  # Kinsta operations the tasks started
-    requests: int  # requests sent to Kinsta, every key (recorded per minute by the governors)
-    rate_limited: int  # Kinsta's 429s that day (every site and company: the key's budget)
+    requests: int  # requests sent to Kinsta with the budget's keys (recorded per minute)
+    rate_limited: int  # Kinsta's 429s that day, of the budget's keys (every site of theirs)
+
+
+@dataclass(frozen=True)
+class BudgetScope:
+    """Whose request budget a report counts. Kinsta's limit is per API key, and requests are
+    recorded per key, not per site: the budget is a company's (its key's), or every key's, for
+    all the sites of those keys, even when the report shows only some of them (`narrowed`)."""
+
+    companies: tuple[str, ...] | None = None  # None: every key history recorded
+    narrowed: bool = False  # the report covers only some sites (--site, --label)
+
+    def label(self) -> str:
+        """What the counts are, said plainly: "requests per day, all sites of company acme"."""
+        if self.companies is None:
+            whose = "every API key"
+        else:
+            plural = "companies" if len(self.companies) > 1 else "company"
+            whose = f"{plural} {', '.join(self.companies)}"
+        return f"requests per day, {'all sites of ' if self.narrowed else ''}{whose}"
 
 
 @dataclass
@@ -140,6 +159,7 @@ class Report:
     sites: list[SiteReport]
     weeks: list[tuple[date, int]]  # Monday -> updates that week
     days: list[DayCount]
+    budget: BudgetScope = BudgetScope()
 
     def outcomes(self) -> dict[str, dict[str, int]]:
         found: dict[str, dict[str, int]] = {}

@@ -67,5 +67,13 @@ def selection(
     sites: tuple[str, ...] | None,
     jobs: frozenset[str] | None,
     asked: dict[str, Any],
+    keys: Mapping[str, str] | None = None,
 ) -> Selection:
-    return Selection(sites=sites, jobs=jobs, filters={k: v for k, v in asked.items() if v})
+    """`keys`: the selected companies' names -> their keys' fingerprints (None: every key)."""
+    return Selection(
+        sites=sites,
+        jobs=jobs,
+        filters={k: v for k, v in asked.items() if v},
+        keys=None if keys is None else frozenset(keys.values()),
+        companies=None if keys is None else tuple(sorted(keys)),
+    )

@@ -81,6 +81,34 @@ def test_requests_by_hour_of_every_key(store: HistoryStore) -> None:
     assert store.reports.requests_by_hour(DEC, datetime(2027, 1, 1, tzinfo=UTC)) == {DEC: 7}
 
 
+def test_requests_by_hour_of_some_keys(store: HistoryStore) -> None:
+    seed(store)
+    assert store.reports.requests_by_hour(NOV, DEC, ["key-b"]) == {
+        datetime(2026, 11, 10, 3, tzinfo=UTC): 2
+    }
+    assert store.reports.requests_by_hour(NOV, DEC, ["key-a", "key-b"]) == (
+        store.reports.requests_by_hour(NOV, DEC)
+    )
+    assert store.reports.requests_by_hour(NOV, DEC, []) == {}
+
+
+def test_rate_limited_by_minute_in_exactly_the_window(store: HistoryStore) -> None:
+    seed(store)  # 429s at 10 Nov 03:06 and 1 Dec 01:00 (key-a); a long_wait on 1 Nov
+    at = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC)
+    store.events.record_governor_event("key-b", "rate_limited", 1.0, "429", at)
+    store.events.record_governor_event("key-b", "rate_limited", 1.0, "429", at.replace(second=0))
+    assert store.reports.rate_limited_by_minute(NOV, DEC) == {
+        datetime(2026, 11, 10, 3, 6, tzinfo=UTC): 1,
+        datetime(2026, 11, 30, 23, 59, tzinfo=UTC): 2,
+    }
+    assert store.reports.rate_limited_by_minute(NOV, DEC, ["key-a"]) == {
+        datetime(2026, 11, 10, 3, 6, tzinfo=UTC): 1
+    }
+    assert store.reports.rate_limited_by_minute(DEC, datetime(2027, 1, 1, tzinfo=UTC)) == {
+        datetime(2026, 12, 1, 1, tzinfo=UTC): 1
+    }
+
+
 def test_known_sites(store: HistoryStore) -> None:
     assert store.reports.known_sites() == set()
     seed(store)

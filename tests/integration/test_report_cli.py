@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import types
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from scheduler.branding import ReportBranding
 from scheduler.errors import BadInputError
 from scheduler.history import make_engine, memory_store, sql_store
 from scheduler.history.migrate import upgrade
+from scheduler.kinsta.governor import key_fingerprint
 from scheduler.reporting import month_period
 from scheduler.reports import Selection, gather, render_html
+from scheduler.usage import RequestMinute
 from tests.report_history import seed
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
@@ -81,6 +84,30 @@ def test_a_site_and_a_company(workdir: Path) -> None:
     done = report(workdir, "--month", "2026-11", "--format", "json", "--company", "default")
     doc = json.loads(done.stdout)
     assert doc["filters"] == {"company": "default"} and len(doc["sites"]) == 2
+
+
+def test_a_company_report_counts_its_keys_requests_only(workdir: Path) -> None:
+    """The seeded requests are other keys' (key-a, key-b): the company's key sent 9."""
+    engine = make_engine(f"sqlite:///{workdir / 'kinsta-scheduler.db'}")
+    minute = datetime(2026, 11, 12, 8, 30, tzinfo=UTC)
+    sql_store(engine).requests.add_request_minutes(
+        [RequestMinute(key_fingerprint("k-test"), minute, 9)]
+    )
+    engine.dispose()
+    done = report(workdir, "--month", "2026-11", "--format", "json", "--company", "default")
+    fleet = json.loads(done.stdout)["fleet"]
+    assert sum(d["requests"] for d in fleet["per_day"]) == 9
+    assert sum(d["rate_limited"] for d in fleet["per_day"]) == 0  # the 429 was key-a's
+    assert fleet["budget"]["label"] == "requests per day, company default"
+    everyone = json.loads(report(workdir, "--month", "2026-11", "--format", "json").stdout)
+    assert sum(d["requests"] for d in everyone["fleet"]["per_day"]) == 55 + 9
+
+
+def test_a_company_without_its_key_cannot_have_its_budget_told(workdir: Path) -> None:
+    (workdir / "jobs.yaml").write_text(JOBS.replace("kinsta: {api_key: k-test}", "kinsta: {}"))
+    done = report(workdir, "--month", "2026-11", "--format", "json", "--company", "default")
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"--company default: its API key is not set" in done.stderr
 
 
 def test_html_to_a_file_with_the_logo_and_charts(workdir: Path) -> None:
@@ -164,6 +191,15 @@ def test_a_logo_gone_since_jobs_yaml_names_it(workdir: Path) -> None:
     assert b"jobs.yaml:6: report.logo: " in done.stderr and b"no such file" in done.stderr
 
 
+def test_a_logo_symlinked_to_the_environment_is_refused(workdir: Path) -> None:
+    (workdir / "logo.png").unlink()
+    (workdir / "logo.png").symlink_to("/proc/self/environ")
+    done = report(workdir, "--since", "30d", "--format", "html")
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"jobs.yaml:6: report.logo: " in done.stderr
+    assert b"environ is not a regular file" in done.stderr and b"Traceback" not in done.stderr
+
+
 def test_weasyprint_warns_of_nothing_in_the_report(caplog: pytest.LogCaptureFixture) -> None:
     """In this process, under pytest's filterwarnings=error: no Python warning, and WeasyPrint
     logs no CSS it ignored and no resource it could not fetch."""
@@ -182,5 +218,21 @@ def test_without_pango_pdf_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
     from scheduler.reports.pdf import render_pdf
 
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if it could not be imported
-    with pytest.raises(BadInputError, match=r"need WeasyPrint and the system's Pango \(apt-get"):
+    with pytest.raises(
+        BadInputError, match=r"need WeasyPrint 68 or later and the system's Pango \(apt-get"
+    ):
+        render_pdf("<p>x</p>")
+
+
+def test_a_weasyprint_without_url_fetcher_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """WeasyPrint before 68 has no weasyprint.urls.URLFetcher: exit 2, not a traceback."""
+    from scheduler.reports.pdf import render_pdf
+
+    old = types.ModuleType("weasyprint")  # a module, not a package: no weasyprint.urls
+    old.HTML = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "weasyprint", old)
+    monkeypatch.delitem(sys.modules, "weasyprint.urls", raising=False)
+    with pytest.raises(BadInputError, match=r"WeasyPrint 68 or later .*weasyprint\.urls"):
         render_pdf("<p>x</p>")

@@ -3,6 +3,7 @@ and the same report as JSON and as HTML with its charts."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from scheduler.history import memory_store
 from scheduler.reporting import month_period
 from scheduler.reports import Selection, gather, render_html, to_document
 from scheduler.reports.html import CHART_TITLES
-from scheduler.reports.selection import resolve_sites, with_label
+from scheduler.reports.selection import resolve_sites, selection, with_label
 from tests.report_history import ROLLED_BACK, seed
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
@@ -119,6 +120,59 @@ def test_a_company_is_the_work_of_its_jobs() -> None:
     assert doc["fleet"]["outcomes"] == {"update_themes": {"succeeded": 1}}
 
 
+def budget_of(doc: dict[str, Any]) -> tuple[int, int]:
+    days = doc["fleet"]["per_day"]
+    return sum(d["requests"] for d in days), sum(d["rate_limited"] for d in days)
+
+
+def test_a_company_report_counts_only_its_keys_budget() -> None:
+    """key-a sent 53 requests in November and had one 429, key-b sent 2: a report of key-b's
+    company shows its 2, not the agency's 55."""
+    assert budget_of(report()) == (55, 1)
+    doc = report(selection(None, frozenset({"weekly"}), {"company": "b"}, {"b": "key-b"}))
+    assert budget_of(doc) == (2, 0)
+    assert doc["fleet"]["budget"] == {
+        "companies": ["b"], "narrowed_to_sites": False, "label": "requests per day, company b",
+    }  # fmt: skip
+    assert budget_of(report(selection(None, None, {}, {"a": "key-a"}))) == (53, 1)
+
+
+def test_a_report_of_some_sites_says_its_budget_is_of_all_their_keys_sites() -> None:
+    doc = report(Selection(sites=("bakery",)))
+    assert doc["fleet"]["budget"] == {
+        "companies": None,
+        "narrowed_to_sites": True,
+        "label": "requests per day, all sites of every API key",
+    }
+    doc = report(selection(("bakery",), None, {"company": "b"}, {"b": "key-b"}))
+    assert doc["fleet"]["budget"]["label"] == "requests per day, all sites of company b"
+    store = memory_store()
+    seed(store)
+    built = gather(
+        store, month_period("2026-11", UTC), selection(("bakery",), None, {}, {"b": "key-b"}),
+        ReportBranding(), NOW,
+    )  # fmt: skip
+    assert "<title>Request budget: requests per day, all sites of company b</title>" in (
+        render_html(built)
+    )
+
+
+def test_every_429_of_a_past_month_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many governor events came after the period (once read newest first with a
+    limit, the period's own could fall off the end)."""
+    gathering = importlib.import_module("scheduler.reports.gather")  # the module, not gather()
+    monkeypatch.setattr(gathering, "MAX_GOVERNOR_EVENTS", 3, raising=False)
+    store = memory_store()
+    seed(store)
+    later = datetime(2027, 1, 5, tzinfo=UTC)
+    for n in range(5):
+        store.events.record_governor_event(
+            "key-a", "rate_limited", 1.0, "429", later.replace(minute=n)
+        )
+    built = gather(store, month_period("2026-11", UTC), Selection(), ReportBranding(), NOW)
+    assert budget_of(to_document(built))[1] == 1
+
+
 def test_sites_by_name_or_pattern() -> None:
     known = {"acme", "bakery", "shop-1", "shop-2"}
     assert resolve_sites(("shop-*", "acme"), known) == ("acme", "shop-1", "shop-2")
@@ -168,3 +222,17 @@ def test_an_empty_period_still_makes_a_report() -> None:
     assert doc["sites"] == [] and doc["fleet"]["uptime"]["share"] is None
     assert render_html(built).count("<svg") == 3
     assert date.fromisoformat(doc["fleet"]["per_day"][0]["day"]) == date(2026, 11, 1)
+
+
+def test_a_companys_budget_is_found_by_its_keys_fingerprint() -> None:
+    """As the governor names its requests: the key's (the sandbox's with --sandbox)."""
+    from scheduler.bootstrap import key_scopes, sandbox_options
+    from scheduler.config import parse
+    from scheduler.kinsta.governor import key_fingerprint
+
+    two = "version: 1\nkinsta:\n  companies: [{name: a, api_key: ka}, {name: b}]\n"
+    config = parse(two, "/nowhere/jobs.yaml", {})
+    assert key_scopes(config, sandbox=False) == {"a": key_fingerprint("ka"), "b": None}
+    options = sandbox_options(config)
+    sandbox_keys = [key_fingerprint(k) for k in options.keys()]  # noqa: SIM118 (not a dict)
+    assert list(key_scopes(config, sandbox=True).values()) == sandbox_keys

@@ -4,11 +4,11 @@ answers them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from scheduler.domain import InventorySnapshot
 from scheduler.history.memory.state import InventoryRow, MemoryState, TaskRow, aware, copied
-from scheduler.reporting import ENDED, InventoryEdge, PeriodTask
+from scheduler.reporting import ENDED, RATE_LIMITED, InventoryEdge, PeriodTask
 
 
 class MemoryReportReads:
@@ -70,15 +70,35 @@ class MemoryReportReads:
             for key, row in sorted(last.items())
         ]
 
-    def requests_by_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
+    def requests_by_hour(
+        self, since: datetime, until: datetime, scopes: Collection[str] | None = None
+    ) -> dict[datetime, int]:
         since, until = aware(since), aware(until)
+        wanted = None if scopes is None else set(scopes)
         hours: dict[datetime, int] = {}
         with self._s.lock:
-            for (_, minute), requests in self._s.request_minutes.items():
-                if since <= minute < until:
+            for (scope, minute), requests in self._s.request_minutes.items():
+                if since <= minute < until and (wanted is None or scope in wanted):
                     hour = minute.replace(minute=0, second=0, microsecond=0)
                     hours[hour] = hours.get(hour, 0) + requests
         return hours
+
+    def rate_limited_by_minute(
+        self, since: datetime, until: datetime, scopes: Collection[str] | None = None
+    ) -> dict[datetime, int]:
+        since, until = aware(since), aware(until)
+        wanted = None if scopes is None else set(scopes)
+        minutes: dict[datetime, int] = {}
+        with self._s.lock:
+            for event in self._s.governor_events.values():
+                if (
+                    event.kind == RATE_LIMITED
+                    and since <= event.at < until
+                    and (wanted is None or event.scope in wanted)
+                ):
+                    minute = event.at.astimezone(UTC).replace(second=0, microsecond=0)
+                    minutes[minute] = minutes.get(minute, 0) + 1
+        return minutes
 
     def known_sites(self) -> set[str]:
         with self._s.lock:

@@ -247,6 +247,17 @@ def run_rows(cli: Cli) -> list[dict[str, Any]]:
         engine.dispose()
 
 
+def pending_plugin(state: dict[str, Any]) -> tuple[str, str]:
+    """From the sandbox's state: a live environment with a plugin update on offer, as
+    (site name, plugin), the first in name order."""
+    for key, env in sorted(state.items()):
+        site, environment = key.split("/")
+        pending = sorted(n for n in env["updates"] if n in env["plugins"])
+        if environment == "live" and pending:
+            return site, pending[0]
+    raise AssertionError("no plugin update in the seeded fleet")
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from scheduler.planning import POLLS_PER_OPERATION
-from tests.acceptance.conftest import SANDBOX_KEY, Cli, SandboxProcess
+from tests.acceptance.conftest import SANDBOX_KEY, Cli, SandboxProcess, pending_plugin
 
 HEAD = """version: 1
 kinsta:
@@ -132,21 +132,11 @@ def test_the_maintenance_actions_change_the_sites(cli: Cli, quick_sandbox: Sandb
     assert table.code == 0 and "PHP 8.3" in table.out
 
 
-def _pending_plugin(state: dict[str, Any]) -> tuple[str, str]:
-    """A live environment with a plugin update on offer: (site name, plugin)."""
-    for key, env in sorted(state.items()):
-        site, environment = key.split("/")
-        pending = sorted(n for n in env["updates"] if n in env["plugins"])
-        if environment == "live" and pending:
-            return site, pending[0]
-    raise AssertionError("no plugin update in the seeded fleet")
-
-
 def test_a_safe_update_that_breaks_the_site_is_rolled_back(
     cli: Cli, quick_sandbox: SandboxProcess
 ) -> None:
     before = quick_sandbox.state()
-    site, plugin = _pending_plugin(before)
+    site, plugin = pending_plugin(before)
     key = f"{site}/live"
     domain = before[key]["domains"][0]
     quick_sandbox.post("break-on-update", {"name": plugin, "mode": "fatal"})
@@ -202,7 +192,7 @@ def test_a_blank_page_after_an_update_counts_as_broken(
     cli: Cli, quick_sandbox: SandboxProcess
 ) -> None:
     before = quick_sandbox.state()
-    site, plugin = _pending_plugin(before)
+    site, plugin = pending_plugin(before)
     quick_sandbox.post("break-on-update", {"name": plugin, "mode": "blank"})
     use(
         cli,

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from scheduler.reports.html import CHART_TITLES
 from scheduler.sandbox.wordpress import SITE_LABELS
-from tests.acceptance.conftest import Cli, SandboxProcess, use
+from tests.acceptance.conftest import Cli, SandboxProcess, pending_plugin, use
 from tests.browser import Browser, browser  # noqa: F401 - the fixture
 
 JOBS = """version: 1
@@ -33,23 +32,13 @@ jobs:
 """
 
 
-def _broken_plugin(state: dict[str, Any]) -> tuple[str, str]:
-    """A live environment with a plugin update on offer: (site, plugin)."""
-    for key, env in sorted(state.items()):
-        site, environment = key.split("/")
-        pending = sorted(n for n in env["updates"] if n in env["plugins"])
-        if environment == "live" and pending:
-            return site, pending[0]
-    raise AssertionError("no plugin update in the seeded fleet")
-
-
 def test_a_report_after_a_sandbox_run(
     cli: Cli,
     quick_sandbox: SandboxProcess,
     browser: Browser,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
-    site, plugin = _broken_plugin(quick_sandbox.state())
+    site, plugin = pending_plugin(quick_sandbox.state())
     quick_sandbox.post("break-on-update", {"name": plugin, "mode": "fatal"})
     use(cli, quick_sandbox, JOBS.format())
     ran = cli("trigger", "nightly", "--yes")

@@ -357,7 +357,7 @@ class EventLog(Protocol):
     def record_notification(self, delivery: NotificationRecord) -> None: ...
 
     def governor_events(
-        self, since: datetime | None = None, limit: int = 200
+        self, since: datetime | None = None, limit: int = 200, *, until: datetime | None = None
     ) -> list[GovernorEvent]: ...
 
     def daemon_events(

@@ -147,17 +147,21 @@ class SqlEventLog:
         with self.db.tx() as tx:
             tx.execute(insert(notifications).values({**asdict(delivery), "ok": int(delivery.ok)}))
 
-    def _newest(self, table: Table, since: datetime | None, limit: int) -> list[Row[Any]]:
+    def _newest(
+        self, table: Table, since: datetime | None, limit: int, until: datetime | None = None
+    ) -> list[Row[Any]]:
         query = select(table).order_by(table.c.at.desc(), table.c.id.desc())
         if since is not None:
             query = query.where(table.c.at >= since)
+        if until is not None:
+            query = query.where(table.c.at <= until)
         with self.db.tx() as tx:
             return list(tx.execute(query.limit(limit)).all())
 
     def governor_events(
-        self, since: datetime | None = None, limit: int = 200
+        self, since: datetime | None = None, limit: int = 200, *, until: datetime | None = None
     ) -> list[GovernorEvent]:
-        rows = self._newest(governor_events, since, limit)
+        rows = self._newest(governor_events, since, limit, until)
         return [GovernorEvent(r.at, r.scope, r.kind, r.seconds, r.detail) for r in rows]
 
     def daemon_events(self, since: datetime | None = None, limit: int = 200) -> list[DaemonEvent]:

@@ -209,10 +209,8 @@ class Dashboard:
             return []
         start = datetime.fromisoformat(run["started_at"])
         end = datetime.fromisoformat(run["finished_at"]) if run["finished_at"] else None
-        events = self._store.events.governor_events(start, GOVERNOR_LIMIT)
-        return [
-            render.governor_event_json(e) for e in reversed(events) if end is None or e.at <= end
-        ]
+        events = self._store.events.governor_events(start, GOVERNOR_LIMIT, until=end)
+        return [render.governor_event_json(e) for e in reversed(events)]
 
     def schedule_page(self, request: Request) -> Page:
         config, now = self._sources.config(), self._sources.now()

@@ -213,6 +213,18 @@ def test_the_event_logs_answer_newest_first(store: HistoryStore) -> None:
     assert store.events.governor_events() == []
 
 
+def test_governor_events_of_a_window_are_read_newest_first_within_it(store: HistoryStore) -> None:
+    """A run page asks for its own window: events after it never crowd out those in it."""
+    for minutes in range(10):
+        at = T0 + timedelta(minutes=minutes)
+        store.events.record_governor_event("fp", "long_wait", float(minutes), "", at)
+    window = store.events.governor_events(
+        T0 + timedelta(minutes=2), 2, until=T0 + timedelta(minutes=5)
+    )
+    assert [e.seconds for e in window] == [5.0, 4.0]
+    assert len(store.events.governor_events(T0, 100, until=T0 + timedelta(minutes=3))) == 4
+
+
 def test_naive_times_are_refused(store: HistoryStore) -> None:
     with pytest.raises((StoreError, ValueError)):
         store.runs.claim_run("j", RunTrigger.MANUAL, T0.replace(tzinfo=None), T0, started_by="x")

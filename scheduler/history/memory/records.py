@@ -36,9 +36,15 @@ E = TypeVar("E", GovernorEvent, DaemonEvent, NotificationRecord)
 V = TypeVar("V")
 
 
-def _newest(rows: dict[int, E], since: datetime | None, limit: int) -> list[E]:
-    since = maybe(since)
-    found = [(i, e) for i, e in rows.items() if since is None or e.at >= since]
+def _newest(
+    rows: dict[int, E], since: datetime | None, limit: int, until: datetime | None = None
+) -> list[E]:
+    since, until = maybe(since), maybe(until)
+    found = [
+        (i, e)
+        for i, e in rows.items()
+        if (since is None or e.at >= since) and (until is None or e.at <= until)
+    ]
     found.sort(key=lambda pair: (pair[1].at, pair[0]), reverse=True)
     return [e for _, e in found[:limit]]
 
@@ -69,10 +75,10 @@ class MemoryEventLog:
         self._append("notifications", self._s.notifications, delivery)
 
     def governor_events(
-        self, since: datetime | None = None, limit: int = 200
+        self, since: datetime | None = None, limit: int = 200, *, until: datetime | None = None
     ) -> list[GovernorEvent]:
         with self._s.lock:
-            return _newest(self._s.governor_events, since, limit)
+            return _newest(self._s.governor_events, since, limit, until)
 
     def daemon_events(self, since: datetime | None = None, limit: int = 200) -> list[DaemonEvent]:
         with self._s.lock:

@@ -192,3 +192,24 @@ def test_the_lock_files_pin_what_pyproject_asks_for_with_hashes(
             f"{lock} pins {name} {version}, pyproject asks {requirement.specifier}: `make lock`"
         )
     assert all(hashes for _, hashes in pins.values())
+
+
+def test_the_wheel_ships_every_package_and_every_file_they_read() -> None:
+    """A package or a template missing from pyproject installs fine with `-e .` (the tests'
+    install) and breaks only in the image: every folder of Python under scheduler/ is a listed
+    package, and every other file there is matched by its package's package-data."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = {p for p in setuptools["packages"] if not p.startswith("scheduler._migrations")}
+    package = ROOT / "scheduler"
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in package.rglob("__init__.py")}
+    assert found == listed
+    data = setuptools["package-data"]
+    for path in package.rglob("*"):
+        if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+            continue
+        owner = path.parent
+        while not (owner / "__init__.py").exists():
+            owner = owner.parent
+        name = ".".join(owner.relative_to(ROOT).parts)
+        inner = path.relative_to(owner)
+        assert any(inner.match(glob) for glob in data.get(name, [])), f"{path} is not shipped"

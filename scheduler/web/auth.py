@@ -65,7 +65,9 @@ class Gate:
         except Exception:  # a malformed Cookie header is no credential
             jar = SimpleCookie()
         held = jar.get(COOKIE)
-        if held is not None and hmac.compare_digest(held.value, _digest(self._token)):
+        if held is not None and hmac.compare_digest(
+            held.value.encode(), _digest(self._token).encode()
+        ):
             return None
         return _refused("this dashboard needs its token")
 

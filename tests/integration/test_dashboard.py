@@ -339,6 +339,7 @@ def _check_the_gate(served: Served) -> None:
     assert "Max-Age=43200" in cookie
     assert served.get("/", {"Cookie": cookie.split(";")[0]})[0] == 200
     assert served.get("/", {"Cookie": "kinsta_scheduler_dashboard=forged"})[0] == 401
+    assert served.get("/", {"Cookie": "kinsta_scheduler_dashboard=\u00e9t\u00e9"})[0] == 401
     # A token is for any name (DNS rebinding cannot get it); `//host/x` does not leave the host.
     assert served.get("/runs", {"Authorization": "Bearer s3cret", "Host": "x.example"})[0] == 200
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Over, Select, Text, func, select, type_coerce, union
 
 from scheduler.domain import InventorySnapshot, TaskStatus
-from scheduler.history.rows import utc
+from scheduler.history.rows import snapshot_from, utc
 from scheduler.history.sql import Database
 from scheduler.history.tables import (
     governor_events,
@@ -193,15 +193,5 @@ def _snapshots(
     for r in tx.execute(query).all():
         if wanted is not None and r.site not in wanted:
             continue
-        found[r.site, r.environment] = InventorySnapshot(
-            site=r.site,
-            environment=r.environment,
-            taken_at=utc(r.taken_at),
-            php_version=r.php_version,
-            wordpress_version=r.wordpress_version,
-            plugins=tuple(r.plugins or ()),
-            themes=tuple(r.themes or ()),
-            backups=tuple(r.backups or ()),
-            run_id=r.run_id,
-        )
+        found[r.site, r.environment] = snapshot_from(r)
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scheduler.domain import SiteAction
 from scheduler.fleetquery import STATUSES, SitePage, SiteQuery, site_status
-from scheduler.history.memory.records import _newest_per_environment, _snapshot_copy
+from scheduler.history.memory.records import newest_per_environment, snapshot_copy
 from scheduler.history.memory.state import MemoryState
 
 
@@ -17,7 +17,7 @@ class MemorySiteReads:
             actions: dict[str, list[SiteAction]] = {}
             for key, found in sorted(self._s.site_actions.items()):
                 actions.setdefault(key[0], []).append(found)
-            newest = _newest_per_environment(self._s.inventory.values())
+            newest = newest_per_environment(self._s.inventory.values())
             environments: dict[str, set[str]] = {}
             for site, environment in [*newest, *(k[:2] for k in self._s.site_actions)]:
                 environments.setdefault(site, set()).add(environment)
@@ -33,7 +33,7 @@ class MemorySiteReads:
             return SitePage(
                 counts,
                 [a for site in sorted(page) for a in actions.get(site, [])],
-                [_snapshot_copy(newest[key].snapshot) for key in sorted(newest) if key[0] in page],
+                [snapshot_copy(newest[key].snapshot) for key in sorted(newest) if key[0] in page],
             )
 
 

@@ -91,7 +91,8 @@ class MemoryEventLog:
             return _newest(self._s.notifications, since, limit)
 
 
-def _snapshot_copy(snapshot: InventorySnapshot) -> InventorySnapshot:
+def snapshot_copy(snapshot: InventorySnapshot) -> InventorySnapshot:
+    """What a read gives back of a kept snapshot: a copy its caller may change."""
     return replace(
         snapshot,
         plugins=tuple(copied([dict(p) for p in snapshot.plugins])),
@@ -100,14 +101,26 @@ def _snapshot_copy(snapshot: InventorySnapshot) -> InventorySnapshot:
     )
 
 
-def _newest_per_environment(rows: Iterable[InventoryRow]) -> dict[tuple[str, str], InventoryRow]:
-    newest: dict[tuple[str, str], InventoryRow] = {}
+def newest_per_environment(rows: Iterable[InventoryRow]) -> dict[tuple[str, str], InventoryRow]:
+    return best_per_environment(rows, lambda _at: True, newest=True)
+
+
+def best_per_environment(
+    rows: Iterable[InventoryRow], keep: Callable[[datetime], bool], *, newest: bool
+) -> dict[tuple[str, str], InventoryRow]:
+    """Per (site, environment), the newest (or oldest) of the rows whose time `keep` keeps;
+    a tie on the time goes to the later (or earlier) row."""
+    best: dict[tuple[str, str], InventoryRow] = {}
     for row in rows:
+        if not keep(row.snapshot.taken_at):
+            continue
         key = (row.snapshot.site, row.snapshot.environment)
-        best = newest.get(key)
-        if best is None or (row.snapshot.taken_at, row.id) > (best.snapshot.taken_at, best.id):
-            newest[key] = row
-    return newest
+        mine, theirs = (row.snapshot.taken_at, row.id), None
+        if key in best:
+            theirs = (best[key].snapshot.taken_at, best[key].id)
+        if theirs is None or (mine > theirs if newest else mine < theirs):
+            best[key] = row
+    return best
 
 
 class MemoryCatalogue:
@@ -126,7 +139,7 @@ class MemoryCatalogue:
         self, task_id: int | None, run_id: int | None, target: Target, snapshot: InventorySnapshot
     ) -> None:
         stored = replace(
-            _snapshot_copy(snapshot),
+            snapshot_copy(snapshot),
             site=target.site_name,
             environment=target.environment_name,
             taken_at=aware(snapshot.taken_at),
@@ -141,13 +154,13 @@ class MemoryCatalogue:
             rows = [
                 r for r in self._s.inventory.values() if site is None or r.snapshot.site == site
             ]
-            newest = _newest_per_environment(rows)
-            return [_snapshot_copy(newest[key].snapshot) for key in sorted(newest)]
+            newest = newest_per_environment(rows)
+            return [snapshot_copy(newest[key].snapshot) for key in sorted(newest)]
 
     def prune_inventory(self, older_than: datetime) -> None:
         """Snapshots older than the cutoff go, except each environment's newest."""
         with self._s.lock:
-            kept = {r.id for r in _newest_per_environment(self._s.inventory.values()).values()}
+            kept = {r.id for r in newest_per_environment(self._s.inventory.values()).values()}
             for row in list(self._s.inventory.values()):
                 if row.id not in kept and row.snapshot.taken_at < older_than:
                     del self._s.inventory[row.id]

@@ -3,11 +3,11 @@ answers them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection
 from datetime import UTC, datetime
 
-from scheduler.domain import InventorySnapshot
-from scheduler.history.memory.state import InventoryRow, MemoryState, TaskRow, aware, copied
+from scheduler.history.memory.records import best_per_environment, snapshot_copy
+from scheduler.history.memory.state import MemoryState, TaskRow, aware, copied
 from scheduler.reporting import ENDED, RATE_LIMITED, InventoryEdge, PeriodTask
 
 
@@ -60,12 +60,15 @@ class MemoryReportReads:
             rows = [
                 r for r in self._s.inventory.values() if wanted is None or r.snapshot.site in wanted
             ]
-            last = _best(rows, lambda at: at < until, newest=True)
-            first = _best(rows, lambda at: at <= since, newest=True)
-            inside = _best(rows, lambda at: since < at < until, newest=False)
+            last = best_per_environment(rows, lambda at: at < until, newest=True)
+            first = best_per_environment(rows, lambda at: at <= since, newest=True)
+            inside = best_per_environment(rows, lambda at: since < at < until, newest=False)
         return [
             InventoryEdge(
-                key[0], key[1], copied_snapshot(first.get(key) or inside[key]), copied_snapshot(row)
+                key[0],
+                key[1],
+                snapshot_copy((first.get(key) or inside[key]).snapshot),
+                snapshot_copy(row.snapshot),
             )
             for key, row in sorted(last.items())
         ]
@@ -104,34 +107,3 @@ class MemoryReportReads:
         with self._s.lock:
             acted = {site for site, _, _ in self._s.site_actions}
             return acted | {r.snapshot.site for r in self._s.inventory.values()}
-
-
-def _best(
-    rows: Iterable[InventoryRow], keep: Callable[[datetime], bool], *, newest: bool
-) -> dict[tuple[str, str], InventoryRow]:
-    best: dict[tuple[str, str], InventoryRow] = {}
-    for row in rows:
-        if not keep(row.snapshot.taken_at):
-            continue
-        key = (row.snapshot.site, row.snapshot.environment)
-        mine, theirs = (row.snapshot.taken_at, row.id), None
-        if key in best:
-            theirs = (best[key].snapshot.taken_at, best[key].id)
-        if theirs is None or (mine > theirs if newest else mine < theirs):
-            best[key] = row
-    return best
-
-
-def copied_snapshot(row: InventoryRow) -> InventorySnapshot:
-    snapshot = row.snapshot
-    return InventorySnapshot(
-        site=snapshot.site,
-        environment=snapshot.environment,
-        taken_at=snapshot.taken_at,
-        php_version=snapshot.php_version,
-        wordpress_version=snapshot.wordpress_version,
-        plugins=tuple(copied(list(snapshot.plugins))),
-        themes=tuple(copied(list(snapshot.themes))),
-        backups=tuple(copied(list(snapshot.backups))),
-        run_id=snapshot.run_id,
-    )
